@@ -1,0 +1,100 @@
+//! Example SDK task: length and GC content of every FASTA record.
+//!
+//! For each record it writes `<id>\t<length>\t<GC percent>\n`, where the id
+//! is the header up to the first whitespace, the length counts every
+//! sequence byte but line endings, and the GC percent has two decimals:
+//! byte for byte what `seqkit fx2tab -n -i -l -g` prints.
+//!
+//! ```text
+//! wrun submit examples/gc-content --input examples/data/reads.fa -o gc.tsv
+//! ```
+
+use std::io::Write;
+
+use wrun_sdk::fasta::Record;
+use wrun_sdk::{Args, Error, Output, Result, Task};
+
+/// The task; it keeps no state between records.
+#[derive(Debug)]
+pub struct GcContent;
+
+impl Task for GcContent {
+    fn init(args: &Args) -> Result<Self> {
+        match args.get(0) {
+            None => Ok(GcContent),
+            Some(arg) => Err(Error::bad_args(format!(
+                "gc-content takes no arguments, got {arg:?}"
+            ))),
+        }
+    }
+
+    fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
+        let record = Record::parse(record)?;
+        let (mut length, mut g, mut c) = (0u64, 0u64, 0u64);
+        for line in record.sequence_lines() {
+            length += line.len() as u64;
+            for &base in line {
+                match base {
+                    b'G' | b'g' => g += 1,
+                    b'C' | b'c' => c += 1,
+                    _ => {}
+                }
+            }
+        }
+        out.write(record.id());
+        writeln!(out, "\t{length}\t{:.2}", gc_percent(g, c, length))?;
+        Ok(())
+    }
+}
+
+/// GC percent computed as seqkit does, `(g/len + c/len) * 100`, so that
+/// rounding to two decimals agrees on every tie; 0 for an empty sequence.
+fn gc_percent(g: u64, c: u64, length: u64) -> f64 {
+    if length == 0 {
+        return 0.0;
+    }
+    let length = length as f64;
+    (g as f64 / length + c as f64 / length) * 100.0
+}
+
+wrun_sdk::export_task!(GcContent, formats = "fasta");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wrun_plugin_fasta::Fasta;
+    use wrun_sdk::testing::{records, run_task};
+
+    fn gc(input: &[u8]) -> String {
+        let records = records::<Fasta>(input, 7).unwrap();
+        String::from_utf8(run_task::<GcContent>(&[], &records).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn matches_seqkit_on_edge_cases() {
+        // Expected lines are seqkit 2.3.0's `fx2tab -n -i -l -g` output.
+        assert_eq!(
+            gc(b">a desc\nACGTNN\nac\n\n>b\n>c x\nGGCC\r\n>s\nSSNNsGC\n>sp\nAC GT"),
+            "a\t8\t37.50\nb\t0\t0.00\nc\t4\t100.00\ns\t7\t28.57\nsp\t5\t40.00\n"
+        );
+    }
+
+    #[test]
+    fn rounds_ties_like_seqkit() {
+        // 1 C in 800 bases is 0.125%, which seqkit prints as 0.12.
+        let record = format!(">t\nC{}\n", "A".repeat(799));
+        assert_eq!(gc(record.as_bytes()), "t\t800\t0.12\n");
+    }
+
+    #[test]
+    fn rejects_arguments_and_non_fasta_records() {
+        assert_eq!(
+            run_task::<GcContent>(&["-x"], &[]).unwrap_err().kind(),
+            wrun_sdk::ErrorKind::BadArgs
+        );
+        assert_eq!(
+            run_task::<GcContent>(&[], &[b"ACGT\n"]).unwrap_err().kind(),
+            wrun_sdk::ErrorKind::BadInput
+        );
+    }
+}

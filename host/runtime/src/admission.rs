@@ -1,0 +1,452 @@
+//! Module admission: the only way bytes become a runnable [`Module`].
+//!
+//! Checks run cheapest first, so a bad module is rejected before paying for
+//! compilation: size cap, magic number (and "this is a component"), the
+//! structure and the `wrun` metadata section, the kind (from the section,
+//! or `_start` for a WASI command), then imports against the allow-list
+//! (`wrun` ABI functions and WASI preview 1). Compilation validates the
+//! module; the exports are then checked against the kind's signatures and
+//! the imports linked, once, into an `InstancePre` that every task reuses.
+
+use std::fmt;
+
+use wasmtime::wasmparser::{Parser, Payload};
+use wasmtime::{ExternType, FuncType, InstancePre, ValType};
+use wrun_abi::{
+    ABI_VERSION, IMPORT_MODULE, Kind, METADATA_SECTION, Metadata, MetadataError, Unit, export,
+    import,
+};
+
+use crate::Runtime;
+use crate::sandbox::Sandbox;
+
+/// The import module of WASI preview 1.
+const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// A checked, compiled module, linked against the runtime's imports.
+#[derive(Clone)]
+pub struct Module {
+    source: String,
+    info: ModuleInfo,
+    pre: InstancePre<Sandbox>,
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module")
+            .field("source", &self.source)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module {
+    /// Where the module came from, as given to [`Runtime::admit`].
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// What the module is.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<Sandbox> {
+        &self.pre
+    }
+
+    /// Whether the module exports a function called `name`.
+    pub(crate) fn exports_function(&self, name: &str) -> bool {
+        self.info
+            .exports
+            .iter()
+            .any(|e| e.name == name && e.ty.starts_with("func"))
+    }
+
+    /// Whether the module imports anything from WASI.
+    pub(crate) fn imports_wasi(&self) -> bool {
+        self.info.imports.iter().any(|i| i.module == WASI_MODULE)
+    }
+}
+
+/// Everything `wrun inspect` shows about a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    /// Task, splitter or command.
+    pub kind: Kind,
+    /// ABI version from the metadata (`None` for commands).
+    pub abi: Option<u32>,
+    /// Name from the metadata (empty if none).
+    pub name: String,
+    /// Version from the metadata (empty if none).
+    pub version: String,
+    /// Declared formats.
+    pub formats: Vec<String>,
+    /// How a task takes its input.
+    pub unit: Unit,
+    /// Size of the module in bytes.
+    pub size: usize,
+    /// Imports, in module order.
+    pub imports: Vec<Import>,
+    /// Exports, in module order.
+    pub exports: Vec<Export>,
+}
+
+/// One import of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// Import module name.
+    pub module: String,
+    /// Item name.
+    pub name: String,
+    /// Its type, as text (`func(i32, i32)`).
+    pub ty: String,
+}
+
+/// One export of a module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// Export name.
+    pub name: String,
+    /// Its type, as text.
+    pub ty: String,
+}
+
+/// Why a module was rejected. Every message starts with the module's source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdmissionError {
+    /// Zero bytes.
+    #[error("{module}: empty file, not a WebAssembly module")]
+    Empty { module: String },
+    /// Over the size cap.
+    #[error("{module}: module is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        module: String,
+        size: usize,
+        limit: usize,
+    },
+    /// No `\0asm` magic.
+    #[error("{module}: not a WebAssembly module (no \\0asm header)")]
+    NotWasm { module: String },
+    /// A component, not a core module.
+    #[error("{module}: this is a WebAssembly component; wrun runs core modules (wasm32-wasip1)")]
+    Component { module: String },
+    /// Malformed or invalid wasm.
+    #[error("{module}: invalid WebAssembly: {message}")]
+    Invalid { module: String, message: String },
+    /// The `wrun` section could not be decoded.
+    #[error("{module}: {error}")]
+    Metadata {
+        module: String,
+        error: MetadataError,
+    },
+    /// Built for another ABI version.
+    #[error("{module}: built for wrun ABI version {found}, this wrun speaks version {ABI_VERSION}")]
+    AbiVersion { module: String, found: u32 },
+    /// Neither a `wrun` section nor `_start`.
+    #[error(
+        "{module}: not a wrun module: it has no `wrun` metadata section (SDK task or splitter) \
+         and no `_start` export (WASI command)"
+    )]
+    NotRunnable { module: String },
+    /// An import outside the allow-list.
+    #[error(
+        "{module}: imports `{import_module}::{name}`, which wrun does not provide (allowed: `wrun` ABI functions and WASI preview 1)"
+    )]
+    DisallowedImport {
+        module: String,
+        import_module: String,
+        name: String,
+    },
+    /// A required export is missing or has the wrong type.
+    #[error("{module}: a wrun {kind} must export `{name}` as {expected}, {found}")]
+    BadExport {
+        module: String,
+        kind: Kind,
+        name: &'static str,
+        expected: String,
+        found: String,
+    },
+    /// Imports could not be linked (a WASI function that does not exist, a
+    /// `wrun` import with the wrong signature).
+    #[error("{module}: cannot link imports: {message}")]
+    Link { module: String, message: String },
+    /// The module is of the wrong kind for how it is used.
+    #[error("{module}: is a wrun {found}, but a {expected} is needed here")]
+    WrongKind {
+        module: String,
+        expected: &'static str,
+        found: Kind,
+    },
+}
+
+/// What the cheap, pre-compilation pass learns.
+struct Scan {
+    metadata: Option<(u32, Kind, String, String, Vec<String>, Unit)>,
+    has_start: bool,
+}
+
+pub(crate) fn admit(
+    runtime: &Runtime,
+    source: &str,
+    bytes: &[u8],
+) -> Result<Module, AdmissionError> {
+    let source_owned = || source.to_owned();
+    let limit = runtime.limits().module_size;
+    if bytes.is_empty() {
+        return Err(AdmissionError::Empty {
+            module: source_owned(),
+        });
+    }
+    if bytes.len() > limit {
+        return Err(AdmissionError::TooLarge {
+            module: source_owned(),
+            size: bytes.len(),
+            limit,
+        });
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(AdmissionError::NotWasm {
+            module: source_owned(),
+        });
+    }
+    if Parser::is_component(bytes) {
+        return Err(AdmissionError::Component {
+            module: source_owned(),
+        });
+    }
+    let scan = scan(source, bytes)?;
+    let kind = match &scan.metadata {
+        Some((abi, ..)) if *abi != ABI_VERSION => {
+            return Err(AdmissionError::AbiVersion {
+                module: source_owned(),
+                found: *abi,
+            });
+        }
+        Some((_, kind, ..)) => *kind,
+        None if scan.has_start => Kind::Command,
+        None => {
+            return Err(AdmissionError::NotRunnable {
+                module: source_owned(),
+            });
+        }
+    };
+
+    let module = wasmtime::Module::from_binary(runtime.engine(), bytes).map_err(|e| {
+        AdmissionError::Invalid {
+            module: source_owned(),
+            message: format!("{e:#}"),
+        }
+    })?;
+    for (name, expected) in required_exports(kind) {
+        let found = module.get_export(name);
+        let ok = match (&found, expected) {
+            (Some(ExternType::Func(f)), Expected::Func(..)) => {
+                describe_func_type(f) == expected.to_string()
+            }
+            (Some(ExternType::Memory(_)), Expected::Memory) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(AdmissionError::BadExport {
+                module: source_owned(),
+                kind,
+                name,
+                expected: expected.to_string(),
+                found: match &found {
+                    Some(ty) => format!("found {}", describe(ty)),
+                    None => "but it does not".to_owned(),
+                },
+            });
+        }
+    }
+    let pre = runtime
+        .linker()
+        .instantiate_pre(&module)
+        .map_err(|e| AdmissionError::Link {
+            module: source_owned(),
+            message: format!("{e:#}"),
+        })?;
+
+    let (abi, name, version, formats, unit) = match scan.metadata {
+        Some((abi, _, name, version, formats, unit)) => (Some(abi), name, version, formats, unit),
+        None => (None, String::new(), String::new(), Vec::new(), Unit::Record),
+    };
+    let info = ModuleInfo {
+        kind,
+        abi,
+        name,
+        version,
+        formats,
+        unit,
+        size: bytes.len(),
+        imports: module
+            .imports()
+            .map(|i| Import {
+                module: i.module().to_owned(),
+                name: i.name().to_owned(),
+                ty: describe(&i.ty()),
+            })
+            .collect(),
+        exports: module
+            .exports()
+            .map(|e| Export {
+                name: e.name().to_owned(),
+                ty: describe(&e.ty()),
+            })
+            .collect(),
+    };
+    Ok(Module {
+        source: source_owned(),
+        info,
+        pre,
+    })
+}
+
+/// Walk the module's sections without validating code: the metadata
+/// section, whether `_start` is exported, and the import allow-list.
+fn scan(source: &str, bytes: &[u8]) -> Result<Scan, AdmissionError> {
+    let invalid = |e: wasmtime::wasmparser::BinaryReaderError| AdmissionError::Invalid {
+        module: source.to_owned(),
+        message: e.to_string(),
+    };
+    let mut scan = Scan {
+        metadata: None,
+        has_start: false,
+    };
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(invalid)? {
+            Payload::CustomSection(section) if section.name() == METADATA_SECTION => {
+                if scan.metadata.is_some() {
+                    return Err(AdmissionError::Invalid {
+                        module: source.to_owned(),
+                        message: "more than one `wrun` metadata section".to_owned(),
+                    });
+                }
+                let meta =
+                    Metadata::parse(section.data()).map_err(|error| AdmissionError::Metadata {
+                        module: source.to_owned(),
+                        error,
+                    })?;
+                scan.metadata = Some((
+                    meta.abi,
+                    meta.kind,
+                    meta.name.to_owned(),
+                    meta.version.to_owned(),
+                    meta.formats().map(str::to_owned).collect(),
+                    meta.unit,
+                ));
+            }
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    let import = import.map_err(invalid)?;
+                    let allowed = match import.module {
+                        WASI_MODULE => true,
+                        IMPORT_MODULE => {
+                            [import::EMIT, import::LOG, import::ERROR].contains(&import.name)
+                        }
+                        _ => false,
+                    };
+                    if !allowed {
+                        return Err(AdmissionError::DisallowedImport {
+                            module: source.to_owned(),
+                            import_module: import.module.to_owned(),
+                            name: import.name.to_owned(),
+                        });
+                    }
+                }
+            }
+            Payload::ExportSection(exports) => {
+                for export in exports {
+                    scan.has_start |= export.map_err(invalid)?.name == export::START;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(scan)
+}
+
+/// The type an export must have.
+#[derive(Debug, Clone, Copy)]
+enum Expected {
+    Func(&'static [ValType], &'static [ValType]),
+    Memory,
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::Func(params, results) => {
+                f.write_str(&describe_func(params.iter(), results.iter()))
+            }
+            Expected::Memory => f.write_str("a memory"),
+        }
+    }
+}
+
+const I32: ValType = ValType::I32;
+
+/// The exports each kind must have.
+fn required_exports(kind: Kind) -> &'static [(&'static str, Expected)] {
+    match kind {
+        Kind::Task => &[
+            (export::MEMORY, Expected::Memory),
+            (export::RESERVE, Expected::Func(&[I32], &[I32])),
+            (export::INIT, Expected::Func(&[I32], &[I32])),
+            (export::RECORD, Expected::Func(&[I32, I32], &[I32])),
+            (export::FINISH, Expected::Func(&[], &[I32])),
+        ],
+        Kind::Splitter => &[
+            (export::MEMORY, Expected::Memory),
+            (export::RESERVE, Expected::Func(&[I32], &[I32])),
+            (export::SPLIT, Expected::Func(&[I32, I32], &[I32])),
+            (export::BOUNDARIES, Expected::Func(&[], &[I32])),
+        ],
+        Kind::Command => &[(export::START, Expected::Func(&[], &[]))],
+    }
+}
+
+fn describe(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => describe_func_type(f),
+        ExternType::Memory(m) => format!("memory({} pages min)", m.minimum()),
+        ExternType::Table(t) => format!("table({} elements min)", t.minimum()),
+        ExternType::Global(g) => format!("global({})", g.content()),
+        ExternType::Tag(_) => "tag".to_owned(),
+    }
+}
+
+fn describe_func_type(f: &FuncType) -> String {
+    describe_func(f.params(), f.results())
+}
+
+fn describe_func<T: fmt::Display>(
+    params: impl Iterator<Item = T>,
+    results: impl Iterator<Item = T>,
+) -> String {
+    let params: Vec<String> = params.map(|p| p.to_string()).collect();
+    let results: Vec<String> = results.map(|r| r.to_string()).collect();
+    match results.as_slice() {
+        [] => format!("func({})", params.join(", ")),
+        [one] => format!("func({}) -> {one}", params.join(", ")),
+        many => format!("func({}) -> ({})", params.join(", "), many.join(", ")),
+    }
+}
+
+/// The formats a module's `wrun` section declares, read without compiling
+/// it; empty if it has none or it cannot be parsed.
+pub fn declared_formats(bytes: &[u8]) -> Vec<String> {
+    Parser::new(0)
+        .parse_all(bytes)
+        .filter_map(Result::ok)
+        .find_map(|payload| match payload {
+            Payload::CustomSection(section) if section.name() == METADATA_SECTION => {
+                Metadata::parse(section.data())
+                    .ok()
+                    .map(|m| m.formats().map(str::to_owned).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,158 @@
+//! The process-wide [`Runtime`]: engine, linker and epoch clock.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, Strategy,
+};
+
+use crate::admission::{self, AdmissionError, Module};
+use crate::limits::Limits;
+use crate::sandbox::Sandbox;
+use crate::splitter::{SplitError, Splitter};
+use crate::task::TaskRunner;
+
+/// How often the epoch advances; timeouts are measured in these ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Ticks from now until a store with `timeout` must stop.
+pub(crate) fn deadline_ticks(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        // One extra tick: the current one may be about to end.
+        Some(timeout) => (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1,
+        None => u64::MAX / 2,
+    }
+}
+
+/// A runtime could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime rejected the configuration (for example, the pooling
+    /// allocator could not reserve its address space).
+    #[error("cannot configure the WebAssembly engine: {0}")]
+    Engine(String),
+    /// A limit is out of range.
+    #[error("invalid limit: {0}")]
+    Limit(String),
+}
+
+/// The sandbox runtime of a process: one wasmtime engine (Cranelift,
+/// pooling allocator, epoch interruption) and the linker with the guest ABI
+/// and WASI. Cloning is cheap; clones share everything.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<Sandbox>,
+    limits: Limits,
+    /// Dropping it stops the epoch thread.
+    _ticker: mpsc::Sender<()>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime enforcing `limits`, able to run `slots` guest instances at
+    /// once (workers plus the splitter).
+    pub fn new(limits: Limits, slots: u32) -> Result<Self, RuntimeError> {
+        if limits.memory > Limits::MAX_MEMORY {
+            return Err(RuntimeError::Limit(format!(
+                "memory limit {} bytes exceeds the wasm32 maximum of 4 GiB",
+                limits.memory
+            )));
+        }
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = slots.max(1);
+        pool.total_core_instances(slots)
+            .total_memories(slots)
+            .total_tables(slots)
+            .max_memories_per_module(1)
+            .max_tables_per_module(1)
+            .table_elements(limits.table_elements as usize)
+            // Round up to whole wasm pages; the limiter enforces the exact
+            // byte limit.
+            .max_memory_size(limits.memory.next_multiple_of(65536) as usize);
+        let mut config = Config::new();
+        config
+            .strategy(Strategy::Cranelift)
+            .cranelift_opt_level(OptLevel::Speed)
+            .epoch_interruption(true)
+            .consume_fuel(limits.fuel.is_some())
+            .max_wasm_stack(limits.stack)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, Sandbox::wasi)
+            .and_then(|()| crate::host_abi::add_to_linker(&mut linker))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+
+        let (ticker, stop) = mpsc::channel::<()>();
+        let weak = engine.weak();
+        thread::Builder::new()
+            .name("wrun-epoch".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(EPOCH_TICK) {
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch thread: {e}")))?;
+
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The limits every task runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<Sandbox> {
+        &self.inner.linker
+    }
+
+    /// Admit a module: check it and compile it. `source` names it in errors
+    /// (a path, or `builtin:fasta`).
+    pub fn admit(&self, source: &str, bytes: &[u8]) -> Result<Module, AdmissionError> {
+        admission::admit(self, source, bytes)
+    }
+
+    /// Prepare `module` (a task or command) to run chunks with `args`.
+    pub fn task_runner(
+        &self,
+        module: &Module,
+        args: &[String],
+    ) -> Result<TaskRunner, AdmissionError> {
+        TaskRunner::new(self, module, args)
+    }
+
+    /// Instantiate `module` (a splitter) to stream one input through.
+    pub fn splitter(&self, module: &Module) -> Result<Splitter, SplitError> {
+        Splitter::new(self, module)
+    }
+}

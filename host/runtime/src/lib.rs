@@ -1,0 +1,37 @@
+//! The wrun sandbox: runs WebAssembly guests under limits.
+//!
+//! This crate owns everything wasmtime: one [`Runtime`] per process holds the
+//! engine (Cranelift, pooling allocator, epoch interruption) and the linker
+//! with the host side of the guest ABI (`docs/abi.md`). Around it:
+//!
+//! * [`admission`]: a module's bytes become a [`Module`] only after size,
+//!   validation, kind and import checks; every rejection names the module.
+//! * [`TaskRunner`]: one per module and job; built once (it holds the
+//!   `InstancePre`), then [`TaskRunner::run`] executes one chunk in a fresh
+//!   store and reports a [`TaskOutput`] or a [`TaskFailure`].
+//! * [`Splitter`]: a data plugin instance that the scheduler streams the
+//!   input through to find record boundaries; [`plugins`] has the builtin
+//!   ones, compiled from `plugins/` and embedded at build time.
+//! * [`Limits`]: fuel, wall-clock timeout, memory, table, output, log and
+//!   stack caps, each breach reported as its own [`Failure`].
+//!
+//! The crate knows nothing of jobs, chunking, scheduling or the CLI.
+
+pub mod admission;
+mod engine;
+mod host_abi;
+mod limits;
+mod outcome;
+mod pipe;
+pub mod plugins;
+mod sandbox;
+mod splitter;
+mod task;
+
+pub use admission::{AdmissionError, Module, ModuleInfo};
+pub use engine::{Runtime, RuntimeError};
+pub use limits::Limits;
+pub use outcome::{Failure, TaskFailure, TaskOutput};
+pub use splitter::{SplitError, Splitter};
+pub use task::{Chunk, TaskRunner};
+pub use wrun_abi::{Kind, Unit};

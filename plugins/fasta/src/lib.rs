@@ -1,0 +1,181 @@
+//! Splitter plugin: FASTA records.
+//!
+//! A record starts at a `>` that begins a line and runs to the next one.
+//! Blank lines before the first record are skipped; anything else there is
+//! an error naming its line, as is a NUL byte anywhere (binary input).
+//! `\r\n` line endings, lowercase sequence and a missing final newline are
+//! fine: the splitter only looks at line starts.
+
+use wrun_sdk::{Error, Result, Splitter};
+
+/// The `fasta` splitter's state across blocks.
+#[derive(Debug)]
+pub struct Fasta {
+    /// The next byte begins a line.
+    at_line_start: bool,
+    /// A record has started; from then on only line starts matter.
+    in_records: bool,
+    /// Newlines seen in earlier blocks.
+    lines_before: u64,
+    /// Bytes seen in earlier blocks.
+    bytes_before: u64,
+}
+
+impl Default for Fasta {
+    fn default() -> Self {
+        Fasta {
+            at_line_start: true,
+            in_records: false,
+            lines_before: 0,
+            bytes_before: 0,
+        }
+    }
+}
+
+impl Fasta {
+    /// 1-based line number of `block[offset]`.
+    fn line_of(&self, block: &[u8], offset: usize) -> u64 {
+        self.lines_before + memchr::memchr_iter(b'\n', &block[..offset]).count() as u64 + 1
+    }
+
+    /// Before the first record: skip blank lines and find the first `>`.
+    /// Returns its offset, or `None` if the block holds only blank lines.
+    fn find_first(&mut self, block: &[u8]) -> Result<Option<usize>> {
+        for (i, &b) in block.iter().enumerate() {
+            match b {
+                b'\n' => self.at_line_start = true,
+                b'\r' | b' ' | b'\t' => self.at_line_start = false,
+                b'>' if self.at_line_start => return Ok(Some(i)),
+                b'>' => {
+                    let line = self.line_of(block, i);
+                    return Err(Error::bad_input(format!(
+                        "line {line}: a FASTA header's '>' must be the first character of its line"
+                    )));
+                }
+                _ => {
+                    let line = self.line_of(block, i);
+                    return Err(Error::bad_input(format!(
+                        "line {line}: expected a FASTA header starting with '>', found {}",
+                        describe(b)
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn describe(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}
+
+impl Splitter for Fasta {
+    fn split(&mut self, block: &[u8], _eof: bool, starts: &mut Vec<u32>) -> Result<()> {
+        if u32::try_from(block.len()).is_err() {
+            return Err(Error::failed("block longer than 4 GiB"));
+        }
+        if let Some(i) = memchr::memchr(0, block) {
+            let line = self.line_of(block, i);
+            return Err(Error::bad_input(format!(
+                "line {line} (byte {}): NUL byte: this is binary data, not FASTA",
+                self.bytes_before + i as u64
+            )));
+        }
+        let mut from = 0;
+        if !self.in_records {
+            match self.find_first(block)? {
+                Some(first) => {
+                    self.in_records = true;
+                    starts.push(first as u32);
+                    from = first + 1;
+                }
+                None => from = block.len(),
+            }
+        } else if self.at_line_start && block.first() == Some(&b'>') {
+            starts.push(0);
+        }
+        // Offsets fit in u32: checked above.
+        starts.extend(
+            memchr::memmem::find_iter(&block[from..], b"\n>").map(|i| (from + i + 1) as u32),
+        );
+        if let Some(&last) = block.last() {
+            self.at_line_start = last == b'\n';
+        }
+        self.lines_before += memchr::memchr_iter(b'\n', block).count() as u64;
+        self.bytes_before += block.len() as u64;
+        Ok(())
+    }
+}
+
+wrun_sdk::export_splitter!(Fasta, formats = "fasta,fa,fna,faa,ffn,frn,fas,fsa,mpfa");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wrun_sdk::testing::records;
+
+    fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
+        for block in (1..=input.len().max(1)).chain([4096]) {
+            let got = records::<Fasta>(input, block).unwrap();
+            assert_eq!(got, expected, "block size {block}");
+        }
+    }
+
+    #[test]
+    fn records_start_at_line_initial_gt() {
+        all_block_sizes(
+            b">a x\nACGT\nAC\n>b\nGG\n",
+            &[b">a x\nACGT\nAC\n", b">b\nGG\n"],
+        );
+    }
+
+    #[test]
+    fn crlf_blank_lines_lowercase_no_final_newline() {
+        all_block_sizes(
+            b"\n\r\n>a\r\nacgt\r\n\r\n>b\r\nnnn",
+            &[b">a\r\nacgt\r\n\r\n", b">b\r\nnnn"],
+        );
+    }
+
+    #[test]
+    fn gt_inside_a_line_is_not_a_record() {
+        all_block_sizes(b">a>b\nAC>GT\n", &[b">a>b\nAC>GT\n"]);
+    }
+
+    #[test]
+    fn header_only_and_empty_inputs() {
+        all_block_sizes(b">only", &[b">only"]);
+        assert!(records::<Fasta>(b"", 8).unwrap().is_empty());
+        assert!(records::<Fasta>(b"\n\n", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_header_is_an_error_with_its_line() {
+        for block in [1, 3, 100] {
+            let error = records::<Fasta>(b"\n\nACGT\n>a\n", block).unwrap_err();
+            assert_eq!(error.kind(), wrun_sdk::ErrorKind::BadInput);
+            assert_eq!(
+                error.message(),
+                "line 3: expected a FASTA header starting with '>', found 'A'"
+            );
+        }
+        let error = records::<Fasta>(b"  >a\n", 2).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "line 1: a FASTA header's '>' must be the first character of its line"
+        );
+    }
+
+    #[test]
+    fn binary_input_is_an_error() {
+        let error = records::<Fasta>(b">a\nAC\n\x00\x01", 4).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "line 3 (byte 6): NUL byte: this is binary data, not FASTA"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Test guest: an SDK task whose behaviour is its first argument.
+//!
+//! Each mode exercises one outcome the host must tell apart; see
+//! `tests/e2e`. The harmful modes only do harm when compiled to wasm.
+
+use std::io::Write;
+
+use wrun_sdk::{Args, Error, Output, Result, Step, Task};
+
+/// What the probe does, from `args[0]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Emit every record unchanged.
+    Echo,
+    /// Emit `records=N bytes=M` at finish.
+    Count,
+    /// Emit `step K` lines from `step()`, `args[1]` times.
+    Steps,
+    /// Panic (an `unreachable` trap carrying the message).
+    Panic,
+    /// Load from far outside linear memory.
+    OutOfBounds,
+    /// Spin forever (fuel or timeout must stop it).
+    Spin,
+    /// Allocate until the memory limit stops it.
+    Hog,
+    /// Recurse until the stack overflows.
+    Recurse,
+    /// Return an error.
+    Fail,
+    /// Emit far more output than any sane limit.
+    Flood,
+    /// Write to the task log, then echo.
+    Log,
+}
+
+/// The probe task.
+#[derive(Debug)]
+pub struct Probe {
+    mode: Mode,
+    records: u64,
+    bytes: u64,
+    steps_left: u64,
+}
+
+impl Task for Probe {
+    fn init(args: &Args) -> Result<Self> {
+        let mode = match args.get(0).unwrap_or("echo") {
+            "echo" => Mode::Echo,
+            "count" => Mode::Count,
+            "steps" => Mode::Steps,
+            "panic" => Mode::Panic,
+            "oob" => Mode::OutOfBounds,
+            "spin" => Mode::Spin,
+            "hog" => Mode::Hog,
+            "recurse" => Mode::Recurse,
+            "fail" => Mode::Fail,
+            "flood" => Mode::Flood,
+            "log" => Mode::Log,
+            other => return Err(Error::bad_args(format!("unknown probe mode {other:?}"))),
+        };
+        let steps_left = match args.get(1) {
+            Some(n) => n
+                .parse()
+                .map_err(|_| Error::bad_args("steps wants a count"))?,
+            None => 0,
+        };
+        Ok(Probe {
+            mode,
+            records: 0,
+            bytes: 0,
+            steps_left,
+        })
+    }
+
+    fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
+        self.records += 1;
+        self.bytes += record.len() as u64;
+        match self.mode {
+            Mode::Echo => out.write(record),
+            Mode::Log => {
+                wrun_sdk::log("probe saw a record");
+                out.write(record);
+            }
+            Mode::Panic => panic!("probe panicked on purpose"),
+            Mode::OutOfBounds => out_of_bounds(),
+            Mode::Spin => spin(),
+            Mode::Hog => hog(),
+            Mode::Recurse => {
+                let depth = recurse(std::hint::black_box(1));
+                writeln!(out, "{depth}")?;
+            }
+            Mode::Fail => return Err(Error::failed("probe failed on purpose")),
+            Mode::Flood => {
+                let block = [b'x'; 65536];
+                loop {
+                    out.write(&block);
+                }
+            }
+            Mode::Count | Mode::Steps => {}
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, out: &mut Output) -> Result<Step> {
+        if self.steps_left == 0 {
+            return Ok(Step::Done);
+        }
+        writeln!(out, "step {}", self.steps_left)?;
+        self.steps_left -= 1;
+        Ok(Step::More)
+    }
+
+    fn finish(&mut self, out: &mut Output) -> Result<()> {
+        if self.mode == Mode::Count {
+            writeln!(out, "records={} bytes={}", self.records, self.bytes)?;
+        }
+        Ok(())
+    }
+}
+
+fn out_of_bounds() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let far = std::hint::black_box(0xFFFF_FFF0usize) as *const u64;
+        // SAFETY: deliberately not safe: the load traps in the sandbox,
+        // which is the point of this probe. Never compiled natively.
+        let value = unsafe { far.read_volatile() };
+        std::hint::black_box(value);
+    }
+}
+
+fn spin() {
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+fn hog() {
+    let mut hoard = Vec::new();
+    loop {
+        let mut block = vec![1u8; 1 << 20];
+        block[0] = std::hint::black_box(2);
+        hoard.push(block);
+    }
+}
+
+fn recurse(depth: u64) -> u64 {
+    let pad = std::hint::black_box([depth; 16]);
+    recurse(pad[3] + 1) + pad[7]
+}
+
+wrun_sdk::export_task!(Probe);

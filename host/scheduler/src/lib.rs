@@ -1,1 +1,27 @@
-//! wip
+//! Turning an input into tasks and running them: chunking, dispatch, the
+//! local worker pool, ordered output.
+//!
+//! A job is three kinds of threads around one dispatcher:
+//!
+//! * the **reader** streams the input in blocks through the splitter plugin
+//!   and the [`Chunker`], which groups records into [`Task`]s;
+//! * **workers**, one per [`Executor`] slot, pull tasks from a bounded queue
+//!   (so fast workers take more) and run them;
+//! * the **dispatcher** (the calling thread) alone owns the job's state: it
+//!   receives every [`event`](dispatch) as a message, writes outputs in input
+//!   order as soon as the ordered prefix is complete, and decides when to
+//!   stop.
+//!
+//! Memory stays flat whatever the input size: the queue is bounded and the
+//! reader may run at most a fixed window of tasks ahead of the output.
+//!
+//! The crate knows nothing of the command line; it knows the runtime only
+//! through [`Executor`] and [`wrun_runtime::Splitter`].
+
+mod chunker;
+mod dispatch;
+mod executor;
+
+pub use chunker::{ChunkError, Chunker, Chunking, Task};
+pub use dispatch::{FailedTask, Job, JobError, Summary, Update};
+pub use executor::{Executor, LocalExecutor};

@@ -1,0 +1,291 @@
+//! Grouping records into tasks.
+
+use bytes::Bytes;
+
+/// How records are grouped into tasks. A chunk is closed before the record
+/// that would start it past either bound; a single record larger than
+/// `max_bytes` makes a chunk of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// Close a chunk once it holds this many records.
+    pub max_records: Option<u64>,
+    /// Close a chunk once it holds this many bytes.
+    pub max_bytes: Option<u64>,
+}
+
+impl Chunking {
+    /// Largest chunk accepted: a chunk must fit a wasm32 memory with room
+    /// to spare.
+    pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
+
+    /// Byte-sized chunks that keep `slots` workers busy on an input of
+    /// `input_size` bytes (if known): about 16 chunks per slot, between
+    /// 4 KiB and 8 MiB each; 1 MiB when the size is unknown.
+    pub fn auto(input_size: Option<u64>, slots: usize) -> Self {
+        let bytes = match input_size {
+            Some(size) => (size / (slots.max(1) as u64 * 16)).clamp(4 << 10, 8 << 20),
+            None => 1 << 20,
+        };
+        Chunking {
+            max_records: None,
+            max_bytes: Some(bytes),
+        }
+    }
+}
+
+/// One unit of work: a chunk of whole records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Position of the chunk in the input, from 0.
+    pub index: u64,
+    /// Index of its first record in the input, from 0.
+    pub first_record: u64,
+    /// Byte offset of the chunk in the input.
+    pub offset: u64,
+    /// The chunk's bytes.
+    pub data: Bytes,
+    /// Offset in `data` of each record's start; the first is 0.
+    pub records: Vec<u32>,
+}
+
+/// The chunker could not form a task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// One record is too large to become a task.
+    #[error("the record starting at byte {offset} is larger than {limit} bytes")]
+    RecordTooLarge { offset: u64, limit: u64 },
+}
+
+/// Turns a stream of blocks and the record starts a splitter found in them
+/// into [`Task`]s.
+#[derive(Debug)]
+pub struct Chunker {
+    chunking: Chunking,
+    /// Bytes of the input consumed, i.e. the offset of the next block.
+    consumed: u64,
+    /// The chunk being filled, once the first record has started.
+    current: Option<Open>,
+    next_index: u64,
+    next_record: u64,
+    /// A record starts exactly where the next block begins.
+    start_at_next_block: bool,
+    /// Offset of the last record start, to drop repeats.
+    last_start: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Open {
+    offset: u64,
+    first_record: u64,
+    data: Vec<u8>,
+    records: Vec<u32>,
+}
+
+impl Chunker {
+    /// A chunker for one input.
+    pub fn new(chunking: Chunking) -> Self {
+        Chunker {
+            chunking,
+            consumed: 0,
+            current: None,
+            next_index: 0,
+            next_record: 0,
+            start_at_next_block: false,
+            last_start: None,
+        }
+    }
+
+    /// Records seen so far.
+    pub fn records(&self) -> u64 {
+        self.next_record
+    }
+
+    /// Feed the next block and the starts the splitter reported for it
+    /// (ascending offsets within the block, at most its length). Completed
+    /// tasks are passed to `emit`.
+    pub fn push(
+        &mut self,
+        block: &[u8],
+        starts: &[u32],
+        mut emit: impl FnMut(Task),
+    ) -> Result<(), ChunkError> {
+        let mut cursor = 0;
+        let carried = std::mem::take(&mut self.start_at_next_block).then_some(0);
+        for start in carried
+            .into_iter()
+            .chain(starts.iter().map(|&s| s as usize))
+        {
+            if start == block.len() {
+                self.start_at_next_block = true;
+                break;
+            }
+            let at = self.consumed + start as u64;
+            if self.last_start.is_some_and(|last| at <= last) {
+                // Reported twice: at the end of one block, again at the
+                // start of the next.
+                continue;
+            }
+            if let Some(open) = &mut self.current {
+                open.data.extend_from_slice(&block[cursor..start]);
+            }
+            cursor = start;
+            self.last_start = Some(at);
+            self.begin_record(at, &mut emit)?;
+        }
+        if let Some(open) = &mut self.current {
+            open.data.extend_from_slice(&block[cursor..]);
+            check_size(open)?;
+        }
+        self.consumed += block.len() as u64;
+        Ok(())
+    }
+
+    /// The input ended: emit the last task, if any.
+    pub fn finish(&mut self, mut emit: impl FnMut(Task)) {
+        if let Some(open) = self.current.take() {
+            emit(self.close(open));
+        }
+    }
+
+    /// A record starts at absolute offset `at`.
+    fn begin_record(&mut self, at: u64, emit: &mut impl FnMut(Task)) -> Result<(), ChunkError> {
+        if let Some(open) = &self.current {
+            check_size(open)?;
+            let full_records = self
+                .chunking
+                .max_records
+                .is_some_and(|max| open.records.len() as u64 >= max);
+            let full_bytes = self
+                .chunking
+                .max_bytes
+                .is_some_and(|max| open.data.len() as u64 >= max);
+            if full_records || full_bytes {
+                let open = self.current.take().expect("checked above");
+                emit(self.close(open));
+            }
+        }
+        let open = self.current.get_or_insert_with(|| Open {
+            offset: at,
+            first_record: self.next_record,
+            data: Vec::new(),
+            records: Vec::new(),
+        });
+        // `check_size` keeps chunks below 4 GiB, so the offset fits.
+        open.records.push((at - open.offset) as u32);
+        self.next_record += 1;
+        Ok(())
+    }
+
+    fn close(&mut self, open: Open) -> Task {
+        let task = Task {
+            index: self.next_index,
+            first_record: open.first_record,
+            offset: open.offset,
+            data: Bytes::from(open.data),
+            records: open.records,
+        };
+        self.next_index += 1;
+        task
+    }
+}
+
+fn check_size(open: &Open) -> Result<(), ChunkError> {
+    if open.data.len() as u64 > Chunking::MAX_CHUNK_BYTES {
+        let last = open.records.last().copied().unwrap_or(0);
+        return Err(ChunkError::RecordTooLarge {
+            offset: open.offset + last as u64,
+            limit: Chunking::MAX_CHUNK_BYTES,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunk `input` given record starts, feeding blocks of `block` bytes.
+    fn chunk(input: &[u8], starts: &[usize], block: usize, chunking: Chunking) -> Vec<Task> {
+        let mut chunker = Chunker::new(chunking);
+        let mut tasks = Vec::new();
+        let mut base = 0;
+        for piece in input.chunks(block) {
+            let local: Vec<u32> = starts
+                .iter()
+                .filter(|&&s| s >= base && s <= base + piece.len())
+                .map(|&s| (s - base) as u32)
+                .collect();
+            chunker.push(piece, &local, |t| tasks.push(t)).unwrap();
+            base += piece.len();
+        }
+        chunker.finish(|t| tasks.push(t));
+        tasks
+    }
+
+    fn records(n: u64) -> Chunking {
+        Chunking {
+            max_records: Some(n),
+            max_bytes: None,
+        }
+    }
+
+    #[test]
+    fn groups_records_whatever_the_block_size() {
+        let input = b"junk>a\n>bb\n>c\n>dddd\n";
+        let starts = [4, 7, 11, 14];
+        for block in 1..=input.len() {
+            let tasks = chunk(input, &starts, block, records(2));
+            assert_eq!(tasks.len(), 2, "block {block}");
+            assert_eq!(&tasks[0].data[..], b">a\n>bb\n");
+            assert_eq!(tasks[0].records, [0, 3]);
+            assert_eq!(
+                (tasks[0].index, tasks[0].offset, tasks[0].first_record),
+                (0, 4, 0)
+            );
+            assert_eq!(&tasks[1].data[..], b">c\n>dddd\n");
+            assert_eq!(tasks[1].records, [0, 3]);
+            assert_eq!(
+                (tasks[1].index, tasks[1].offset, tasks[1].first_record),
+                (1, 11, 2)
+            );
+        }
+    }
+
+    #[test]
+    fn byte_bound_closes_before_the_record_that_passes_it() {
+        let input = b"aaaa\nb\ncc\nd\n";
+        let chunking = Chunking {
+            max_records: None,
+            max_bytes: Some(6),
+        };
+        let tasks = chunk(input, &[0, 5, 7, 10], 4, chunking);
+        let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
+        assert_eq!(data, [&b"aaaa\nb\n"[..], b"cc\nd\n"]);
+    }
+
+    #[test]
+    fn repeated_and_end_of_block_starts_count_once() {
+        let mut chunker = Chunker::new(records(10));
+        let mut tasks = Vec::new();
+        chunker.push(b"x\n", &[0, 2], |t| tasks.push(t)).unwrap();
+        chunker.push(b"y\n", &[0, 2], |t| tasks.push(t)).unwrap();
+        chunker.push(b"", &[0], |t| tasks.push(t)).unwrap();
+        chunker.finish(|t| tasks.push(t));
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].records, [0, 2]);
+        assert_eq!(chunker.records(), 2);
+    }
+
+    #[test]
+    fn no_records_no_tasks() {
+        assert!(chunk(b"\n\n", &[], 1, records(1)).is_empty());
+        assert!(chunk(b"", &[], 1, records(1)).is_empty());
+    }
+
+    #[test]
+    fn auto_chunking_keeps_every_slot_busy() {
+        assert_eq!(Chunking::auto(Some(64 << 20), 2).max_bytes, Some(2 << 20));
+        assert_eq!(Chunking::auto(Some(1000), 2).max_bytes, Some(4 << 10));
+        assert_eq!(Chunking::auto(None, 8).max_bytes, Some(1 << 20));
+    }
+}

@@ -33,6 +33,12 @@ impl<T> TaskState<T> {
     }
 }
 
+impl<T> Default for TaskState<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Per-instance state of a splitter.
 #[derive(Debug, Default)]
 pub struct SplitterState<S> {
@@ -80,7 +86,17 @@ fn install_panic_hook() {
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
-            std::panic::set_hook(Box::new(|info| crate::host::error(&info.to_string())));
+            std::panic::set_hook(Box::new(|info| {
+                // One line, for the one-line failure report.
+                let location = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()));
+                let payload = info.payload_as_str().unwrap_or("Box<dyn Any>");
+                crate::host::error(&format!(
+                    "panicked{}: {payload}",
+                    location.unwrap_or_default()
+                ));
+            }));
         });
     }
 }
@@ -185,6 +201,10 @@ pub const fn section_bytes<const N: usize>(text: &str) -> [u8; N] {
     out
 }
 
+// The exports carry `#[no_mangle]` only on wasm32: natively (the test
+// harness) they still type-check, but two guests linked into one test
+// binary (a task and its splitter) must not clash.
+
 /// Export a [`Task`] implementation as this module's task.
 ///
 /// ```ignore
@@ -204,23 +224,28 @@ macro_rules! export_task {
                 static STATE: ::core::cell::RefCell<$crate::__private::TaskState<$task>> =
                     const { ::core::cell::RefCell::new($crate::__private::TaskState::new()) };
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_reserve(len: usize) -> usize {
                 $crate::__private::task_reserve(&STATE, len)
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_init(args_len: usize) -> i32 {
                 $crate::__private::task_init(&STATE, args_len)
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_record(offset: usize, len: usize) -> i32 {
                 $crate::__private::task_record(&STATE, offset, len)
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_step() -> i32 {
                 $crate::__private::task_step(&STATE)
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_finish() -> i32 {
                 $crate::__private::task_finish(&STATE)
             }
@@ -245,15 +270,18 @@ macro_rules! export_splitter {
                 static STATE: ::core::cell::RefCell<$crate::__private::SplitterState<$splitter>> =
                     ::core::cell::RefCell::new(::core::default::Default::default());
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_reserve(len: usize) -> usize {
                 $crate::__private::splitter_reserve(&STATE, len)
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_split(len: usize, eof: u32) -> i32 {
                 $crate::__private::splitter_split(&STATE, len, eof)
             }
-            #[unsafe(no_mangle)]
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
             extern "C" fn wrun_boundaries() -> usize {
                 $crate::__private::splitter_boundaries(&STATE)
             }

@@ -1,1 +1,9 @@
-fn main() {}
+//! End-to-end tests of wrun: real guests, built from source by this
+//! package's build script, run through the runtime and the `wrun` binary.
+//!
+//! One test binary (as ripgrep does); modules by subject.
+
+mod admission;
+mod cli;
+mod outcomes;
+mod support;

@@ -1,1 +1,25 @@
-fn main() {}
+//! `wrun`: run a WebAssembly task over every record of an input, sandboxed,
+//! on all cores. See `wrun --help`, the README and `ARCHITECTURE.md`.
+
+mod args;
+mod exit;
+mod inspect;
+mod module_source;
+mod progress;
+mod submit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Submit(submit) => submit::run(submit),
+        args::Command::Inspect(inspect) => inspect::run(inspect),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}

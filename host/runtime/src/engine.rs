@@ -81,9 +81,11 @@ impl Runtime {
             .max_memories_per_module(1)
             .max_tables_per_module(1)
             .table_elements(limits.table_elements as usize)
-            // Round up to whole wasm pages; the limiter enforces the exact
-            // byte limit.
-            .max_memory_size(limits.memory.next_multiple_of(65536) as usize);
+            // The pool admits any wasm32 memory (each slot reserves 4 GiB of
+            // address space regardless); the store's limiter enforces the
+            // job's limit, so a module whose initial memory is over it is a
+            // memory-limit outcome, not a compile error.
+            .max_memory_size(Limits::MAX_MEMORY as usize);
         let mut config = Config::new();
         config
             .strategy(Strategy::Cranelift)

@@ -34,4 +34,5 @@ pub use limits::Limits;
 pub use outcome::{Failure, TaskFailure, TaskOutput};
 pub use splitter::{SplitError, Splitter};
 pub use task::{Chunk, TaskRunner};
+pub use wasmtime::Trap;
 pub use wrun_abi::{Kind, Unit};

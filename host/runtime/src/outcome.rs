@@ -112,14 +112,19 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Trap {
-                trap,
-                message: None,
-            } => write!(f, "trap: {trap}"),
-            Failure::Trap {
-                trap,
-                message: Some(message),
-            } => write!(f, "trap: {trap}: {message}"),
+            Failure::Trap { trap, message } => {
+                // wasmtime words every trap "wasm trap: …".
+                let text = trap.to_string();
+                write!(
+                    f,
+                    "trap: {}",
+                    text.strip_prefix("wasm trap: ").unwrap_or(&text)
+                )?;
+                match message {
+                    Some(message) => write!(f, ": {message}"),
+                    None => Ok(()),
+                }
+            }
             Failure::OutOfFuel { limit } => write!(f, "out of fuel (limit {limit})"),
             Failure::Timeout { limit } => write!(f, "timed out after {limit:?}"),
             Failure::MemoryLimit { limit } => write!(f, "memory limit of {limit} bytes exceeded"),

@@ -8,8 +8,10 @@ use std::io::Write;
 use wrun_sdk::{Args, Error, Output, Result, Step, Task};
 
 /// What the probe does, from `args[0]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
+    /// Echo records, but fail on one that contains `args[1]`.
+    FailIf(String),
     /// Emit every record unchanged.
     Echo,
     /// Emit `records=N bytes=M` at finish.
@@ -57,13 +59,14 @@ impl Task for Probe {
             "fail" => Mode::Fail,
             "flood" => Mode::Flood,
             "log" => Mode::Log,
+            "fail-if" => Mode::FailIf(args.get(1).unwrap_or("X").to_owned()),
             other => return Err(Error::bad_args(format!("unknown probe mode {other:?}"))),
         };
-        let steps_left = match args.get(1) {
-            Some(n) => n
+        let steps_left = match (&mode, args.get(1)) {
+            (Mode::Steps, Some(n)) => n
                 .parse()
                 .map_err(|_| Error::bad_args("steps wants a count"))?,
-            None => 0,
+            _ => 0,
         };
         Ok(Probe {
             mode,
@@ -76,8 +79,14 @@ impl Task for Probe {
     fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
         self.records += 1;
         self.bytes += record.len() as u64;
-        match self.mode {
+        match &self.mode {
             Mode::Echo => out.write(record),
+            Mode::FailIf(marker) => {
+                if record.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+                    return Err(Error::failed(format!("record contains {marker:?}")));
+                }
+                out.write(record);
+            }
             Mode::Log => {
                 wrun_sdk::log("probe saw a record");
                 out.write(record);
@@ -146,9 +155,13 @@ fn hog() {
     }
 }
 
+/// Recursion that lives on the wasm stack only (no shadow-stack frames, no
+/// tail call to turn into a loop), so it overflows the native stack limit.
 fn recurse(depth: u64) -> u64 {
-    let pad = std::hint::black_box([depth; 16]);
-    recurse(pad[3] + 1) + pad[7]
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    std::hint::black_box(recurse(depth + 1)) + 1
 }
 
 wrun_sdk::export_task!(Probe);

@@ -1,0 +1,188 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use clap::{Args, Parser, Subcommand};
+
+/// Run a WebAssembly task over every record of an input, each chunk in its
+/// own sandbox, on all cores.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wrun",
+    version,
+    after_help = crate::exit::TABLE,
+    after_long_help = crate::exit::TABLE,
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    Submit(SubmitArgs),
+    Inspect(InspectArgs),
+}
+
+/// Split an input into records, run MODULE on every chunk of records in
+/// parallel, and write the outputs in input order.
+///
+/// The input is streamed through a splitter plugin (`--format`) that finds
+/// record boundaries; records are grouped into chunks; every chunk runs in a
+/// fresh sandbox with no file system, network, environment or clock, under
+/// the limits below. The output of chunk N is written as soon as chunks
+/// 0..N are done, so `-o` always holds a prefix of the final result.
+///
+/// Examples:
+///
+///   wrun submit examples/gc-content --input reads.fa -o gc.tsv
+///
+///   wrun submit wc.wasm --input big.txt --format lines --chunk-bytes 4MiB
+///
+///   wrun submit task.wasm --input - -j 8 --timeout 30s -- --min-len 50
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment, after_help = crate::exit::TABLE)]
+pub(crate) struct SubmitArgs {
+    /// The task: a `.wasm` file (SDK task or WASI command), or the directory
+    /// of a guest crate, which is built for wasm32-wasip1 first (like
+    /// `cargo run`).
+    pub(crate) module: PathBuf,
+
+    /// Input file to split into records; `-` reads standard input.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) input: PathBuf,
+
+    /// Write the output here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Tasks to run at once [default: all cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) jobs: Option<u32>,
+
+    /// Record format: `auto` (from the task's metadata, then the input's
+    /// extension, else lines), a builtin (`lines`, `fasta`), or a splitter
+    /// plugin `.wasm`.
+    #[arg(short, long, value_name = "FORMAT", default_value = "auto")]
+    pub(crate) format: String,
+
+    /// Put at most N records in a chunk.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) chunk_records: Option<u64>,
+
+    /// Close a chunk once it holds SIZE bytes (e.g. 256KiB, 4MiB)
+    /// [default: input size / (16 x workers), between 4 KiB and 8 MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_positive_size)]
+    pub(crate) chunk_bytes: Option<u64>,
+
+    /// Instruction budget per chunk (wasmtime fuel). Metering costs speed,
+    /// so it is off unless set.
+    #[arg(long, value_name = "N")]
+    pub(crate) fuel: Option<u64>,
+
+    /// Wall-clock limit per chunk (e.g. 500ms, 30s, 10m), or `none`.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_timeout)]
+    pub(crate) timeout: Timeout,
+
+    /// Linear memory limit per chunk (at most 4GiB).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub(crate) memory: u64,
+
+    /// Output limit per chunk.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub(crate) output_limit: u64,
+
+    /// Keep running the other chunks when one fails; failed chunks write no
+    /// output. By default the first failure stops the job after the chunks
+    /// before it are written.
+    #[arg(long)]
+    pub(crate) keep_going: bool,
+
+    /// Progress bar on standard error: `auto` shows it when standard error
+    /// is a terminal.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub(crate) progress: When,
+
+    /// Print the job's plan and a summary on standard error.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+
+    /// Arguments passed to the task (its `init`, or a command's argv).
+    #[arg(last = true, value_name = "ARGS")]
+    pub(crate) args: Vec<String>,
+}
+
+/// Show what a module is: kind, ABI, metadata, imports and exports.
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// A `.wasm` file or a guest crate directory.
+    pub(crate) module: PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// When to do something that depends on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--timeout`'s value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeout(pub(crate) Option<Duration>);
+
+fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    if text == "none" {
+        return Ok(Timeout(None));
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("use `none` for no timeout".to_owned()),
+        Ok(d) => Ok(Timeout(Some(d))),
+        Err(e) => Err(format!("{e} (examples: 500ms, 30s, 10m, none)")),
+    }
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("{e} (examples: 64KiB, 512MiB, 2GiB)"))
+}
+
+fn parse_positive_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err("must be more than 0 bytes".to_owned()),
+        size => Ok(size),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn limits_parse_with_units() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("64 KiB"), Ok(64 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_positive_size("0").is_err());
+        assert_eq!(parse_timeout("none"), Ok(Timeout(None)));
+        assert_eq!(
+            parse_timeout("1m 30s"),
+            Ok(Timeout(Some(Duration::from_secs(90))))
+        );
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("soon").is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! Exit codes and how errors reach the user.
+//!
+//! Every failure leaves `wrun` with a code that says what went wrong, so
+//! scripts can react without parsing messages. The table is printed by
+//! `wrun --help` and repeated in the README.
+
+use std::fmt::Display;
+use std::process::ExitCode;
+
+use wrun_runtime::Failure;
+
+/// Why `wrun` exited unsuccessfully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    /// An unexpected internal error.
+    Internal = 1,
+    /// The input cannot be read or is malformed.
+    Input = 3,
+    /// A module or plugin was rejected (or could not be built).
+    Module = 4,
+    /// The output cannot be written.
+    Output = 5,
+    /// A task trapped.
+    Trap = 10,
+    /// A task ran out of fuel.
+    Fuel = 11,
+    /// A task timed out.
+    Timeout = 12,
+    /// A task hit the memory or table limit.
+    Memory = 13,
+    /// A task hit the output limit.
+    OutputLimit = 14,
+    /// A command exited with a non-zero status.
+    Exit = 15,
+    /// An SDK task returned an error.
+    TaskError = 16,
+    /// A task broke the ABI, or the host failed running it.
+    Abi = 17,
+}
+
+/// The exit-code table shown in `--help`.
+pub(crate) const TABLE: &str = "\
+Exit codes:
+   0  success
+   1  internal error
+   2  invalid command line
+   3  input cannot be read or is malformed (e.g. FASTA without '>')
+   4  module or plugin rejected: invalid wasm, wrong kind or ABI, disallowed import
+   5  output cannot be written
+  10  a task trapped (panic, out-of-bounds access, stack overflow, ...)
+  11  a task ran out of fuel (--fuel)
+  12  a task timed out (--timeout)
+  13  a task exceeded the memory or table limit (--memory)
+  14  a task exceeded the output limit (--output-limit)
+  15  a command task exited with a non-zero status
+  16  an SDK task reported an error
+  17  a task broke the guest ABI, or the host failed running it";
+
+impl Code {
+    /// The code for a task failure.
+    pub(crate) fn of_task(failure: &Failure) -> Code {
+        match failure {
+            Failure::Trap { .. } => Code::Trap,
+            Failure::OutOfFuel { .. } => Code::Fuel,
+            Failure::Timeout { .. } => Code::Timeout,
+            Failure::MemoryLimit { .. } | Failure::TableLimit { .. } => Code::Memory,
+            Failure::OutputLimit { .. } => Code::OutputLimit,
+            Failure::Exit { .. } => Code::Exit,
+            Failure::Guest { .. } => Code::TaskError,
+            Failure::Abi { .. } | Failure::Host { .. } => Code::Abi,
+        }
+    }
+}
+
+/// An error on its way to the user, with its exit code.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    code: Code,
+    error: anyhow::Error,
+}
+
+impl Fail {
+    pub(crate) fn new(code: Code, error: impl Into<anyhow::Error>) -> Self {
+        Fail {
+            code,
+            error: error.into(),
+        }
+    }
+
+    /// Print `wrun: error: …` (with causes) and return the exit code.
+    pub(crate) fn report(self) -> ExitCode {
+        eprintln!("wrun: error: {:#}", self.error);
+        ExitCode::from(self.code as u8)
+    }
+}
+
+/// Attach an exit code (and optionally context) to any error.
+pub(crate) trait OrFail<T> {
+    fn or_fail(self, code: Code) -> Result<T, Fail>;
+    fn or_fail_with<C: Display + Send + Sync + 'static>(
+        self,
+        code: Code,
+        context: impl FnOnce() -> C,
+    ) -> Result<T, Fail>;
+}
+
+impl<T, E: Into<anyhow::Error>> OrFail<T> for Result<T, E> {
+    fn or_fail(self, code: Code) -> Result<T, Fail> {
+        self.map_err(|e| Fail::new(code, e))
+    }
+
+    fn or_fail_with<C: Display + Send + Sync + 'static>(
+        self,
+        code: Code,
+        context: impl FnOnce() -> C,
+    ) -> Result<T, Fail> {
+        self.map_err(|e| Fail::new(code, e.into().context(context())))
+    }
+}

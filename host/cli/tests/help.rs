@@ -1,0 +1,51 @@
+//! What `wrun --help` teaches is part of the interface: golden tests.
+//!
+//! (Being an integration test of this package also makes `cargo test
+//! --workspace` build the `wrun` binary that `tests/e2e` drives.)
+
+use std::process::Command;
+
+fn help(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_wrun"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn help_lists_the_commands_and_the_exit_codes() {
+    let text = help(&["--help"]);
+    for needle in [
+        "submit",
+        "inspect",
+        "Exit codes:",
+        "  3  input cannot be read",
+        "  13  a task exceeded the memory",
+    ] {
+        assert!(
+            text.contains(needle),
+            "`wrun --help` lacks {needle:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn submit_help_teaches_usage_and_shows_safe_defaults() {
+    let text = help(&["submit", "--help"]);
+    for needle in [
+        "wrun submit examples/gc-content --input reads.fa -o gc.tsv",
+        "[default: 10m]",
+        "[default: 1GiB]",
+        "[default: 256MiB]",
+        "[default: all cores]",
+        "--keep-going",
+        "Exit codes:",
+    ] {
+        assert!(
+            text.contains(needle),
+            "`wrun submit --help` lacks {needle:?}:\n{text}"
+        );
+    }
+}

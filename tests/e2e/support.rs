@@ -1,0 +1,147 @@
+//! Shared helpers: guest paths, runtimes, and running the `wrun` binary
+//! with a bounded wait.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use wrun_runtime::{Chunk, Limits, Runtime, TaskFailure, TaskOutput};
+
+/// An SDK task whose behaviour is its first argument.
+pub(crate) const TASK_PROBE: &str = env!("WRUN_TEST_TASK_PROBE");
+/// A WASI command whose behaviour is its first argument.
+pub(crate) const COMMAND_PROBE: &str = env!("WRUN_TEST_COMMAND_PROBE");
+/// `examples/gc-content`.
+pub(crate) const GC_CONTENT: &str = env!("WRUN_TEST_GC_CONTENT");
+/// `examples/wc`.
+pub(crate) const WC: &str = env!("WRUN_TEST_WC");
+/// `plugins/fasta`.
+pub(crate) const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
+
+/// Longest any `wrun` process may run in a test.
+const PROCESS_LIMIT: Duration = Duration::from_secs(120);
+
+/// The repository root.
+pub(crate) fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the repository")
+}
+
+/// The shipped sample FASTA and its expected gc-content output.
+pub(crate) fn sample() -> (PathBuf, String) {
+    let fasta = repo().join("examples/data/reads.fa");
+    let expected =
+        std::fs::read_to_string(repo().join("examples/data/reads.gc.tsv")).expect("golden output");
+    (fasta, expected)
+}
+
+/// Run one chunk made of `records` through `module` under `limits`.
+pub(crate) fn run_task(
+    limits: Limits,
+    module: &str,
+    args: &[&str],
+    records: &[&[u8]],
+) -> Result<TaskOutput, TaskFailure> {
+    let runtime = Runtime::new(limits, 2).expect("runtime");
+    let bytes = std::fs::read(module).expect("guest");
+    let module = runtime.admit(module, &bytes).expect("admitted");
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let runner = runtime.task_runner(&module, &args).expect("runner");
+    let mut data = Vec::new();
+    let mut offsets = Vec::new();
+    for record in records {
+        offsets.push(data.len() as u32);
+        data.extend_from_slice(record);
+    }
+    if offsets.is_empty() {
+        offsets.push(0);
+    }
+    runner.run(Chunk {
+        data: &Bytes::from(data),
+        records: &offsets,
+    })
+}
+
+/// The `wrun` binary next to this test binary (`target/<profile>/wrun`),
+/// built by `cargo test --workspace`.
+pub(crate) fn wrun_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let wrun = dir.join(format!("wrun{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        wrun.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        wrun.display()
+    );
+    wrun
+}
+
+/// What a `wrun` run produced.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: Vec<u8>,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    pub(crate) fn stdout_text(&self) -> String {
+        String::from_utf8(self.stdout.clone()).expect("utf-8 output")
+    }
+}
+
+/// Run `wrun args…` (with `stdin` fed if given), killing it if it outlives
+/// [`PROCESS_LIMIT`].
+pub(crate) fn wrun(args: &[&str], stdin: Option<&Path>) -> Run {
+    let mut command = Command::new(wrun_binary());
+    command
+        .args(args)
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(match stdin {
+            Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file")),
+            None => Stdio::null(),
+        });
+    let child = command.spawn().expect("spawn wrun");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel::<std::io::Result<Output>>();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(PROCESS_LIMIT) {
+        Ok(output) => output.expect("wait for wrun"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("wrun {args:?} ran longer than {PROCESS_LIMIT:?}");
+        }
+    };
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Compare `actual` with `tests/golden/<name>`; with `WRUN_BLESS=1` in the
+/// environment, rewrite the golden file instead (then review the diff).
+pub(crate) fn assert_golden(name: &str, actual: &str) {
+    let golden = repo().join("tests/golden").join(name);
+    if std::env::var_os("WRUN_BLESS").is_some() {
+        std::fs::write(&golden, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with WRUN_BLESS=1 to create it)",
+            golden.display()
+        )
+    });
+    assert_eq!(actual, expected, "output differs from {}", golden.display());
+}

@@ -43,7 +43,11 @@ pub(crate) enum Command {
 ///
 ///   wrun submit task.wasm --input - -j 8 --timeout 30s -- --min-len 50
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment, after_help = crate::exit::TABLE)]
+#[command(
+    verbatim_doc_comment,
+    about = "Run a task over every record of an input, in parallel, in input order",
+    after_help = crate::exit::TABLE
+)]
 pub(crate) struct SubmitArgs {
     /// The task: a `.wasm` file (SDK task or WASI command), or the directory
     /// of a guest crate, which is built for wasm32-wasip1 first (like
@@ -87,7 +91,7 @@ pub(crate) struct SubmitArgs {
     pub(crate) timeout: Timeout,
 
     /// Linear memory limit per chunk (at most 4GiB).
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_memory)]
     pub(crate) memory: u64,
 
     /// Output limit per chunk.
@@ -154,6 +158,15 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|e| format!("{e} (examples: 64KiB, 512MiB, 2GiB)"))
 }
 
+fn parse_memory(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        size if size > wrun_runtime::Limits::MAX_MEMORY => {
+            Err("at most 4GiB: a wasm32 memory cannot be larger".to_owned())
+        }
+        size => Ok(size),
+    }
+}
+
 fn parse_positive_size(text: &str) -> Result<u64, String> {
     match parse_size(text)? {
         0 => Err("must be more than 0 bytes".to_owned()),
@@ -177,6 +190,8 @@ mod tests {
         assert_eq!(parse_size("64 KiB"), Ok(64 << 10));
         assert!(parse_size("lots").is_err());
         assert!(parse_positive_size("0").is_err());
+        assert_eq!(parse_memory("4GiB"), Ok(4 << 30));
+        assert!(parse_memory("5GiB").is_err());
         assert_eq!(parse_timeout("none"), Ok(Timeout(None)));
         assert_eq!(
             parse_timeout("1m 30s"),

@@ -110,11 +110,13 @@ fn a_crate_directory_is_built_then_run() {
     // A target directory of its own, so the nested cargo never waits on the
     // one running these tests.
     let target = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(crate::support::wrun_binary());
     let output = command
         .args(["submit", "examples/gc-content", "--input", path(&fasta)])
         .current_dir(repo())
         .env("CARGO_TARGET_DIR", target.path())
+        .env("WRUN_HOME", home.path())
         .output()
         .unwrap();
     assert!(

@@ -4,6 +4,7 @@
 //! One test binary (as ripgrep does); modules by subject.
 
 mod admission;
+mod cache;
 mod cli;
 mod outcomes;
 mod support;

@@ -96,11 +96,18 @@ impl Run {
     }
 }
 
-/// Run `wrun args…` (with `stdin` fed if given), killing it if it outlives
-/// [`PROCESS_LIMIT`].
+/// Run `wrun args…` (with `stdin` fed if given) with a `WRUN_HOME` of its
+/// own, killing it if it outlives [`PROCESS_LIMIT`].
 pub(crate) fn wrun(args: &[&str], stdin: Option<&Path>) -> Run {
+    let home = tempfile::tempdir().expect("temp WRUN_HOME");
+    wrun_in(home.path(), args, stdin)
+}
+
+/// Run `wrun args…` with `home` as `WRUN_HOME` (see [`wrun`]).
+pub(crate) fn wrun_in(home: &Path, args: &[&str], stdin: Option<&Path>) -> Run {
     let mut command = Command::new(wrun_binary());
     command
+        .env("WRUN_HOME", home)
         .args(args)
         .current_dir(repo())
         .stdout(Stdio::piped())

@@ -60,7 +60,7 @@ mod tests {
             Counts {
                 lines: 3,
                 words: 5,
-                bytes: 27
+                bytes: 26
             }
         );
     }

@@ -24,6 +24,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     Submit(SubmitArgs),
     Inspect(InspectArgs),
+    Compile(CompileArgs),
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 /// Split an input into records, run MODULE on every chunk of records in
@@ -109,9 +112,14 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub(crate) progress: When,
 
-    /// Print the job's plan and a summary on standard error.
+    /// Print the job's plan (including whether each module was compiled or
+    /// loaded from the cache) and a summary on standard error.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+
+    /// Compile modules without reading or writing the artifact cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
 
     /// Arguments passed to the task (its `init`, or a command's argv).
     #[arg(last = true, value_name = "ARGS")]
@@ -127,6 +135,42 @@ pub(crate) struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// Compile modules into the artifact cache, so that later runs start them
+/// without compiling.
+///
+/// The cache lives in $WRUN_HOME (default $XDG_DATA_HOME/wrun, or
+/// ~/.local/share/wrun). `wrun submit` fills it too; this command lets you
+/// do it ahead of time, e.g. on every node of a cluster.
+#[derive(Debug, Args)]
+pub(crate) struct CompileArgs {
+    /// `.wasm` files or guest crate directories.
+    #[arg(required = true)]
+    pub(crate) modules: Vec<PathBuf>,
+}
+
+/// Look after the artifact cache in $WRUN_HOME.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// List cached artifacts: module, sizes, age, hits.
+    Ls {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove artifacts unused for longer than --max-age, then the least
+    /// recently used until the cache fits in --max-size.
+    Gc {
+        /// Remove artifacts unused for this long (e.g. 30days, 12h).
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        max_age: Option<Duration>,
+        /// Keep the cache below this size (e.g. 2GiB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+    },
+    /// Remove everything from the cache.
+    Clear,
 }
 
 /// When to do something that depends on a terminal.

@@ -2,6 +2,7 @@
 //! on all cores. See `wrun --help`, the README and `ARCHITECTURE.md`.
 
 mod args;
+mod cache;
 mod exit;
 mod inspect;
 mod module_source;
@@ -17,6 +18,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Submit(submit) => submit::run(submit),
         args::Command::Inspect(inspect) => inspect::run(inspect),
+        args::Command::Compile(compile) => cache::compile(compile),
+        args::Command::Cache(command) => cache::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,7 +28,13 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         ..Limits::default()
     };
     // One instance slot per worker, plus the splitter's.
-    let runtime = Runtime::new(limits, workers as u32 + 1).or_fail(Code::Internal)?;
+    let slots = workers as u32 + 1;
+    let runtime = if args.no_cache {
+        Runtime::new(limits, slots)
+    } else {
+        Runtime::with_store(limits, slots, crate::cache::open_store()?)
+    }
+    .or_fail(Code::Internal)?;
 
     let loaded = module_source::load(&args.module, args.verbose)?;
     let module = runtime
@@ -66,6 +72,14 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
     };
 
     if args.verbose {
+        for module in [&module, &plugin] {
+            eprintln!(
+                "wrun: {}: {} in {:.2} ms",
+                module.source(),
+                module.origin(),
+                module.load_time().as_secs_f64() * 1e3
+            );
+        }
         eprintln!(
             "wrun: {} ({}) over {input_name} split as {}, {workers} workers, chunks of {}",
             module.source(),

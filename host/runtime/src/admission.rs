@@ -9,6 +9,7 @@
 //! the imports linked, once, into an `InstancePre` that every task reuses.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use wasmtime::wasmparser::{Parser, Payload};
 use wasmtime::{ExternType, FuncType, InstancePre, ValType};
@@ -17,7 +18,10 @@ use wrun_abi::{
     import,
 };
 
+use wrun_store::Digest;
+
 use crate::Runtime;
+use crate::cache::Lookup;
 use crate::sandbox::Sandbox;
 
 /// The import module of WASI preview 1.
@@ -27,6 +31,9 @@ const WASI_MODULE: &str = "wasi_snapshot_preview1";
 #[derive(Clone)]
 pub struct Module {
     source: String,
+    digest: Digest,
+    origin: Origin,
+    load_time: Duration,
     info: ModuleInfo,
     pre: InstancePre<Sandbox>,
 }
@@ -46,6 +53,21 @@ impl Module {
         &self.source
     }
 
+    /// The blake3 digest of the module's bytes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Whether it was compiled or loaded from the artifact cache.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Time spent compiling or loading it.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
     /// What the module is.
     pub fn info(&self) -> &ModuleInfo {
         &self.info
@@ -62,10 +84,25 @@ impl Module {
             .iter()
             .any(|e| e.name == name && e.ty.starts_with("func"))
     }
+}
 
-    /// Whether the module imports anything from WASI.
-    pub(crate) fn imports_wasi(&self) -> bool {
-        self.info.imports.iter().any(|i| i.module == WASI_MODULE)
+/// Where a module's compiled code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Loaded (memory-mapped) from the artifact cache: no compilation.
+    CacheHit,
+    /// Compiled; `note` says why a cached artifact was not used or why the
+    /// result could not be cached, when that happened.
+    Compiled { note: Option<String> },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::CacheHit => f.write_str("cache hit"),
+            Origin::Compiled { note: None } => f.write_str("compiled"),
+            Origin::Compiled { note: Some(note) } => write!(f, "compiled ({note})"),
+        }
     }
 }
 
@@ -232,12 +269,10 @@ pub(crate) fn admit(
         }
     };
 
-    let module = wasmtime::Module::from_binary(runtime.engine(), bytes).map_err(|e| {
-        AdmissionError::Invalid {
-            module: source_owned(),
-            message: format!("{e:#}"),
-        }
-    })?;
+    let started = Instant::now();
+    let digest = Digest::of(bytes);
+    let (module, origin) = compile_or_load(runtime, source, bytes, &digest)?;
+    let load_time = started.elapsed();
     for (name, expected) in required_exports(kind) {
         let found = module.get_export(name);
         let ok = match (&found, expected) {
@@ -298,9 +333,48 @@ pub(crate) fn admit(
     };
     Ok(Module {
         source: source_owned(),
+        digest,
+        origin,
+        load_time,
         info,
         pre,
     })
+}
+
+/// The compiled module: from the artifact cache when the runtime has one
+/// and it holds a usable artifact, else compiled (and then cached).
+fn compile_or_load(
+    runtime: &Runtime,
+    source: &str,
+    bytes: &[u8],
+    digest: &Digest,
+) -> Result<(wasmtime::Module, Origin), AdmissionError> {
+    let compile = || {
+        wasmtime::Module::from_binary(runtime.engine(), bytes).map_err(|e| {
+            AdmissionError::Invalid {
+                module: source.to_owned(),
+                message: format!("{e:#}"),
+            }
+        })
+    };
+    let Some(cache) = runtime.cache() else {
+        return Ok((compile()?, Origin::Compiled { note: None }));
+    };
+    let discarded = match cache.load(runtime.engine(), digest) {
+        Ok(Lookup::Hit(module)) => return Ok((module, Origin::CacheHit)),
+        Ok(Lookup::Miss) => None,
+        Ok(Lookup::Discarded(reason)) => Some(format!("cached artifact discarded: {reason}")),
+        Err(error) => Some(format!("cache unreadable: {error}")),
+    };
+    let started = Instant::now();
+    let module = compile()?;
+    let saved = cache.save(digest, bytes, &module, source, started.elapsed());
+    let note = match (discarded, saved) {
+        (discarded, Ok(())) => discarded,
+        (None, Err(error)) => Some(format!("not cached: {error}")),
+        (Some(discarded), Err(error)) => Some(format!("{discarded}; not cached: {error}")),
+    };
+    Ok((module, Origin::Compiled { note }))
 }
 
 /// Walk the module's sections without validating code: the metadata

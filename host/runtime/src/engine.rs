@@ -9,7 +9,10 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig, Strategy,
 };
 
+use wrun_store::BlobStore;
+
 use crate::admission::{self, AdmissionError, Module};
+use crate::cache::ArtifactCache;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
 use crate::splitter::{SplitError, Splitter};
@@ -49,6 +52,7 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
+    cache: Option<ArtifactCache>,
     linker: Linker<Sandbox>,
     limits: Limits,
     /// Dropping it stops the epoch thread.
@@ -65,8 +69,25 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A runtime enforcing `limits`, able to run `slots` guest instances at
-    /// once (workers plus the splitter).
+    /// once (workers plus the splitter), compiling every module it admits.
     pub fn new(limits: Limits, slots: u32) -> Result<Self, RuntimeError> {
+        Self::build(limits, slots, None)
+    }
+
+    /// Like [`Runtime::new`], with compiled artifacts cached in `store`.
+    pub fn with_store(
+        limits: Limits,
+        slots: u32,
+        store: Arc<BlobStore>,
+    ) -> Result<Self, RuntimeError> {
+        Self::build(limits, slots, Some(store))
+    }
+
+    fn build(
+        limits: Limits,
+        slots: u32,
+        store: Option<Arc<BlobStore>>,
+    ) -> Result<Self, RuntimeError> {
         if limits.memory > Limits::MAX_MEMORY {
             return Err(RuntimeError::Limit(format!(
                 "memory limit {} bytes exceeds the wasm32 maximum of 4 GiB",
@@ -117,6 +138,7 @@ impl Runtime {
 
         Ok(Runtime {
             inner: Arc::new(Inner {
+                cache: store.map(|store| ArtifactCache::new(store, &engine)),
                 engine,
                 linker,
                 limits,
@@ -128,6 +150,11 @@ impl Runtime {
     /// The limits every task runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// The artifact cache, when the runtime has a store.
+    pub fn cache(&self) -> Option<&ArtifactCache> {
+        self.inner.cache.as_ref()
     }
 
     pub(crate) fn engine(&self) -> &Engine {

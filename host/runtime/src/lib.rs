@@ -6,6 +6,9 @@
 //!
 //! * [`admission`]: a module's bytes become a [`Module`] only after size,
 //!   validation, kind and import checks; every rejection names the module.
+//!   With a store, compiled artifacts are cached by content
+//!   ([`ArtifactCache`]) and a known module starts from a memory-mapped
+//!   artifact instead of being compiled.
 //! * [`TaskRunner`]: one per module and job; built once (it holds the
 //!   `InstancePre`), then [`TaskRunner::run`] executes one chunk in a fresh
 //!   store and reports a [`TaskOutput`] or a [`TaskFailure`].
@@ -18,6 +21,7 @@
 //! The crate knows nothing of jobs, chunking, scheduling or the CLI.
 
 pub mod admission;
+mod cache;
 mod engine;
 mod host_abi;
 mod limits;
@@ -28,7 +32,8 @@ mod sandbox;
 mod splitter;
 mod task;
 
-pub use admission::{AdmissionError, Module, ModuleInfo};
+pub use admission::{AdmissionError, Module, ModuleInfo, Origin};
+pub use cache::{ArtifactCache, CacheEntry, CacheStats, Listed};
 pub use engine::{Runtime, RuntimeError};
 pub use limits::Limits;
 pub use outcome::{Failure, TaskFailure, TaskOutput};

@@ -19,7 +19,9 @@ use crate::pipe::{CappedPipe, Overflow};
 
 /// Store data of every guest.
 pub(crate) struct Sandbox {
-    /// Present when the module imports WASI.
+    /// The WASI context: a command's is built with the store; an SDK
+    /// guest's only on its first WASI call, so tasks that never make one
+    /// never pay for it.
     wasi: Option<WasiP1Ctx>,
     limiter: Limiter,
     /// Task output: `emit`, or a command's stdout.
@@ -32,37 +34,33 @@ pub(crate) struct Sandbox {
     pub(crate) limits: Limits,
 }
 
-/// How a store's WASI context is set up.
+/// A command's standard input and argv.
 #[derive(Debug)]
-pub(crate) enum Wasi<'a> {
-    /// The module imports no WASI function.
-    None,
-    /// An SDK guest: its stdout and stderr go to the task log.
-    Quiet,
-    /// A command: `stdin` is its input, stdout the output, `args` its argv.
-    Command { stdin: Bytes, args: &'a [String] },
+pub(crate) struct CommandIo<'a> {
+    pub(crate) stdin: Bytes,
+    pub(crate) args: &'a [String],
 }
 
 impl Sandbox {
-    /// The WASI context; only called by WASI imports, which exist only when
-    /// the store was built with one.
+    /// The WASI context, called by the WASI imports. An SDK guest's is
+    /// created here, on first use, with stdout and stderr going to the log.
     pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
+        let log = &self.log;
         self.wasi
-            .as_mut()
-            .expect("a module importing WASI always gets a WASI context")
+            .get_or_insert_with(|| wasi_ctx(None, log, log, &[]))
     }
 }
 
 /// A store ready to instantiate into: limits applied, fuel and deadline
-/// set, WASI configured as asked.
-pub(crate) fn new_store(engine: &Engine, limits: &Limits, wasi: Wasi<'_>) -> Store<Sandbox> {
+/// set, and for a command its WASI context.
+pub(crate) fn new_store(
+    engine: &Engine,
+    limits: &Limits,
+    command: Option<CommandIo<'_>>,
+) -> Store<Sandbox> {
     let output = CappedPipe::new(limits.output, Overflow::Fail);
     let log = CappedPipe::new(limits.log, Overflow::Truncate);
-    let wasi = match wasi {
-        Wasi::None => None,
-        Wasi::Quiet => Some(wasi_ctx(None, &log, &log, &[])),
-        Wasi::Command { stdin, args } => Some(wasi_ctx(Some(stdin), &output, &log, args)),
-    };
+    let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args));
     let sandbox = Sandbox {
         wasi,
         limiter: Limiter {

@@ -9,7 +9,7 @@ use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
 use crate::host_abi::guest_slice;
 use crate::outcome::Failure;
-use crate::sandbox::{Sandbox, Wasi, new_store};
+use crate::sandbox::{Sandbox, new_store};
 use crate::task::{call, classify, copy_in, len32};
 
 /// Why splitting stopped.
@@ -63,12 +63,7 @@ impl Splitter {
         let mut limits = runtime.limits().clone();
         // Fuel budgets tasks; a splitter is bounded by its per-call timeout.
         limits.fuel = limits.fuel.map(|_| u64::MAX);
-        let wasi = if module.imports_wasi() {
-            Wasi::Quiet
-        } else {
-            Wasi::None
-        };
-        let mut store = new_store(runtime.engine(), &limits, wasi);
+        let mut store = new_store(runtime.engine(), &limits, None);
         let failed = |store: &mut Store<Sandbox>, e| SplitError::Failed {
             plugin: plugin.clone(),
             failure: classify(store, e),

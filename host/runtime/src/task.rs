@@ -1,13 +1,13 @@
 //! Running one chunk through a task module.
 
 use bytes::Bytes;
-use wasmtime::{AsContextMut, Instance, Memory, Store, TypedFunc};
+use wasmtime::{AsContextMut, Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wrun_abi::{Kind, Unit, export, status};
 
 use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
 use crate::outcome::{Failure, TaskFailure, TaskOutput};
-use crate::sandbox::{Sandbox, Wasi, new_store};
+use crate::sandbox::{CommandIo, Sandbox, new_store};
 
 /// The input of one task: a chunk of whole records.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +21,9 @@ pub struct Chunk<'a> {
 /// Runs chunks through one module with one set of arguments.
 ///
 /// Built once per job: it holds the module's `InstancePre` (imports resolved
-/// once) and the encoded arguments. [`TaskRunner::run`] takes `&self` and is
-/// called concurrently from every worker; each call gets a fresh store.
+/// once), the exports resolved to indices, and the encoded arguments.
+/// [`TaskRunner::run`] takes `&self` and is called concurrently from every
+/// worker; each call gets a fresh store.
 #[derive(Debug, Clone)]
 pub struct TaskRunner {
     runtime: Runtime,
@@ -32,16 +33,35 @@ pub struct TaskRunner {
 
 #[derive(Debug, Clone)]
 enum Mode {
-    /// SDK task: `args` in the ABI encoding (each followed by NUL).
-    Sdk {
-        args: Vec<u8>,
-        unit: Unit,
-        step: bool,
-        initialize: bool,
-        wasi: bool,
-    },
+    Sdk(Box<Sdk>),
     /// WASI command: argv, program name first.
-    Command { argv: Vec<String> },
+    Command {
+        argv: Vec<String>,
+    },
+}
+
+/// An SDK task's arguments and exports.
+#[derive(Clone)]
+struct Sdk {
+    /// Arguments in the ABI encoding (each followed by NUL).
+    args: Vec<u8>,
+    unit: Unit,
+    memory: ModuleExport,
+    initialize: Option<ModuleExport>,
+    reserve: ModuleExport,
+    init: ModuleExport,
+    record: ModuleExport,
+    step: Option<ModuleExport>,
+    finish: ModuleExport,
+}
+
+impl std::fmt::Debug for Sdk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sdk")
+            .field("args", &self.args)
+            .field("unit", &self.unit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TaskRunner {
@@ -51,14 +71,28 @@ impl TaskRunner {
         args: &[String],
     ) -> Result<Self, AdmissionError> {
         let info = module.info();
+        let wasm = module.instance_pre().module();
+        // Admission checked that the required exports exist.
+        let required = |name| {
+            wasm.get_export_index(name)
+                .expect("admission checked the export")
+        };
         let mode = match info.kind {
-            Kind::Task => Mode::Sdk {
+            Kind::Task => Mode::Sdk(Box::new(Sdk {
                 args: args.iter().flat_map(|a| a.bytes().chain([0])).collect(),
                 unit: info.unit,
-                step: module.exports_function(export::STEP),
-                initialize: module.exports_function(export::INITIALIZE),
-                wasi: module.imports_wasi(),
-            },
+                memory: required(export::MEMORY),
+                initialize: module
+                    .exports_function(export::INITIALIZE)
+                    .then(|| required(export::INITIALIZE)),
+                reserve: required(export::RESERVE),
+                init: required(export::INIT),
+                record: required(export::RECORD),
+                step: module
+                    .exports_function(export::STEP)
+                    .then(|| required(export::STEP)),
+                finish: required(export::FINISH),
+            })),
             Kind::Command => {
                 let program = if info.name.is_empty() {
                     "task"
@@ -93,26 +127,20 @@ impl TaskRunner {
 
     /// Run one chunk in a fresh sandbox.
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
-        let limits = self.runtime.limits();
-        let wasi = match &self.mode {
-            Mode::Sdk { wasi: true, .. } => Wasi::Quiet,
-            Mode::Sdk { wasi: false, .. } => Wasi::None,
-            Mode::Command { argv } => Wasi::Command {
+        let command = match &self.mode {
+            Mode::Sdk(_) => None,
+            Mode::Command { argv } => Some(CommandIo {
                 stdin: chunk.data.clone(),
                 args: argv,
-            },
+            }),
         };
-        let mut store = new_store(self.runtime.engine(), limits, wasi);
-        let result = match &self.mode {
-            Mode::Sdk {
-                args,
-                unit,
-                step,
-                initialize,
-                ..
-            } => self.run_sdk(&mut store, chunk, args, *unit, *step, *initialize),
-            Mode::Command { .. } => self.run_command(&mut store),
-        };
+        let mut store = new_store(self.runtime.engine(), self.runtime.limits(), command);
+        let result = self
+            .instantiate(&mut store)
+            .and_then(|instance| match &self.mode {
+                Mode::Sdk(sdk) => run_sdk(&mut store, &instance, sdk, chunk),
+                Mode::Command { .. } => run_command(&mut store, &instance),
+            });
         let sandbox = store.data_mut();
         let log = sandbox.log.take();
         match result {
@@ -130,78 +158,79 @@ impl TaskRunner {
             .instantiate(&mut *store)
             .map_err(|e| classify(store, e))
     }
+}
 
-    fn run_command(&self, store: &mut Store<Sandbox>) -> Result<(), Failure> {
-        let instance = self.instantiate(store)?;
-        let start: TypedFunc<(), ()> = typed(&instance, store, export::START)?;
-        match start.call(&mut *store, ()) {
-            Ok(()) => Ok(()),
-            Err(error) => match classify(store, error) {
-                Failure::Exit { code: 0 } => Ok(()),
-                failure => Err(failure),
-            },
-        }
-    }
-
-    fn run_sdk(
-        &self,
-        store: &mut Store<Sandbox>,
-        chunk: Chunk<'_>,
-        args: &[u8],
-        unit: Unit,
-        step: bool,
-        initialize: bool,
-    ) -> Result<(), Failure> {
-        let instance = self.instantiate(store)?;
-        let memory = instance
-            .get_memory(&mut *store, export::MEMORY)
-            .ok_or_else(|| abi("the module exports no memory"))?;
-        if initialize {
-            let init: TypedFunc<(), ()> = typed(&instance, store, export::INITIALIZE)?;
-            init.call(&mut *store, ()).map_err(|e| classify(store, e))?;
-        }
-        let reserve: TypedFunc<u32, u32> = typed(&instance, store, export::RESERVE)?;
-        let init: TypedFunc<u32, i32> = typed(&instance, store, export::INIT)?;
-        let record: TypedFunc<(u32, u32), i32> = typed(&instance, store, export::RECORD)?;
-        let finish: TypedFunc<(), i32> = typed(&instance, store, export::FINISH)?;
-
-        copy_in(store, memory, &reserve, args)?;
-        call(store, &init, len32(args.len())?, export::INIT)?;
-
-        copy_in(store, memory, &reserve, chunk.data)?;
-        let total = len32(chunk.data.len())?;
-        match unit {
-            Unit::Chunk => {
-                call(store, &record, (0, total), export::RECORD)?;
-            }
-            Unit::Record => {
-                let ends = chunk.records.iter().skip(1).copied().chain([total]);
-                for (&start, end) in chunk.records.iter().zip(ends) {
-                    call(store, &record, (start, end - start), export::RECORD)?;
-                }
-            }
-        }
-        if step {
-            let step: TypedFunc<(), i32> = typed(&instance, store, export::STEP)?;
-            loop {
-                match call(store, &step, (), export::STEP)? {
-                    status::MORE => continue,
-                    status::OK => break,
-                    other => {
-                        return Err(abi(&format!("`wrun_step` returned unknown status {other}")));
-                    }
-                }
-            }
-        }
-        call(store, &finish, (), export::FINISH)?;
-        Ok(())
+fn run_command(store: &mut Store<Sandbox>, instance: &Instance) -> Result<(), Failure> {
+    let start: TypedFunc<(), ()> = instance
+        .get_typed_func(&mut *store, export::START)
+        .map_err(|e| abi(&format!("export `{}`: {e:#}", export::START)))?;
+    match start.call(&mut *store, ()) {
+        Ok(()) => Ok(()),
+        Err(error) => match classify(store, error) {
+            Failure::Exit { code: 0 } => Ok(()),
+            failure => Err(failure),
+        },
     }
 }
 
-/// Look up a typed export.
+fn run_sdk(
+    store: &mut Store<Sandbox>,
+    instance: &Instance,
+    sdk: &Sdk,
+    chunk: Chunk<'_>,
+) -> Result<(), Failure> {
+    let memory = instance
+        .get_module_export(&mut *store, &sdk.memory)
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| abi("the module exports no memory"))?;
+    if let Some(initialize) = &sdk.initialize {
+        let initialize: TypedFunc<(), ()> = typed(instance, store, initialize, export::INITIALIZE)?;
+        initialize
+            .call(&mut *store, ())
+            .map_err(|e| classify(store, e))?;
+    }
+    let reserve: TypedFunc<u32, u32> = typed(instance, store, &sdk.reserve, export::RESERVE)?;
+    let init: TypedFunc<u32, i32> = typed(instance, store, &sdk.init, export::INIT)?;
+    let record: TypedFunc<(u32, u32), i32> = typed(instance, store, &sdk.record, export::RECORD)?;
+    let finish: TypedFunc<(), i32> = typed(instance, store, &sdk.finish, export::FINISH)?;
+
+    if !sdk.args.is_empty() {
+        copy_in(store, memory, &reserve, &sdk.args)?;
+    }
+    call(store, &init, len32(sdk.args.len())?, export::INIT)?;
+
+    copy_in(store, memory, &reserve, chunk.data)?;
+    let total = len32(chunk.data.len())?;
+    match sdk.unit {
+        Unit::Chunk => {
+            call(store, &record, (0, total), export::RECORD)?;
+        }
+        Unit::Record => {
+            let ends = chunk.records.iter().skip(1).copied().chain([total]);
+            for (&start, end) in chunk.records.iter().zip(ends) {
+                call(store, &record, (start, end - start), export::RECORD)?;
+            }
+        }
+    }
+    if let Some(step) = &sdk.step {
+        let step: TypedFunc<(), i32> = typed(instance, store, step, export::STEP)?;
+        loop {
+            match call(store, &step, (), export::STEP)? {
+                status::MORE => continue,
+                status::OK => break,
+                other => return Err(abi(&format!("`wrun_step` returned unknown status {other}"))),
+            }
+        }
+    }
+    call(store, &finish, (), export::FINISH)?;
+    Ok(())
+}
+
+/// A typed function from a resolved export.
 fn typed<P, R>(
     instance: &Instance,
     store: &mut Store<Sandbox>,
+    export: &ModuleExport,
     name: &str,
 ) -> Result<TypedFunc<P, R>, Failure>
 where
@@ -209,7 +238,10 @@ where
     R: wasmtime::WasmResults,
 {
     instance
-        .get_typed_func(&mut *store, name)
+        .get_module_export(&mut *store, export)
+        .and_then(Extern::into_func)
+        .ok_or_else(|| abi(&format!("export `{name}` is not a function")))?
+        .typed(&*store)
         .map_err(|e| abi(&format!("export `{name}`: {e:#}")))
 }
 

@@ -1,0 +1,3 @@
+//! Benchmark guest: a WASI command that does nothing.
+
+fn main() {}

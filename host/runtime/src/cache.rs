@@ -1,0 +1,296 @@
+//! The compiled-artifact cache: compile a module once per engine
+//! configuration, then start it from a memory-mapped artifact.
+//!
+//! The key is blake3(`KEY_VERSION`, the engine's
+//! `precompile_compatibility_hash`, the module's digest): a module compiled
+//! under another wasmtime version or code-generation setting (fuel on or
+//! off, for instance) gets another key. The artifact (what
+//! `Module::serialize` produced) is a content-addressed blob; an index entry
+//! under `entries/artifacts/<key>` names it and records where it came from.
+//! Hit counts and last use live in `entries/artifact-stats/<key>`, written
+//! without fsync (losing a count in a crash is harmless).
+//!
+//! A missing, corrupt, truncated or incompatible artifact is a miss: the
+//! module is compiled again and the entry rewritten; a task never fails
+//! because of the cache.
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use wasmtime::Engine;
+use wrun_store::{BlobStore, Digest, StoreError};
+
+/// Namespace of the index entries.
+const ENTRIES: &str = "artifacts";
+/// Namespace of the usage statistics.
+const STATS: &str = "artifact-stats";
+/// Bump to invalidate every existing artifact.
+const KEY_VERSION: &[u8] = b"wrun-artifact-v1";
+
+/// What the index records about one cached artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// Digest of the artifact blob.
+    pub artifact: String,
+    /// Digest of the module it was compiled from.
+    pub module: String,
+    /// Where the module came from when it was compiled.
+    pub source: String,
+    /// Module size in bytes.
+    pub module_size: u64,
+    /// Artifact size in bytes.
+    pub artifact_size: u64,
+    /// How long compilation took, in milliseconds.
+    pub compile_ms: f64,
+    /// When it was compiled (seconds since the Unix epoch).
+    pub created: u64,
+}
+
+/// Usage of one artifact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheStats {
+    /// Times it was loaded instead of compiling.
+    pub hits: u64,
+    /// Last load or compile (seconds since the Unix epoch).
+    pub last_used: u64,
+}
+
+/// A listed cache entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The cache key.
+    pub key: String,
+    /// The index entry.
+    pub entry: CacheEntry,
+    /// Its usage.
+    pub stats: CacheStats,
+}
+
+/// The result of a lookup.
+pub(crate) enum Lookup {
+    /// A usable compiled module.
+    Hit(wasmtime::Module),
+    /// Nothing cached.
+    Miss,
+    /// Something was cached but unusable (the reason); it was removed.
+    Discarded(String),
+}
+
+/// The artifact cache of one engine configuration.
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    store: Arc<BlobStore>,
+    /// The engine's share of every key.
+    engine_key: [u8; 32],
+}
+
+/// Feeds `Hash` output into blake3.
+struct Blake3Hasher(blake3::Hasher);
+
+impl Hasher for Blake3Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let hash = self.0.finalize();
+        u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ArtifactCache {
+    /// The cache for `engine`'s configuration in `store`.
+    pub(crate) fn new(store: Arc<BlobStore>, engine: &Engine) -> Self {
+        let mut hasher = Blake3Hasher(blake3::Hasher::new());
+        hasher.write(KEY_VERSION);
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        ArtifactCache {
+            store,
+            engine_key: *hasher.0.finalize().as_bytes(),
+        }
+    }
+
+    fn key(&self, module: &Digest) -> String {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.engine_key);
+        hasher.update(module.as_bytes());
+        hasher.finalize().to_hex().to_string()
+    }
+
+    /// Look up the compiled form of the module with digest `module`.
+    pub(crate) fn load(&self, engine: &Engine, module: &Digest) -> Result<Lookup, StoreError> {
+        let key = self.key(module);
+        let Some(bytes) = self.store.get_entry(ENTRIES, &key)? else {
+            return Ok(Lookup::Miss);
+        };
+        let entry: Option<CacheEntry> = serde_json::from_slice(&bytes).ok();
+        let Some(artifact) = entry.as_ref().and_then(|e| Digest::from_hex(&e.artifact)) else {
+            self.store.delete_entry(ENTRIES, &key)?;
+            return Ok(Lookup::Discarded(
+                "its index entry is unreadable".to_owned(),
+            ));
+        };
+        let Some(file) = self.store.verified_file(&artifact)? else {
+            self.store.delete_entry(ENTRIES, &key)?;
+            return Ok(Lookup::Discarded(
+                "the artifact is missing or corrupt".to_owned(),
+            ));
+        };
+        match deserialize(engine, &file) {
+            Ok(compiled) => {
+                self.record_use(&key, true);
+                Ok(Lookup::Hit(compiled))
+            }
+            Err(error) => {
+                self.store.delete_entry(ENTRIES, &key)?;
+                self.store.delete(&artifact)?;
+                Ok(Lookup::Discarded(format!(
+                    "the artifact is incompatible: {error:#}"
+                )))
+            }
+        }
+    }
+
+    /// Cache `compiled`, the compilation of `bytes` (digest `module`).
+    pub(crate) fn save(
+        &self,
+        module: &Digest,
+        bytes: &[u8],
+        compiled: &wasmtime::Module,
+        source: &str,
+        compile_time: Duration,
+    ) -> Result<(), StoreError> {
+        let Ok(artifact_bytes) = compiled.serialize() else {
+            // Not serializable: nothing to cache, the compiled module works.
+            return Ok(());
+        };
+        let artifact = self.store.put(&artifact_bytes)?;
+        self.store.put(bytes)?;
+        let entry = CacheEntry {
+            artifact: artifact.to_hex(),
+            module: module.to_hex(),
+            source: source.to_owned(),
+            module_size: bytes.len() as u64,
+            artifact_size: artifact_bytes.len() as u64,
+            compile_ms: compile_time.as_secs_f64() * 1e3,
+            created: now(),
+        };
+        let key = self.key(module);
+        let json = serde_json::to_vec(&entry).expect("entries serialize");
+        self.store.put_entry(ENTRIES, &key, &json)?;
+        self.record_use(&key, false);
+        Ok(())
+    }
+
+    /// Count a use. Best effort: statistics never fail a load.
+    fn record_use(&self, key: &str, hit: bool) {
+        let mut stats = self.stats(key);
+        stats.hits += u64::from(hit);
+        stats.last_used = now();
+        let json = serde_json::to_vec(&stats).expect("stats serialize");
+        let _ = self.store.put_entry_unsynced(STATS, key, &json);
+    }
+
+    fn stats(&self, key: &str) -> CacheStats {
+        self.store
+            .get_entry(STATS, key)
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Every cached artifact (of any engine configuration), by key.
+    pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
+        let mut listed = Vec::new();
+        for meta in self.store.list_entries(ENTRIES)? {
+            let Some(bytes) = self.store.get_entry(ENTRIES, &meta.key)? else {
+                continue;
+            };
+            if let Ok(entry) = serde_json::from_slice(&bytes) {
+                let stats = self.stats(&meta.key);
+                listed.push(Listed {
+                    key: meta.key,
+                    entry,
+                    stats,
+                });
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Remove one entry, its artifact, and its module blob unless another
+    /// entry still uses it.
+    pub fn remove(&self, victim: &Listed, remaining: &[Listed]) -> Result<(), StoreError> {
+        self.store.delete_entry(ENTRIES, &victim.key)?;
+        self.store.delete_entry(STATS, &victim.key)?;
+        if let Some(artifact) = Digest::from_hex(&victim.entry.artifact) {
+            self.store.delete(&artifact)?;
+        }
+        let shared = remaining
+            .iter()
+            .any(|l| l.key != victim.key && l.entry.module == victim.entry.module);
+        if let (false, Some(module)) = (shared, Digest::from_hex(&victim.entry.module)) {
+            self.store.delete(&module)?;
+        }
+        Ok(())
+    }
+
+    /// Remove entries unused for longer than `max_age`, then the least
+    /// recently used until the artifacts and modules fit in `max_size`
+    /// bytes. Returns what was removed.
+    pub fn gc(
+        &self,
+        max_age: Option<Duration>,
+        max_size: Option<u64>,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let mut entries = self.list()?;
+        entries.sort_by_key(|l| l.stats.last_used.max(l.entry.created));
+        let size = |l: &Listed| l.entry.artifact_size + l.entry.module_size;
+        let mut total: u64 = entries.iter().map(size).sum();
+        let cutoff = max_age.map(|age| now().saturating_sub(age.as_secs()));
+        let mut removed = Vec::new();
+        while let Some(oldest) = entries.first() {
+            let last_used = oldest.stats.last_used.max(oldest.entry.created);
+            let too_old = cutoff.is_some_and(|cutoff| last_used < cutoff);
+            let too_big = max_size.is_some_and(|max| total > max);
+            if !too_old && !too_big {
+                break;
+            }
+            let victim = entries.remove(0);
+            self.remove(&victim, &entries)?;
+            total -= size(&victim);
+            removed.push(victim);
+        }
+        Ok(removed)
+    }
+
+    /// Remove everything in the store.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        self.store.clear()
+    }
+}
+
+/// Load an artifact file.
+fn deserialize(engine: &Engine, file: &Path) -> wasmtime::Result<wasmtime::Module> {
+    // SAFETY: `deserialize_file` requires bytes that `Module::serialize`
+    // produced (they hold machine code that is mapped and run). This file is
+    // a blob that only `ArtifactCache::save` writes from `serialize`'s
+    // output, found through an index entry that only `save` writes, and its
+    // blake3 was just checked against the digest recorded then: the bytes
+    // are exactly what wasmtime produced. wasmtime itself rejects artifacts
+    // from another version or configuration. Blobs are replaced by atomic
+    // rename, never rewritten in place, so the mapping cannot change under
+    // us. Anyone able to forge both an entry and a matching blob in
+    // WRUN_HOME can already replace the wrun binary.
+    unsafe { wasmtime::Module::deserialize_file(engine, file) }
+}

@@ -1,0 +1,393 @@
+//! Content-addressed storage for wrun.
+//!
+//! Every module, compiled artifact (and, later, chunk output and snapshot
+//! page) is a **blob** named by the blake3 [`Digest`] of its bytes. A blob
+//! is written once, atomically (staged to a temporary file, fsynced, renamed
+//! into place), and checked against its name on every read: a blob whose
+//! bytes do not match is treated as missing and removed, so a torn write or
+//! a flipped bit costs a re-fetch or a recompile, never a wrong result.
+//!
+//! Beside blobs the store keeps small **entries**: named records in a
+//! namespace (the artifact cache's index, for instance) that point at blobs.
+//!
+//! The store speaks `object_store`, so the same interface serves the local
+//! file system (`WRUN_HOME`) today and S3 or a shared path for clusters
+//! later. Its API is synchronous: wrun's callers are worker threads.
+//!
+//! Layout under the root: `blobs/<first two hex digits>/<digest>` and
+//! `entries/<namespace>/<key>`.
+
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+/// The blake3 hash of a blob: its name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Digest(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// A digest from raw hash bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Digest(bytes)
+    }
+
+    /// Parse 64 hex digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        blake3::Hash::from_hex(hex)
+            .ok()
+            .map(|h| Digest(*h.as_bytes()))
+    }
+
+    /// The raw hash bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", &self.to_hex()[..16])
+    }
+}
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be opened or created.
+    #[error("cannot open the store at {root}: {message}")]
+    Open { root: String, message: String },
+    /// Reading or writing an object failed.
+    #[error("store {operation} of {location} failed: {source}")]
+    Object {
+        operation: &'static str,
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    /// A local file of the store could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An entry's name and metadata, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// The entry's key within its namespace.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written.
+    pub modified: SystemTime,
+}
+
+/// A content-addressed blob store with named entries.
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    /// The same store without fsync, for data whose loss in a crash is
+    /// harmless (usage statistics).
+    relaxed: Arc<dyn ObjectStore>,
+    /// The root directory when the store is local: blobs can then be
+    /// memory-mapped in place.
+    local_root: Option<PathBuf>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("store", &self.store.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobStore {
+    /// A store in the local directory `root`, created if needed. Writes are
+    /// fsynced: what the store acknowledges survives a crash.
+    pub fn open_local(root: &FsPath) -> Result<Self, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            root: root.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(root).map_err(|e| open_error(e.to_string()))?;
+        let root = root.canonicalize().map_err(|e| open_error(e.to_string()))?;
+        let local = || {
+            LocalFileSystem::new_with_prefix(&root)
+                .map(|fs| fs.with_automatic_cleanup(true))
+                .map_err(|e| open_error(e.to_string()))
+        };
+        let store = local()?.with_fsync(true);
+        let relaxed = local()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| open_error(e.to_string()))?;
+        Ok(BlobStore {
+            store: Arc::new(store),
+            relaxed: Arc::new(relaxed),
+            local_root: Some(root),
+            runtime,
+        })
+    }
+
+    fn blob_path(digest: &Digest) -> Path {
+        let hex = digest.to_hex();
+        Path::from(format!("blobs/{}/{hex}", &hex[..2]))
+    }
+
+    fn entry_path(namespace: &str, key: &str) -> Path {
+        Path::from(format!("entries/{namespace}/{key}"))
+    }
+
+    fn object_error(
+        operation: &'static str,
+        location: &Path,
+    ) -> impl FnOnce(object_store::Error) -> StoreError {
+        let location = location.to_string();
+        move |source| StoreError::Object {
+            operation,
+            location,
+            source,
+        }
+    }
+
+    /// Store `bytes`; returns their digest. Writing a blob that is already
+    /// present (and intact) does nothing.
+    pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(bytes);
+        if self.get(&digest)?.is_none() {
+            let path = Self::blob_path(&digest);
+            self.runtime
+                .block_on(
+                    self.store
+                        .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes))),
+                )
+                .map_err(Self::object_error("write", &path))?;
+        }
+        Ok(digest)
+    }
+
+    /// The blob named `digest`, if present and intact. A blob whose bytes do
+    /// not hash to its name is deleted and reported missing.
+    pub fn get(&self, digest: &Digest) -> Result<Option<Bytes>, StoreError> {
+        let path = Self::blob_path(digest);
+        let bytes = match self
+            .runtime
+            .block_on(async { self.store.get(&path).await?.bytes().await })
+        {
+            Ok(bytes) => bytes,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(Self::object_error("read", &path)(e)),
+        };
+        if Digest::of(&bytes) != *digest {
+            self.delete(digest)?;
+            return Ok(None);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// The local file holding the blob `digest`, after checking that its
+    /// bytes match (a mismatching file is deleted and `None` returned).
+    /// `None` too for a store that is not local.
+    pub fn verified_file(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {
+        let Some(root) = &self.local_root else {
+            return Ok(None);
+        };
+        let file = root.join(Self::blob_path(digest).as_ref());
+        let mut hasher = blake3::Hasher::new();
+        match hasher.update_mmap_rayon(&file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: file.display().to_string(),
+                    source,
+                });
+            }
+        }
+        if Digest::from_bytes(*hasher.finalize().as_bytes()) != *digest {
+            self.delete(digest)?;
+            return Ok(None);
+        }
+        Ok(Some(file))
+    }
+
+    /// Remove a blob (absent is fine).
+    pub fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
+        self.delete_path(&Self::blob_path(digest))
+    }
+
+    fn delete_path(&self, path: &Path) -> Result<(), StoreError> {
+        match self.runtime.block_on(self.store.delete(path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Self::object_error("delete", path)(e)),
+        }
+    }
+
+    /// Write the entry `namespace/key` (atomically replacing it).
+    pub fn put_entry(&self, namespace: &str, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = Self::entry_path(namespace, key);
+        self.runtime
+            .block_on(
+                self.store
+                    .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes))),
+            )
+            .map_err(Self::object_error("write", &path))?;
+        Ok(())
+    }
+
+    /// Write the entry `namespace/key` atomically but without fsync: for
+    /// data a crash may lose.
+    pub fn put_entry_unsynced(
+        &self,
+        namespace: &str,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let path = Self::entry_path(namespace, key);
+        self.runtime
+            .block_on(
+                self.relaxed
+                    .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes))),
+            )
+            .map_err(Self::object_error("write", &path))?;
+        Ok(())
+    }
+
+    /// The entry `namespace/key`, if present.
+    pub fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let path = Self::entry_path(namespace, key);
+        match self
+            .runtime
+            .block_on(async { self.store.get(&path).await?.bytes().await })
+        {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Self::object_error("read", &path)(e)),
+        }
+    }
+
+    /// Remove an entry (absent is fine).
+    pub fn delete_entry(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        self.delete_path(&Self::entry_path(namespace, key))
+    }
+
+    /// The entries of a namespace, in key order.
+    pub fn list_entries(&self, namespace: &str) -> Result<Vec<EntryMeta>, StoreError> {
+        let prefix = Path::from(format!("entries/{namespace}"));
+        let objects: Vec<_> = self
+            .runtime
+            .block_on(self.store.list(Some(&prefix)).try_collect())
+            .map_err(Self::object_error("list", &prefix))?;
+        let mut entries: Vec<EntryMeta> = objects
+            .into_iter()
+            .filter_map(|meta| {
+                Some(EntryMeta {
+                    key: meta.location.filename()?.to_owned(),
+                    size: meta.size,
+                    modified: meta.last_modified.into(),
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
+
+    /// Remove every blob and entry.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        let objects: Vec<_> = self
+            .runtime
+            .block_on(self.store.list(None).try_collect())
+            .map_err(Self::object_error("list", &Path::from("")))?;
+        for object in objects {
+            self.delete_path(&object.location)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob_file(root: &FsPath, digest: &Digest) -> PathBuf {
+        root.join(BlobStore::blob_path(digest).as_ref())
+    }
+
+    #[test]
+    fn blobs_round_trip_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_local(dir.path()).unwrap();
+        let digest = store.put(b"hello").unwrap();
+        assert_eq!(digest, Digest::of(b"hello"));
+        assert_eq!(Digest::from_hex(&digest.to_hex()), Some(digest));
+        assert_eq!(store.get(&digest).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(store.put(b"hello").unwrap(), digest);
+        assert!(store.get(&Digest::of(b"other")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_corrupt_blob_is_missing_and_can_be_stored_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_local(dir.path()).unwrap();
+        let digest = store.put(b"precious bytes").unwrap();
+        let file = blob_file(&store.local_root.clone().unwrap(), &digest);
+        std::fs::write(&file, b"precious bytez").unwrap();
+        assert!(store.get(&digest).unwrap().is_none());
+        assert!(!file.exists(), "the corrupt blob is removed");
+        assert_eq!(store.put(b"precious bytes").unwrap(), digest);
+        assert!(store.verified_file(&digest).unwrap().is_some());
+        std::fs::write(&file, b"truncated").unwrap();
+        assert!(store.verified_file(&digest).unwrap().is_none());
+    }
+
+    #[test]
+    fn entries_are_listed_replaced_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_local(dir.path()).unwrap();
+        store.put_entry("ns", "b", b"2").unwrap();
+        store.put_entry("ns", "a", b"1").unwrap();
+        store.put_entry("ns", "a", b"one").unwrap();
+        let keys: Vec<_> = store
+            .list_entries("ns")
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.key, e.size))
+            .collect();
+        assert_eq!(keys, [("a".to_owned(), 3), ("b".to_owned(), 1)]);
+        assert_eq!(
+            store.get_entry("ns", "a").unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        assert!(store.list_entries("empty").unwrap().is_empty());
+        store.put(b"blob").unwrap();
+        store.clear().unwrap();
+        assert!(store.list_entries("ns").unwrap().is_empty());
+        assert!(store.get(&Digest::of(b"blob")).unwrap().is_none());
+    }
+}

@@ -13,6 +13,9 @@ use wrun_runtime::{SplitError, Splitter, TaskFailure, TaskOutput};
 
 use crate::{ChunkError, Chunker, Chunking, Executor, Task};
 
+/// Input bytes the chunks in flight may add up to (see `Window`).
+const IN_FLIGHT_BYTES: u64 = 64 << 20;
+
 /// A job: an input, how to split and chunk it, and where to run the tasks.
 pub struct Job<'a> {
     /// Runs the tasks.
@@ -132,8 +135,8 @@ pub enum JobError {
 
 /// Messages to the dispatcher.
 enum Event {
-    /// A worker finished a task.
-    Done(Box<Done>),
+    /// A worker finished a batch of tasks.
+    Done(Vec<Done>),
     /// The reader stopped: the input ended, or failed.
     InputEnd(Result<(), JobError>),
 }
@@ -163,10 +166,13 @@ impl Job<'_> {
     ) -> Result<Summary, JobError> {
         let started = Instant::now();
         let slots = self.executor.slots().max(1);
-        let (task_tx, task_rx) = crossbeam_channel::bounded::<Task>(slots * 2);
+        let (task_tx, task_rx) = crossbeam_channel::bounded::<Vec<Task>>(slots * 2);
         let (event_tx, event_rx) = crossbeam_channel::unbounded::<Event>();
-        // The reader may run this many tasks ahead of the written output.
-        let window = Window::new(slots as u64 * 4 + 4);
+        // The reader may run this many tasks ahead of the written output:
+        // enough to keep every slot fed with batches, few enough that the
+        // chunks in flight stay within about 64 MiB.
+        let chunk_bytes = self.chunking.max_bytes.unwrap_or(64 << 10).max(1);
+        let window = Window::new((IN_FLIGHT_BYTES / chunk_bytes).clamp(slots as u64 * 4 + 4, 4096));
         // Tasks above this index are skipped (set on the first failure).
         let stop_after = AtomicU64::new(u64::MAX);
         let executor = self.executor;
@@ -228,27 +234,74 @@ fn read_input(
     chunking: Chunking,
     block_size: usize,
     window: &Window,
-    tasks: Sender<Task>,
+    tasks: Sender<Vec<Task>>,
 ) -> Result<(), JobError> {
     let mut chunker = Chunker::new(chunking);
     let mut block = vec![0; block_size.max(1)];
     let mut starts = Vec::new();
-    let mut open = true;
-    let mut queue = |task: Task| {
-        open = open && window.admit(task.index) && tasks.send(task).is_ok();
+    let mut batcher = Batcher {
+        batch: Vec::new(),
+        tasks,
+        window,
+        open: true,
     };
     loop {
         let filled = read_full(&mut input, &mut block).map_err(JobError::Input)?;
         let eof = filled < block.len();
         starts.clear();
         splitter.split(&block[..filled], eof, &mut starts)?;
-        chunker.push(&block[..filled], &starts, &mut queue)?;
+        chunker.push(&block[..filled], &starts, |task| batcher.add(task))?;
         if eof {
-            chunker.finish(&mut queue);
+            chunker.finish(|task| batcher.add(task));
+            batcher.flush();
             return Ok(());
         }
         if window.is_cancelled() {
             return Ok(());
+        }
+    }
+}
+
+/// Groups tasks into batches for the workers, adaptively: a batch is sent
+/// as soon as the queue is empty (so no worker waits and a small job still
+/// spreads over every worker), and grows while the workers are busy (so a
+/// job of tiny tasks pays for a queue hand-off per batch, not per task).
+struct Batcher<'a> {
+    batch: Vec<Task>,
+    tasks: Sender<Vec<Task>>,
+    window: &'a Window,
+    open: bool,
+}
+
+impl Batcher<'_> {
+    /// Tasks in one batch at most.
+    const MAX_TASKS: usize = 256;
+    /// Bytes in one batch at most.
+    const MAX_BYTES: usize = 1 << 20;
+
+    fn add(&mut self, task: Task) {
+        if !self.open {
+            return;
+        }
+        // Never wait on the window while holding tasks it is waiting for.
+        if !self.window.may_queue(task.index) {
+            self.flush();
+            self.open = self.window.admit(task.index);
+            if !self.open {
+                return;
+            }
+        }
+        self.batch.push(task);
+        let bytes: usize = self.batch.iter().map(|t| t.data.len()).sum();
+        if self.tasks.is_empty() || self.batch.len() >= Self::MAX_TASKS || bytes >= Self::MAX_BYTES
+        {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.open && !self.batch.is_empty() {
+            self.open = self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
         }
     }
 }
@@ -270,27 +323,27 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 /// A worker thread: run tasks until the queue closes.
 fn work(
     executor: &dyn Executor,
-    tasks: &Receiver<Task>,
+    batches: &Receiver<Vec<Task>>,
     events: &Sender<Event>,
     stop_after: &AtomicU64,
 ) {
-    for task in tasks {
-        if task.index > stop_after.load(Ordering::Acquire) {
-            continue;
+    for batch in batches {
+        let mut done = Vec::with_capacity(batch.len());
+        for task in batch {
+            if task.index > stop_after.load(Ordering::Acquire) {
+                continue;
+            }
+            let meta = TaskMeta {
+                index: task.index,
+                first_record: task.first_record,
+                records: task.records.len() as u64,
+                offset: task.offset,
+                len: task.data.len() as u64,
+            };
+            let result = executor.execute(&task);
+            done.push(Done { meta, result });
         }
-        let meta = TaskMeta {
-            index: task.index,
-            first_record: task.first_record,
-            records: task.records.len() as u64,
-            offset: task.offset,
-            len: task.data.len() as u64,
-        };
-        let result = executor.execute(&task);
-        drop(task);
-        if events
-            .send(Event::Done(Box::new(Done { meta, result })))
-            .is_err()
-        {
+        if events.send(Event::Done(done)).is_err() {
             return;
         }
     }
@@ -319,30 +372,36 @@ impl Dispatcher<'_> {
         match event {
             Event::InputEnd(Ok(())) => {}
             Event::InputEnd(Err(error)) => self.fail(error),
-            Event::Done(done) => {
-                let Done { meta, result } = *done;
-                let (log, failure) = match &result {
-                    Ok(output) => (&output.log[..], None),
-                    Err(failure) => (&failure.log[..], Some(failure)),
-                };
-                on_update(Update::Finished {
-                    index: meta.index,
-                    bytes: meta.len,
-                    records: meta.records,
-                    log,
-                    failure,
-                });
-                self.summary.tasks += 1;
-                self.summary.records += meta.records;
-                self.summary.input_bytes += meta.len;
-                match result {
-                    Ok(output) => {
-                        self.pending.insert(meta.index, Some(output.output));
-                    }
-                    Err(failure) => self.task_failed(meta, failure),
+            Event::Done(batch) => {
+                for done in batch {
+                    self.finished(done, on_update);
                 }
                 self.write_ready();
             }
+        }
+    }
+
+    fn finished(&mut self, done: Done, on_update: &mut impl FnMut(Update<'_>)) {
+        let Done { meta, result } = done;
+        let (log, failure) = match &result {
+            Ok(output) => (&output.log[..], None),
+            Err(failure) => (&failure.log[..], Some(failure)),
+        };
+        on_update(Update::Finished {
+            index: meta.index,
+            bytes: meta.len,
+            records: meta.records,
+            log,
+            failure,
+        });
+        self.summary.tasks += 1;
+        self.summary.records += meta.records;
+        self.summary.input_bytes += meta.len;
+        match result {
+            Ok(output) => {
+                self.pending.insert(meta.index, Some(output.output));
+            }
+            Err(failure) => self.task_failed(meta, failure),
         }
     }
 
@@ -441,6 +500,12 @@ impl Window {
 
     fn lock(&self) -> MutexGuard<'_, WindowState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether task `index` may be queued now.
+    fn may_queue(&self, index: u64) -> bool {
+        let state = self.lock();
+        !state.cancelled && index < state.written + self.size
     }
 
     /// Wait until task `index` may be queued; false if the job was

@@ -14,8 +14,11 @@ pub struct Grep {
 
 impl Task for Grep {
     fn init(args: &Args) -> Result<Self> {
-        let pattern = args.get(0).ok_or_else(|| Error::bad_args("usage: regex-grep PATTERN"))?;
-        let pattern = regex::bytes::Regex::new(pattern).map_err(|e| Error::bad_args(e.to_string()))?;
+        let pattern = args
+            .get(0)
+            .ok_or_else(|| Error::bad_args("usage: regex-grep PATTERN"))?;
+        let pattern =
+            regex::bytes::Regex::new(pattern).map_err(|e| Error::bad_args(e.to_string()))?;
         Ok(Grep { pattern })
     }
 

@@ -1,0 +1,318 @@
+//! wrun's benchmark suite (run it with `benches/run`).
+//!
+//! Every benchmark runs wrun and its peers in the same invocation, repeats
+//! each measurement, and prints medians and ratios: absolute times on a
+//! shared machine are noise, ratios measured side by side are not.
+//!
+//! * per-task overhead of an SDK no-op task (one tiny record per task,
+//!   cached module, all workers), end to end through `wrun submit`, and the
+//!   in-process cost of one task (`TaskRunner::run`);
+//! * the same for a WASI-command no-op;
+//! * peers on the same no-op job: GNU parallel (`parallel true`), `xargs -P`
+//!   with `/bin/true`, Python `multiprocessing.Pool.map(chunksize=1)`;
+//! * cold compile versus cache hit for a module over 1 MB;
+//! * a 1,000,000-task job: wall time and peak RSS.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wrun_runtime::{Chunk, Limits, Origin, Runtime};
+use wrun_store::BlobStore;
+
+const NOOP_TASK: &str = env!("WRUN_BENCH_NOOP_TASK");
+const NOOP_COMMAND: &str = env!("WRUN_BENCH_NOOP_COMMAND");
+const REGEX_GREP: &str = env!("WRUN_BENCH_REGEX_GREP");
+
+/// How many times each measurement is repeated (the median is reported).
+const REPEATS: usize = 5;
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("wrun-home");
+    println!("wrun benchmarks: {workers} cores, medians of {REPEATS} runs\n");
+
+    let mut table = Table::default();
+
+    // Per-task overhead, end to end.
+    let sdk_tasks = 200_000 / scale;
+    let lines = input_of_lines(dir.path(), sdk_tasks);
+    wrun_submit(&home, NOOP_TASK, &lines, workers); // fill the artifact cache
+    let sdk = median(|| wrun_submit(&home, NOOP_TASK, &lines, workers).0) / sdk_tasks as u32;
+    let cmd_tasks = 20_000 / scale;
+    let cmd_lines = input_of_lines(dir.path(), cmd_tasks);
+    wrun_submit(&home, NOOP_COMMAND, &cmd_lines, workers);
+    let cmd = median(|| wrun_submit(&home, NOOP_COMMAND, &cmd_lines, workers).0) / cmd_tasks as u32;
+
+    // In-process cost of one task, one thread.
+    let sdk_one = per_task_in_process(NOOP_TASK, 20_000 / scale);
+    let cmd_one = per_task_in_process(NOOP_COMMAND, 5_000 / scale);
+
+    // Peers on the same no-op job.
+    let parallel = median(|| gnu_parallel(workers, 1_000 / scale)) / (1_000 / scale) as u32;
+    let xargs = median(|| xargs(workers, 5_000 / scale)) / (5_000 / scale) as u32;
+    let python = median(|| python_pool(workers, 100_000 / scale)) / (100_000 / scale) as u32;
+
+    let per_core = |d: Duration| d * workers as u32;
+    table.row(
+        "SDK no-op, wall per task",
+        fmt_us(sdk),
+        &format!(
+            "{:.0} tasks/s; {} per task per core",
+            1.0 / sdk.as_secs_f64(),
+            fmt_us(per_core(sdk))
+        ),
+    );
+    table.row(
+        "SDK no-op, one task in-process (1 thread)",
+        fmt_us(sdk_one),
+        "",
+    );
+    table.row(
+        "WASI-command no-op, wall per task",
+        fmt_us(cmd),
+        &format!("{} per task per core", fmt_us(per_core(cmd))),
+    );
+    table.row(
+        "WASI-command no-op, one task in-process",
+        fmt_us(cmd_one),
+        "",
+    );
+    table.peer("GNU parallel `parallel true`, per task", parallel, sdk);
+    table.peer("xargs -P + /bin/true, per task", xargs, sdk);
+    table.peer("Python Pool.map(chunksize=1), per task", python, sdk);
+
+    // Cold compile vs cache hit.
+    let size = std::fs::metadata(REGEX_GREP).map_or(0, |m| m.len());
+    let (cold, hit) = compile_vs_hit(dir.path(), REGEX_GREP);
+    table.row(
+        &format!("compile regex-grep ({:.1} MB), cold", size as f64 / 1e6),
+        fmt_ms(cold),
+        "",
+    );
+    table.row(
+        "  same module, artifact cache hit",
+        fmt_ms(hit),
+        &format!(
+            "{:.0}x faster than compiling",
+            cold.as_secs_f64() / hit.as_secs_f64()
+        ),
+    );
+
+    // A million tasks.
+    let million = 1_000_000 / scale;
+    let big = input_of_lines(dir.path(), million);
+    let (time, rss) = wrun_submit(&home, NOOP_TASK, &big, workers);
+    table.row(
+        &format!("{million} SDK no-op tasks: wall time"),
+        format!("{:.2} s", time.as_secs_f64()),
+        &format!("{:.0} tasks/s", million as f64 / time.as_secs_f64()),
+    );
+    table.row("  peak RSS", format!("{:.1} MB", rss as f64 / 1e6), "");
+
+    table.print();
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 3]>,
+}
+
+impl Table {
+    fn row(&mut self, what: &str, value: impl Into<String>, note: &str) {
+        self.rows
+            .push([what.to_owned(), value.into(), note.to_owned()]);
+    }
+
+    /// A peer's per-task time and how much slower it is than wrun's.
+    fn peer(&mut self, what: &str, peer: Duration, wrun: Duration) {
+        let ratio = peer.as_secs_f64() / wrun.as_secs_f64();
+        self.row(
+            what,
+            fmt_us(peer),
+            &format!("wrun SDK no-op is {ratio:.1}x faster"),
+        );
+    }
+
+    fn print(&self) {
+        let width = |i: usize| self.rows.iter().map(|r| r[i].len()).max().unwrap_or(0);
+        let (a, b) = (width(0), width(1));
+        println!("| {:<a$} | {:>b$} | ratio / note", "benchmark", "median");
+        println!("|{}|{}|---", "-".repeat(a + 2), "-".repeat(b + 2));
+        for [what, value, note] in &self.rows {
+            println!("| {what:<a$} | {value:>b$} | {note}");
+        }
+    }
+}
+
+fn fmt_us(d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6)
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn median(mut measure: impl FnMut() -> Duration) -> Duration {
+    let mut samples: Vec<Duration> = (0..REPEATS).map(|_| measure()).collect();
+    samples.sort();
+    samples[REPEATS / 2]
+}
+
+/// A file of `n` one-byte lines: `n` records, one task each.
+fn input_of_lines(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join(format!("lines-{n}.txt"));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for _ in 0..n {
+        file.write_all(b"x\n").unwrap();
+    }
+    file.flush().unwrap();
+    path
+}
+
+/// The `wrun` binary next to this one.
+fn wrun_binary() -> PathBuf {
+    let me = std::env::current_exe().unwrap();
+    let wrun = me.with_file_name("wrun");
+    assert!(wrun.is_file(), "build wrun first: benches/run does");
+    wrun
+}
+
+/// `wrun submit module --input lines --chunk-records 1`: wall time and the
+/// child's peak RSS in bytes.
+fn wrun_submit(home: &Path, module: &str, lines: &Path, workers: usize) -> (Duration, u64) {
+    let started = Instant::now();
+    let status = Command::new(wrun_binary())
+        .env("WRUN_HOME", home)
+        .args([
+            "submit",
+            module,
+            "--format",
+            "lines",
+            "--chunk-records",
+            "1",
+            "--progress",
+            "never",
+        ])
+        .arg("-j")
+        .arg(workers.to_string())
+        .arg("--input")
+        .arg(lines)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run wrun");
+    let elapsed = started.elapsed();
+    assert!(status.success(), "wrun failed");
+    (elapsed, peak_rss_of_children())
+}
+
+/// The largest peak RSS of any waited-for child so far, in bytes.
+fn peak_rss_of_children() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass and reads
+    // nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// One task at a time on one thread through `TaskRunner::run`.
+fn per_task_in_process(module: &str, n: usize) -> Duration {
+    let runtime = Runtime::new(Limits::default(), 2).unwrap();
+    let module = runtime
+        .admit(module, &std::fs::read(module).unwrap())
+        .unwrap();
+    let runner = runtime.task_runner(&module, &[]).unwrap();
+    let data = Bytes::from_static(b"x\n");
+    let chunk = Chunk {
+        data: &data,
+        records: &[0],
+    };
+    for _ in 0..n / 10 {
+        runner.run(chunk).unwrap();
+    }
+    median(|| {
+        let started = Instant::now();
+        for _ in 0..n {
+            runner.run(chunk).unwrap();
+        }
+        started.elapsed() / n as u32
+    })
+}
+
+fn gnu_parallel(workers: usize, n: usize) -> Duration {
+    run_shell(&format!("seq {n} | parallel -j{workers} true"))
+}
+
+fn xargs(workers: usize, n: usize) -> Duration {
+    run_shell(&format!("seq {n} | xargs -P{workers} -n1 /bin/true"))
+}
+
+fn python_pool(workers: usize, n: usize) -> Duration {
+    let script = format!(
+        "import multiprocessing, time\n\
+         def noop(x):\n    return x\n\
+         if __name__ == '__main__':\n\
+         \x20   with multiprocessing.Pool({workers}) as pool:\n\
+         \x20       pool.map(noop, range(100), chunksize=1)\n\
+         \x20       t = time.perf_counter()\n\
+         \x20       pool.map(noop, range({n}), chunksize=1)\n\
+         \x20       print(time.perf_counter() - t)\n"
+    );
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let secs: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("seconds");
+    Duration::from_secs_f64(secs)
+}
+
+fn run_shell(script: &str) -> Duration {
+    let started = Instant::now();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::null())
+        .status()
+        .expect("sh");
+    assert!(status.success(), "{script} failed");
+    started.elapsed()
+}
+
+/// Median cold compile (empty cache) and median cache hit (a fresh engine
+/// loading the artifact), both through `Runtime::admit`.
+fn compile_vs_hit(dir: &Path, module: &str) -> (Duration, Duration) {
+    let bytes = std::fs::read(module).unwrap();
+    let home = dir.join("compile-home");
+    let admit = |expect_hit: bool| {
+        let store = Arc::new(BlobStore::open_local(&home).unwrap());
+        let runtime = Runtime::with_store(Limits::default(), 1, store).unwrap();
+        let module = runtime.admit(module, &bytes).unwrap();
+        assert_eq!(*module.origin() == Origin::CacheHit, expect_hit);
+        module.load_time()
+    };
+    let cold = median(|| {
+        let _ = std::fs::remove_dir_all(&home);
+        admit(false)
+    });
+    // The last cold run left the artifact in the cache.
+    let hit = median(|| admit(true));
+    (cold, hit)
+}

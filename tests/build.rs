@@ -10,9 +10,5 @@ const GUESTS: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    let packages: Vec<&str> = GUESTS.iter().map(|(package, _)| *package).collect();
-    let artifacts = wrun_build_guests::build(&packages);
-    for (package, var) in GUESTS {
-        println!("cargo:rustc-env={var}={}", artifacts[*package].display());
-    }
+    wrun_build_guests::build_and_export(GUESTS);
 }

@@ -130,6 +130,16 @@ pub fn build(packages: &[&str]) -> BTreeMap<String, PathBuf> {
     artifacts
 }
 
+/// [`build`] the packages, then expose each `.wasm` path to the calling
+/// crate as the environment variable paired with it (read with `env!`).
+pub fn build_and_export(guests: &[(&str, &str)]) {
+    let packages: Vec<&str> = guests.iter().map(|(package, _)| *package).collect();
+    let artifacts = build(&packages);
+    for (package, var) in guests {
+        println!("cargo:rustc-env={var}={}", artifacts[*package].display());
+    }
+}
+
 /// The directory of the workspace's root `Cargo.toml`: the highest ancestor
 /// of `dir` that has one.
 fn workspace_root(dir: &Path) -> PathBuf {

@@ -181,13 +181,7 @@ impl BlobStore {
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
         if self.get(&digest)?.is_none() {
-            let path = Self::blob_path(&digest);
-            self.runtime
-                .block_on(
-                    self.store
-                        .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes))),
-                )
-                .map_err(Self::object_error("write", &path))?;
+            self.write(&*self.store, &Self::blob_path(&digest), bytes)?;
         }
         Ok(digest)
     }
@@ -251,14 +245,7 @@ impl BlobStore {
 
     /// Write the entry `namespace/key` (atomically replacing it).
     pub fn put_entry(&self, namespace: &str, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let path = Self::entry_path(namespace, key);
-        self.runtime
-            .block_on(
-                self.store
-                    .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes))),
-            )
-            .map_err(Self::object_error("write", &path))?;
-        Ok(())
+        self.write(&*self.store, &Self::entry_path(namespace, key), bytes)
     }
 
     /// Write the entry `namespace/key` atomically but without fsync: for
@@ -269,13 +256,15 @@ impl BlobStore {
         key: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        let path = Self::entry_path(namespace, key);
+        self.write(&*self.relaxed, &Self::entry_path(namespace, key), bytes)
+    }
+
+    /// Put `bytes` at `path` through `store` (staged and renamed by
+    /// `object_store`, so readers see the old or the new object, never half).
+    fn write(&self, store: &dyn ObjectStore, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         self.runtime
-            .block_on(
-                self.relaxed
-                    .put(&path, PutPayload::from(Bytes::copy_from_slice(bytes))),
-            )
-            .map_err(Self::object_error("write", &path))?;
+            .block_on(store.put(path, PutPayload::from(Bytes::copy_from_slice(bytes))))
+            .map_err(Self::object_error("write", path))?;
         Ok(())
     }
 

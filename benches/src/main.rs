@@ -31,7 +31,15 @@ const REGEX_GREP: &str = env!("WRUN_BENCH_REGEX_GREP");
 const REPEATS: usize = 5;
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // Sections named on the command line (`tasks`, `cache`, `million`), or all.
+    let sections: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |section: &str| sections.is_empty() || sections.contains(&section);
     let scale = if quick { 10 } else { 1 };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let dir = tempfile::tempdir().expect("temp dir");
@@ -39,16 +47,29 @@ fn main() {
     println!("wrun benchmarks: {workers} cores, medians of {REPEATS} runs\n");
 
     let mut table = Table::default();
+    if run("tasks") {
+        per_task(&mut table, &home, dir.path(), workers, scale);
+    }
+    if run("cache") {
+        cache(&mut table, dir.path());
+    }
+    if run("million") {
+        million(&mut table, &home, dir.path(), workers, scale);
+    }
+    table.print();
+}
 
+/// Per-task overhead of no-op tasks, and the peers on the same job.
+fn per_task(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
     // Per-task overhead, end to end.
     let sdk_tasks = 200_000 / scale;
-    let lines = input_of_lines(dir.path(), sdk_tasks);
-    wrun_submit(&home, NOOP_TASK, &lines, workers); // fill the artifact cache
-    let sdk = median(|| wrun_submit(&home, NOOP_TASK, &lines, workers).0) / sdk_tasks as u32;
+    let lines = input_of_lines(dir, sdk_tasks);
+    wrun_submit(home, NOOP_TASK, &lines, workers); // fill the artifact cache
+    let sdk = median(|| wrun_submit(home, NOOP_TASK, &lines, workers).0) / sdk_tasks as u32;
     let cmd_tasks = 20_000 / scale;
-    let cmd_lines = input_of_lines(dir.path(), cmd_tasks);
-    wrun_submit(&home, NOOP_COMMAND, &cmd_lines, workers);
-    let cmd = median(|| wrun_submit(&home, NOOP_COMMAND, &cmd_lines, workers).0) / cmd_tasks as u32;
+    let cmd_lines = input_of_lines(dir, cmd_tasks);
+    wrun_submit(home, NOOP_COMMAND, &cmd_lines, workers);
+    let cmd = median(|| wrun_submit(home, NOOP_COMMAND, &cmd_lines, workers).0) / cmd_tasks as u32;
 
     // In-process cost of one task, one thread.
     let sdk_one = per_task_in_process(NOOP_TASK, 20_000 / scale);
@@ -87,10 +108,12 @@ fn main() {
     table.peer("GNU parallel `parallel true`, per task", parallel, sdk);
     table.peer("xargs -P + /bin/true, per task", xargs, sdk);
     table.peer("Python Pool.map(chunksize=1), per task", python, sdk);
+}
 
-    // Cold compile vs cache hit.
+/// Cold compile versus cache hit.
+fn cache(table: &mut Table, dir: &Path) {
     let size = std::fs::metadata(REGEX_GREP).map_or(0, |m| m.len());
-    let (cold, hit) = compile_vs_hit(dir.path(), REGEX_GREP);
+    let (cold, hit) = compile_vs_hit(dir, REGEX_GREP);
     table.row(
         &format!("compile regex-grep ({:.1} MB), cold", size as f64 / 1e6),
         fmt_ms(cold),
@@ -104,19 +127,19 @@ fn main() {
             cold.as_secs_f64() / hit.as_secs_f64()
         ),
     );
+}
 
-    // A million tasks.
+/// A million tasks: time and peak RSS.
+fn million(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
     let million = 1_000_000 / scale;
-    let big = input_of_lines(dir.path(), million);
-    let (time, rss) = wrun_submit(&home, NOOP_TASK, &big, workers);
+    let big = input_of_lines(dir, million);
+    let (time, rss) = wrun_submit(home, NOOP_TASK, &big, workers);
     table.row(
         &format!("{million} SDK no-op tasks: wall time"),
         format!("{:.2} s", time.as_secs_f64()),
         &format!("{:.0} tasks/s", million as f64 / time.as_secs_f64()),
     );
     table.row("  peak RSS", format!("{:.1} MB", rss as f64 / 1e6), "");
-
-    table.print();
 }
 
 #[derive(Default)]

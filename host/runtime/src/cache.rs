@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use wasmtime::Engine;
-use wrun_store::{BlobStore, Digest, StoreError};
+use wrun_store::{BlobStore, Digest, FileStamp, StoreError};
 
 /// Namespace of the index entries.
 const ENTRIES: &str = "artifacts";
@@ -56,6 +56,10 @@ pub struct CacheStats {
     pub hits: u64,
     /// Last load or compile (seconds since the Unix epoch).
     pub last_used: u64,
+    /// The artifact file as it was when its digest last checked out; while
+    /// the file keeps this stamp it is not hashed again.
+    #[serde(default)]
+    pub verified: Option<FileStamp>,
 }
 
 /// A listed cache entry.
@@ -139,7 +143,11 @@ impl ArtifactCache {
                 "its index entry is unreadable".to_owned(),
             ));
         };
-        let Some(file) = self.store.verified_file(&artifact)? else {
+        let mut stats = self.stats(&key);
+        let verified = self
+            .store
+            .verified_file(&artifact, stats.verified.as_ref())?;
+        let Some((file, stamp)) = verified else {
             self.store.delete_entry(ENTRIES, &key)?;
             return Ok(Lookup::Discarded(
                 "the artifact is missing or corrupt".to_owned(),
@@ -147,7 +155,9 @@ impl ArtifactCache {
         };
         match deserialize(engine, &file) {
             Ok(compiled) => {
-                self.record_use(&key, true);
+                stats.hits += 1;
+                stats.verified = Some(stamp);
+                self.record_use(&key, stats);
                 Ok(Lookup::Hit(compiled))
             }
             Err(error) => {
@@ -187,14 +197,12 @@ impl ArtifactCache {
         let key = self.key(module);
         let json = serde_json::to_vec(&entry).expect("entries serialize");
         self.store.put_entry(ENTRIES, &key, &json)?;
-        self.record_use(&key, false);
+        self.record_use(&key, CacheStats::default());
         Ok(())
     }
 
-    /// Count a use. Best effort: statistics never fail a load.
-    fn record_use(&self, key: &str, hit: bool) {
-        let mut stats = self.stats(key);
-        stats.hits += u64::from(hit);
+    /// Record a use. Best effort: statistics never fail a load.
+    fn record_use(&self, key: &str, mut stats: CacheStats) {
         stats.last_used = now();
         let json = serde_json::to_vec(&stats).expect("stats serialize");
         let _ = self.store.put_entry_unsynced(STATS, key, &json);

@@ -12,7 +12,8 @@
 //!
 //! The store speaks `object_store`, so the same interface serves the local
 //! file system (`WRUN_HOME`) today and S3 or a shared path for clusters
-//! later. Its API is synchronous: wrun's callers are worker threads.
+//! later. Its API is synchronous: wrun's callers are worker threads, and
+//! the local store runs its I/O inline on the calling thread.
 //!
 //! Layout under the root: `blobs/<first two hex digits>/<digest>` and
 //! `entries/<namespace>/<key>`.
@@ -96,6 +97,32 @@ pub enum StoreError {
     },
 }
 
+/// The identity and version of a local file: device, inode, size and
+/// modification and change times. Two equal stamps mean the file was not
+/// written in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        FileStamp {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mtime_ns: ns(metadata.mtime(), metadata.mtime_nsec()),
+            ctime_ns: ns(metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
 /// An entry's name and metadata, as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryMeta {
@@ -116,7 +143,6 @@ pub struct BlobStore {
     /// The root directory when the store is local: blobs can then be
     /// memory-mapped in place.
     local_root: Option<PathBuf>,
-    runtime: tokio::runtime::Runtime,
 }
 
 impl fmt::Debug for BlobStore {
@@ -125,6 +151,16 @@ impl fmt::Debug for BlobStore {
             .field("store", &self.store.to_string())
             .finish_non_exhaustive()
     }
+}
+
+/// Drive a store operation to completion on the calling thread.
+///
+/// The local store does its file I/O inline when no tokio runtime is
+/// current, so a plain executor avoids a hand-off to a blocking-pool thread
+/// on every call (it would cost more than the small reads and writes the
+/// cache makes). A remote store will bring its own runtime.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    futures::executor::block_on(future)
 }
 
 impl BlobStore {
@@ -144,14 +180,10 @@ impl BlobStore {
         };
         let store = local()?.with_fsync(true);
         let relaxed = local()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| open_error(e.to_string()))?;
         Ok(BlobStore {
             store: Arc::new(store),
             relaxed: Arc::new(relaxed),
             local_root: Some(root),
-            runtime,
         })
     }
 
@@ -190,10 +222,7 @@ impl BlobStore {
     /// not hash to its name is deleted and reported missing.
     pub fn get(&self, digest: &Digest) -> Result<Option<Bytes>, StoreError> {
         let path = Self::blob_path(digest);
-        let bytes = match self
-            .runtime
-            .block_on(async { self.store.get(&path).await?.bytes().await })
-        {
+        let bytes = match block_on(async { self.store.get(&path).await?.bytes().await }) {
             Ok(bytes) => bytes,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(Self::object_error("read", &path)(e)),
@@ -205,30 +234,46 @@ impl BlobStore {
         Ok(Some(bytes))
     }
 
-    /// The local file holding the blob `digest`, after checking that its
-    /// bytes match (a mismatching file is deleted and `None` returned).
-    /// `None` too for a store that is not local.
-    pub fn verified_file(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {
+    /// The local file holding the blob `digest`, with its [`FileStamp`],
+    /// after checking that its bytes match (a mismatching file is deleted
+    /// and `None` returned). `None` too for a store that is not local.
+    ///
+    /// `known` is the stamp of an earlier successful check of the same
+    /// blob: when the file still has exactly that stamp it is not hashed
+    /// again. Any rewrite, truncation or replacement changes the stamp (its
+    /// ctime cannot be set from user space), so it is hashed then.
+    pub fn verified_file(
+        &self,
+        digest: &Digest,
+        known: Option<&FileStamp>,
+    ) -> Result<Option<(PathBuf, FileStamp)>, StoreError> {
         let Some(root) = &self.local_root else {
             return Ok(None);
         };
         let file = root.join(Self::blob_path(digest).as_ref());
+        let io_error = |source| StoreError::Io {
+            path: file.display().to_string(),
+            source,
+        };
+        let stamp = match std::fs::metadata(&file) {
+            Ok(metadata) => FileStamp::of(&metadata),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(io_error(source)),
+        };
+        if known == Some(&stamp) {
+            return Ok(Some((file, stamp)));
+        }
         let mut hasher = blake3::Hasher::new();
         match hasher.update_mmap_rayon(&file) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path: file.display().to_string(),
-                    source,
-                });
-            }
+            Err(source) => return Err(io_error(source)),
         }
         if Digest::from_bytes(*hasher.finalize().as_bytes()) != *digest {
             self.delete(digest)?;
             return Ok(None);
         }
-        Ok(Some(file))
+        Ok(Some((file, stamp)))
     }
 
     /// Remove a blob (absent is fine).
@@ -237,7 +282,7 @@ impl BlobStore {
     }
 
     fn delete_path(&self, path: &Path) -> Result<(), StoreError> {
-        match self.runtime.block_on(self.store.delete(path)) {
+        match block_on(self.store.delete(path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Self::object_error("delete", path)(e)),
         }
@@ -262,8 +307,7 @@ impl BlobStore {
     /// Put `bytes` at `path` through `store` (staged and renamed by
     /// `object_store`, so readers see the old or the new object, never half).
     fn write(&self, store: &dyn ObjectStore, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        self.runtime
-            .block_on(store.put(path, PutPayload::from(Bytes::copy_from_slice(bytes))))
+        block_on(store.put(path, PutPayload::from(Bytes::copy_from_slice(bytes))))
             .map_err(Self::object_error("write", path))?;
         Ok(())
     }
@@ -271,10 +315,7 @@ impl BlobStore {
     /// The entry `namespace/key`, if present.
     pub fn get_entry(&self, namespace: &str, key: &str) -> Result<Option<Bytes>, StoreError> {
         let path = Self::entry_path(namespace, key);
-        match self
-            .runtime
-            .block_on(async { self.store.get(&path).await?.bytes().await })
-        {
+        match block_on(async { self.store.get(&path).await?.bytes().await }) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(Self::object_error("read", &path)(e)),
@@ -289,9 +330,7 @@ impl BlobStore {
     /// The entries of a namespace, in key order.
     pub fn list_entries(&self, namespace: &str) -> Result<Vec<EntryMeta>, StoreError> {
         let prefix = Path::from(format!("entries/{namespace}"));
-        let objects: Vec<_> = self
-            .runtime
-            .block_on(self.store.list(Some(&prefix)).try_collect())
+        let objects: Vec<_> = block_on(self.store.list(Some(&prefix)).try_collect())
             .map_err(Self::object_error("list", &prefix))?;
         let mut entries: Vec<EntryMeta> = objects
             .into_iter()
@@ -309,9 +348,7 @@ impl BlobStore {
 
     /// Remove every blob and entry.
     pub fn clear(&self) -> Result<(), StoreError> {
-        let objects: Vec<_> = self
-            .runtime
-            .block_on(self.store.list(None).try_collect())
+        let objects: Vec<_> = block_on(self.store.list(None).try_collect())
             .map_err(Self::object_error("list", &Path::from("")))?;
         for object in objects {
             self.delete_path(&object.location)?;
@@ -350,9 +387,22 @@ mod tests {
         assert!(store.get(&digest).unwrap().is_none());
         assert!(!file.exists(), "the corrupt blob is removed");
         assert_eq!(store.put(b"precious bytes").unwrap(), digest);
-        assert!(store.verified_file(&digest).unwrap().is_some());
-        std::fs::write(&file, b"truncated").unwrap();
-        assert!(store.verified_file(&digest).unwrap().is_none());
+        let (_, stamp) = store.verified_file(&digest, None).unwrap().unwrap();
+        assert!(
+            store
+                .verified_file(&digest, Some(&stamp))
+                .unwrap()
+                .is_some()
+        );
+        // Rewriting the file changes its stamp, so a known stamp does not
+        // spare it the check.
+        std::fs::write(&file, b"precious bytez").unwrap();
+        assert!(
+            store
+                .verified_file(&digest, Some(&stamp))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! off, for instance) gets another key. The artifact (what
 //! `Module::serialize` produced) is a content-addressed blob; an index entry
 //! under `entries/artifacts/<key>` names it and records where it came from.
-//! Hit counts and last use live in `entries/artifact-stats/<key>`, written
-//! without fsync (losing a count in a crash is harmless).
+//! Uses are appended to `entries/artifact-uses/<key>` (8 bytes each; hit
+//! counts and last use are read from it), and the stamp of the artifact
+//! file as last verified is kept in `entries/artifact-verified/<key>`; both
+//! without fsync (a crash can only lose a count, or cost one re-hash).
+//! A hit therefore writes one 8-byte append, not a new file.
 //!
 //! A missing, corrupt, truncated or incompatible artifact is a miss: the
 //! module is compiled again and the entry rewritten; a task never fails
@@ -25,8 +28,13 @@ use wrun_store::{BlobStore, Digest, FileStamp, StoreError};
 
 /// Namespace of the index entries.
 const ENTRIES: &str = "artifacts";
-/// Namespace of the usage statistics.
-const STATS: &str = "artifact-stats";
+/// Namespace of the usage logs: one little-endian u64 per use, the Unix
+/// time in seconds, with [`HIT`] set for a cache hit.
+const USES: &str = "artifact-uses";
+/// Marks a use that was a cache hit.
+const HIT: u64 = 1 << 63;
+/// Namespace of the verified file stamps.
+const VERIFIED: &str = "artifact-verified";
 /// Bump to invalidate every existing artifact.
 const KEY_VERSION: &[u8] = b"wrun-artifact-v1";
 
@@ -50,16 +58,12 @@ pub struct CacheEntry {
 }
 
 /// Usage of one artifact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Times it was loaded instead of compiling.
     pub hits: u64,
     /// Last load or compile (seconds since the Unix epoch).
     pub last_used: u64,
-    /// The artifact file as it was when its digest last checked out; while
-    /// the file keeps this stamp it is not hashed again.
-    #[serde(default)]
-    pub verified: Option<FileStamp>,
 }
 
 /// A listed cache entry.
@@ -143,21 +147,22 @@ impl ArtifactCache {
                 "its index entry is unreadable".to_owned(),
             ));
         };
-        let mut stats = self.stats(&key);
-        let verified = self
+        let known: Option<FileStamp> = self
             .store
-            .verified_file(&artifact, stats.verified.as_ref())?;
-        let Some((file, stamp)) = verified else {
+            .get_entry(VERIFIED, &key)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let Some((file, stamp)) = self.store.verified_file(&artifact, known.as_ref())? else {
             self.store.delete_entry(ENTRIES, &key)?;
             return Ok(Lookup::Discarded(
                 "the artifact is missing or corrupt".to_owned(),
             ));
         };
+        if known != Some(stamp) {
+            self.remember_verified(&key, &stamp);
+        }
         match deserialize(engine, &file) {
             Ok(compiled) => {
-                stats.hits += 1;
-                stats.verified = Some(stamp);
-                self.record_use(&key, stats);
+                self.record_use(&key, HIT);
                 Ok(Lookup::Hit(compiled))
             }
             Err(error) => {
@@ -197,24 +202,42 @@ impl ArtifactCache {
         let key = self.key(module);
         let json = serde_json::to_vec(&entry).expect("entries serialize");
         self.store.put_entry(ENTRIES, &key, &json)?;
-        self.record_use(&key, CacheStats::default());
+        if let Some((_, stamp)) = self.store.verified_file(&artifact, None)? {
+            self.remember_verified(&key, &stamp);
+        }
+        self.record_use(&key, 0);
         Ok(())
     }
 
-    /// Record a use. Best effort: statistics never fail a load.
-    fn record_use(&self, key: &str, mut stats: CacheStats) {
-        stats.last_used = now();
-        let json = serde_json::to_vec(&stats).expect("stats serialize");
-        let _ = self.store.put_entry_unsynced(STATS, key, &json);
+    /// Note that the artifact file with this stamp checked out. Best effort:
+    /// without it the next load hashes the file again.
+    fn remember_verified(&self, key: &str, stamp: &FileStamp) {
+        let json = serde_json::to_vec(stamp).expect("stamps serialize");
+        let _ = self.store.put_entry_unsynced(VERIFIED, key, &json);
+    }
+
+    /// Log a use (`flag` is [`HIT`] or 0). Best effort: statistics never
+    /// fail a load.
+    fn record_use(&self, key: &str, flag: u64) {
+        let _ = self
+            .store
+            .append_entry(USES, key, &(now() | flag).to_le_bytes());
     }
 
     fn stats(&self, key: &str) -> CacheStats {
-        self.store
-            .get_entry(STATS, key)
+        let log = self
+            .store
+            .get_entry(USES, key)
             .ok()
             .flatten()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let mut stats = CacheStats::default();
+        for record in log.chunks_exact(8) {
+            let use_ = u64::from_le_bytes(record.try_into().expect("8 bytes"));
+            stats.hits += u64::from(use_ & HIT != 0);
+            stats.last_used = stats.last_used.max(use_ & !HIT);
+        }
+        stats
     }
 
     /// Every cached artifact (of any engine configuration), by key.
@@ -240,7 +263,8 @@ impl ArtifactCache {
     /// entry still uses it.
     pub fn remove(&self, victim: &Listed, remaining: &[Listed]) -> Result<(), StoreError> {
         self.store.delete_entry(ENTRIES, &victim.key)?;
-        self.store.delete_entry(STATS, &victim.key)?;
+        self.store.delete_entry(USES, &victim.key)?;
+        self.store.delete_entry(VERIFIED, &victim.key)?;
         if let Some(artifact) = Digest::from_hex(&victim.entry.artifact) {
             self.store.delete(&artifact)?;
         }

@@ -11,7 +11,9 @@
 //! * peers on the same no-op job: GNU parallel (`parallel true`), `xargs -P`
 //!   with `/bin/true`, Python `multiprocessing.Pool.map(chunksize=1)`;
 //! * cold compile versus cache hit for a module over 1 MB;
-//! * a 1,000,000-task job: wall time and peak RSS.
+//! * a 1,000,000-task job: wall time and peak RSS;
+//! * FASTA splitting in the wasm plugin, against the same plugin compiled
+//!   natively, both fed the 1 MiB blocks the scheduler reads.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,8 @@ const REPEATS: usize = 5;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // Sections named on the command line (`tasks`, `cache`, `million`), or all.
+    // Sections named on the command line (`tasks`, `cache`, `million`,
+    // `split`), or all.
     let sections: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -55,6 +58,9 @@ fn main() {
     }
     if run("million") {
         million(&mut table, &home, dir.path(), workers, scale);
+    }
+    if run("split") {
+        split(&mut table, scale);
     }
     table.print();
 }
@@ -338,4 +344,79 @@ fn compile_vs_hit(dir: &Path, module: &str) -> (Duration, Duration) {
     // The last cold run left the artifact in the cache.
     let hit = median(|| admit(true));
     (cold, hit)
+}
+
+/// FASTA splitting throughput, one core: the builtin wasm plugin through
+/// `wrun_runtime::Splitter`, and the same code natively.
+fn split(table: &mut Table, scale: usize) {
+    use wrun_sdk::Splitter as _;
+
+    let fasta = synthetic_fasta((512 << 20) / scale);
+    const BLOCK: usize = 1 << 20;
+    let runtime = Runtime::new(Limits::default(), 1).unwrap();
+    let plugin = wrun_runtime::plugins::builtin("fasta").unwrap();
+    let module = runtime.admit("builtin:fasta", plugin).unwrap();
+    let mut records = 0;
+    let wasm = median(|| {
+        let mut splitter = runtime.splitter(&module).unwrap();
+        let mut starts = Vec::new();
+        let started = Instant::now();
+        for block in fasta.chunks(BLOCK) {
+            starts.clear();
+            splitter.split(block, false, &mut starts).unwrap();
+            records += starts.len();
+        }
+        started.elapsed()
+    });
+    let native = median(|| {
+        let mut splitter = wrun_plugin_fasta::Fasta::default();
+        let mut starts = Vec::new();
+        let started = Instant::now();
+        for block in fasta.chunks(BLOCK) {
+            starts.clear();
+            splitter.split(block, false, &mut starts).unwrap();
+        }
+        started.elapsed()
+    });
+    assert!(records > 0);
+    let rate = |d: Duration| fasta.len() as f64 / d.as_secs_f64() / 1e9;
+    table.row(
+        &format!(
+            "FASTA split, wasm plugin, 1 core ({} MB)",
+            fasta.len() >> 20
+        ),
+        format!("{:.2} GB/s", rate(wasm)),
+        &format!(
+            "native build of the same plugin {:.2} GB/s; wasm at {:.0}%",
+            rate(native),
+            100.0 * rate(wasm) / rate(native)
+        ),
+    );
+}
+
+/// About `size` bytes of FASTA: records of 200 to 2,000 bases in 60-column
+/// lines, bases from a fixed pseudo-random sequence.
+fn synthetic_fasta(size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 4096);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut id = 0;
+    while out.len() < size {
+        id += 1;
+        out.extend_from_slice(format!(">read{id} synthetic\n").as_bytes());
+        let len = 200 + (next() % 1800) as usize;
+        for i in 0..len {
+            out.push(b"ACGT"[(next() & 3) as usize]);
+            if i % 60 == 59 {
+                out.push(b'\n');
+            }
+        }
+        out.push(b'\n');
+    }
+    out
 }

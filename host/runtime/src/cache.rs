@@ -318,11 +318,14 @@ fn deserialize(engine: &Engine, file: &Path) -> wasmtime::Result<wasmtime::Modul
     // produced (they hold machine code that is mapped and run). This file is
     // a blob that only `ArtifactCache::save` writes from `serialize`'s
     // output, found through an index entry that only `save` writes, and its
-    // blake3 was just checked against the digest recorded then: the bytes
-    // are exactly what wasmtime produced. wasmtime itself rejects artifacts
-    // from another version or configuration. Blobs are replaced by atomic
-    // rename, never rewritten in place, so the mapping cannot change under
-    // us. Anyone able to forge both an entry and a matching blob in
+    // blake3 matched the digest recorded then: either just now, or at an
+    // earlier check of this very file whose stamp (device, inode, size,
+    // mtime, ctime) is unchanged, i.e. it has not been written since. So the
+    // bytes are what wasmtime produced; wasmtime itself rejects artifacts of
+    // another version or configuration. Blobs are replaced by atomic rename,
+    // never rewritten in place, so the mapping cannot change under us. (Bit
+    // rot that leaves the metadata untouched is not caught between full
+    // checks.) Anyone able to forge both an entry and a matching blob in
     // WRUN_HOME can already replace the wrun binary.
     unsafe { wasmtime::Module::deserialize_file(engine, file) }
 }

@@ -120,11 +120,6 @@ impl TaskRunner {
         })
     }
 
-    /// The module this runner runs.
-    pub fn module(&self) -> &Module {
-        &self.module
-    }
-
     /// Run one chunk in a fresh sandbox.
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
         let command = match &self.mode {

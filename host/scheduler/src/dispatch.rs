@@ -241,6 +241,7 @@ fn read_input(
     let mut starts = Vec::new();
     let mut batcher = Batcher {
         batch: Vec::new(),
+        bytes: 0,
         tasks,
         window,
         open: true,
@@ -268,6 +269,8 @@ fn read_input(
 /// job of tiny tasks pays for a queue hand-off per batch, not per task).
 struct Batcher<'a> {
     batch: Vec<Task>,
+    /// Bytes of the tasks in `batch`.
+    bytes: usize,
     tasks: Sender<Vec<Task>>,
     window: &'a Window,
     open: bool,
@@ -291,9 +294,11 @@ impl Batcher<'_> {
                 return;
             }
         }
+        self.bytes += task.data.len();
         self.batch.push(task);
-        let bytes: usize = self.batch.iter().map(|t| t.data.len()).sum();
-        if self.tasks.is_empty() || self.batch.len() >= Self::MAX_TASKS || bytes >= Self::MAX_BYTES
+        if self.tasks.is_empty()
+            || self.batch.len() >= Self::MAX_TASKS
+            || self.bytes >= Self::MAX_BYTES
         {
             self.flush();
         }
@@ -301,6 +306,7 @@ impl Batcher<'_> {
 
     fn flush(&mut self) {
         if self.open && !self.batch.is_empty() {
+            self.bytes = 0;
             self.open = self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
         }
     }

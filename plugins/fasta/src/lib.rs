@@ -78,25 +78,30 @@ impl Splitter for Fasta {
         if u32::try_from(block.len()).is_err() {
             return Err(Error::failed("block longer than 4 GiB"));
         }
-        if let Some(i) = memchr::memchr(0, block) {
-            let line = self.line_of(block, i);
-            return Err(Error::bad_input(format!(
-                "line {line} (byte {}): NUL byte: this is binary data, not FASTA",
-                self.bytes_before + i as u64
-            )));
-        }
+        // Content before a NUL byte is checked first, so that the error
+        // reported is the first one in the input whatever the block
+        // boundaries are.
+        let nul = memchr::memchr(0, block);
+        let clean = &block[..nul.unwrap_or(block.len())];
         let mut from = 0;
         if !self.in_records {
-            match self.find_first(block)? {
+            match self.find_first(clean)? {
                 Some(first) => {
                     self.in_records = true;
                     starts.push(first as u32);
                     from = first + 1;
                 }
-                None => from = block.len(),
+                None => from = clean.len(),
             }
         } else if self.at_line_start && block.first() == Some(&b'>') {
             starts.push(0);
+        }
+        if let Some(i) = nul {
+            let line = self.line_of(block, i);
+            return Err(Error::bad_input(format!(
+                "line {line} (byte {}): NUL byte: this is binary data, not FASTA",
+                self.bytes_before + i as u64
+            )));
         }
         // Offsets fit in u32: checked above.
         starts.extend(
@@ -168,6 +173,18 @@ mod tests {
             error.message(),
             "line 1: a FASTA header's '>' must be the first character of its line"
         );
+    }
+
+    #[test]
+    fn the_first_error_in_the_input_wins_whatever_the_blocks() {
+        for block in [1, 2, 5, 100] {
+            let error = records::<Fasta>(b"junk\n\x00", block).unwrap_err();
+            assert_eq!(
+                error.message(),
+                "line 1: expected a FASTA header starting with '>', found 'j'",
+                "block {block}"
+            );
+        }
     }
 
     #[test]

@@ -483,3 +483,22 @@ fn inspect_shows_kind_metadata_imports_and_exports() {
     let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(parsed["kind"], "task");
 }
+
+#[test]
+fn without_input_the_module_runs_once_with_no_records() {
+    let run = wrun(&["submit", TASK_PROBE, "--", "steps", "3"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout_text(), "step 3\nstep 2\nstep 1\n");
+
+    let run = wrun(&["submit", COMMAND_PROBE, "--", "sandbox"], None);
+    assert_eq!(run.stdout_text(), "file=false dir=false env=0 args=2\n");
+
+    let run = wrun(&["submit", COMMAND_PROBE, "--", "exit", "7"], None);
+    assert_eq!(run.code, 15);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "[task] probe exiting on purpose\nwrun: error: {COMMAND_PROBE}: exited with status 7\n"
+        )
+    );
+}

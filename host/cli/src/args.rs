@@ -58,8 +58,10 @@ pub(crate) struct SubmitArgs {
     pub(crate) module: PathBuf,
 
     /// Input file to split into records; `-` reads standard input.
+    /// Without it the module runs once, with no records: for tasks that do
+    /// their work in `step()`, or commands that need no input.
     #[arg(short, long, value_name = "FILE")]
-    pub(crate) input: PathBuf,
+    pub(crate) input: Option<PathBuf>,
 
     /// Write the output here instead of standard output.
     #[arg(short, long, value_name = "FILE")]

@@ -4,7 +4,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 
-use wrun_runtime::{Limits, Runtime, SplitError, plugins};
+use bytes::Bytes;
+use wrun_runtime::{Chunk, Limits, Runtime, SplitError, TaskRunner, plugins};
 use wrun_scheduler::{Chunking, Job, JobError, LocalExecutor, Summary, Update};
 
 use crate::args::SubmitArgs;
@@ -44,9 +45,12 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         .task_runner(&module, &args.args)
         .or_fail(Code::Module)?;
 
-    let input_name = args.input.display().to_string();
-    let (input, size) = open_input(&args.input)?;
-    let format = resolve_format(&args.format, &module.info().formats, &args.input)?;
+    let Some(input_path) = &args.input else {
+        return run_once(&runner, args.output.as_deref());
+    };
+    let input_name = input_path.display().to_string();
+    let (input, size) = open_input(input_path)?;
+    let format = resolve_format(&args.format, &module.info().formats, input_path)?;
     let plugin = runtime
         .admit(&format.source, &format.bytes)
         .or_fail(Code::Module)?;
@@ -59,17 +63,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             max_bytes,
         },
     };
-    let output_name = args
-        .output
-        .as_ref()
-        .map_or("standard output".to_owned(), |p| p.display().to_string());
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path)
-                .or_fail_with(Code::Output, || format!("cannot create {output_name}"))?,
-        )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
-    };
+    let (mut out, output_name) = open_output(args.output.as_deref())?;
 
     if args.verbose {
         for module in [&module, &plugin] {
@@ -148,6 +142,46 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             anyhow::anyhow!("cannot write {output_name}: {error}"),
         )),
     }
+}
+
+/// Open `-o`, or standard output; also its name for messages.
+fn open_output(path: Option<&Path>) -> Result<(Box<dyn Write>, String), Fail> {
+    match path {
+        Some(path) => {
+            let name = path.display().to_string();
+            let file = File::create(path)
+                .or_fail_with(Code::Output, || format!("cannot create {name}"))?;
+            Ok((Box::new(BufWriter::new(file)), name))
+        }
+        None => Ok((
+            Box::new(BufWriter::new(io::stdout().lock())),
+            "standard output".to_owned(),
+        )),
+    }
+}
+
+/// No input: run the module once on an empty chunk, with no records.
+fn run_once(runner: &TaskRunner, output: Option<&Path>) -> Result<(), Fail> {
+    let (mut out, output_name) = open_output(output)?;
+    let (bytes, log, failure) = match runner.run(Chunk {
+        data: &Bytes::new(),
+        records: &[],
+    }) {
+        Ok(done) => (done.output, done.log, None),
+        Err(failed) => (Vec::new(), failed.log, Some(failed.reason)),
+    };
+    for line in String::from_utf8_lossy(&log).lines() {
+        eprintln!("[task] {line}");
+    }
+    if let Some(failure) = failure {
+        return Err(Fail::new(
+            Code::of_task(&failure),
+            anyhow::anyhow!("{}: {failure}", runner.source()),
+        ));
+    }
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .or_fail_with(Code::Output, || format!("cannot write {output_name}"))
 }
 
 /// Report a finished job; failures (with `--keep-going`) make it an error.

@@ -120,6 +120,11 @@ impl TaskRunner {
         })
     }
 
+    /// Where the module came from (for messages).
+    pub fn source(&self) -> &str {
+        self.module.source()
+    }
+
     /// Run one chunk in a fresh sandbox.
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
         let command = match &self.mode {

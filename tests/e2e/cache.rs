@@ -2,9 +2,8 @@
 //! recompiling, concurrent writers do not corrupt it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use crate::support::{GC_CONTENT, sample, wrun_binary, wrun_in};
+use crate::support::{GC_CONTENT, sample, wrun_in};
 
 fn submit_verbose(home: &Path) -> String {
     let (fasta, expected) = sample();
@@ -153,26 +152,17 @@ fn damaged_module_blobs_and_index_entries_are_repaired() {
 #[test]
 fn concurrent_writers_leave_a_valid_cache() {
     let home = tempfile::tempdir().unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(wrun_binary())
-                .env("WRUN_HOME", home.path())
-                .args(["compile", GC_CONTENT])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        // Each compile finishes on its own; wrun has no way to wait forever.
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    // Four processes compile the same module into the same cache at once;
+    // each wait is bounded by `wrun_in`.
+    std::thread::scope(|scope| {
+        let compiles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| wrun_in(home.path(), &["compile", GC_CONTENT], None)))
+            .collect();
+        for compile in compiles {
+            let run = compile.join().unwrap();
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+    });
     assert!(origin_line(&submit_verbose(home.path())).contains("cache hit"));
     let ls = wrun_in(home.path(), &["cache", "ls", "--json"], None);
     let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();

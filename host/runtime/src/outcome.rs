@@ -63,13 +63,6 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Whether running the task again could succeed. Everything a guest does
-    /// deterministically (traps, limits, errors) is not worth retrying; only
-    /// a timeout or a host-side problem might be.
-    pub fn is_deterministic(&self) -> bool {
-        !matches!(self, Failure::Timeout { .. } | Failure::Host { .. })
-    }
-
     /// Classify an error returned by a wasmtime call. `message` is what the
     /// guest set through `error` (or its panic hook) before failing.
     pub(crate) fn from_wasmtime(

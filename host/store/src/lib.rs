@@ -21,7 +21,6 @@
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -133,8 +132,6 @@ pub struct EntryMeta {
     pub key: String,
     /// Its size in bytes.
     pub size: u64,
-    /// When it was last written.
-    pub modified: SystemTime,
 }
 
 /// A content-addressed blob store with named entries.
@@ -377,7 +374,6 @@ impl BlobStore {
                 Some(EntryMeta {
                     key: meta.location.filename()?.to_owned(),
                     size: meta.size,
-                    modified: meta.last_modified.into(),
                 })
             })
             .collect();

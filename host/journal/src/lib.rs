@@ -1,0 +1,68 @@
+//! The job journal: every job, task and attempt, and their states, in one
+//! SQLite database under `WRUN_HOME`, so that nothing done is ever lost.
+//!
+//! * [`Journal`] opens the database (WAL, `synchronous=FULL`), migrates its
+//!   [schema](schema), and reads and writes jobs; a [`Batch`] of task
+//!   changes is committed in one transaction (group commit), which is what
+//!   keeps the cost per task in microseconds.
+//! * [`TaskState`] is the task state machine; [`JobState`] a job's.
+//! * [`JobSpec`] is what a job is, enough to run it again identically.
+//! * [`JobLock`] tells a running job from an interrupted one.
+//! * [`recover`] holds every rule for what a crash leaves behind.
+//!
+//! The crate knows nothing of WebAssembly, networks or the command line.
+
+mod journal;
+mod lock;
+mod recovery;
+mod schema;
+mod spec;
+mod state;
+
+pub use journal::{
+    AttemptRecord, Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now,
+};
+pub use lock::JobLock;
+pub use recovery::{QUARANTINE_AFTER, Recovery, recover};
+pub use spec::{InputRef, JobSpec, LimitsSpec, ModuleRef};
+pub use state::{
+    FailureKind, IllegalTransition, JobState, Millis, OutputRef, TaskError, TaskState,
+    TaskStateKind,
+};
+
+/// A task as the journal records it: its place in the input, its counters,
+/// and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    /// Position of the chunk in the input, from 0.
+    pub index: u64,
+    /// Byte range of the chunk in the input.
+    pub offset: u64,
+    pub len: u64,
+    /// Index of its first record, and how many records it holds.
+    pub first_record: u64,
+    pub records: u64,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Times its host died while it was running.
+    pub lost: u32,
+    /// Where it ran last (`None`: this machine).
+    pub node: Option<String>,
+    pub state: TaskState,
+}
+
+impl TaskRow {
+    /// Move to `to`, if the state machine allows it.
+    pub fn transition(&mut self, to: TaskState) -> Result<(), IllegalTransition> {
+        let (from, to_kind) = (self.state.kind(), to.kind());
+        if !TaskState::allows(from, to_kind) {
+            return Err(IllegalTransition {
+                index: self.index,
+                from,
+                to: to_kind,
+            });
+        }
+        self.state = to;
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! The journal's tables and how older journals are brought up to date.
+//!
+//! The schema version is SQLite's `user_version`. `MIGRATIONS[n]` takes a
+//! journal from version `n` to `n + 1`; every migration runs in the same
+//! transaction as the version bump, so a crash mid-migration leaves the old
+//! version intact. Journals written by each released version are kept in
+//! `tests/fixtures/` and opened by the tests.
+
+use rusqlite::Connection;
+
+/// The version this build writes.
+pub(crate) const VERSION: u32 = 1;
+
+/// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
+const MIGRATIONS: [&str; VERSION as usize] = [V1];
+
+/// Version 1. Task rows hold only what every task has plus the columns of
+/// its state (NULL in other states); small outputs live in `outputs`, large
+/// ones in the content-addressed store under `output_digest`; `attempts`
+/// holds attempts worth telling about (failed, retried or logging).
+const V1: &str = "
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    name TEXT,
+    fingerprint BLOB NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    tasks_total INTEGER,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    runs INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX jobs_by_fingerprint ON jobs (fingerprint);
+CREATE TABLE tasks (
+    job INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    len INTEGER NOT NULL,
+    first_record INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    lost INTEGER NOT NULL,
+    node TEXT,
+    state TEXT NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    wall_us INTEGER,
+    fuel_used INTEGER,
+    output_digest BLOB,
+    output_len INTEGER,
+    output_inline INTEGER,
+    failure_kind TEXT,
+    failure_message TEXT,
+    PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+CREATE TABLE outputs (
+    job INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (job, idx)
+) WITHOUT ROWID;
+CREATE TABLE attempts (
+    job INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    message TEXT,
+    log BLOB NOT NULL,
+    PRIMARY KEY (job, idx, attempt)
+) WITHOUT ROWID;
+";
+
+/// Why the schema could not be brought up to date.
+#[derive(Debug)]
+pub(crate) enum MigrateError {
+    /// Written by a newer wrun.
+    TooNew(u32),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(error: rusqlite::Error) -> Self {
+        MigrateError::Sqlite(error)
+    }
+}
+
+/// Bring the journal to [`VERSION`].
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    let version: u32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == VERSION {
+        return Ok(());
+    }
+    if version > VERSION {
+        return Err(MigrateError::TooNew(version));
+    }
+    let tx = conn.transaction()?;
+    for migration in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "user_version", VERSION)?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! What a job is: everything needed to run it again, byte for byte.
+
+use serde::{Deserialize, Serialize};
+
+/// A job's definition, recorded when it is submitted. Resuming a job runs
+/// exactly this again: the same module and plugin (by digest, from the
+/// store), the same input (checked by size and modification time), the
+/// same chunk boundaries, arguments and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// The task module.
+    pub module: ModuleRef,
+    /// The splitter plugin; `None` when the job has no input and runs the
+    /// module once.
+    pub format: Option<ModuleRef>,
+    /// The input; `None` when the job has no input.
+    pub input: Option<InputRef>,
+    /// Where the output goes; `None` is standard output.
+    pub output: Option<String>,
+    /// Chunk bounds, resolved (auto chunking is recorded as the sizes it
+    /// chose, so a resume with other `-j` cuts the same chunks).
+    pub chunk_records: Option<u64>,
+    pub chunk_bytes: Option<u64>,
+    /// Arguments passed to the task.
+    pub args: Vec<String>,
+    pub limits: LimitsSpec,
+    /// Go on after a failed task.
+    pub keep_going: bool,
+    /// Host-side failures are retried this many times.
+    pub retries: u32,
+}
+
+/// A module, by where it came from and what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRef {
+    /// As the user named it (a path, or `builtin:fasta`).
+    pub source: String,
+    /// blake3 of its bytes, hex; the bytes are in the store under it.
+    pub digest: String,
+}
+
+/// The input file and the stamp that tells whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRef {
+    /// Absolute path, or `-` for standard input (which cannot be resumed).
+    pub path: String,
+    pub size: Option<u64>,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub modified_ns: Option<i128>,
+}
+
+/// Per-task limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsSpec {
+    pub fuel: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub memory: u64,
+    pub output: u64,
+}

@@ -1,0 +1,357 @@
+//! The journal against real SQLite files in temp dirs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use wrun_journal::{
+    AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState, Journal, JournalError,
+    LimitsSpec, ModuleRef, OutputRef, QUARANTINE_AFTER, Recovery, TaskError, TaskRow, TaskState,
+    TaskStateKind, recover,
+};
+
+fn spec() -> JobSpec {
+    JobSpec {
+        module: ModuleRef {
+            source: "task.wasm".into(),
+            digest: "ab".repeat(32),
+        },
+        format: Some(ModuleRef {
+            source: "builtin:fasta".into(),
+            digest: "cd".repeat(32),
+        }),
+        input: None,
+        output: Some("/tmp/out.tsv".into()),
+        chunk_records: Some(10),
+        chunk_bytes: None,
+        args: vec!["--min".into(), "5".into()],
+        limits: LimitsSpec {
+            fuel: None,
+            timeout_ms: Some(600_000),
+            memory: 1 << 30,
+            output: 256 << 20,
+        },
+        keep_going: false,
+        retries: 2,
+    }
+}
+
+fn task(index: u64, state: TaskState) -> TaskRow {
+    TaskRow {
+        index,
+        offset: index * 100,
+        len: 100,
+        first_record: index * 10,
+        records: 10,
+        attempts: 1,
+        lost: 0,
+        node: None,
+        state,
+    }
+}
+
+fn done(output: &[u8]) -> TaskState {
+    TaskState::Done {
+        finished_at: 1_700_000_000_000,
+        wall: Duration::from_micros(1234),
+        fuel_used: Some(99),
+        output: OutputRef {
+            digest: *blake3::hash(output).as_bytes(),
+            len: output.len() as u64,
+            inline: true,
+        },
+    }
+}
+
+fn failed(kind: FailureKind) -> TaskState {
+    TaskState::Failed {
+        finished_at: 1_700_000_000_001,
+        wall: Duration::from_micros(5),
+        error: TaskError {
+            kind,
+            message: format!("it went {kind}"),
+        },
+    }
+}
+
+fn open(dir: &Path) -> Journal {
+    Journal::open(&dir.join("journal.db")).expect("journal opens")
+}
+
+#[test]
+fn a_committed_batch_reads_back_state_by_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let job = journal.create_job(Some("gc"), &[7; 32], &spec()).unwrap();
+    let rows = vec![
+        task(0, done(b"out0")),
+        task(1, TaskState::Running { started_at: 5 }),
+        task(2, failed(FailureKind::Fuel)),
+        task(3, TaskState::Queued),
+        task(4, TaskState::Cancelled { at: 9 }),
+    ];
+    let batch = Batch {
+        tasks: rows.clone(),
+        outputs: vec![(0, b"out0".to_vec())],
+        attempts: vec![AttemptRecord {
+            index: 2,
+            attempt: 1,
+            started_at: 3,
+            ended_at: 4,
+            error: Some(TaskError {
+                kind: FailureKind::Fuel,
+                message: "it went fuel".into(),
+            }),
+            log: b"line 1\nline 2\n".to_vec(),
+        }],
+        tasks_total: Some(5),
+    };
+    let committed = journal.commit(job, &batch).unwrap();
+    assert!(!committed.cancel_requested);
+
+    // Another connection (another process) sees it all.
+    let reader = open(dir.path());
+    assert_eq!(reader.tasks(job, None).unwrap(), rows);
+    assert_eq!(
+        reader.tasks(job, Some(TaskStateKind::Failed)).unwrap(),
+        vec![rows[2].clone()]
+    );
+    assert_eq!(
+        reader.output(job, 0).unwrap().as_deref(),
+        Some(&b"out0"[..])
+    );
+    assert_eq!(reader.output(job, 1).unwrap(), None);
+    assert_eq!(reader.attempts(job, Some(2)).unwrap(), batch.attempts);
+    assert!(reader.attempts(job, Some(0)).unwrap().is_empty());
+    let counts = reader.counts(job).unwrap();
+    assert_eq!(counts.total(), 5);
+    assert_eq!(counts.get(TaskStateKind::Done), 1);
+    assert_eq!(counts.finished_bytes, 200);
+    assert_eq!(counts.done_records, 10);
+    let record = reader.job(job).unwrap();
+    assert_eq!(record.name.as_deref(), Some("gc"));
+    assert_eq!(record.spec, spec());
+    assert_eq!(record.state, JobState::Running);
+    assert_eq!(record.tasks_total, Some(5));
+    assert_eq!(record.runs, 1);
+}
+
+#[test]
+fn the_state_machine_refuses_illegal_transitions() {
+    let mut row = task(3, TaskState::Queued);
+    row.transition(TaskState::Running { started_at: 1 })
+        .unwrap();
+    row.transition(done(b"")).unwrap();
+    let error = row.transition(TaskState::Queued).unwrap_err();
+    assert_eq!(error.to_string(), "task 3: cannot go from done to queued");
+    assert_eq!(row.state.kind(), TaskStateKind::Done);
+    let mut row = task(4, TaskState::Queued);
+    assert!(
+        row.transition(done(b"")).is_err(),
+        "queued cannot be done unrun"
+    );
+}
+
+#[test]
+fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let job = journal.create_job(None, &[1; 32], &spec()).unwrap();
+    let mut repeat = task(2, TaskState::Running { started_at: 1 });
+    repeat.lost = QUARANTINE_AFTER - 1;
+    let batch = Batch {
+        tasks: vec![
+            task(0, done(b"a")),
+            task(1, TaskState::Running { started_at: 1 }),
+            repeat,
+            task(3, TaskState::Queued),
+            task(4, failed(FailureKind::Trap)),
+        ],
+        ..Batch::default()
+    };
+    journal.commit(job, &batch).unwrap();
+    let recovery = recover(&mut journal, job).unwrap();
+    assert_eq!(
+        recovery,
+        Recovery {
+            requeued: 1,
+            quarantined: 1
+        }
+    );
+    let tasks = journal.tasks(job, None).unwrap();
+    let states: Vec<_> = tasks.iter().map(|t| t.state.kind()).collect();
+    use TaskStateKind::*;
+    assert_eq!(states, [Done, Queued, Failed, Queued, Failed]);
+    assert_eq!(tasks[1].lost, 1);
+    assert_eq!(tasks[2].lost, QUARANTINE_AFTER);
+    match &tasks[2].state {
+        TaskState::Failed { error, .. } => assert_eq!(error.kind, FailureKind::Quarantined),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(tasks[0], batch.tasks[0], "done tasks are untouched");
+    // Recovering again finds nothing running.
+    assert_eq!(recover(&mut journal, job).unwrap(), Recovery::default());
+}
+
+#[test]
+fn cancel_retry_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let job = journal.create_job(None, &[2; 32], &spec()).unwrap();
+    let mut stored = done(b"big");
+    if let TaskState::Done { output, .. } = &mut stored {
+        output.inline = false;
+    }
+    journal
+        .commit(
+            job,
+            &Batch {
+                tasks: vec![
+                    task(0, stored.clone()),
+                    task(1, TaskState::Running { started_at: 1 }),
+                    task(2, failed(FailureKind::Host)),
+                    task(3, TaskState::Queued),
+                ],
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+    journal.request_cancel(job).unwrap();
+    let committed = journal.commit(job, &Batch::default()).unwrap();
+    assert!(committed.cancel_requested);
+    assert_eq!(
+        journal
+            .cancel_unfinished(job, Some(JobState::Cancelled))
+            .unwrap(),
+        2
+    );
+    assert_eq!(journal.job(job).unwrap().state, JobState::Cancelled);
+    assert_eq!(journal.unfinished_job(&[2; 32]).unwrap(), Some(job));
+
+    journal
+        .requeue(job, &[TaskStateKind::Failed, TaskStateKind::Cancelled])
+        .unwrap();
+    journal.start_run(job).unwrap();
+    let record = journal.job(job).unwrap();
+    assert_eq!(
+        (record.state, record.runs, record.cancel_requested),
+        (JobState::Running, 2, false)
+    );
+    assert_eq!(journal.counts(job).unwrap().get(TaskStateKind::Queued), 3);
+
+    // A second job shares the stored output: removing the first keeps it.
+    let other = journal.create_job(None, &[3; 32], &spec()).unwrap();
+    journal
+        .commit(
+            other,
+            &Batch {
+                tasks: vec![task(0, stored.clone())],
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+    assert!(journal.remove_job(job).unwrap().is_empty());
+    assert!(matches!(journal.job(job), Err(JournalError::NoJob(_))));
+    assert!(journal.tasks(job, None).unwrap().is_empty());
+    let orphans = journal.remove_job(other).unwrap();
+    assert_eq!(orphans, vec![*blake3::hash(b"big").as_bytes()]);
+    assert!(matches!(
+        journal.remove_job(other),
+        Err(JournalError::NoJob(_))
+    ));
+}
+
+#[test]
+fn a_corrupt_journal_is_named_and_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let garbage = b"this is not a database, not even close; ".repeat(200);
+    std::fs::write(&path, &garbage).unwrap();
+    let error = Journal::open(&path).unwrap_err();
+    assert!(matches!(error, JournalError::Corrupt { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("corrupt"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[test]
+fn a_journal_from_a_newer_wrun_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    drop(open(dir.path()));
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let error = Journal::open(&path).unwrap_err();
+    assert!(
+        matches!(error, JournalError::TooNew { found: 99, .. }),
+        "{error:?}"
+    );
+}
+
+/// The journal written by schema version 1, checked in: every later
+/// version must still open it and read the same jobs. Regenerate (only
+/// when adding a fixture for a new version) with `WRUN_BLESS=1`.
+#[test]
+fn a_version_1_journal_still_opens_and_reads_the_same() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/journal-v1.db");
+    if std::env::var_os("WRUN_BLESS").is_some() && !fixture.exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = open(dir.path());
+        let job = journal.create_job(Some("v1"), &[9; 32], &spec()).unwrap();
+        journal
+            .commit(
+                job,
+                &Batch {
+                    tasks: vec![task(0, done(b"x\n")), task(1, failed(FailureKind::Trap))],
+                    outputs: vec![(0, b"x\n".to_vec())],
+                    attempts: Vec::new(),
+                    tasks_total: Some(2),
+                },
+            )
+            .unwrap();
+        journal.finish_job(job, JobState::Failed).unwrap();
+        // Fold the WAL into the main file so one file is the whole journal.
+        drop(journal);
+        let conn = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "delete").unwrap();
+        drop(conn);
+        std::fs::copy(dir.path().join("journal.db"), &fixture).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("journal.db");
+    std::fs::copy(&fixture, &copy).expect("the v1 fixture is checked in");
+    let journal = Journal::open(&copy).unwrap();
+    journal.check_integrity().unwrap();
+    let jobs = journal.jobs().unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].name.as_deref(), Some("v1"));
+    assert_eq!(jobs[0].spec, spec());
+    assert_eq!(jobs[0].state, JobState::Failed);
+    let tasks = journal.tasks(jobs[0].id, None).unwrap();
+    assert_eq!(
+        tasks,
+        vec![task(0, done(b"x\n")), task(1, failed(FailureKind::Trap))]
+    );
+    assert_eq!(
+        journal.output(jobs[0].id, 0).unwrap().as_deref(),
+        Some(&b"x\n"[..])
+    );
+}
+
+#[test]
+fn a_job_lock_is_exclusive_and_dies_with_its_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!JobLock::is_held(dir.path(), 1).unwrap());
+    let lock = JobLock::acquire(dir.path(), 1).unwrap().expect("free");
+    assert!(JobLock::is_held(dir.path(), 1).unwrap());
+    assert!(JobLock::acquire(dir.path(), 1).unwrap().is_none());
+    assert!(
+        JobLock::acquire(dir.path(), 2).unwrap().is_some(),
+        "per job"
+    );
+    drop(lock);
+    assert!(!JobLock::is_held(dir.path(), 1).unwrap());
+    assert!(JobLock::acquire(dir.path(), 1).unwrap().is_some());
+    JobLock::remove(dir.path(), 1).unwrap();
+}

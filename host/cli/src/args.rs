@@ -23,6 +23,15 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     Submit(SubmitArgs),
+    Status(StatusArgs),
+    Logs(LogsArgs),
+    Resume(ResumeArgs),
+    Retry(RetryArgs),
+    /// Stop a job: a running job finishes the chunks it is running, records
+    /// the rest cancelled and exits with code 7; `wrun resume` goes on.
+    Cancel(JobArg),
+    Rm(RmArgs),
+    Output(OutputArgs),
     Inspect(InspectArgs),
     Compile(CompileArgs),
     #[command(subcommand)]
@@ -37,6 +46,11 @@ pub(crate) enum Command {
 /// fresh sandbox with no file system, network, environment or clock, under
 /// the limits below. The output of chunk N is written as soon as chunks
 /// 0..N are done, so `-o` always holds a prefix of the final result.
+///
+/// Every job is recorded in the journal in $WRUN_HOME: a chunk's outcome is
+/// committed before it is reported, so if wrun is killed, `wrun resume JOB`
+/// (or the same `wrun submit` again) runs only the chunks not yet done and
+/// writes the same output. `wrun status` shows jobs from any terminal.
 ///
 /// Examples:
 ///
@@ -109,6 +123,27 @@ pub(crate) struct SubmitArgs {
     #[arg(long)]
     pub(crate) keep_going: bool,
 
+    /// Run a chunk again up to N times when the host failed running it.
+    /// Failures of the task itself (traps, limits, errors) are
+    /// deterministic and never retried.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub(crate) retries: u32,
+
+    /// Name the job (for `wrun status --name`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+
+    /// Start a new job even if an unfinished job with the same module,
+    /// input, options and arguments exists (by default that job is
+    /// resumed).
+    #[arg(long)]
+    pub(crate) fresh: bool,
+
+    /// Do not record the job in the journal: nothing to resume, no
+    /// `wrun status`.
+    #[arg(long, conflicts_with = "fresh")]
+    pub(crate) no_journal: bool,
+
     /// Progress bar on standard error: `auto` shows it when standard error
     /// is a terminal.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
@@ -126,6 +161,126 @@ pub(crate) struct SubmitArgs {
     /// Arguments passed to the task (its `init`, or a command's argv).
     #[arg(last = true, value_name = "ARGS")]
     pub(crate) args: Vec<String>,
+}
+
+/// Show jobs: without JOB, a table of every job with its progress; with
+/// JOB, the job's definition and every task.
+///
+/// A job is `running` while a process runs it, `interrupted` when that
+/// process died (`wrun resume JOB` goes on), else `done`, `failed` or
+/// `cancelled`.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct StatusArgs {
+    /// A job number.
+    pub(crate) job: Option<i64>,
+
+    /// Only jobs (or, with JOB, tasks) in this state.
+    #[arg(long, value_name = "STATE")]
+    pub(crate) state: Option<String>,
+
+    /// Only jobs whose name contains this.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) name: Option<String>,
+
+    /// Only jobs created within this long (e.g. 2h, 3days).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) since: Option<Duration>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Show the logs of a job's tasks, attempt by attempt: what each wrote to
+/// stderr (or its SDK log), and how the attempt ended.
+///
+/// Attempts are kept when they failed, were retried or logged something.
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// A job number.
+    pub(crate) job: i64,
+
+    /// Only this task (chunk index).
+    pub(crate) task: Option<u64>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// How to run a job again.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// A job number.
+    pub(crate) job: i64,
+
+    /// Tasks to run at once [default: all cores].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) jobs: Option<u32>,
+
+    /// Progress bar on standard error: `auto` shows it when standard error
+    /// is a terminal.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub(crate) progress: When,
+
+    /// Print the plan and a summary on standard error.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+}
+
+/// Go on with an interrupted or cancelled job: run the chunks it has not
+/// finished and write its whole output again, the same bytes an
+/// uninterrupted run writes.
+///
+/// The module and plugin come from the store by digest; the input must be
+/// unchanged (same size and modification time).
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+/// Run a job's failed chunks again (with its unfinished ones), and write
+/// its whole output.
+///
+/// Tasks are deterministic: a chunk that failed on a trap or a limit fails
+/// again the same way unless something changed (e.g. a quarantined chunk
+/// whose host crashes were not its fault).
+#[derive(Debug, Args)]
+pub(crate) struct RetryArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+/// A job.
+#[derive(Debug, Args)]
+pub(crate) struct JobArg {
+    /// A job number.
+    pub(crate) job: i64,
+}
+
+/// Delete jobs from the journal, with their stored outputs.
+#[derive(Debug, Args)]
+pub(crate) struct RmArgs {
+    /// Job numbers.
+    #[arg(required = true)]
+    pub(crate) jobs: Vec<i64>,
+}
+
+/// Write a job's output again, in input order, from the outputs its
+/// chunks stored.
+///
+/// For an unfinished job, the output of every chunk before the first
+/// missing one is written, then wrun exits with code 8.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// A job number.
+    pub(crate) job: i64,
+
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// Show what a module is: kind, ABI, metadata, imports and exports.

@@ -1,47 +1,14 @@
 //! `wrun compile` and `wrun cache`: the artifact cache in `WRUN_HOME`.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use wrun_runtime::{Limits, Listed, Runtime};
-use wrun_store::BlobStore;
 
 use crate::args::{CacheCommand, CompileArgs};
 use crate::exit::{Code, Fail, OrFail};
+use crate::home::{home, open_store};
 use crate::module_source;
-
-/// Where wrun keeps its data: `$WRUN_HOME`, else `$XDG_DATA_HOME/wrun`,
-/// else `~/.local/share/wrun`.
-pub(crate) fn home() -> Result<PathBuf, Fail> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(home) = var("WRUN_HOME") {
-        return Ok(home);
-    }
-    if let Some(data) = var("XDG_DATA_HOME") {
-        return Ok(data.join("wrun"));
-    }
-    match var("HOME") {
-        Some(home) => Ok(home.join(".local/share/wrun")),
-        None => Err(Fail::new(
-            Code::Internal,
-            anyhow::anyhow!("cannot locate wrun's data directory: set WRUN_HOME"),
-        )),
-    }
-}
-
-/// The store in [`home`].
-pub(crate) fn open_store() -> Result<Arc<BlobStore>, Fail> {
-    let home = home()?;
-    BlobStore::open_local(&home)
-        .map(Arc::new)
-        .or_fail(Code::Internal)
-}
 
 pub(crate) fn compile(args: CompileArgs) -> Result<(), Fail> {
     let runtime =

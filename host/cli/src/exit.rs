@@ -7,19 +7,28 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
-use wrun_runtime::Failure;
+use wrun_journal::FailureKind;
 
 /// Why `wrun` exited unsuccessfully.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Code {
     /// An unexpected internal error.
     Internal = 1,
+    /// The command line is invalid (clap uses this code too).
+    Usage = 2,
     /// The input cannot be read or is malformed.
     Input = 3,
     /// A module or plugin was rejected (or could not be built).
     Module = 4,
     /// The output cannot be written.
     Output = 5,
+    /// The journal cannot be read or written, or has no such job.
+    Journal = 6,
+    /// The job was cancelled.
+    Cancelled = 7,
+    /// The job cannot do that in its state (running elsewhere, unfinished,
+    /// its input changed).
+    JobState = 8,
     /// A task trapped.
     Trap = 10,
     /// A task ran out of fuel.
@@ -47,6 +56,9 @@ Exit codes:
    3  input cannot be read or is malformed (e.g. FASTA without '>')
    4  module or plugin rejected: invalid wasm, wrong kind or ABI, disallowed import
    5  output cannot be written
+   6  the job journal cannot be read or written, or has no such job
+   7  the job was cancelled (wrun cancel)
+   8  the job cannot do that now: it runs elsewhere, is unfinished, or its input changed
   10  a task trapped (panic, out-of-bounds access, stack overflow, ...)
   11  a task ran out of fuel (--fuel)
   12  a task timed out (--timeout)
@@ -54,20 +66,23 @@ Exit codes:
   14  a task exceeded the output limit (--output-limit)
   15  a command task exited with a non-zero status
   16  an SDK task reported an error
-  17  a task broke the guest ABI, or the host failed running it";
+  17  a task broke the guest ABI, or the host failed running it (after --retries)
+
+A job whose tasks failed has them recorded: `wrun status JOB` lists them,
+`wrun logs JOB` shows their logs, `wrun retry JOB` runs them again.";
 
 impl Code {
     /// The code for a task failure.
-    pub(crate) fn of_task(failure: &Failure) -> Code {
-        match failure {
-            Failure::Trap { .. } => Code::Trap,
-            Failure::OutOfFuel { .. } => Code::Fuel,
-            Failure::Timeout { .. } => Code::Timeout,
-            Failure::MemoryLimit { .. } | Failure::TableLimit { .. } => Code::Memory,
-            Failure::OutputLimit { .. } => Code::OutputLimit,
-            Failure::Exit { .. } => Code::Exit,
-            Failure::Guest { .. } => Code::TaskError,
-            Failure::Abi { .. } | Failure::Host { .. } => Code::Abi,
+    pub(crate) fn of_task(kind: FailureKind) -> Code {
+        match kind {
+            FailureKind::Trap => Code::Trap,
+            FailureKind::Fuel => Code::Fuel,
+            FailureKind::Timeout => Code::Timeout,
+            FailureKind::Memory => Code::Memory,
+            FailureKind::OutputLimit => Code::OutputLimit,
+            FailureKind::Exit => Code::Exit,
+            FailureKind::Guest => Code::TaskError,
+            FailureKind::Abi | FailureKind::Host | FailureKind::Quarantined => Code::Abi,
         }
     }
 }

@@ -3,10 +3,15 @@
 
 mod args;
 mod cache;
+mod control;
 mod exit;
+mod home;
 mod inspect;
+mod job;
 mod module_source;
+mod output;
 mod progress;
+mod status;
 mod submit;
 
 use std::process::ExitCode;
@@ -17,6 +22,13 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {
         args::Command::Submit(submit) => submit::run(submit),
+        args::Command::Status(args) => status::status(args),
+        args::Command::Logs(args) => status::logs(args),
+        args::Command::Resume(args) => control::resume(args.run),
+        args::Command::Retry(args) => control::retry(args.run),
+        args::Command::Cancel(args) => control::cancel(args),
+        args::Command::Rm(args) => control::rm(args),
+        args::Command::Output(args) => output::run(args),
         args::Command::Inspect(inspect) => inspect::run(inspect),
         args::Command::Compile(compile) => cache::compile(compile),
         args::Command::Cache(command) => cache::run(command),

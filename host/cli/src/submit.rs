@@ -1,41 +1,31 @@
-//! `wrun submit`: run a task over an input.
+//! `wrun submit`: run a task over an input, as a new journaled job (or the
+//! unfinished job with the same definition, resumed).
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
-use wrun_runtime::{Chunk, Limits, Runtime, SplitError, TaskRunner, plugins};
-use wrun_scheduler::{Chunking, Job, JobError, LocalExecutor, Summary, Update};
+use wrun_journal::{JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
+use wrun_runtime::{Chunk, TaskRunner, plugins};
+use wrun_scheduler::Chunking;
+use wrun_store::Digest;
 
 use crate::args::SubmitArgs;
 use crate::exit::{Code, Fail, OrFail};
-use crate::module_source;
-use crate::progress::Progress;
-
-/// Bytes read from the input and handed to the splitter at a time.
-const BLOCK_SIZE: usize = 1 << 20;
+use crate::job::{self, Display, Journaled, Plan};
+use crate::{home, module_source};
 
 pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
-    let workers = match args.jobs {
-        Some(jobs) => jobs as usize,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let limits = Limits {
+    let workers = job::workers(args.jobs);
+    let limits = LimitsSpec {
         fuel: args.fuel,
-        timeout: args.timeout.0,
+        timeout_ms: args.timeout.0.map(|d| d.as_millis() as u64),
         memory: args.memory,
-        output: usize::try_from(args.output_limit).unwrap_or(usize::MAX),
-        ..Limits::default()
+        output: args.output_limit,
     };
-    // One instance slot per worker, plus the splitter's.
-    let slots = workers as u32 + 1;
-    let runtime = if args.no_cache {
-        Runtime::new(limits, slots)
-    } else {
-        Runtime::with_store(limits, slots, crate::cache::open_store()?)
-    }
-    .or_fail(Code::Internal)?;
+    let store = home::open_store()?;
+    let cache = (!args.no_cache).then(|| store.clone());
+    let runtime = job::runtime(job::limits(&limits), workers, cache)?;
 
     let loaded = module_source::load(&args.module, args.verbose)?;
     let module = runtime
@@ -48,121 +38,118 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
     let Some(input_path) = &args.input else {
         return run_once(&runner, args.output.as_deref());
     };
-    let input_name = input_path.display().to_string();
-    let (input, size) = open_input(input_path)?;
+    let (input, size) = job::open_input(input_path)?;
     let format = resolve_format(&args.format, &module.info().formats, input_path)?;
     let plugin = runtime
         .admit(&format.source, &format.bytes)
         .or_fail(Code::Module)?;
     let splitter = runtime.splitter(&plugin).or_fail(Code::Module)?;
 
-    let chunking = match (args.chunk_records, args.chunk_bytes) {
-        (None, None) => Chunking::auto(size, workers),
-        (max_records, max_bytes) => Chunking {
-            max_records,
-            max_bytes,
+    let mut spec = JobSpec {
+        module: ModuleRef {
+            source: absolute(&loaded.source),
+            digest: module.digest().to_hex(),
         },
-    };
-    let (mut out, output_name) = open_output(args.output.as_deref())?;
-
-    if args.verbose {
-        for module in [&module, &plugin] {
-            eprintln!(
-                "wrun: {}: {} in {:.2} ms",
-                module.source(),
-                module.origin(),
-                module.load_time().as_secs_f64() * 1e3
-            );
-        }
-        eprintln!(
-            "wrun: {} ({}) over {input_name} split as {}, {workers} workers, chunks of {}",
-            module.source(),
-            module.info().kind,
-            format.source,
-            describe_chunking(chunking)
-        );
-    }
-    let progress = Progress::new(args.progress, size);
-    let executor = LocalExecutor::new(runner, workers);
-    let job = Job {
-        executor: &executor,
-        splitter,
-        input,
-        chunking,
-        block_size: BLOCK_SIZE,
+        format: Some(ModuleRef {
+            source: absolute(&format.source),
+            digest: Digest::of(&format.bytes).to_hex(),
+        }),
+        input: Some(job::input_ref(input_path)),
+        output: job::output_ref(args.output.as_deref()),
+        chunk_records: args.chunk_records,
+        chunk_bytes: args.chunk_bytes,
+        args: args.args.clone(),
+        limits,
         keep_going: args.keep_going,
+        retries: args.retries,
     };
-    let (mut done, mut failed) = (0, 0);
-    let result = job.run(&mut out, |update| match update {
-        Update::Finished {
-            index,
-            bytes,
-            log,
-            failure,
-            ..
-        } => {
-            done += 1;
-            failed += u64::from(failure.is_some());
-            for line in String::from_utf8_lossy(log).lines() {
-                progress.println(&format!("[chunk {index}] {line}"));
+    // The definition as the user gave it (auto chunking unresolved): the
+    // same submit again finds this job by it.
+    let fingerprint = *Digest::of(
+        serde_json::to_string(&spec)
+            .expect("a job spec serialises")
+            .as_bytes(),
+    )
+    .as_bytes();
+    if spec.chunk_records.is_none() && spec.chunk_bytes.is_none() {
+        let auto = Chunking::auto(size, workers);
+        spec.chunk_records = auto.max_records;
+        spec.chunk_bytes = auto.max_bytes;
+    }
+    let display = Display {
+        progress: args.progress,
+        verbose: args.verbose,
+    };
+    let (out, output_name) = job::open_output(args.output.as_deref())?;
+    let journaled = match args.no_journal {
+        true => None,
+        false => {
+            let mut journal = home::open_journal()?;
+            let resumable = match args.fresh || input_path.as_os_str() == "-" {
+                true => None,
+                false => journal
+                    .unfinished_job(&fingerprint)
+                    .or_fail(Code::Journal)?
+                    .and_then(|id| Some((id, job::lock(id).ok()?))),
+            };
+            match resumable {
+                Some((id, lock)) => {
+                    // The same job, interrupted or cancelled: go on with it,
+                    // cutting the chunks it cut.
+                    let (recorded, prior) =
+                        job::reopen(&mut journal, id, &[TaskStateKind::Cancelled])?;
+                    eprintln!(
+                        "wrun: resuming job {id}, which has {} chunks finished \
+                         (--fresh starts a new job instead)",
+                        prior.finished()
+                    );
+                    spec = recorded;
+                    Some(Journaled {
+                        journal,
+                        job: id,
+                        _lock: lock,
+                        store,
+                        prior,
+                    })
+                }
+                None => {
+                    job::keep_module(&store, &loaded.bytes)?;
+                    job::keep_module(&store, &format.bytes)?;
+                    let id = journal
+                        .create_job(args.name.as_deref(), &fingerprint, &spec)
+                        .or_fail(Code::Journal)?;
+                    if args.verbose {
+                        eprintln!("wrun: job {id}");
+                    }
+                    let lock = job::lock(id)?;
+                    Some(Journaled {
+                        journal,
+                        job: id,
+                        _lock: lock,
+                        store,
+                        prior: Default::default(),
+                    })
+                }
             }
-            progress.advance(bytes, done, failed);
         }
-    });
-    progress.finish();
-    drop(out);
-
-    let partial = match &args.output {
-        Some(_) => format!("; {output_name} holds the output of every chunk before it"),
-        None => String::new(),
     };
-    match result {
-        Ok(summary) => finish(&summary, &input_name, args.verbose),
-        Err(JobError::Task(failed)) => {
-            let code = Code::of_task(&failed.failure.reason);
-            Err(Fail::new(
-                code,
-                anyhow::anyhow!("{input_name}: {failed}{partial}"),
-            ))
-        }
-        Err(JobError::Split(SplitError::Rejected { plugin, message })) => Err(Fail::new(
-            Code::Input,
-            anyhow::anyhow!("{input_name}: {message} (format {plugin}){partial}"),
-        )),
-        Err(error @ JobError::Split(_)) => Err(Fail::new(
-            Code::Module,
-            anyhow::anyhow!("{input_name}: {error}{partial}"),
-        )),
-        Err(error @ (JobError::Input(_) | JobError::Chunk(_))) => Err(Fail::new(
-            Code::Input,
-            anyhow::anyhow!("{input_name}: {error}{partial}"),
-        )),
-        Err(JobError::Output(error)) => Err(Fail::new(
-            Code::Output,
-            anyhow::anyhow!("cannot write {output_name}: {error}"),
-        )),
-    }
-}
-
-/// Open `-o`, or standard output; also its name for messages.
-fn open_output(path: Option<&Path>) -> Result<(Box<dyn Write>, String), Fail> {
-    match path {
-        Some(path) => {
-            let name = path.display().to_string();
-            let file = File::create(path)
-                .or_fail_with(Code::Output, || format!("cannot create {name}"))?;
-            Ok((Box::new(BufWriter::new(file)), name))
-        }
-        None => Ok((
-            Box::new(BufWriter::new(io::stdout().lock())),
-            "standard output".to_owned(),
-        )),
-    }
+    let plan = Plan {
+        spec,
+        runner,
+        splitter,
+        modules: [module, plugin],
+        input,
+        size,
+        out,
+        output_name,
+        workers,
+    };
+    job::run(plan, journaled, display)
 }
 
 /// No input: run the module once on an empty chunk, with no records.
 fn run_once(runner: &TaskRunner, output: Option<&Path>) -> Result<(), Fail> {
-    let (mut out, output_name) = open_output(output)?;
+    let (mut out, output_name) = job::open_output(output)?;
     let (bytes, log, failure) = match runner.run(Chunk {
         data: &Bytes::new(),
         records: &[],
@@ -175,61 +162,13 @@ fn run_once(runner: &TaskRunner, output: Option<&Path>) -> Result<(), Fail> {
     }
     if let Some(failure) = failure {
         return Err(Fail::new(
-            Code::of_task(&failure),
+            Code::of_task(wrun_scheduler::failure_kind(&failure)),
             anyhow::anyhow!("{}: {failure}", runner.source()),
         ));
     }
     out.write_all(&bytes)
         .and_then(|()| out.flush())
         .or_fail_with(Code::Output, || format!("cannot write {output_name}"))
-}
-
-/// Report a finished job; failures (with `--keep-going`) make it an error.
-fn finish(summary: &Summary, input_name: &str, verbose: bool) -> Result<(), Fail> {
-    if verbose {
-        let secs = summary.elapsed.as_secs_f64();
-        eprintln!(
-            "wrun: {} chunks, {} records, {} in {:.3}s ({}/s)",
-            summary.tasks,
-            summary.records,
-            bytesize::ByteSize(summary.input_bytes),
-            secs,
-            bytesize::ByteSize((summary.input_bytes as f64 / secs.max(1e-9)) as u64),
-        );
-    }
-    if summary.tasks == 0 {
-        eprintln!("wrun: warning: {input_name}: no records");
-    }
-    let Some(first) = summary.failed.first() else {
-        return Ok(());
-    };
-    for failed in &summary.failed {
-        eprintln!("wrun: {input_name}: {failed}");
-    }
-    Err(Fail::new(
-        Code::of_task(&first.failure.reason),
-        anyhow::anyhow!(
-            "{} of {} chunks failed",
-            summary.failed.len(),
-            summary.tasks
-        ),
-    ))
-}
-
-/// Open the input; its size, when it is a regular file.
-fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>), Fail> {
-    if path.as_os_str() == "-" {
-        return Ok((Box::new(io::stdin()), None));
-    }
-    let file = File::open(path).or_fail_with(Code::Input, || {
-        format!("cannot open input {}", path.display())
-    })?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
-    Ok((Box::new(file), size))
 }
 
 /// A splitter plugin's bytes and name.
@@ -273,13 +212,13 @@ fn resolve_format(format: &str, task_formats: &[String], input: &Path) -> Result
     ))
 }
 
-fn describe_chunking(chunking: Chunking) -> String {
-    match (chunking.max_records, chunking.max_bytes) {
-        (Some(records), Some(bytes)) => {
-            format!("{records} records or {}", bytesize::ByteSize(bytes))
-        }
-        (Some(records), None) => format!("{records} records"),
-        (None, Some(bytes)) => format!("{}", bytesize::ByteSize(bytes)),
-        (None, None) => "the whole input".to_owned(),
+/// A module's source as recorded: a file as an absolute path (a resume may
+/// fall back to it from another directory), a builtin as its name.
+fn absolute(source: &str) -> String {
+    let path = Path::new(source);
+    match path.is_file() {
+        true => std::path::absolute(path)
+            .map_or_else(|_| source.to_owned(), |p| p.display().to_string()),
+        false => source.to_owned(),
     }
 }

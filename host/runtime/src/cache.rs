@@ -306,9 +306,13 @@ impl ArtifactCache {
         Ok(removed)
     }
 
-    /// Remove everything in the store.
+    /// Remove every entry, with its artifact and module. The rest of the
+    /// store (job outputs, job modules) is not the cache's to remove.
     pub fn clear(&self) -> Result<(), StoreError> {
-        self.store.clear()
+        for entry in self.list()? {
+            self.remove(&entry, &[])?;
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,8 @@ pub struct TaskOutput {
     pub output: Vec<u8>,
     /// The task's log (SDK `log`, or stderr), truncated at the log limit.
     pub log: Vec<u8>,
+    /// Fuel consumed, when fuel is metered (`--fuel`).
+    pub fuel_used: Option<u64>,
 }
 
 /// A task that did not complete, and its log up to that point.

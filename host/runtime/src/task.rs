@@ -141,12 +141,18 @@ impl TaskRunner {
                 Mode::Sdk(sdk) => run_sdk(&mut store, &instance, sdk, chunk),
                 Mode::Command { .. } => run_command(&mut store, &instance),
             });
+        let fuel_used = self
+            .runtime
+            .limits()
+            .fuel
+            .and_then(|limit| Some(limit - store.get_fuel().ok()?));
         let sandbox = store.data_mut();
         let log = sandbox.log.take();
         match result {
             Ok(()) => Ok(TaskOutput {
                 output: sandbox.output.take(),
                 log,
+                fuel_used,
             }),
             Err(reason) => Err(TaskFailure { reason, log }),
         }

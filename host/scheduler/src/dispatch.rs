@@ -8,9 +8,11 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use wrun_journal::{IllegalTransition, JournalError, Millis, TaskError, TaskState};
 use wrun_runtime::{SplitError, Splitter, TaskFailure, TaskOutput};
 
+use crate::record::{Prior, PriorOutcome, Recorder, Recording, RetriedAttempt};
 use crate::{ChunkError, Chunker, Chunking, Executor, Task};
 
 /// Input bytes the chunks in flight may add up to (see `Window`).
@@ -31,6 +33,11 @@ pub struct Job<'a> {
     /// On a task failure, go on with the other tasks (the failed ones
     /// contribute no output) instead of stopping.
     pub keep_going: bool,
+    /// Run a task again this many times when it fails for a reason that
+    /// may not recur (a host error); deterministic failures are final.
+    pub retries: u32,
+    /// Record the job in the journal (and skip what earlier runs did).
+    pub recording: Option<Recording<'a>>,
 }
 
 impl fmt::Debug for Job<'_> {
@@ -41,6 +48,8 @@ impl fmt::Debug for Job<'_> {
             .field("chunking", &self.chunking)
             .field("block_size", &self.block_size)
             .field("keep_going", &self.keep_going)
+            .field("retries", &self.retries)
+            .field("recording", &self.recording)
             .finish_non_exhaustive()
     }
 }
@@ -48,7 +57,8 @@ impl fmt::Debug for Job<'_> {
 /// What the dispatcher reports while a job runs.
 #[derive(Debug)]
 pub enum Update<'a> {
-    /// A task finished, successfully or not.
+    /// A task finished, successfully or not, in this run or an earlier
+    /// one (then with an empty log).
     Finished {
         /// The task's chunk index.
         index: u64,
@@ -59,7 +69,7 @@ pub enum Update<'a> {
         /// Its log (possibly empty).
         log: &'a [u8],
         /// Why it failed, if it did.
-        failure: Option<&'a TaskFailure>,
+        error: Option<&'a TaskError>,
     },
 }
 
@@ -77,7 +87,7 @@ pub struct FailedTask {
     /// Chunk length in bytes.
     pub len: u64,
     /// What happened.
-    pub failure: TaskFailure,
+    pub error: TaskError,
 }
 
 impl fmt::Display for FailedTask {
@@ -90,7 +100,7 @@ impl fmt::Display for FailedTask {
             self.first_record + self.records,
             self.offset,
             self.offset + self.len,
-            self.failure
+            self.error
         )
     }
 }
@@ -108,8 +118,29 @@ pub struct Summary {
     pub output_bytes: u64,
     /// Failed tasks (only with `keep_going`), in input order.
     pub failed: Vec<FailedTask>,
+    /// Tasks done by earlier runs of the job (included in the counts
+    /// above).
+    pub restored: u64,
+    /// The slowest tasks run, slowest first: chunk index and wall time.
+    pub slowest: Vec<(u64, Duration)>,
     /// Wall-clock time.
     pub elapsed: Duration,
+}
+
+impl Summary {
+    /// Tasks listed in [`Summary::slowest`].
+    pub const SLOWEST: usize = 5;
+
+    fn note_wall(&mut self, index: u64, wall: Duration) {
+        if self.slowest.len() == Self::SLOWEST
+            && self.slowest.last().is_some_and(|&(_, w)| w >= wall)
+        {
+            return;
+        }
+        let at = self.slowest.partition_point(|&(_, w)| w >= wall);
+        self.slowest.insert(at, (index, wall));
+        self.slowest.truncate(Self::SLOWEST);
+    }
 }
 
 /// Why a job stopped early. Output of every task before the failing point
@@ -131,29 +162,81 @@ pub enum JobError {
     /// A task failed (and `keep_going` was off).
     #[error("{0}")]
     Task(Box<FailedTask>),
+    /// `wrun cancel` stopped the job.
+    #[error("the job was cancelled")]
+    Cancelled,
+    /// The input is not what an earlier run of the job split.
+    #[error(
+        "the input changed since the job started: chunk {index} now covers bytes \
+         {offset}..{end}, it covered {was_offset}..{was_end}"
+    )]
+    InputChanged {
+        index: u64,
+        offset: u64,
+        end: u64,
+        was_offset: u64,
+        was_end: u64,
+    },
+    /// The journal could not record the job.
+    #[error(transparent)]
+    Journal(JournalError),
+    /// A stored output could not be kept or read back.
+    #[error("{0}")]
+    Store(String),
+    /// The task state machine was broken (a bug).
+    #[error("internal error: {0}")]
+    State(IllegalTransition),
+    /// Events arrived in an impossible order (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Messages to the dispatcher.
 enum Event {
+    /// The reader queued these tasks (sent only when recording).
+    Queued(Vec<TaskMeta>),
+    /// A worker took these tasks (sent only when recording).
+    Started(Vec<u64>, Millis),
     /// A worker finished a batch of tasks.
     Done(Vec<Done>),
-    /// The reader stopped: the input ended, or failed.
-    InputEnd(Result<(), JobError>),
+    /// An earlier run of the job finished this task.
+    Restored(TaskMeta),
+    /// The reader stopped: the input ended after this many tasks, or
+    /// failed.
+    InputEnd(Result<u64, JobError>),
 }
 
-struct Done {
-    meta: TaskMeta,
-    result: Result<TaskOutput, TaskFailure>,
+/// A task a worker finished.
+pub(crate) struct Done {
+    pub(crate) meta: TaskMeta,
+    pub(crate) result: Result<TaskOutput, TaskFailure>,
+    /// When the last attempt started, and how long it ran.
+    pub(crate) started_at: Millis,
+    pub(crate) wall: Duration,
+    /// Earlier attempts of this run that failed and were retried.
+    pub(crate) retried: Vec<RetriedAttempt>,
 }
 
 /// A task's identity, kept once its data has been dropped.
-#[derive(Clone, Copy)]
-struct TaskMeta {
-    index: u64,
-    first_record: u64,
-    records: u64,
-    offset: u64,
-    len: u64,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaskMeta {
+    pub(crate) index: u64,
+    pub(crate) first_record: u64,
+    pub(crate) records: u64,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+impl TaskMeta {
+    fn of(task: &Task) -> Self {
+        TaskMeta {
+            index: task.index,
+            first_record: task.first_record,
+            records: task.records.len() as u64,
+            offset: task.offset,
+            len: task.data.len() as u64,
+        }
+    }
 }
 
 impl Job<'_> {
@@ -173,8 +256,8 @@ impl Job<'_> {
         // chunks in flight stay within about 64 MiB.
         let chunk_bytes = self.chunking.max_bytes.unwrap_or(64 << 10).max(1);
         let window = Window::new((IN_FLIGHT_BYTES / chunk_bytes).clamp(slots as u64 * 4 + 4, 4096));
-        // Tasks above this index are skipped (set on the first failure).
-        let stop_after = AtomicU64::new(u64::MAX);
+        // Tasks from this index on are skipped (set when the job stops).
+        let skip_from = AtomicU64::new(u64::MAX);
         let executor = self.executor;
         let Job {
             splitter,
@@ -182,29 +265,62 @@ impl Job<'_> {
             chunking,
             block_size,
             keep_going,
+            retries,
+            recording,
             ..
         } = self;
+        let (recorder, prior) = match recording {
+            Some(Recording {
+                journal,
+                job,
+                store,
+                prior,
+            }) => (Some((journal, job, store)), prior),
+            None => (None, Prior::default()),
+        };
+        let recording = recorder.is_some();
+        let prior = &prior;
+        let worker = Worker {
+            executor,
+            retries,
+            recording,
+            skip_from: &skip_from,
+        };
 
         thread::scope(|scope| {
             let events = event_tx.clone();
             let window_ref = &window;
             scope.spawn(move || {
-                let result = read_input(input, splitter, chunking, block_size, window_ref, task_tx);
+                let batcher = Batcher {
+                    batch: Vec::new(),
+                    bytes: 0,
+                    tasks: task_tx,
+                    events: events.clone(),
+                    recording,
+                    prior,
+                    window: window_ref,
+                    open: true,
+                    made: 0,
+                    error: None,
+                };
+                let result = read_input(input, splitter, chunking, block_size, batcher);
                 let _ = events.send(Event::InputEnd(result));
             });
             for _ in 0..slots {
                 let tasks = task_rx.clone();
                 let events = event_tx.clone();
-                let stop_after = &stop_after;
-                scope.spawn(move || work(executor, &tasks, &events, stop_after));
+                let worker = &worker;
+                scope.spawn(move || worker.work(&tasks, &events));
             }
             drop(event_tx);
             drop(task_rx);
             let mut dispatcher = Dispatcher {
                 out,
                 window: &window,
-                stop_after: &stop_after,
+                skip_from: &skip_from,
                 keep_going,
+                recorder: recorder
+                    .map(|(journal, job, store)| Recorder::new(journal, job, store, prior)),
                 pending: BTreeMap::new(),
                 next: 0,
                 summary: Summary {
@@ -213,39 +329,43 @@ impl Job<'_> {
                     input_bytes: 0,
                     output_bytes: 0,
                     failed: Vec::new(),
+                    restored: 0,
+                    slowest: Vec::new(),
                     elapsed: Duration::ZERO,
                 },
+                input_done: false,
+                cancelled: false,
                 first_failure: None,
                 error: None,
             };
-            for event in event_rx {
+            while let Some(event) = dispatcher.next_event(&event_rx, &mut on_update) {
                 dispatcher.handle(event, &mut on_update);
+                if dispatcher
+                    .recorder
+                    .as_ref()
+                    .is_some_and(Recorder::commit_due)
+                {
+                    dispatcher.commit(&mut on_update);
+                }
             }
-            dispatcher.finish(started)
+            dispatcher.finish(started, &mut on_update)
         })
     }
 }
 
 /// The reader thread: stream `input` through the splitter and chunker and
 /// queue the tasks, never more than the window ahead of the output.
+/// Returns the number of tasks the input made.
 fn read_input(
     mut input: Box<dyn Read + Send + '_>,
     mut splitter: Splitter,
     chunking: Chunking,
     block_size: usize,
-    window: &Window,
-    tasks: Sender<Vec<Task>>,
-) -> Result<(), JobError> {
+    mut batcher: Batcher<'_>,
+) -> Result<u64, JobError> {
     let mut chunker = Chunker::new(chunking);
     let mut block = vec![0; block_size.max(1)];
     let mut starts = Vec::new();
-    let mut batcher = Batcher {
-        batch: Vec::new(),
-        bytes: 0,
-        tasks,
-        window,
-        open: true,
-    };
     loop {
         let filled = read_full(&mut input, &mut block).map_err(JobError::Input)?;
         let eof = filled < block.len();
@@ -255,10 +375,12 @@ fn read_input(
         if eof {
             chunker.finish(|task| batcher.add(task));
             batcher.flush();
-            return Ok(());
         }
-        if window.is_cancelled() {
-            return Ok(());
+        if let Some(error) = batcher.error.take() {
+            return Err(error);
+        }
+        if eof || batcher.window.is_cancelled() {
+            return Ok(batcher.made);
         }
     }
 }
@@ -267,13 +389,22 @@ fn read_input(
 /// as soon as the queue is empty (so no worker waits and a small job still
 /// spreads over every worker), and grows while the workers are busy (so a
 /// job of tiny tasks pays for a queue hand-off per batch, not per task).
+/// Tasks that an earlier run finished go to the dispatcher instead.
 struct Batcher<'a> {
     batch: Vec<Task>,
     /// Bytes of the tasks in `batch`.
     bytes: usize,
     tasks: Sender<Vec<Task>>,
+    events: Sender<Event>,
+    /// Tell the dispatcher about queued tasks, for the journal.
+    recording: bool,
+    prior: &'a Prior,
     window: &'a Window,
     open: bool,
+    /// Tasks the input has made so far.
+    made: u64,
+    /// Why the batcher closed, if it was not told to.
+    error: Option<JobError>,
 }
 
 impl Batcher<'_> {
@@ -284,6 +415,34 @@ impl Batcher<'_> {
 
     fn add(&mut self, task: Task) {
         if !self.open {
+            return;
+        }
+        self.made = task.index + 1;
+        let finished_before = self
+            .prior
+            .get(task.index)
+            .filter(|prior| !matches!(prior.outcome, PriorOutcome::Pending));
+        if let Some(prior) = finished_before {
+            let end = task.offset + task.data.len() as u64;
+            if (prior.offset, prior.offset + prior.len) != (task.offset, end) {
+                self.open = false;
+                self.error = Some(JobError::InputChanged {
+                    index: task.index,
+                    offset: task.offset,
+                    end,
+                    was_offset: prior.offset,
+                    was_end: prior.offset + prior.len,
+                });
+                return;
+            }
+            // Its place in the window is taken like any task's, after every
+            // task before it has been handed on.
+            self.flush();
+            self.open = self.window.admit(task.index)
+                && self
+                    .events
+                    .send(Event::Restored(TaskMeta::of(&task)))
+                    .is_ok();
             return;
         }
         // Never wait on the window while holding tasks it is waiting for.
@@ -307,7 +466,13 @@ impl Batcher<'_> {
     fn flush(&mut self) {
         if self.open && !self.batch.is_empty() {
             self.bytes = 0;
-            self.open = self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
+            if self.recording {
+                // Sent before the tasks, so it reaches the dispatcher before
+                // any outcome of theirs.
+                let metas = self.batch.iter().map(TaskMeta::of).collect();
+                self.open = self.events.send(Event::Queued(metas)).is_ok();
+            }
+            self.open = self.open && self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
         }
     }
 }
@@ -326,31 +491,69 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// A worker thread: run tasks until the queue closes.
-fn work(
-    executor: &dyn Executor,
-    batches: &Receiver<Vec<Task>>,
-    events: &Sender<Event>,
-    stop_after: &AtomicU64,
-) {
-    for batch in batches {
-        let mut done = Vec::with_capacity(batch.len());
-        for task in batch {
-            if task.index > stop_after.load(Ordering::Acquire) {
-                continue;
+/// What every worker thread shares.
+struct Worker<'a> {
+    executor: &'a dyn Executor,
+    retries: u32,
+    recording: bool,
+    skip_from: &'a AtomicU64,
+}
+
+impl Worker<'_> {
+    /// Run batches of tasks until the queue closes.
+    fn work(&self, batches: &Receiver<Vec<Task>>, events: &Sender<Event>) {
+        for batch in batches {
+            if self.recording {
+                let indices = batch.iter().map(|t| t.index).collect();
+                if events
+                    .send(Event::Started(indices, wrun_journal::now()))
+                    .is_err()
+                {
+                    return;
+                }
             }
-            let meta = TaskMeta {
-                index: task.index,
-                first_record: task.first_record,
-                records: task.records.len() as u64,
-                offset: task.offset,
-                len: task.data.len() as u64,
-            };
-            let result = executor.execute(&task);
-            done.push(Done { meta, result });
+            let mut done = Vec::with_capacity(batch.len());
+            for task in batch {
+                if task.index >= self.skip_from.load(Ordering::Acquire) {
+                    continue;
+                }
+                done.push(self.run(&task));
+            }
+            if events.send(Event::Done(done)).is_err() {
+                return;
+            }
         }
-        if events.send(Event::Done(done)).is_err() {
-            return;
+    }
+
+    /// Run one task, retrying failures that may not recur.
+    fn run(&self, task: &Task) -> Done {
+        let mut retried = Vec::new();
+        loop {
+            let started_at = wrun_journal::now();
+            let clock = Instant::now();
+            let result = self.executor.execute(task);
+            let wall = clock.elapsed();
+            match result {
+                Err(failure)
+                    if crate::failure_kind(&failure.reason).is_transient()
+                        && retried.len() < self.retries as usize =>
+                {
+                    retried.push(RetriedAttempt {
+                        started_at,
+                        ended_at: started_at + wall.as_millis() as Millis,
+                        failure,
+                    });
+                }
+                result => {
+                    return Done {
+                        meta: TaskMeta::of(task),
+                        result,
+                        started_at,
+                        wall,
+                        retried,
+                    };
+                }
+            }
         }
     }
 }
@@ -360,65 +563,192 @@ fn work(
 struct Dispatcher<'a> {
     out: &'a mut dyn Write,
     window: &'a Window,
-    stop_after: &'a AtomicU64,
+    skip_from: &'a AtomicU64,
     keep_going: bool,
+    /// Records the job in the journal, when it is journaled.
+    recorder: Option<Recorder<'a>>,
     /// Outputs that finished ahead of `next` (`None`: failed, kept going).
     pending: BTreeMap<u64, Option<Vec<u8>>>,
     /// Index of the next output to write.
     next: u64,
     summary: Summary,
+    /// The reader split the whole input.
+    input_done: bool,
+    /// `wrun cancel` asked the job to stop.
+    cancelled: bool,
     /// The lowest-indexed failure when not keeping going.
     first_failure: Option<FailedTask>,
-    /// A reader or output error.
+    /// A reader, output or journal error.
     error: Option<JobError>,
 }
 
 impl Dispatcher<'_> {
-    fn handle(&mut self, event: Event, on_update: &mut impl FnMut(Update<'_>)) {
-        match event {
-            Event::InputEnd(Ok(())) => {}
-            Event::InputEnd(Err(error)) => self.fail(error),
-            Event::Done(batch) => {
-                for done in batch {
-                    self.finished(done, on_update);
-                }
-                self.write_ready();
+    /// The next event, committing to the journal whenever nothing else is
+    /// waiting; `None` once every thread is done.
+    fn next_event(
+        &mut self,
+        events: &Receiver<Event>,
+        on_update: &mut impl FnMut(Update<'_>),
+    ) -> Option<Event> {
+        let Some(recorder) = &self.recorder else {
+            return events.recv().ok();
+        };
+        match events.try_recv() {
+            Ok(event) => return Some(event),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if recorder.has_uncommitted() {
+            self.commit(on_update);
+            return self.next_event(events, on_update);
+        }
+        loop {
+            match events.recv_timeout(Recorder::LIVE_DELAY) {
+                Ok(event) => return Some(event),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                // Commit what changed, and see whether a cancel came.
+                Err(RecvTimeoutError::Timeout) => self.commit(on_update),
             }
         }
     }
 
-    fn finished(&mut self, done: Done, on_update: &mut impl FnMut(Update<'_>)) {
-        let Done { meta, result } = done;
-        let (log, failure) = match &result {
-            Ok(output) => (&output.log[..], None),
-            Err(failure) => (&failure.log[..], Some(failure)),
+    fn handle(&mut self, event: Event, on_update: &mut impl FnMut(Update<'_>)) {
+        let result = match event {
+            Event::InputEnd(Ok(tasks)) => {
+                self.input_done = true;
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.input_done(tasks);
+                }
+                Ok(())
+            }
+            Event::InputEnd(Err(error)) => Err(error),
+            Event::Queued(tasks) => match &mut self.recorder {
+                Some(recorder) => {
+                    recorder.queued(&tasks);
+                    Ok(())
+                }
+                None => Ok(()),
+            },
+            Event::Started(indices, at) => match &mut self.recorder {
+                Some(recorder) => recorder.started(&indices, at),
+                None => Ok(()),
+            },
+            Event::Restored(meta) => self.restored(meta, on_update),
+            Event::Done(batch) => {
+                for done in batch {
+                    self.summary.note_wall(done.meta.index, done.wall);
+                    match &mut self.recorder {
+                        Some(recorder) => {
+                            if let Err(error) = recorder.finished(done) {
+                                self.fail(error);
+                            }
+                        }
+                        None => self.finished(done, on_update),
+                    }
+                }
+                self.write_ready();
+                Ok(())
+            }
         };
+        if let Err(error) = result {
+            self.fail(error);
+        }
+    }
+
+    /// Commit what the journal has not seen; then report the outcomes it
+    /// now holds.
+    fn commit(&mut self, on_update: &mut impl FnMut(Update<'_>)) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        match recorder.commit() {
+            Ok((committed, outcomes)) => {
+                for done in outcomes {
+                    self.finished(done, on_update);
+                }
+                self.write_ready();
+                if committed.cancel_requested && !self.cancelled {
+                    self.cancelled = true;
+                    self.stop(0);
+                }
+            }
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// A task finished by an earlier run: its committed outcome counts as
+    /// if it had just finished.
+    fn restored(
+        &mut self,
+        meta: TaskMeta,
+        on_update: &mut impl FnMut(Update<'_>),
+    ) -> Result<(), JobError> {
+        let Some(recorder) = &self.recorder else {
+            return Err(JobError::Internal(format!(
+                "task {} restored without a journal",
+                meta.index
+            )));
+        };
+        let result = match recorder.prior(meta.index).map(|p| &p.outcome) {
+            Some(PriorOutcome::Done(output)) => Ok(recorder.prior_output(meta.index, output)?),
+            Some(PriorOutcome::Failed(error)) => Err(error.clone()),
+            _ => {
+                return Err(JobError::Internal(format!(
+                    "task {} restored unfinished",
+                    meta.index
+                )));
+            }
+        };
+        self.summary.restored += 1;
+        self.outcome(meta, &[], result, on_update);
+        self.write_ready();
+        Ok(())
+    }
+
+    fn finished(&mut self, done: Done, on_update: &mut impl FnMut(Update<'_>)) {
+        let Done { meta, result, .. } = done;
+        match result {
+            Ok(output) => self.outcome(meta, &output.log, Ok(output.output), on_update),
+            Err(failure) => {
+                let error = crate::task_error(&failure.reason);
+                self.outcome(meta, &failure.log, Err(error), on_update);
+            }
+        }
+    }
+
+    fn outcome(
+        &mut self,
+        meta: TaskMeta,
+        log: &[u8],
+        result: Result<Vec<u8>, TaskError>,
+        on_update: &mut impl FnMut(Update<'_>),
+    ) {
         on_update(Update::Finished {
             index: meta.index,
             bytes: meta.len,
             records: meta.records,
             log,
-            failure,
+            error: result.as_ref().err(),
         });
         self.summary.tasks += 1;
         self.summary.records += meta.records;
         self.summary.input_bytes += meta.len;
         match result {
             Ok(output) => {
-                self.pending.insert(meta.index, Some(output.output));
+                self.pending.insert(meta.index, Some(output));
             }
-            Err(failure) => self.task_failed(meta, failure),
+            Err(error) => self.task_failed(meta, error),
         }
     }
 
-    fn task_failed(&mut self, meta: TaskMeta, failure: TaskFailure) {
+    fn task_failed(&mut self, meta: TaskMeta, error: TaskError) {
         let failed = FailedTask {
             index: meta.index,
             first_record: meta.first_record,
             records: meta.records,
             offset: meta.offset,
             len: meta.len,
-            failure,
+            error,
         };
         if self.keep_going {
             self.pending.insert(meta.index, None);
@@ -427,8 +757,7 @@ impl Dispatcher<'_> {
         }
         // Stop: finish only the tasks before this one, so the output is a
         // complete prefix of the input's.
-        self.stop_after.fetch_min(meta.index, Ordering::AcqRel);
-        self.window.cancel();
+        self.stop(meta.index + 1);
         if self
             .first_failure
             .as_ref()
@@ -436,6 +765,12 @@ impl Dispatcher<'_> {
         {
             self.first_failure = Some(failed);
         }
+    }
+
+    /// Run no task from index `from` on, and read no more input.
+    fn stop(&self, from: u64) {
+        self.skip_from.fetch_min(from, Ordering::AcqRel);
+        self.window.cancel();
     }
 
     fn fail(&mut self, error: JobError) {
@@ -463,7 +798,27 @@ impl Dispatcher<'_> {
         }
     }
 
-    fn finish(mut self, started: Instant) -> Result<Summary, JobError> {
+    fn finish(
+        mut self,
+        started: Instant,
+        on_update: &mut impl FnMut(Update<'_>),
+    ) -> Result<Summary, JobError> {
+        if let Some(recorder) = &mut self.recorder {
+            // Tasks that will not run now: cancelled when the job stopped
+            // for good, queued again when it can be resumed.
+            let stopped = self.cancelled || self.first_failure.is_some();
+            let unfinished = match stopped {
+                true => TaskState::Cancelled {
+                    at: wrun_journal::now(),
+                },
+                false => TaskState::Queued,
+            };
+            let result = recorder.stop(unfinished);
+            if let Err(error) = result {
+                self.fail(error);
+            }
+            self.commit(on_update);
+        }
         if let Err(error) = self.out.flush() {
             self.error.get_or_insert(JobError::Output(error));
         }
@@ -472,10 +827,14 @@ impl Dispatcher<'_> {
         if let Some(failed) = self.first_failure {
             return Err(JobError::Task(Box::new(failed)));
         }
-        match self.error {
-            Some(error) => Err(error),
-            None => Ok(self.summary),
+        if let Some(error) = self.error {
+            return Err(error);
         }
+        if self.cancelled {
+            return Err(JobError::Cancelled);
+        }
+        debug_assert!(self.input_done, "the reader reported its end");
+        Ok(self.summary)
     }
 }
 

@@ -15,13 +15,23 @@
 //! Memory stays flat whatever the input size: the queue is bounded and the
 //! reader may run at most a fixed window of tasks ahead of the output.
 //!
+//! A job may be [recorded](Recording) in the journal: every task's state
+//! changes are committed in groups, an outcome is reported (and its output
+//! written) only once committed, and tasks that an earlier run of the job
+//! finished are not run again; their committed outputs are written in their
+//! place, so a resumed job writes the same bytes as an uninterrupted one.
+//!
 //! The crate knows nothing of the command line; it knows the runtime only
 //! through [`Executor`] and [`wrun_runtime::Splitter`].
 
 mod chunker;
 mod dispatch;
 mod executor;
+mod failure;
+mod record;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
 pub use dispatch::{FailedTask, Job, JobError, Summary, Update};
 pub use executor::{Executor, LocalExecutor};
+pub use failure::{failure_kind, task_error};
+pub use record::{Prior, Recording};

@@ -34,6 +34,9 @@ enum Mode {
     Flood,
     /// Write to the task log, then echo.
     Log,
+    /// Emit each record followed by a hash of it iterated `args[1]` times:
+    /// deterministic work that takes a while.
+    Work(u64),
 }
 
 /// The probe task.
@@ -60,6 +63,12 @@ impl Task for Probe {
             "flood" => Mode::Flood,
             "log" => Mode::Log,
             "fail-if" => Mode::FailIf(args.get(1).unwrap_or("X").to_owned()),
+            "work" => Mode::Work(
+                args.get(1)
+                    .unwrap_or("1")
+                    .parse()
+                    .map_err(|_| Error::bad_args("work wants a count"))?,
+            ),
             other => return Err(Error::bad_args(format!("unknown probe mode {other:?}"))),
         };
         let steps_left = match (&mode, args.get(1)) {
@@ -90,6 +99,16 @@ impl Task for Probe {
             Mode::Log => {
                 wrun_sdk::log("probe saw a record");
                 out.write(record);
+            }
+            &Mode::Work(rounds) => {
+                let mut hash = 0xcbf2_9ce4_8422_2325u64;
+                for _ in 0..rounds {
+                    for &byte in record {
+                        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+                    }
+                }
+                out.write(record);
+                writeln!(out, "{hash:016x}")?;
             }
             Mode::Panic => panic!("probe panicked on purpose"),
             Mode::OutOfBounds => out_of_bounds(),

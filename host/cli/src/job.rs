@@ -1,0 +1,563 @@
+//! Running a job: from a spec to a finished, journaled run. Shared by
+//! `submit`, `resume` and `retry`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use wrun_journal::{
+    FailureKind, InputRef, JobId, JobLock, JobSpec, JobState, Journal, LimitsSpec, TaskStateKind,
+};
+use wrun_runtime::{Limits, Module, Runtime, SplitError, Splitter, TaskRunner};
+use wrun_scheduler::{Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary, Update};
+use wrun_store::{BlobStore, Digest};
+
+use crate::args::When;
+use crate::exit::{Code, Fail, OrFail};
+use crate::progress::Progress;
+
+/// Bytes read from the input and handed to the splitter at a time.
+const BLOCK_SIZE: usize = 1 << 20;
+
+/// A job ready to run: its spec, and everything the spec names, loaded.
+pub(crate) struct Plan {
+    pub(crate) spec: JobSpec,
+    pub(crate) runner: TaskRunner,
+    pub(crate) splitter: Splitter,
+    /// The task module and the splitter plugin (for `-v`).
+    pub(crate) modules: [Module; 2],
+    pub(crate) input: Box<dyn Read + Send>,
+    /// The input's size, when known.
+    pub(crate) size: Option<u64>,
+    /// Where the output goes (opened before the job is recorded, so that
+    /// an unwritable `-o` records nothing), and its name for messages.
+    pub(crate) out: Box<dyn Write>,
+    pub(crate) output_name: String,
+    pub(crate) workers: usize,
+}
+
+/// How to show a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Display {
+    pub(crate) progress: When,
+    pub(crate) verbose: bool,
+}
+
+/// A job's place in the journal while this process runs it.
+pub(crate) struct Journaled {
+    pub(crate) journal: Journal,
+    pub(crate) job: JobId,
+    /// Held while the job runs: `wrun status` sees it running.
+    pub(crate) _lock: JobLock,
+    pub(crate) store: Arc<BlobStore>,
+    pub(crate) prior: Prior,
+}
+
+/// Runtime limits from a spec's.
+pub(crate) fn limits(spec: &LimitsSpec) -> Limits {
+    Limits {
+        fuel: spec.fuel,
+        timeout: spec.timeout_ms.map(Duration::from_millis),
+        memory: spec.memory,
+        output: usize::try_from(spec.output).unwrap_or(usize::MAX),
+        ..Limits::default()
+    }
+}
+
+/// Workers for `-j`: all cores by default.
+pub(crate) fn workers(jobs: Option<u32>) -> usize {
+    match jobs {
+        Some(jobs) => jobs as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+/// A runtime for `workers` tasks at once (plus the splitter).
+pub(crate) fn runtime(
+    limits: Limits,
+    workers: usize,
+    cache: Option<Arc<BlobStore>>,
+) -> Result<Runtime, Fail> {
+    let slots = workers as u32 + 1;
+    match cache {
+        Some(store) => Runtime::with_store(limits, slots, store),
+        None => Runtime::new(limits, slots),
+    }
+    .or_fail(Code::Internal)
+}
+
+/// Open the input; its size, when it is a regular file.
+pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>), Fail> {
+    if path.as_os_str() == "-" {
+        return Ok((Box::new(io::stdin()), None));
+    }
+    let file = File::open(path).or_fail_with(Code::Input, || {
+        format!("cannot open input {}", path.display())
+    })?;
+    let size = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    Ok((Box::new(file), size))
+}
+
+/// What identifies the input's content for a resume: its path, size and
+/// modification time.
+pub(crate) fn input_ref(path: &Path) -> InputRef {
+    if path.as_os_str() == "-" {
+        return InputRef {
+            path: "-".to_owned(),
+            size: None,
+            modified_ns: None,
+        };
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let metadata = std::fs::metadata(path).ok();
+    InputRef {
+        path: absolute.display().to_string(),
+        size: metadata.as_ref().map(|m| m.len()),
+        modified_ns: metadata
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i128),
+    }
+}
+
+/// Open `-o`, or standard output; also its name for messages.
+pub(crate) fn open_output(path: Option<&Path>) -> Result<(Box<dyn Write>, String), Fail> {
+    match path {
+        Some(path) => {
+            let name = path.display().to_string();
+            let file = File::create(path)
+                .or_fail_with(Code::Output, || format!("cannot create {name}"))?;
+            Ok((Box::new(BufWriter::new(file)), name))
+        }
+        None => Ok((
+            Box::new(BufWriter::new(io::stdout().lock())),
+            "standard output".to_owned(),
+        )),
+    }
+}
+
+/// The chunking a spec records.
+pub(crate) fn chunking(spec: &JobSpec) -> Chunking {
+    Chunking {
+        max_records: spec.chunk_records,
+        max_bytes: spec.chunk_bytes,
+    }
+}
+
+/// Put a module's bytes in the store, so that the job can be resumed
+/// whatever happens to the file. Returns the digest's hex.
+pub(crate) fn keep_module(store: &BlobStore, bytes: &[u8]) -> Result<String, Fail> {
+    store
+        .put(bytes)
+        .map(|digest| digest.to_hex())
+        .or_fail(Code::Internal)
+}
+
+/// A module a spec names: from the store by digest, else from its source
+/// file if that still has the same digest.
+pub(crate) fn stored_module(
+    store: &BlobStore,
+    source: &str,
+    digest: &str,
+) -> Result<Vec<u8>, Fail> {
+    let parsed = Digest::from_hex(digest).ok_or_else(|| {
+        Fail::new(
+            Code::Journal,
+            anyhow::anyhow!("module {source}: bad digest {digest:?} in the journal"),
+        )
+    })?;
+    if let Some(bytes) = store.get(&parsed).or_fail(Code::Internal)? {
+        return Ok(bytes.to_vec());
+    }
+    match std::fs::read(source) {
+        Ok(bytes) if Digest::of(&bytes) == parsed => Ok(bytes),
+        _ => Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!(
+                "module {source} (blake3 {digest}) is no longer in the store, and the file \
+                 is gone or changed"
+            ),
+        )),
+    }
+}
+
+/// Run `plan`, recorded in the journal when `journaled` is given, and
+/// report how it went.
+pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) -> Result<(), Fail> {
+    let Plan {
+        spec,
+        runner,
+        splitter,
+        modules,
+        input,
+        size,
+        mut out,
+        output_name,
+        workers,
+    } = plan;
+    let input_name = spec
+        .input
+        .as_ref()
+        .map_or_else(String::new, |i| i.path.clone());
+    let chunking = chunking(&spec);
+    if display.verbose {
+        for module in &modules {
+            eprintln!(
+                "wrun: {}: {} in {:.2} ms",
+                module.source(),
+                module.origin(),
+                module.load_time().as_secs_f64() * 1e3
+            );
+        }
+        eprintln!(
+            "wrun: {} ({}) over {input_name} split as {}, {workers} workers, chunks of {}",
+            modules[0].source(),
+            modules[0].info().kind,
+            modules[1].source(),
+            describe_chunking(chunking)
+        );
+    }
+    let mut journaled = journaled;
+    let job_id = journaled.as_ref().map(|j| j.job);
+    let progress = Progress::new(display.progress, size);
+    let executor = LocalExecutor::new(runner, workers);
+    let job = Job {
+        executor: &executor,
+        splitter,
+        input,
+        chunking,
+        block_size: BLOCK_SIZE,
+        keep_going: spec.keep_going,
+        retries: spec.retries,
+        recording: journaled.as_mut().map(|j| Recording {
+            journal: &mut j.journal,
+            job: j.job,
+            store: &j.store,
+            prior: std::mem::take(&mut j.prior),
+        }),
+    };
+    let (mut done, mut failed) = (0, 0);
+    let result = job.run(&mut out, |update| match update {
+        Update::Finished {
+            index,
+            bytes,
+            log,
+            error,
+            ..
+        } => {
+            done += 1;
+            failed += u64::from(error.is_some());
+            for line in String::from_utf8_lossy(log).lines() {
+                progress.println(&format!("[chunk {index}] {line}"));
+            }
+            progress.advance(bytes, done, failed);
+        }
+    });
+    progress.finish();
+    drop(out);
+
+    if let Some(journaled) = &mut journaled {
+        if let Some(state) = final_state(&result) {
+            journaled
+                .journal
+                .finish_job(journaled.job, state)
+                .or_fail(Code::Journal)?;
+        }
+    }
+    let job_name = job_id.map_or_else(String::new, |id| format!("job {id}: "));
+    let partial = match &spec.output {
+        Some(_) => format!("; {output_name} holds the output of every chunk before it"),
+        None => String::new(),
+    };
+    let retry_hint = job_id.map_or_else(String::new, |id| {
+        format!(" (`wrun logs {id}` shows its log, `wrun retry {id}` runs it again)")
+    });
+    let resume_hint = job_id.map_or_else(String::new, |id| {
+        format!("; nothing done is lost: `wrun resume {id}` goes on")
+    });
+    match result {
+        Ok(summary) => finish(&summary, job_id, &input_name, display.verbose),
+        Err(JobError::Task(failed)) => Err(Fail::new(
+            Code::of_task(failed.error.kind),
+            anyhow::anyhow!("{job_name}{input_name}: {failed}{partial}{retry_hint}"),
+        )),
+        Err(JobError::Split(SplitError::Rejected { plugin, message })) => Err(Fail::new(
+            Code::Input,
+            anyhow::anyhow!("{job_name}{input_name}: {message} (format {plugin}){partial}"),
+        )),
+        Err(error @ JobError::Split(_)) => Err(Fail::new(
+            Code::Module,
+            anyhow::anyhow!("{job_name}{input_name}: {error}{partial}"),
+        )),
+        Err(error @ JobError::Chunk(_)) => Err(Fail::new(
+            Code::Input,
+            anyhow::anyhow!("{job_name}{input_name}: {error}{partial}"),
+        )),
+        Err(error @ JobError::Input(_)) => Err(Fail::new(
+            Code::Input,
+            anyhow::anyhow!("{job_name}{input_name}: {error}{partial}{resume_hint}"),
+        )),
+        Err(error @ JobError::InputChanged { .. }) => Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!("{job_name}{input_name}: {error}"),
+        )),
+        Err(JobError::Output(error)) => Err(Fail::new(
+            Code::Output,
+            anyhow::anyhow!("{job_name}cannot write {output_name}: {error}{resume_hint}"),
+        )),
+        Err(JobError::Cancelled) => Err(Fail::new(
+            Code::Cancelled,
+            anyhow::anyhow!("{job_name}cancelled{partial}{resume_hint}"),
+        )),
+        Err(error @ (JobError::Journal(_) | JobError::Store(_))) => Err(Fail::new(
+            Code::Journal,
+            anyhow::anyhow!("{job_name}{error}"),
+        )),
+        Err(error @ (JobError::State(_) | JobError::Internal(_))) => Err(Fail::new(
+            Code::Internal,
+            anyhow::anyhow!("{job_name}{error}"),
+        )),
+    }
+}
+
+/// The state a run leaves its job in; `None` leaves it `running`, which
+/// once this process exits reads as interrupted: resumable.
+fn final_state(result: &Result<Summary, JobError>) -> Option<JobState> {
+    match result {
+        Ok(summary) if summary.failed.is_empty() => Some(JobState::Done),
+        Ok(_) => Some(JobState::Failed),
+        Err(JobError::Task(_) | JobError::Split(_) | JobError::Chunk(_)) => Some(JobState::Failed),
+        Err(JobError::Cancelled) => Some(JobState::Cancelled),
+        Err(
+            JobError::Input(_)
+            | JobError::InputChanged { .. }
+            | JobError::Output(_)
+            | JobError::Journal(_)
+            | JobError::Store(_)
+            | JobError::State(_)
+            | JobError::Internal(_),
+        ) => None,
+    }
+}
+
+/// Report a finished job; failures (with `--keep-going`) make it an error.
+fn finish(
+    summary: &Summary,
+    job: Option<JobId>,
+    input_name: &str,
+    verbose: bool,
+) -> Result<(), Fail> {
+    if summary.tasks == 0 {
+        eprintln!("wrun: warning: {input_name}: no records");
+    }
+    if verbose || !summary.failed.is_empty() {
+        for line in summary_lines(summary, job) {
+            eprintln!("wrun: {line}");
+        }
+    }
+    let Some(first) = summary.failed.first() else {
+        return Ok(());
+    };
+    for failed in &summary.failed {
+        eprintln!("wrun: {input_name}: {failed}");
+    }
+    let hint = job.map_or_else(String::new, |id| {
+        format!(" (`wrun logs {id}` shows their logs, `wrun retry {id}` runs them again)")
+    });
+    Err(Fail::new(
+        Code::of_task(first.error.kind),
+        anyhow::anyhow!(
+            "{} of {} chunks failed{hint}",
+            summary.failed.len(),
+            summary.tasks
+        ),
+    ))
+}
+
+/// The end-of-job summary: counts, failures grouped by reason, the
+/// slowest tasks.
+pub(crate) fn summary_lines(summary: &Summary, job: Option<JobId>) -> Vec<String> {
+    let secs = summary.elapsed.as_secs_f64();
+    let job = job.map_or_else(String::new, |id| format!("job {id}: "));
+    let restored = match summary.restored {
+        0 => String::new(),
+        n => format!(" ({n} from earlier runs)"),
+    };
+    let mut lines = vec![format!(
+        "{job}{} chunks{restored}, {} done, {} failed; {} records, {} in {secs:.3}s ({}/s)",
+        summary.tasks,
+        summary.tasks - summary.failed.len() as u64,
+        summary.failed.len(),
+        summary.records,
+        bytesize::ByteSize(summary.input_bytes),
+        bytesize::ByteSize((summary.input_bytes as f64 / secs.max(1e-9)) as u64),
+    )];
+    let mut by_kind: BTreeMap<FailureKind, Vec<u64>> = BTreeMap::new();
+    for failed in &summary.failed {
+        by_kind
+            .entry(failed.error.kind)
+            .or_default()
+            .push(failed.index);
+    }
+    for (kind, chunks) in by_kind {
+        let shown: Vec<String> = chunks.iter().take(10).map(u64::to_string).collect();
+        let more = if chunks.len() > 10 { ", ..." } else { "" };
+        lines.push(format!(
+            "  {kind}: {} chunks ({}{more})",
+            chunks.len(),
+            shown.join(", ")
+        ));
+    }
+    if !summary.slowest.is_empty() {
+        let slowest: Vec<String> = summary
+            .slowest
+            .iter()
+            .map(|(index, wall)| format!("chunk {index} {}", format_wall(*wall)))
+            .collect();
+        lines.push(format!("  slowest: {}", slowest.join(", ")));
+    }
+    lines
+}
+
+/// A task's wall time, short.
+pub(crate) fn format_wall(wall: Duration) -> String {
+    let secs = wall.as_secs_f64();
+    if secs >= 1.0 {
+        format!("{secs:.2}s")
+    } else {
+        format!("{:.2}ms", secs * 1e3)
+    }
+}
+
+fn describe_chunking(chunking: Chunking) -> String {
+    match (chunking.max_records, chunking.max_bytes) {
+        (Some(records), Some(bytes)) => {
+            format!("{records} records or {}", bytesize::ByteSize(bytes))
+        }
+        (Some(records), None) => format!("{records} records"),
+        (None, Some(bytes)) => format!("{}", bytesize::ByteSize(bytes)),
+        (None, None) => "the whole input".to_owned(),
+    }
+}
+
+/// Take job `job`'s lock, or say who holds it.
+pub(crate) fn lock(job: JobId) -> Result<JobLock, Fail> {
+    let dir = crate::home::locks()?;
+    JobLock::acquire(&dir, job)
+        .or_fail_with(Code::Internal, || {
+            format!("cannot lock job {job} in {}", dir.display())
+        })?
+        .ok_or_else(|| {
+            Fail::new(
+                Code::JobState,
+                anyhow::anyhow!("job {job} is running in another process"),
+            )
+        })
+}
+
+/// Where `-o` goes, as recorded: absolute, so a resume from another
+/// directory writes the same file.
+pub(crate) fn output_ref(path: Option<&Path>) -> Option<String> {
+    path.map(|p| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| PathBuf::from(p))
+            .display()
+            .to_string()
+    })
+}
+
+/// Make job `id` ready for another run by this process, which holds its
+/// lock: recover what a dead process left (see [`wrun_journal::recover`]),
+/// queue tasks in `requeue` states again, and mark the run started. Returns
+/// the job's spec and what earlier runs finished.
+pub(crate) fn reopen(
+    journal: &mut Journal,
+    id: JobId,
+    requeue: &[TaskStateKind],
+) -> Result<(JobSpec, Prior), Fail> {
+    let record = journal.job(id).or_fail(Code::Journal)?;
+    if record.state == JobState::Running {
+        // Its lock was free: the process that ran it died.
+        let recovery = wrun_journal::recover(journal, id).or_fail(Code::Journal)?;
+        if recovery.quarantined > 0 {
+            eprintln!(
+                "wrun: job {id}: {} chunks were running each of the last {} times a process \
+                 running them died; they are failed (quarantined), not run again",
+                recovery.quarantined,
+                wrun_journal::QUARANTINE_AFTER
+            );
+        }
+    }
+    journal.requeue(id, requeue).or_fail(Code::Journal)?;
+    journal.start_run(id).or_fail(Code::Journal)?;
+    let prior = Prior::load(journal, id).or_fail(Code::Journal)?;
+    Ok((record.spec, prior))
+}
+
+/// Load everything `spec` names, to run it again with `workers` workers.
+pub(crate) fn plan(
+    id: JobId,
+    spec: JobSpec,
+    workers: usize,
+    store: &Arc<BlobStore>,
+) -> Result<Plan, Fail> {
+    let runtime = runtime(limits(&spec.limits), workers, Some(store.clone()))?;
+    let module_bytes = stored_module(store, &spec.module.source, &spec.module.digest)?;
+    let module = runtime
+        .admit(&spec.module.source, &module_bytes)
+        .or_fail(Code::Module)?;
+    let runner = runtime
+        .task_runner(&module, &spec.args)
+        .or_fail(Code::Module)?;
+    let (Some(format), Some(recorded)) = (&spec.format, &spec.input) else {
+        return Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!("job {id} has no input to resume"),
+        ));
+    };
+    let plugin_bytes = stored_module(store, &format.source, &format.digest)?;
+    let plugin = runtime
+        .admit(&format.source, &plugin_bytes)
+        .or_fail(Code::Module)?;
+    let splitter = runtime.splitter(&plugin).or_fail(Code::Module)?;
+    if recorded.path == "-" {
+        return Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!(
+                "job {id} read standard input, which cannot be read again; submit it again"
+            ),
+        ));
+    }
+    let path = Path::new(&recorded.path);
+    let (input, size) = open_input(path)?;
+    let (out, output_name) = open_output(spec.output.as_deref().map(Path::new))?;
+    let now = input_ref(path);
+    if (now.size, now.modified_ns) != (recorded.size, recorded.modified_ns) {
+        return Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!(
+                "{}: the input changed since job {id} started (size or modification time); \
+                 its finished chunks no longer match it: submit it again",
+                recorded.path
+            ),
+        ));
+    }
+    Ok(Plan {
+        spec,
+        runner,
+        splitter,
+        modules: [module, plugin],
+        input,
+        size,
+        out,
+        output_name,
+        workers,
+    })
+}

@@ -1,0 +1,359 @@
+//! Recording a job in the journal while it runs.
+//!
+//! The dispatcher keeps the row of every task in flight and, for each task
+//! that changed since the last commit, its latest state. It commits them
+//! all in one transaction when it has nothing else to do (so while one
+//! commit waits for the disk, the next one grows: group commit), when
+//! [`Recorder::MAX_UNCOMMITTED`] outcomes wait, or [`Recorder::LIVE_DELAY`]
+//! after a change (so `wrun status` elsewhere sees the job live). A task's
+//! outcome is reported, and its output written, only after its commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use wrun_journal::{
+    AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, TaskError,
+    TaskRow, TaskState,
+};
+use wrun_runtime::{TaskFailure, TaskOutput};
+use wrun_store::{BlobStore, Digest};
+
+use crate::dispatch::{Done, JobError, TaskMeta};
+
+/// Outputs up to this size are kept in the journal itself; larger ones in
+/// the content-addressed store.
+const INLINE_MAX: usize = 1 << 20;
+
+/// A job to record: where, and what earlier runs committed.
+#[derive(Debug)]
+pub struct Recording<'a> {
+    pub journal: &'a mut Journal,
+    pub job: JobId,
+    /// Holds outputs too large for the journal.
+    pub store: &'a BlobStore,
+    /// What earlier runs of this job committed.
+    pub prior: Prior,
+}
+
+/// The tasks of a job that earlier runs recorded: done and failed ones are
+/// not run again, and every task's attempt counters carry on.
+#[derive(Debug, Default)]
+pub struct Prior {
+    tasks: HashMap<u64, PriorTask>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PriorTask {
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+    attempts: u32,
+    lost: u32,
+    pub(crate) outcome: PriorOutcome,
+}
+
+/// How a recorded task ended, if it did.
+#[derive(Debug)]
+pub(crate) enum PriorOutcome {
+    /// To run (queued, or never started).
+    Pending,
+    Done(OutputRef),
+    Failed(TaskError),
+}
+
+impl Prior {
+    /// Read job `job`'s tasks. Call after [`wrun_journal::recover`] and any
+    /// requeueing, so that no task is `running` or `cancelled`.
+    pub fn load(journal: &Journal, job: JobId) -> Result<Prior, JournalError> {
+        let tasks = journal
+            .tasks(job, None)?
+            .into_iter()
+            .map(|row| {
+                let outcome = match row.state {
+                    TaskState::Done { output, .. } => PriorOutcome::Done(output),
+                    TaskState::Failed { error, .. } => PriorOutcome::Failed(error),
+                    _ => PriorOutcome::Pending,
+                };
+                let task = PriorTask {
+                    offset: row.offset,
+                    len: row.len,
+                    attempts: row.attempts,
+                    lost: row.lost,
+                    outcome,
+                };
+                (row.index, task)
+            })
+            .collect();
+        Ok(Prior { tasks })
+    }
+
+    /// Tasks that earlier runs finished (done or failed).
+    pub fn finished(&self) -> usize {
+        self.tasks
+            .values()
+            .filter(|t| !matches!(t.outcome, PriorOutcome::Pending))
+            .count()
+    }
+
+    pub(crate) fn get(&self, index: u64) -> Option<&PriorTask> {
+        self.tasks.get(&index)
+    }
+}
+
+/// One attempt that failed and was retried.
+pub(crate) struct RetriedAttempt {
+    pub(crate) started_at: Millis,
+    pub(crate) ended_at: Millis,
+    pub(crate) failure: TaskFailure,
+}
+
+/// The dispatcher's side of the journal.
+pub(crate) struct Recorder<'a> {
+    journal: &'a mut Journal,
+    job: JobId,
+    store: &'a BlobStore,
+    prior: &'a Prior,
+    /// Rows of tasks queued or running.
+    live: HashMap<u64, TaskRow>,
+    /// Latest rows of tasks changed since the last commit.
+    changed: BTreeMap<u64, TaskRow>,
+    outputs: Vec<(u64, Vec<u8>)>,
+    attempts: Vec<AttemptRecord>,
+    tasks_total: Option<u64>,
+    /// Finished tasks whose outcome awaits the next commit.
+    uncommitted: Vec<Done>,
+    /// When the oldest uncommitted change was made.
+    since: Option<Instant>,
+}
+
+impl<'a> Recorder<'a> {
+    /// Commit at the latest once this many outcomes wait.
+    pub(crate) const MAX_UNCOMMITTED: usize = 8192;
+    /// Commit at the latest this long after a change.
+    pub(crate) const LIVE_DELAY: Duration = Duration::from_millis(200);
+
+    pub(crate) fn new(
+        journal: &'a mut Journal,
+        job: JobId,
+        store: &'a BlobStore,
+        prior: &'a Prior,
+    ) -> Self {
+        Recorder {
+            journal,
+            job,
+            store,
+            prior,
+            live: HashMap::new(),
+            changed: BTreeMap::new(),
+            outputs: Vec::new(),
+            attempts: Vec::new(),
+            tasks_total: None,
+            uncommitted: Vec::new(),
+            since: None,
+        }
+    }
+
+    fn touch(&mut self, row: TaskRow) {
+        self.since.get_or_insert_with(Instant::now);
+        self.changed.insert(row.index, row);
+    }
+
+    /// The reader made these tasks.
+    pub(crate) fn queued(&mut self, tasks: &[TaskMeta]) {
+        for meta in tasks {
+            let (attempts, lost) = self
+                .prior
+                .get(meta.index)
+                .map_or((0, 0), |p| (p.attempts, p.lost));
+            let row = TaskRow {
+                index: meta.index,
+                offset: meta.offset,
+                len: meta.len,
+                first_record: meta.first_record,
+                records: meta.records,
+                attempts,
+                lost,
+                node: None,
+                state: TaskState::Queued,
+            };
+            self.live.insert(meta.index, row.clone());
+            self.touch(row);
+        }
+    }
+
+    /// A worker took these tasks.
+    pub(crate) fn started(&mut self, indices: &[u64], at: Millis) -> Result<(), JobError> {
+        for index in indices {
+            let Some(row) = self.live.get_mut(index) else {
+                return Err(JobError::Internal(format!("task {index} started unqueued")));
+            };
+            row.transition(TaskState::Running { started_at: at })
+                .map_err(JobError::State)?;
+            row.attempts += 1;
+            let row = row.clone();
+            self.touch(row);
+        }
+        Ok(())
+    }
+
+    /// A task finished: record its outcome, and hold it until committed.
+    pub(crate) fn finished(&mut self, done: Done) -> Result<(), JobError> {
+        let index = done.meta.index;
+        let Some(mut row) = self.live.remove(&index) else {
+            return Err(JobError::Internal(format!(
+                "task {index} finished unqueued"
+            )));
+        };
+        let first = row.attempts;
+        row.attempts += done.retried.len() as u32;
+        for (n, retried) in done.retried.iter().enumerate() {
+            self.attempts.push(AttemptRecord {
+                index,
+                attempt: first + n as u32,
+                started_at: retried.started_at,
+                ended_at: retried.ended_at,
+                error: Some(crate::task_error(&retried.failure.reason)),
+                log: retried.failure.log.clone(),
+            });
+        }
+        let finished_at = done.started_at + done.wall.as_millis() as Millis;
+        let (state, log, error) = match &done.result {
+            Ok(TaskOutput {
+                output,
+                log,
+                fuel_used,
+            }) => {
+                let output = self.keep_output(index, output)?;
+                let state = TaskState::Done {
+                    finished_at,
+                    wall: done.wall,
+                    fuel_used: *fuel_used,
+                    output,
+                };
+                (state, log.clone(), None)
+            }
+            Err(failure) => {
+                let error = crate::task_error(&failure.reason);
+                let state = TaskState::Failed {
+                    finished_at,
+                    wall: done.wall,
+                    error: error.clone(),
+                };
+                (state, failure.log.clone(), Some(error))
+            }
+        };
+        if error.is_some() || !log.is_empty() || !done.retried.is_empty() {
+            self.attempts.push(AttemptRecord {
+                index,
+                attempt: row.attempts,
+                started_at: done.started_at,
+                ended_at: finished_at,
+                error,
+                log,
+            });
+        }
+        row.transition(state).map_err(JobError::State)?;
+        self.touch(row);
+        self.uncommitted.push(done);
+        Ok(())
+    }
+
+    /// Keep a task's output (in the journal, or in the store when large).
+    fn keep_output(&mut self, index: u64, output: &[u8]) -> Result<OutputRef, JobError> {
+        let inline = output.len() <= INLINE_MAX;
+        let digest = if inline {
+            if !output.is_empty() {
+                self.outputs.push((index, output.to_vec()));
+            }
+            Digest::of(output)
+        } else {
+            self.store
+                .put(output)
+                .map_err(|e| JobError::Store(e.to_string()))?
+        };
+        Ok(OutputRef {
+            digest: *digest.as_bytes(),
+            len: output.len() as u64,
+            inline,
+        })
+    }
+
+    /// The output an earlier run committed for task `index`, verified.
+    pub(crate) fn prior_output(&self, index: u64, output: &OutputRef) -> Result<Vec<u8>, JobError> {
+        let lost = |what: &str| {
+            JobError::Store(format!(
+                "the output of chunk {index} ({} bytes, blake3 {}) {what}",
+                output.len,
+                Digest::from_bytes(output.digest).to_hex()
+            ))
+        };
+        let bytes = if output.len == 0 {
+            Vec::new()
+        } else if output.inline {
+            self.journal
+                .output(self.job, index)
+                .map_err(JobError::Journal)?
+                .ok_or_else(|| lost("is missing from the journal"))?
+        } else {
+            self.store
+                .get(&Digest::from_bytes(output.digest))
+                .map_err(|e| JobError::Store(e.to_string()))?
+                .ok_or_else(|| lost("is missing from the store"))?
+                .to_vec()
+        };
+        if *Digest::of(&bytes).as_bytes() != output.digest {
+            return Err(lost("does not match its digest"));
+        }
+        Ok(bytes)
+    }
+
+    /// What earlier runs recorded of task `index`.
+    pub(crate) fn prior(&self, index: u64) -> Option<&'a PriorTask> {
+        self.prior.get(index)
+    }
+
+    /// The input has been split into `total` tasks.
+    pub(crate) fn input_done(&mut self, total: u64) {
+        self.tasks_total = Some(total);
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether outcomes wait for a commit.
+    pub(crate) fn has_uncommitted(&self) -> bool {
+        !self.uncommitted.is_empty()
+    }
+
+    /// Whether a commit is due whatever else is waiting.
+    pub(crate) fn commit_due(&self) -> bool {
+        self.uncommitted.len() >= Self::MAX_UNCOMMITTED
+            || self.since.is_some_and(|t| t.elapsed() >= Self::LIVE_DELAY)
+    }
+
+    /// Commit every change; returns the outcomes now safe to report.
+    pub(crate) fn commit(&mut self) -> Result<(Committed, Vec<Done>), JobError> {
+        let batch = Batch {
+            tasks: std::mem::take(&mut self.changed).into_values().collect(),
+            outputs: std::mem::take(&mut self.outputs),
+            attempts: std::mem::take(&mut self.attempts),
+            tasks_total: self.tasks_total.take(),
+        };
+        self.since = None;
+        let committed = self
+            .journal
+            .commit(self.job, &batch)
+            .map_err(JobError::Journal)?;
+        Ok((committed, std::mem::take(&mut self.uncommitted)))
+    }
+
+    /// The job stops: tasks still queued or running become `state`
+    /// (cancelled when the job was stopped, queued again when it was
+    /// interrupted and can be resumed).
+    pub(crate) fn stop(&mut self, state: TaskState) -> Result<(), JobError> {
+        for (_, mut row) in std::mem::take(&mut self.live) {
+            if row.state != TaskState::Queued || state != TaskState::Queued {
+                row.transition(state.clone()).map_err(JobError::State)?;
+            }
+            self.touch(row);
+        }
+        Ok(())
+    }
+}

@@ -10,6 +10,8 @@
 //! * the same for a WASI-command no-op;
 //! * peers on the same no-op job: GNU parallel (`parallel true`), `xargs -P`
 //!   with `/bin/true`, Python `multiprocessing.Pool.map(chunksize=1)`;
+//! * the journal's cost per task: the same no-op job with and without
+//!   `--no-journal`, runs interleaved;
 //! * cold compile versus cache hit for a module over 1 MB;
 //! * a 1,000,000-task job: wall time and peak RSS;
 //! * FASTA splitting in the wasm plugin, against the same plugin compiled
@@ -35,8 +37,8 @@ const REPEATS: usize = 5;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // Sections named on the command line (`tasks`, `cache`, `million`,
-    // `split`), or all.
+    // Sections named on the command line (`tasks`, `journal`, `cache`,
+    // `million`, `split`), or all.
     let sections: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -52,6 +54,9 @@ fn main() {
     let mut table = Table::default();
     if run("tasks") {
         per_task(&mut table, &home, dir.path(), workers, scale);
+    }
+    if run("journal") {
+        journal(&mut table, &home, dir.path(), workers, scale);
     }
     if run("cache") {
         cache(&mut table, dir.path());
@@ -70,12 +75,13 @@ fn per_task(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: u
     // Per-task overhead, end to end.
     let sdk_tasks = 200_000 / scale;
     let lines = input_of_lines(dir, sdk_tasks);
-    wrun_submit(home, NOOP_TASK, &lines, workers); // fill the artifact cache
-    let sdk = median(|| wrun_submit(home, NOOP_TASK, &lines, workers).0) / sdk_tasks as u32;
+    wrun_submit(home, NOOP_TASK, &lines, workers, &[]); // fill the artifact cache
+    let sdk = median(|| wrun_submit(home, NOOP_TASK, &lines, workers, &[]).0) / sdk_tasks as u32;
     let cmd_tasks = 20_000 / scale;
     let cmd_lines = input_of_lines(dir, cmd_tasks);
-    wrun_submit(home, NOOP_COMMAND, &cmd_lines, workers);
-    let cmd = median(|| wrun_submit(home, NOOP_COMMAND, &cmd_lines, workers).0) / cmd_tasks as u32;
+    wrun_submit(home, NOOP_COMMAND, &cmd_lines, workers, &[]);
+    let cmd =
+        median(|| wrun_submit(home, NOOP_COMMAND, &cmd_lines, workers, &[]).0) / cmd_tasks as u32;
 
     // In-process cost of one task, one thread.
     let sdk_one = per_task_in_process(NOOP_TASK, 20_000 / scale);
@@ -116,6 +122,34 @@ fn per_task(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: u
     table.peer("Python Pool.map(chunksize=1), per task", python, sdk);
 }
 
+/// The journal's cost per task: the no-op job journaled (the default) and
+/// with `--no-journal`, alternating so both see the same machine.
+fn journal(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
+    let tasks = 200_000 / scale;
+    let lines = input_of_lines(dir, tasks);
+    wrun_submit(home, NOOP_TASK, &lines, workers, &[]); // fill the artifact cache
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..REPEATS * 2 - 1 {
+        on.push(wrun_submit(home, NOOP_TASK, &lines, workers, &[]).0);
+        off.push(wrun_submit(home, NOOP_TASK, &lines, workers, &["--no-journal"]).0);
+    }
+    on.sort();
+    off.sort();
+    let (on, off) = (
+        on[on.len() / 2] / tasks as u32,
+        off[off.len() / 2] / tasks as u32,
+    );
+    table.row("SDK no-op, journal on, wall per task", fmt_us(on), "");
+    table.row(
+        "  same job, --no-journal",
+        fmt_us(off),
+        &format!(
+            "the journal adds {:.2} µs per task (target <= 2 µs)",
+            (on.as_secs_f64() - off.as_secs_f64()) * 1e6
+        ),
+    );
+}
+
 /// Cold compile versus cache hit.
 fn cache(table: &mut Table, dir: &Path) {
     let size = std::fs::metadata(REGEX_GREP).map_or(0, |m| m.len());
@@ -139,7 +173,7 @@ fn cache(table: &mut Table, dir: &Path) {
 fn million(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
     let million = 1_000_000 / scale;
     let big = input_of_lines(dir, million);
-    let (time, rss) = wrun_submit(home, NOOP_TASK, &big, workers);
+    let (time, rss) = wrun_submit(home, NOOP_TASK, &big, workers, &[]);
     table.row(
         &format!("{million} SDK no-op tasks: wall time"),
         format!("{:.2} s", time.as_secs_f64()),
@@ -213,14 +247,21 @@ fn wrun_binary() -> PathBuf {
     wrun
 }
 
-/// `wrun submit module --input lines --chunk-records 1`: wall time and the
-/// child's peak RSS in bytes.
-fn wrun_submit(home: &Path, module: &str, lines: &Path, workers: usize) -> (Duration, u64) {
+/// `wrun submit module --input lines --chunk-records 1` (plus `flags`):
+/// wall time and the child's peak RSS in bytes.
+fn wrun_submit(
+    home: &Path,
+    module: &str,
+    lines: &Path,
+    workers: usize,
+    flags: &[&str],
+) -> (Duration, u64) {
     let started = Instant::now();
     let status = Command::new(wrun_binary())
         .env("WRUN_HOME", home)
+        .arg("submit")
+        .args(flags)
         .args([
-            "submit",
             module,
             "--format",
             "lines",

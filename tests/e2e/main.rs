@@ -6,5 +6,6 @@
 mod admission;
 mod cache;
 mod cli;
+mod journal;
 mod outcomes;
 mod support;

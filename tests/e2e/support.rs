@@ -152,3 +152,38 @@ pub(crate) fn assert_golden(name: &str, actual: &str) {
     });
     assert_eq!(actual, expected, "output differs from {}", golden.display());
 }
+
+/// Start `wrun args…` with `home` as `WRUN_HOME`, without waiting for it.
+pub(crate) fn spawn_wrun(home: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(wrun_binary())
+        .env("WRUN_HOME", home)
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wrun")
+}
+
+/// `wrun status JOB --json` (or the job table without JOB), parsed.
+pub(crate) fn status_json(home: &Path, job: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["status", "--json"];
+    args.extend(job);
+    let run = wrun_in(home, &args, None);
+    assert_eq!(run.code, 0, "wrun status: {}", run.stderr);
+    serde_json::from_slice(&run.stdout).expect("status --json is JSON")
+}
+
+/// Poll `condition` until it holds, for at most [`PROCESS_LIMIT`]: for
+/// waiting on another process, whose progress has no other signal.
+pub(crate) fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PROCESS_LIMIT;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

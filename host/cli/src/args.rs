@@ -27,8 +27,11 @@ pub(crate) enum Command {
     Logs(LogsArgs),
     Resume(ResumeArgs),
     Retry(RetryArgs),
-    /// Stop a job: a running job finishes the chunks it is running, records
-    /// the rest cancelled and exits with code 7; `wrun resume` goes on.
+    /// Stop a running job
+    ///
+    /// The job's process finishes the chunks it is running, records the
+    /// rest cancelled and exits with code 7; `wrun resume JOB` goes on. A
+    /// job whose process died is marked cancelled at once.
     Cancel(JobArg),
     Rm(RmArgs),
     Output(OutputArgs),
@@ -163,8 +166,10 @@ pub(crate) struct SubmitArgs {
     pub(crate) args: Vec<String>,
 }
 
-/// Show jobs: without JOB, a table of every job with its progress; with
-/// JOB, the job's definition and every task.
+/// Show jobs and their progress, or one job's tasks
+///
+/// Without JOB, a table of every job with its progress and ETA; with JOB,
+/// the job's definition and every task.
 ///
 /// A job is `running` while a process runs it, `interrupted` when that
 /// process died (`wrun resume JOB` goes on), else `done`, `failed` or
@@ -192,9 +197,9 @@ pub(crate) struct StatusArgs {
     pub(crate) json: bool,
 }
 
-/// Show the logs of a job's tasks, attempt by attempt: what each wrote to
-/// stderr (or its SDK log), and how the attempt ended.
+/// Show what a job's tasks logged, attempt by attempt
 ///
+/// What each attempt wrote to stderr (or its SDK log), and how it ended.
 /// Attempts are kept when they failed, were retried or logged something.
 #[derive(Debug, Args)]
 pub(crate) struct LogsArgs {
@@ -229,9 +234,10 @@ pub(crate) struct RunArgs {
     pub(crate) verbose: bool,
 }
 
-/// Go on with an interrupted or cancelled job: run the chunks it has not
-/// finished and write its whole output again, the same bytes an
-/// uninterrupted run writes.
+/// Go on with an interrupted or cancelled job
+///
+/// Runs the chunks the job has not finished and writes its whole output
+/// again: the same bytes an uninterrupted run writes.
 ///
 /// The module and plugin come from the store by digest; the input must be
 /// unchanged (same size and modification time).
@@ -241,8 +247,10 @@ pub(crate) struct ResumeArgs {
     pub(crate) run: RunArgs,
 }
 
-/// Run a job's failed chunks again (with its unfinished ones), and write
-/// its whole output.
+/// Run a job's failed chunks again
+///
+/// Resets the job's failed chunks, runs them with its unfinished ones, and
+/// writes its whole output.
 ///
 /// Tasks are deterministic: a chunk that failed on a trap or a limit fails
 /// again the same way unless something changed (e.g. a quarantined chunk
@@ -268,9 +276,10 @@ pub(crate) struct RmArgs {
     pub(crate) jobs: Vec<i64>,
 }
 
-/// Write a job's output again, in input order, from the outputs its
-/// chunks stored.
+/// Write a job's output again, from its stored chunk outputs
 ///
+/// The outputs are written in input order, each checked against its
+/// digest.
 /// For an unfinished job, the output of every chunk before the first
 /// missing one is written, then wrun exits with code 8.
 #[derive(Debug, Args)]

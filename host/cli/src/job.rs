@@ -263,13 +263,11 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
     progress.finish();
     drop(out);
 
-    if let Some(journaled) = &mut journaled {
-        if let Some(state) = final_state(&result) {
-            journaled
-                .journal
-                .finish_job(journaled.job, state)
-                .or_fail(Code::Journal)?;
-        }
+    if let (Some(journaled), Some(state)) = (&mut journaled, final_state(&result)) {
+        journaled
+            .journal
+            .finish_job(journaled.job, state)
+            .or_fail(Code::Journal)?;
     }
     let job_name = job_id.map_or_else(String::new, |id| format!("job {id}: "));
     let partial = match &spec.output {
@@ -410,8 +408,8 @@ pub(crate) fn summary_lines(summary: &Summary, job: Option<JobId>) -> Vec<String
         let shown: Vec<String> = chunks.iter().take(10).map(u64::to_string).collect();
         let more = if chunks.len() > 10 { ", ..." } else { "" };
         lines.push(format!(
-            "  {kind}: {} chunks ({}{more})",
-            chunks.len(),
+            "  {kind}: {}: {}{more}",
+            chunks_word(chunks.len() as u64),
             shown.join(", ")
         ));
     }
@@ -424,6 +422,14 @@ pub(crate) fn summary_lines(summary: &Summary, job: Option<JobId>) -> Vec<String
         lines.push(format!("  slowest: {}", slowest.join(", ")));
     }
     lines
+}
+
+/// "1 chunk", "2 chunks".
+pub(crate) fn chunks_word(n: u64) -> String {
+    match n {
+        1 => "1 chunk".to_owned(),
+        n => format!("{n} chunks"),
+    }
 }
 
 /// A task's wall time, short.

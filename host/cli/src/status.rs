@@ -101,13 +101,15 @@ pub(crate) fn status(args: StatusArgs) -> Result<(), Fail> {
 
 fn job_table(journal: &Journal, args: &StatusArgs) -> Result<(), Fail> {
     const STATES: [&str; 5] = ["running", "interrupted", "done", "failed", "cancelled"];
-    if let Some(state) = &args.state {
-        if !STATES.contains(&state.as_str()) {
-            return Err(usage(format!(
-                "unknown job state {state:?}: use one of {}",
-                STATES.join(", ")
-            )));
-        }
+    if let Some(state) = args
+        .state
+        .as_ref()
+        .filter(|s| !STATES.contains(&s.as_str()))
+    {
+        return Err(usage(format!(
+            "unknown job state {state:?}: use one of {}",
+            STATES.join(", ")
+        )));
     }
     let cutoff = args
         .since
@@ -255,7 +257,7 @@ fn describe_job(view: &JobView, spec: &JobSpec) -> String {
     );
     let _ = writeln!(
         text,
-        "  created   {}, {} runs{}",
+        "  created   {}, runs {}{}",
         view.created_at,
         view.runs,
         view.finished_at

@@ -19,9 +19,17 @@ fn help_lists_the_commands_and_the_exit_codes() {
     let text = help(&["--help"]);
     for needle in [
         "submit",
+        "status",
+        "logs",
+        "resume",
+        "retry",
+        "cancel",
+        "output",
         "inspect",
         "Exit codes:",
         "  3  input cannot be read",
+        "  6  the job journal cannot be read",
+        "  7  the job was cancelled",
         "  13  a task exceeded the memory",
     ] {
         assert!(
@@ -41,6 +49,11 @@ fn submit_help_teaches_usage_and_shows_safe_defaults() {
         "[default: 256MiB]",
         "[default: all cores]",
         "--keep-going",
+        "--retries <N>",
+        "[default: 2]",
+        "--fresh",
+        "--no-journal",
+        "wrun resume JOB",
         "Exit codes:",
     ] {
         assert!(

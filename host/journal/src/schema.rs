@@ -6,7 +6,7 @@
 //! version intact. Journals written by each released version are kept in
 //! `tests/fixtures/` and opened by the tests.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
 pub(crate) const VERSION: u32 = 1;
@@ -94,10 +94,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     if version == VERSION {
         return Ok(());
     }
+    // Take the write lock before reading the version again: two processes
+    // opening a new journal at once must not both create it.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: u32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if version > VERSION {
         return Err(MigrateError::TooNew(version));
     }
-    let tx = conn.transaction()?;
     for migration in &MIGRATIONS[version as usize..] {
         tx.execute_batch(migration)?;
     }

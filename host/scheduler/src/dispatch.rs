@@ -15,9 +15,6 @@ use wrun_runtime::{SplitError, Splitter, TaskFailure, TaskOutput};
 use crate::record::{Prior, PriorOutcome, Recorder, Recording, RetriedAttempt};
 use crate::{ChunkError, Chunker, Chunking, Executor, Task};
 
-/// Input bytes the chunks in flight may add up to (see `Window`).
-const IN_FLIGHT_BYTES: u64 = 64 << 20;
-
 /// A job: an input, how to split and chunk it, and where to run the tasks.
 pub struct Job<'a> {
     /// Runs the tasks.
@@ -251,11 +248,7 @@ impl Job<'_> {
         let slots = self.executor.slots().max(1);
         let (task_tx, task_rx) = crossbeam_channel::bounded::<Vec<Task>>(slots * 2);
         let (event_tx, event_rx) = crossbeam_channel::unbounded::<Event>();
-        // The reader may run this many tasks ahead of the written output:
-        // enough to keep every slot fed with batches, few enough that the
-        // chunks in flight stay within about 64 MiB.
-        let chunk_bytes = self.chunking.max_bytes.unwrap_or(64 << 10).max(1);
-        let window = Window::new((IN_FLIGHT_BYTES / chunk_bytes).clamp(slots as u64 * 4 + 4, 4096));
+        let window = Window::new();
         // Tasks from this index on are skipped (set when the job stops).
         let skip_from = AtomicU64::new(u64::MAX);
         let executor = self.executor;
@@ -280,11 +273,13 @@ impl Job<'_> {
         };
         let recording = recorder.is_some();
         let prior = &prior;
+        let pace = Pace::new();
         let worker = Worker {
             executor,
             retries,
             recording,
             skip_from: &skip_from,
+            pace: &pace,
         };
 
         thread::scope(|scope| {
@@ -299,6 +294,7 @@ impl Job<'_> {
                     recording,
                     prior,
                     window: window_ref,
+                    pace: worker.pace,
                     open: true,
                     made: 0,
                     error: None,
@@ -345,7 +341,7 @@ impl Job<'_> {
                     .as_ref()
                     .is_some_and(Recorder::commit_due)
                 {
-                    dispatcher.commit(&mut on_update);
+                    dispatcher.commit(false, &mut on_update);
                 }
             }
             dispatcher.finish(started, &mut on_update)
@@ -388,7 +384,9 @@ fn read_input(
 /// Groups tasks into batches for the workers, adaptively: a batch is sent
 /// as soon as the queue is empty (so no worker waits and a small job still
 /// spreads over every worker), and grows while the workers are busy (so a
-/// job of tiny tasks pays for a queue hand-off per batch, not per task).
+/// job of tiny tasks pays for a queue hand-off per batch, not per task), but
+/// only to about [`Pace::BATCH_TIME`] of work (so slow tasks are spread one
+/// by one and no worker is left holding a long batch while others idle).
 /// Tasks that an earlier run finished go to the dispatcher instead.
 struct Batcher<'a> {
     batch: Vec<Task>,
@@ -400,6 +398,7 @@ struct Batcher<'a> {
     recording: bool,
     prior: &'a Prior,
     window: &'a Window,
+    pace: &'a Pace,
     open: bool,
     /// Tasks the input has made so far.
     made: u64,
@@ -438,7 +437,7 @@ impl Batcher<'_> {
             // Its place in the window is taken like any task's, after every
             // task before it has been handed on.
             self.flush();
-            self.open = self.window.admit(task.index)
+            self.open = self.window.admit(task.index, task.data.len() as u64)
                 && self
                     .events
                     .send(Event::Restored(TaskMeta::of(&task)))
@@ -446,9 +445,9 @@ impl Batcher<'_> {
             return;
         }
         // Never wait on the window while holding tasks it is waiting for.
-        if !self.window.may_queue(task.index) {
+        if !self.window.try_admit(task.index, task.data.len() as u64) {
             self.flush();
-            self.open = self.window.admit(task.index);
+            self.open = self.window.admit(task.index, task.data.len() as u64);
             if !self.open {
                 return;
             }
@@ -456,7 +455,7 @@ impl Batcher<'_> {
         self.bytes += task.data.len();
         self.batch.push(task);
         if self.tasks.is_empty()
-            || self.batch.len() >= Self::MAX_TASKS
+            || self.batch.len() >= self.pace.batch_tasks(Self::MAX_TASKS)
             || self.bytes >= Self::MAX_BYTES
         {
             self.flush();
@@ -491,15 +490,56 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// How long tasks take, as the workers measure it: what sizes batches.
+struct Pace {
+    /// Moving average of a task's wall time, in nanoseconds; 0 until a
+    /// task has finished.
+    task_nanos: AtomicU64,
+}
+
+impl Pace {
+    /// Work a batch should hold.
+    const BATCH_TIME: Duration = Duration::from_millis(1);
+
+    fn new() -> Self {
+        Pace {
+            task_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// A task took `wall`. (Racing updates lose a sample, which is fine.)
+    fn observe(&self, wall: Duration) {
+        let sample = wall.as_nanos().min(u64::MAX as u128) as u64;
+        let old = self.task_nanos.load(Ordering::Relaxed);
+        let new = match old {
+            0 => sample.max(1),
+            _ => (old - old / 8 + sample / 8).max(1),
+        };
+        self.task_nanos.store(new, Ordering::Relaxed);
+    }
+
+    /// Tasks in a batch, at most `max`: one until a task has been timed.
+    fn batch_tasks(&self, max: usize) -> usize {
+        match self.task_nanos.load(Ordering::Relaxed) {
+            0 => 1,
+            nanos => ((Self::BATCH_TIME.as_nanos() as u64 / nanos) as usize).clamp(1, max),
+        }
+    }
+}
+
 /// What every worker thread shares.
 struct Worker<'a> {
     executor: &'a dyn Executor,
     retries: u32,
     recording: bool,
     skip_from: &'a AtomicU64,
+    pace: &'a Pace,
 }
 
 impl Worker<'_> {
+    /// Finished tasks are sent on at least this often.
+    const REPORT_EVERY: Duration = Duration::from_millis(2);
+
     /// Run batches of tasks until the queue closes.
     fn work(&self, batches: &Receiver<Vec<Task>>, events: &Sender<Event>) {
         for batch in batches {
@@ -513,13 +553,22 @@ impl Worker<'_> {
                 }
             }
             let mut done = Vec::with_capacity(batch.len());
+            let mut reported = Instant::now();
             for task in batch {
                 if task.index >= self.skip_from.load(Ordering::Acquire) {
                     continue;
                 }
                 done.push(self.run(&task));
+                // Slow tasks are reported as they finish, not with their
+                // whole batch.
+                if reported.elapsed() >= Self::REPORT_EVERY {
+                    if events.send(Event::Done(std::mem::take(&mut done))).is_err() {
+                        return;
+                    }
+                    reported = Instant::now();
+                }
             }
-            if events.send(Event::Done(done)).is_err() {
+            if !done.is_empty() && events.send(Event::Done(done)).is_err() {
                 return;
             }
         }
@@ -533,6 +582,7 @@ impl Worker<'_> {
             let clock = Instant::now();
             let result = self.executor.execute(task);
             let wall = clock.elapsed();
+            self.pace.observe(wall);
             match result {
                 Err(failure)
                     if crate::failure_kind(&failure.reason).is_transient()
@@ -567,8 +617,9 @@ struct Dispatcher<'a> {
     keep_going: bool,
     /// Records the job in the journal, when it is journaled.
     recorder: Option<Recorder<'a>>,
-    /// Outputs that finished ahead of `next` (`None`: failed, kept going).
-    pending: BTreeMap<u64, Option<Vec<u8>>>,
+    /// Outputs that finished ahead of `next` (`None`: failed, kept going),
+    /// with the input bytes of their tasks.
+    pending: BTreeMap<u64, (u64, Option<Vec<u8>>)>,
     /// Index of the next output to write.
     next: u64,
     summary: Summary,
@@ -599,7 +650,7 @@ impl Dispatcher<'_> {
             Err(TryRecvError::Empty) => {}
         }
         if recorder.has_uncommitted() {
-            self.commit(on_update);
+            self.commit(false, on_update);
             return self.next_event(events, on_update);
         }
         loop {
@@ -607,7 +658,7 @@ impl Dispatcher<'_> {
                 Ok(event) => return Some(event),
                 Err(RecvTimeoutError::Disconnected) => return None,
                 // Commit what changed, and see whether a cancel came.
-                Err(RecvTimeoutError::Timeout) => self.commit(on_update),
+                Err(RecvTimeoutError::Timeout) => self.commit(false, on_update),
             }
         }
     }
@@ -655,13 +706,17 @@ impl Dispatcher<'_> {
         }
     }
 
-    /// Commit what the journal has not seen; then report the outcomes it
-    /// now holds.
-    fn commit(&mut self, on_update: &mut impl FnMut(Update<'_>)) {
+    /// Commit what the journal has not seen (`all`: live rows too); then
+    /// report the outcomes it now holds.
+    fn commit(&mut self, all: bool, on_update: &mut impl FnMut(Update<'_>)) {
         let Some(recorder) = &mut self.recorder else {
             return;
         };
-        match recorder.commit() {
+        let result = match all {
+            true => recorder.commit_all(),
+            false => recorder.commit(),
+        };
+        match result {
             Ok((committed, outcomes)) => {
                 for done in outcomes {
                     self.finished(done, on_update);
@@ -735,7 +790,7 @@ impl Dispatcher<'_> {
         self.summary.input_bytes += meta.len;
         match result {
             Ok(output) => {
-                self.pending.insert(meta.index, Some(output));
+                self.pending.insert(meta.index, (meta.len, Some(output)));
             }
             Err(error) => self.task_failed(meta, error),
         }
@@ -751,7 +806,7 @@ impl Dispatcher<'_> {
             error,
         };
         if self.keep_going {
-            self.pending.insert(meta.index, None);
+            self.pending.insert(meta.index, (meta.len, None));
             self.summary.failed.push(failed);
             return;
         }
@@ -780,21 +835,26 @@ impl Dispatcher<'_> {
 
     /// Write every output whose predecessors are all written.
     fn write_ready(&mut self) {
+        let (mut freed, first) = (0, self.next);
         while let Some(entry) = self.pending.first_entry() {
             // After an output error nothing more can be written; after an
             // input error, tasks already queued still complete the prefix.
             if *entry.key() != self.next || matches!(self.error, Some(JobError::Output(_))) {
-                return;
+                break;
             }
-            if let Some(output) = entry.remove() {
+            let (len, output) = entry.remove();
+            if let Some(output) = output {
                 if let Err(error) = self.out.write_all(&output) {
                     self.fail(JobError::Output(error));
-                    return;
+                    break;
                 }
                 self.summary.output_bytes += output.len() as u64;
             }
+            freed += len;
             self.next += 1;
-            self.window.advance(self.next);
+        }
+        if self.next > first {
+            self.window.advance(self.next, freed);
         }
     }
 
@@ -817,7 +877,7 @@ impl Dispatcher<'_> {
             if let Err(error) = result {
                 self.fail(error);
             }
-            self.commit(on_update);
+            self.commit(true, on_update);
         }
         if let Err(error) = self.out.flush() {
             self.error.get_or_insert(JobError::Output(error));
@@ -839,27 +899,43 @@ impl Dispatcher<'_> {
 }
 
 /// Bounds how far the reader runs ahead of the written output, and lets the
-/// dispatcher stop it.
+/// dispatcher stop it. Tasks read but not yet written may hold at most
+/// [`Window::MAX_BYTES`] of input and number at most [`Window::MAX_TASKS`]:
+/// memory stays flat whatever the input, and a job of tiny tasks still has
+/// tens of thousands in flight, so a journal commit waiting on the disk
+/// does not starve the workers.
 struct Window {
     state: Mutex<WindowState>,
     changed: Condvar,
-    size: u64,
 }
 
 struct WindowState {
+    /// Tasks below this index are written.
     written: u64,
+    /// Input bytes of the tasks admitted and not yet written.
+    bytes: u64,
     cancelled: bool,
 }
 
+impl WindowState {
+    fn fits(&self, index: u64, bytes: u64) -> bool {
+        index < self.written + Window::MAX_TASKS
+            && (self.bytes == 0 || self.bytes + bytes <= Window::MAX_BYTES)
+    }
+}
+
 impl Window {
-    fn new(size: u64) -> Self {
+    const MAX_BYTES: u64 = 64 << 20;
+    const MAX_TASKS: u64 = 1 << 16;
+
+    fn new() -> Self {
         Window {
             state: Mutex::new(WindowState {
                 written: 0,
+                bytes: 0,
                 cancelled: false,
             }),
             changed: Condvar::new(),
-            size,
         }
     }
 
@@ -867,25 +943,37 @@ impl Window {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether task `index` may be queued now.
-    fn may_queue(&self, index: u64) -> bool {
-        let state = self.lock();
-        !state.cancelled && index < state.written + self.size
+    /// Admit task `index` of `bytes` if it fits now.
+    fn try_admit(&self, index: u64, bytes: u64) -> bool {
+        let mut state = self.lock();
+        let fits = !state.cancelled && state.fits(index, bytes);
+        if fits {
+            state.bytes += bytes;
+        }
+        fits
     }
 
-    /// Wait until task `index` may be queued; false if the job was
-    /// cancelled. Progress is guaranteed: every task below `index` is queued
-    /// or running, and `written` advances as they finish.
-    fn admit(&self, index: u64) -> bool {
+    /// Wait until task `index` of `bytes` fits, and admit it; false if the
+    /// job was cancelled. Progress is guaranteed: every task below `index`
+    /// is queued or running, and the window frees as they are written (a
+    /// task larger than the window fits once the window is empty).
+    fn admit(&self, index: u64, bytes: u64) -> bool {
         let mut state = self.lock();
-        while !state.cancelled && index >= state.written + self.size {
+        while !state.cancelled && !state.fits(index, bytes) {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        if !state.cancelled {
+            state.bytes += bytes;
         }
         !state.cancelled
     }
 
-    fn advance(&self, written: u64) {
-        self.lock().written = written;
+    /// Tasks below `written` are written; they freed `freed` input bytes.
+    fn advance(&self, written: u64, freed: u64) {
+        let mut state = self.lock();
+        state.written = written;
+        state.bytes -= freed;
+        drop(state);
         self.changed.notify_all();
     }
 

@@ -1,19 +1,21 @@
 //! Recording a job in the journal while it runs.
 //!
-//! The dispatcher keeps the row of every task in flight and, for each task
-//! that changed since the last commit, its latest state. It commits them
-//! all in one transaction when it has nothing else to do (so while one
-//! commit waits for the disk, the next one grows: group commit), when
-//! [`Recorder::MAX_UNCOMMITTED`] outcomes wait, or [`Recorder::LIVE_DELAY`]
-//! after a change (so `wrun status` elsewhere sees the job live). A task's
-//! outcome is reported, and its output written, only after its commit.
+//! The dispatcher keeps the row of every task in flight. It commits the
+//! rows of finished tasks in one transaction when it has nothing else to do
+//! (so while one commit waits for the disk, the next one grows: group
+//! commit) or when [`Recorder::MAX_UNCOMMITTED`] outcomes wait; a task's
+//! outcome is reported, and its output written, only after that commit.
+//! The rows of queued and running tasks are written at most every
+//! [`Recorder::LIVE_DELAY`] (so `wrun status` elsewhere sees the job live):
+//! a task that finishes sooner is written once, in its final state, which
+//! is what keeps the journal's cost per task in microseconds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use wrun_journal::{
     AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, TaskError,
-    TaskRow, TaskState,
+    TaskRow, TaskState, TaskStateKind,
 };
 use wrun_runtime::{TaskFailure, TaskOutput};
 use wrun_store::{BlobStore, Digest};
@@ -114,14 +116,17 @@ pub(crate) struct Recorder<'a> {
     prior: &'a Prior,
     /// Rows of tasks queued or running.
     live: HashMap<u64, TaskRow>,
-    /// Latest rows of tasks changed since the last commit.
-    changed: BTreeMap<u64, TaskRow>,
+    /// Tasks whose live row changed since it was last written (some may
+    /// have finished since).
+    changed: Vec<u64>,
+    /// Rows of finished tasks, to write at the next commit.
+    finished: Vec<TaskRow>,
     outputs: Vec<(u64, Vec<u8>)>,
     attempts: Vec<AttemptRecord>,
     tasks_total: Option<u64>,
     /// Finished tasks whose outcome awaits the next commit.
     uncommitted: Vec<Done>,
-    /// When the oldest uncommitted change was made.
+    /// When the oldest unwritten change to a live row was made.
     since: Option<Instant>,
 }
 
@@ -143,7 +148,8 @@ impl<'a> Recorder<'a> {
             store,
             prior,
             live: HashMap::new(),
-            changed: BTreeMap::new(),
+            changed: Vec::new(),
+            finished: Vec::new(),
             outputs: Vec::new(),
             attempts: Vec::new(),
             tasks_total: None,
@@ -152,9 +158,9 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    fn touch(&mut self, row: TaskRow) {
+    fn touch(&mut self, index: u64) {
         self.since.get_or_insert_with(Instant::now);
-        self.changed.insert(row.index, row);
+        self.changed.push(index);
     }
 
     /// The reader made these tasks.
@@ -175,8 +181,8 @@ impl<'a> Recorder<'a> {
                 node: None,
                 state: TaskState::Queued,
             };
-            self.live.insert(meta.index, row.clone());
-            self.touch(row);
+            self.live.insert(meta.index, row);
+            self.touch(meta.index);
         }
     }
 
@@ -189,8 +195,7 @@ impl<'a> Recorder<'a> {
             row.transition(TaskState::Running { started_at: at })
                 .map_err(JobError::State)?;
             row.attempts += 1;
-            let row = row.clone();
-            self.touch(row);
+            self.touch(*index);
         }
         Ok(())
     }
@@ -252,7 +257,7 @@ impl<'a> Recorder<'a> {
             });
         }
         row.transition(state).map_err(JobError::State)?;
-        self.touch(row);
+        self.finished.push(row);
         self.uncommitted.push(done);
         Ok(())
     }
@@ -314,7 +319,6 @@ impl<'a> Recorder<'a> {
     /// The input has been split into `total` tasks.
     pub(crate) fn input_done(&mut self, total: u64) {
         self.tasks_total = Some(total);
-        self.since.get_or_insert_with(Instant::now);
     }
 
     /// Whether outcomes wait for a commit.
@@ -324,19 +328,43 @@ impl<'a> Recorder<'a> {
 
     /// Whether a commit is due whatever else is waiting.
     pub(crate) fn commit_due(&self) -> bool {
-        self.uncommitted.len() >= Self::MAX_UNCOMMITTED
-            || self.since.is_some_and(|t| t.elapsed() >= Self::LIVE_DELAY)
+        self.uncommitted.len() >= Self::MAX_UNCOMMITTED || self.live_due()
     }
 
-    /// Commit every change; returns the outcomes now safe to report.
+    /// Whether live rows have waited [`Self::LIVE_DELAY`] to be written.
+    fn live_due(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= Self::LIVE_DELAY)
+    }
+
+    /// Commit the finished tasks (and the live rows, when due); returns the
+    /// outcomes now safe to report.
     pub(crate) fn commit(&mut self) -> Result<(Committed, Vec<Done>), JobError> {
+        self.write(self.live_due())
+    }
+
+    /// Commit everything, live rows included (when the job stops).
+    pub(crate) fn commit_all(&mut self) -> Result<(Committed, Vec<Done>), JobError> {
+        self.write(true)
+    }
+
+    fn write(&mut self, live: bool) -> Result<(Committed, Vec<Done>), JobError> {
+        let mut tasks = std::mem::take(&mut self.finished);
+        if live {
+            self.changed.sort_unstable();
+            self.changed.dedup();
+            tasks.extend(
+                self.changed
+                    .drain(..)
+                    .filter_map(|index| self.live.get(&index).cloned()),
+            );
+            self.since = None;
+        }
         let batch = Batch {
-            tasks: std::mem::take(&mut self.changed).into_values().collect(),
+            tasks,
             outputs: std::mem::take(&mut self.outputs),
             attempts: std::mem::take(&mut self.attempts),
             tasks_total: self.tasks_total.take(),
         };
-        self.since = None;
         let committed = self
             .journal
             .commit(self.job, &batch)
@@ -349,11 +377,17 @@ impl<'a> Recorder<'a> {
     /// interrupted and can be resumed).
     pub(crate) fn stop(&mut self, state: TaskState) -> Result<(), JobError> {
         for (_, mut row) in std::mem::take(&mut self.live) {
+            // Every task a worker ran has finished by now: a running one was
+            // skipped, and its attempt never happened.
+            if row.state.kind() == TaskStateKind::Running {
+                row.attempts -= 1;
+            }
             if row.state != TaskState::Queued || state != TaskState::Queued {
                 row.transition(state.clone()).map_err(JobError::State)?;
             }
-            self.touch(row);
+            self.finished.push(row);
         }
+        self.changed.clear();
         Ok(())
     }
 }

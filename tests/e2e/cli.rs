@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::support::{
-    COMMAND_PROBE, FASTA_PLUGIN, GC_CONTENT, TASK_PROBE, WC, assert_golden, repo, sample, wrun,
+    COMMAND_PROBE, FASTA_PLUGIN, GC_CONTENT, TASK_PROBE, WC, assert_golden, repo, sample,
+    status_json, wrun, wrun_in,
 };
 
 fn path(p: &Path) -> &str {
@@ -279,9 +280,10 @@ fn missing_input_and_bad_modules_have_their_own_codes() {
 }
 
 #[test]
-fn each_task_outcome_has_its_exit_code() {
+fn each_task_outcome_has_its_exit_code_and_done_chunks_stay_done() {
     let dir = tempfile::tempdir().unwrap();
-    let input = temp_file(&dir, "in.txt", b"one\ntwo\n");
+    // Chunk 0 is marked `ok:` (the probes echo it), chunk 1 fails.
+    let input = temp_file(&dir, "in.txt", b"ok:one\nok:two\nthree\n");
     // (module, task arguments, wrun flags, exit code, message)
     type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], i32, &'a str);
     let cases: &[Case] = &[
@@ -357,6 +359,7 @@ fn each_task_outcome_has_its_exit_code() {
         ),
     ];
     for (module, task_args, flags, code, message) in cases {
+        let home = tempfile::tempdir().unwrap();
         let mut args = vec![
             "submit",
             module,
@@ -364,14 +367,21 @@ fn each_task_outcome_has_its_exit_code() {
             path(&input),
             "--format",
             "lines",
+            "--chunk-records",
+            "2",
         ];
         args.extend_from_slice(flags);
         args.push("--");
         args.extend_from_slice(task_args);
-        let run = wrun(&args, None);
+        let run = wrun_in(home.path(), &args, None);
         assert_eq!(run.code, *code, "{task_args:?}: {}", run.stderr);
+        // Bad arguments fail every chunk, the first one first.
+        let failed = match task_args {
+            ["bogus"] => "chunk 0 (records 1..2, bytes 0..14)",
+            _ => "chunk 1 (records 3..3, bytes 14..20)",
+        };
         let expected = format!(
-            "wrun: error: job 1: {}: chunk 0 (records 1..2, bytes 0..8): {message}",
+            "wrun: error: job 1: {}: {failed}: {message}",
             input.display()
         );
         assert!(
@@ -379,6 +389,17 @@ fn each_task_outcome_has_its_exit_code() {
             "{task_args:?}: {}",
             run.stderr
         );
+        if task_args == &["bogus"] {
+            continue;
+        }
+        // What was done before the failure stays done, and is kept.
+        let detail = status_json(home.path(), Some("1"));
+        let tasks = detail["tasks"].as_array().unwrap();
+        assert_eq!(tasks[0]["state"], "done", "{task_args:?}");
+        assert_eq!(tasks[1]["state"], "failed", "{task_args:?}");
+        let run = wrun_in(home.path(), &["output", "1"], None);
+        assert_eq!(run.code, 8, "{task_args:?}: {}", run.stderr);
+        assert_eq!(run.stdout_text(), "ok:one\nok:two\n", "{task_args:?}");
     }
 }
 

@@ -206,7 +206,7 @@ fn cancel_stops_a_running_job_and_resume_finishes_it() {
     assert_eq!(job["tasks"]["running"], 0);
 
     // Cancelling a cancelled job is refused; resuming it finishes it.
-    let run = wrun_in(home.path(), &["cancel", "1"], None);
+    let run = wrun_in(home.path(), &["cancel", "1", "--json"], None);
     assert_eq!(run.code, 8);
     assert_eq!(run.stderr, "wrun: error: job 1 is cancelled, not running\n");
     let run = wrun_in(home.path(), &["resume", "1"], None);
@@ -414,6 +414,10 @@ fn retry_output_and_rm_act_on_recorded_jobs() {
     assert_eq!(run.code, 6);
     assert_eq!(run.stderr, "wrun: error: no job 1 in the journal\n");
     assert_eq!(status_json(home.path(), None), serde_json::json!([]));
+    let (_, run) = failing_job(home.path(), dir.path(), false);
+    assert_eq!(run.code, 16);
+    let run = wrun_in(home.path(), &["rm", "2", "--json"], None);
+    assert_eq!(run.stdout_text(), "{\"removed\":[2]}\n");
 }
 
 #[test]

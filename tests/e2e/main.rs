@@ -8,4 +8,5 @@ mod cache;
 mod cli;
 mod journal;
 mod outcomes;
+mod retries;
 mod support;

@@ -32,7 +32,7 @@ pub(crate) enum Command {
     /// The job's process finishes the chunks it is running, records the
     /// rest cancelled and exits with code 7; `wrun resume JOB` goes on. A
     /// job whose process died is marked cancelled at once.
-    Cancel(JobArg),
+    Cancel(CancelArgs),
     Rm(RmArgs),
     Output(OutputArgs),
     Inspect(InspectArgs),
@@ -261,11 +261,15 @@ pub(crate) struct RetryArgs {
     pub(crate) run: RunArgs,
 }
 
-/// A job.
+/// `wrun cancel`'s arguments.
 #[derive(Debug, Args)]
-pub(crate) struct JobArg {
+pub(crate) struct CancelArgs {
     /// A job number.
     pub(crate) job: i64,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Delete jobs from the journal, with their stored outputs.
@@ -274,6 +278,10 @@ pub(crate) struct RmArgs {
     /// Job numbers.
     #[arg(required = true)]
     pub(crate) jobs: Vec<i64>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Write a job's output again, from its stored chunk outputs

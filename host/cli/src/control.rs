@@ -3,7 +3,7 @@
 use wrun_journal::{JobId, JobLock, JobState, TaskStateKind};
 use wrun_store::Digest;
 
-use crate::args::{JobArg, RmArgs, RunArgs};
+use crate::args::{CancelArgs, RmArgs, RunArgs};
 use crate::exit::{Code, Fail, OrFail};
 use crate::home;
 use crate::job::{self, Display, Journaled};
@@ -77,7 +77,7 @@ fn rerun(
 }
 
 /// `wrun cancel JOB`.
-pub(crate) fn cancel(args: JobArg) -> Result<(), Fail> {
+pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
     let mut journal = home::open_journal()?;
     let record = journal.job(args.job).or_fail(Code::Journal)?;
     if record.state != JobState::Running {
@@ -86,26 +86,31 @@ pub(crate) fn cancel(args: JobArg) -> Result<(), Fail> {
             anyhow::anyhow!("job {} is {}, not running", record.id, record.state),
         ));
     }
-    match JobLock::acquire(&home::locks()?, args.job).or_fail(Code::Internal)? {
+    let lock = JobLock::acquire(&home::locks()?, args.job).or_fail(Code::Internal)?;
+    let (state, text) = match lock {
         // Nobody runs it (it was interrupted): cancel it here.
         Some(_lock) => {
             let cancelled = journal
                 .cancel_unfinished(args.job, Some(JobState::Cancelled))
                 .or_fail(Code::Journal)?;
-            println!(
-                "job {}: cancelled ({cancelled} chunks unfinished)",
-                args.job
-            );
+            (
+                "cancelled",
+                format!("cancelled ({cancelled} chunks unfinished)"),
+            )
         }
         // Its process stops at its next commit (within a fraction of a
         // second, once its running chunks finish).
         None => {
             journal.request_cancel(args.job).or_fail(Code::Journal)?;
-            println!(
-                "job {}: cancel requested; it stops once its running chunks finish",
-                args.job
-            );
+            (
+                "cancel-requested",
+                "cancel requested; it stops once its running chunks finish".to_owned(),
+            )
         }
+    };
+    match args.json {
+        true => println!("{}", serde_json::json!({ "job": args.job, "state": state })),
+        false => println!("job {}: {text}", args.job),
     }
     Ok(())
 }
@@ -126,7 +131,12 @@ pub(crate) fn rm(args: RmArgs) -> Result<(), Fail> {
             })?;
         remove(&mut journal, &store, id)?;
         JobLock::remove(&locks, id).or_fail(Code::Internal)?;
-        println!("removed job {id}");
+        if !args.json {
+            println!("removed job {id}");
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "removed": args.jobs }));
     }
     Ok(())
 }

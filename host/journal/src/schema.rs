@@ -14,13 +14,14 @@ pub(crate) const VERSION: u32 = 1;
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
 const MIGRATIONS: [&str; VERSION as usize] = [V1];
 
-/// Version 1. Task rows hold only what every task has plus the columns of
+/// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
+/// once shown always names the same job. Task rows hold only what every task has plus the columns of
 /// its state (NULL in other states); small outputs live in `outputs`, large
 /// ones in the content-addressed store under `output_digest`; `attempts`
 /// holds attempts worth telling about (failed, retried or logging).
 const V1: &str = "
 CREATE TABLE jobs (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT,
     fingerprint BLOB NOT NULL,
     spec TEXT NOT NULL,

@@ -491,3 +491,38 @@ fn an_unwritable_output_is_refused_before_anything_runs() {
     );
     assert_eq!(status_json(home.path(), None), serde_json::json!([]));
 }
+
+#[test]
+fn without_cache_or_journal_wrun_needs_no_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let home = not_a_dir.join("home");
+    let (fasta, _) = crate::support::sample();
+    let args = [
+        "submit",
+        TASK_PROBE,
+        "--input",
+        fasta.to_str().unwrap(),
+        "--",
+        "count",
+    ];
+    let mut bare = args.to_vec();
+    bare.splice(1..1, ["--no-cache", "--no-journal"]);
+    let run = wrun_in(&home, &bare, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // One `records=N bytes=M` line per chunk.
+    let records: u64 = run
+        .stdout_text()
+        .lines()
+        .map(|line| {
+            line["records=".len()..line.find(' ').unwrap()]
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(records, 1200);
+    // The journal needs the home.
+    let run = wrun_in(&home, &args, None);
+    assert_ne!(run.code, 0);
+}

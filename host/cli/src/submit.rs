@@ -23,8 +23,13 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         memory: args.memory,
         output: args.output_limit,
     };
-    let store = home::open_store()?;
-    let cache = (!args.no_cache).then(|| store.clone());
+    // The store holds the artifact cache and the journal's modules and
+    // large outputs: with neither, wrun needs no home at all.
+    let store = match args.no_cache && args.no_journal {
+        true => None,
+        false => Some(home::open_store()?),
+    };
+    let cache = store.clone().filter(|_| !args.no_cache);
     let runtime = job::runtime(job::limits(&limits), workers, cache)?;
 
     let loaded = module_source::load(&args.module, args.verbose)?;
@@ -81,9 +86,9 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         verbose: args.verbose,
     };
     let (out, output_name) = job::open_output(args.output.as_deref())?;
-    let journaled = match args.no_journal {
-        true => None,
-        false => {
+    let journaled = match store.filter(|_| !args.no_journal) {
+        None => None,
+        Some(store) => {
             let mut journal = home::open_journal()?;
             let resumable = match args.fresh || input_path.as_os_str() == "-" {
                 true => None,

@@ -37,12 +37,7 @@ impl<'a> Record<'a> {
 
     /// The identifier: the header up to the first whitespace.
     pub fn id(&self) -> &'a [u8] {
-        let end = self
-            .header
-            .iter()
-            .position(u8::is_ascii_whitespace)
-            .unwrap_or(self.header.len());
-        &self.header[..end]
+        identifier(self.header)
     }
 
     /// The sequence lines, without line endings; blank lines are skipped.
@@ -52,6 +47,15 @@ impl<'a> Record<'a> {
             .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
             .filter(|line| !line.is_empty())
     }
+}
+
+/// A header's identifier: up to the first whitespace.
+pub(crate) fn identifier(header: &[u8]) -> &[u8] {
+    let end = header
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .unwrap_or(header.len());
+    &header[..end]
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@
 mod error;
 mod export;
 pub mod fasta;
+pub mod fastq;
 mod host;
 mod splitter;
 mod task;
@@ -56,7 +57,7 @@ pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use host::log;
-pub use splitter::Splitter;
+pub use splitter::{ByteOrderMark, Splitter};
 pub use task::{Args, Output, Step, Task};
 
 #[doc(hidden)]

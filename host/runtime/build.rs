@@ -6,6 +6,7 @@ use std::fmt::Write;
 const PLUGINS: &[(&str, &str)] = &[
     ("lines", "wrun-plugin-lines"),
     ("fasta", "wrun-plugin-fasta"),
+    ("fastq", "wrun-plugin-fastq"),
 ];
 
 fn main() {

@@ -1,4 +1,4 @@
-//! Example SDK task: length and GC content of every FASTA record.
+//! Example SDK task: length and GC content of every FASTA or FASTQ record.
 //!
 //! For each record it writes `<id>\t<length>\t<GC percent>\n`, where the id
 //! is the header up to the first whitespace, the length counts every
@@ -11,8 +11,7 @@
 
 use std::io::Write;
 
-use wrun_sdk::fasta::Record;
-use wrun_sdk::{Args, Error, Output, Result, Task};
+use wrun_sdk::{Args, Error, Output, Result, Task, fasta, fastq};
 
 /// The task; it keeps no state between records.
 #[derive(Debug)]
@@ -29,9 +28,18 @@ impl Task for GcContent {
     }
 
     fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
-        let record = Record::parse(record)?;
+        let (id, lines): (&[u8], Box<dyn Iterator<Item = &[u8]>>) = match record.first() {
+            Some(b'@') => {
+                let record = fastq::Record::parse(record)?;
+                (record.id(), Box::new(std::iter::once(record.sequence())))
+            }
+            _ => {
+                let record = fasta::Record::parse(record)?;
+                (record.id(), Box::new(record.sequence_lines()))
+            }
+        };
         let (mut length, mut g, mut c) = (0u64, 0u64, 0u64);
-        for line in record.sequence_lines() {
+        for line in lines {
             length += line.len() as u64;
             for &base in line {
                 match base {
@@ -41,7 +49,7 @@ impl Task for GcContent {
                 }
             }
         }
-        out.write(record.id());
+        out.write(id);
         writeln!(out, "\t{length}\t{:.2}", gc_percent(g, c, length))?;
         Ok(())
     }
@@ -57,7 +65,7 @@ fn gc_percent(g: u64, c: u64, length: u64) -> f64 {
     (g as f64 / length + c as f64 / length) * 100.0
 }
 
-wrun_sdk::export_task!(GcContent, formats = "fasta");
+wrun_sdk::export_task!(GcContent, formats = "fasta,fastq");
 
 #[cfg(test)]
 mod tests {
@@ -76,6 +84,16 @@ mod tests {
         assert_eq!(
             gc(b">a desc\nACGTNN\nac\n\n>b\n>c x\nGGCC\r\n>s\nSSNNsGC\n>sp\nAC GT"),
             "a\t8\t37.50\nb\t0\t0.00\nc\t4\t100.00\ns\t7\t28.57\nsp\t5\t40.00\n"
+        );
+    }
+
+    #[test]
+    fn reads_fastq_records_too() {
+        let records = records::<wrun_plugin_fastq::Fastq>(b"@r1 x\nACGG\n+\nIIII\n@r2\n\n+\n\n", 5);
+        let out = run_task::<GcContent>(&[], &records.unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "r1\t4\t75.00\nr2\t0\t0.00\n"
         );
     }
 

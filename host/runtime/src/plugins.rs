@@ -1,7 +1,7 @@
 //! The splitter plugins built into the binary, and choosing one.
 //!
-//! `plugins/lines` and `plugins/fasta` are compiled to wasm by this crate's
-//! build script and embedded; they run in the sandbox like any user plugin
+//! `plugins/lines`, `plugins/fasta` and `plugins/fastq` are compiled to wasm
+//! by this crate's build script and embedded; they run in the sandbox like any user plugin
 //! (`--format plugin.wasm`).
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
@@ -27,9 +27,10 @@ pub fn source_name(name: &str) -> String {
 /// The format used when nothing else decides.
 pub const DEFAULT_FORMAT: &str = "lines";
 
-/// Pick a builtin format for `--format auto`: the first format the task
-/// declares that a builtin plugin splits, else the builtin whose declared
-/// formats include the input's file extension, else [`DEFAULT_FORMAT`].
+/// Pick a builtin format for `--format auto`: the builtin that splits the
+/// input's file extension if the task accepts its format (or declares
+/// none), else the first format the task declares that a builtin splits,
+/// else the builtin for the extension, else [`DEFAULT_FORMAT`].
 pub fn detect(task_formats: &[String], extension: Option<&str>) -> &'static str {
     let splits = |name: &str, format: &str| {
         name == format
@@ -39,14 +40,21 @@ pub fn detect(task_formats: &[String], extension: Option<&str>) -> &'static str 
                     .any(|f| f == format)
             })
     };
-    let wanted = task_formats.iter().map(String::as_str).chain(extension);
-    for format in wanted {
+    let builtin_for = |format: &str| {
         let format = format.to_ascii_lowercase();
-        if let Some(name) = names().find(|name| splits(name, &format)) {
-            return name;
-        }
+        names().find(|name| splits(name, &format))
+    };
+    let by_extension = extension.and_then(builtin_for);
+    if let Some(name) = by_extension
+        .filter(|name| task_formats.is_empty() || task_formats.iter().any(|f| f == name))
+    {
+        return name;
     }
-    DEFAULT_FORMAT
+    task_formats
+        .iter()
+        .find_map(|format| builtin_for(format))
+        .or(by_extension)
+        .unwrap_or(DEFAULT_FORMAT)
 }
 
 #[cfg(test)]
@@ -55,9 +63,10 @@ mod tests {
 
     #[test]
     fn builtins_are_embedded() {
-        assert_eq!(names().collect::<Vec<_>>(), ["lines", "fasta"]);
+        assert_eq!(names().collect::<Vec<_>>(), ["lines", "fasta", "fastq"]);
         assert!(builtin("fasta").unwrap().starts_with(b"\0asm"));
-        assert!(builtin("fastq").is_none());
+        assert!(builtin("fastq").unwrap().starts_with(b"\0asm"));
+        assert!(builtin("bam").is_none());
     }
 
     #[test]
@@ -67,5 +76,12 @@ mod tests {
         assert_eq!(detect(&[], Some("fna")), "fasta");
         assert_eq!(detect(&[], Some("tsv")), "lines");
         assert_eq!(detect(&["unknown".into()], None), "lines");
+        // A task of several formats gets the one the extension names.
+        let both = ["fasta".to_owned(), "fastq".to_owned()];
+        assert_eq!(detect(&both, Some("fq")), "fastq");
+        assert_eq!(detect(&both, Some("fa")), "fasta");
+        assert_eq!(detect(&both, None), "fasta");
+        assert_eq!(detect(&["fasta".into()], Some("fq")), "fasta");
+        assert_eq!(detect(&[], Some("fastq")), "fastq");
     }
 }

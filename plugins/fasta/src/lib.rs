@@ -3,10 +3,10 @@
 //! A record starts at a `>` that begins a line and runs to the next one.
 //! Blank lines before the first record are skipped; anything else there is
 //! an error naming its line, as is a NUL byte anywhere (binary input).
-//! `\r\n` line endings, lowercase sequence and a missing final newline are
-//! fine: the splitter only looks at line starts.
+//! `\r\n` line endings, lowercase sequence, a missing final newline and a
+//! UTF-8 byte-order mark are fine: the splitter only looks at line starts.
 
-use wrun_sdk::{Error, Result, Splitter};
+use wrun_sdk::{ByteOrderMark, Error, Result, Splitter};
 
 /// The `fasta` splitter's state across blocks.
 #[derive(Debug)]
@@ -19,6 +19,7 @@ pub struct Fasta {
     lines_before: u64,
     /// Bytes seen in earlier blocks.
     bytes_before: u64,
+    bom: ByteOrderMark,
 }
 
 impl Default for Fasta {
@@ -28,6 +29,7 @@ impl Default for Fasta {
             in_records: false,
             lines_before: 0,
             bytes_before: 0,
+            bom: ByteOrderMark::default(),
         }
     }
 }
@@ -84,12 +86,16 @@ impl Splitter for Fasta {
         let nul = memchr::memchr(0, block);
         let clean = &block[..nul.unwrap_or(block.len())];
         let mut from = 0;
+        let mark = match self.in_records {
+            true => 0,
+            false => self.bom.skip(clean),
+        };
         if !self.in_records {
-            match self.find_first(clean)? {
+            match self.find_first(&clean[mark..])? {
                 Some(first) => {
                     self.in_records = true;
-                    starts.push(first as u32);
-                    from = first + 1;
+                    starts.push((mark + first) as u32);
+                    from = mark + first + 1;
                 }
                 None => from = clean.len(),
             }
@@ -107,7 +113,7 @@ impl Splitter for Fasta {
         starts.extend(
             memchr::memmem::find_iter(&block[from..], b"\n>").map(|i| (from + i + 1) as u32),
         );
-        if let Some(&last) = block.last() {
+        if let Some(&last) = block[mark..].last() {
             self.at_line_start = last == b'\n';
         }
         self.lines_before += memchr::memchr_iter(b'\n', block).count() as u64;
@@ -144,6 +150,11 @@ mod tests {
             b"\n\r\n>a\r\nacgt\r\n\r\n>b\r\nnnn",
             &[b">a\r\nacgt\r\n\r\n", b">b\r\nnnn"],
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        all_block_sizes(b"\xef\xbb\xbf>a\nAC\n>b\n", &[b">a\nAC\n", b">b\n"]);
     }
 
     #[test]

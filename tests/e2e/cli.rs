@@ -255,14 +255,14 @@ fn missing_input_and_bad_modules_have_their_own_codes() {
             "--input",
             path(&fasta),
             "--format",
-            "fastq",
+            "bam",
         ],
         None,
     );
     assert_eq!(run.code, 4);
     assert_eq!(
         run.stderr,
-        "wrun: error: unknown format \"fastq\": use auto, lines, fasta, or the path of a splitter plugin .wasm\n"
+        "wrun: error: unknown format \"bam\": use auto, lines, fasta, fastq, or the path of a splitter plugin .wasm\n"
     );
 
     let run = wrun(

@@ -60,6 +60,7 @@ fn spec() -> JobSpec {
         },
         keep_going: false,
         retries: 2,
+        inflate: Default::default(),
     }
 }
 

@@ -74,7 +74,8 @@ pub(crate) struct SubmitArgs {
     /// `cargo run`).
     pub(crate) module: PathBuf,
 
-    /// Input file to split into records; `-` reads standard input.
+    /// Input file to split into records; `-` reads standard input. Either
+    /// may be gzip-compressed (`reads.fq.gz`).
     /// Without it the module runs once, with no records: for tasks that do
     /// their work in `step()`, or commands that need no input.
     #[arg(short, long, value_name = "FILE")]
@@ -89,10 +90,21 @@ pub(crate) struct SubmitArgs {
     pub(crate) jobs: Option<u32>,
 
     /// Record format: `auto` (from the task's metadata, then the input's
-    /// extension, else lines), a builtin (`lines`, `fasta`), or a splitter
+    /// extension, else lines), a builtin (`lines`, `fasta`, `fastq`), or a splitter
     /// plugin `.wasm`.
     #[arg(short, long, value_name = "FORMAT", default_value = "auto")]
     pub(crate) format: String,
+
+    /// A gzip-compressed input (found by its magic bytes, whatever its
+    /// name) is refused once it decompresses to more than SIZE.
+    #[arg(long, value_name = "SIZE", default_value = "1TiB", value_parser = parse_size)]
+    pub(crate) max_inflated: u64,
+
+    /// A gzip-compressed input is refused once it has decompressed to
+    /// more than N times the compressed bytes read (past the first 16 MiB):
+    /// real data compresses 3 to 10 times, decompression bombs a million.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_ratio: u64,
 
     /// Put at most N records in a chunk.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -6,10 +6,10 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use wrun_journal::{
-    FailureKind, InputRef, JobId, JobLock, JobSpec, JobState, Journal, LimitsSpec, TaskStateKind,
+    FailureKind, JobId, JobLock, JobSpec, JobState, Journal, LimitsSpec, TaskStateKind,
 };
 use wrun_runtime::{Limits, Module, Runtime, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary, Update};
@@ -87,44 +87,6 @@ pub(crate) fn runtime(
         None => Runtime::new(limits, slots),
     }
     .or_fail(Code::Internal)
-}
-
-/// Open the input; its size, when it is a regular file.
-pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>), Fail> {
-    if path.as_os_str() == "-" {
-        return Ok((Box::new(io::stdin()), None));
-    }
-    let file = File::open(path).or_fail_with(Code::Input, || {
-        format!("cannot open input {}", path.display())
-    })?;
-    let size = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .map(|m| m.len());
-    Ok((Box::new(file), size))
-}
-
-/// What identifies the input's content for a resume: its path, size and
-/// modification time.
-pub(crate) fn input_ref(path: &Path) -> InputRef {
-    if path.as_os_str() == "-" {
-        return InputRef {
-            path: "-".to_owned(),
-            size: None,
-            modified_ns: None,
-        };
-    }
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let metadata = std::fs::metadata(path).ok();
-    InputRef {
-        path: absolute.display().to_string(),
-        size: metadata.as_ref().map(|m| m.len()),
-        modified_ns: metadata
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i128),
-    }
 }
 
 /// Open `-o`, or standard output; also its name for messages.
@@ -542,9 +504,9 @@ pub(crate) fn plan(
         ));
     }
     let path = Path::new(&recorded.path);
-    let (input, size) = open_input(path)?;
+    let (input, size) = crate::input::open(path, spec.inflate)?;
     let (out, output_name) = open_output(spec.output.as_deref().map(Path::new))?;
-    let now = input_ref(path);
+    let now = crate::input::stamp(path);
     if (now.size, now.modified_ns) != (recorded.size, recorded.modified_ns) {
         return Err(Fail::new(
             Code::JobState,

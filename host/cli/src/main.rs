@@ -6,6 +6,7 @@ mod cache;
 mod control;
 mod exit;
 mod home;
+mod input;
 mod inspect;
 mod job;
 mod module_source;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
-use wrun_journal::{JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
+use wrun_journal::{InflateLimits, JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
 use wrun_runtime::{Chunk, TaskRunner, plugins};
 use wrun_scheduler::Chunking;
 use wrun_store::Digest;
@@ -13,7 +13,7 @@ use wrun_store::Digest;
 use crate::args::SubmitArgs;
 use crate::exit::{Code, Fail, OrFail};
 use crate::job::{self, Display, Journaled, Plan};
-use crate::{home, module_source};
+use crate::{home, input, module_source};
 
 pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
     let workers = job::workers(args.jobs);
@@ -43,7 +43,11 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
     let Some(input_path) = &args.input else {
         return run_once(&runner, args.output.as_deref());
     };
-    let (input, size) = job::open_input(input_path)?;
+    let inflate = InflateLimits {
+        max_bytes: args.max_inflated,
+        max_ratio: args.max_ratio,
+    };
+    let (input, size) = input::open(input_path, inflate)?;
     let format = resolve_format(&args.format, &module.info().formats, input_path)?;
     let plugin = runtime
         .admit(&format.source, &format.bytes)
@@ -59,7 +63,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             source: absolute(&format.source),
             digest: Digest::of(&format.bytes).to_hex(),
         }),
-        input: Some(job::input_ref(input_path)),
+        input: Some(input::stamp(input_path)),
         output: job::output_ref(args.output.as_deref()),
         chunk_records: args.chunk_records,
         chunk_bytes: args.chunk_bytes,
@@ -67,6 +71,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         limits,
         keep_going: args.keep_going,
         retries: args.retries,
+        inflate,
     };
     // The definition as the user gave it (auto chunking unresolved): the
     // same submit again finds this job by it.
@@ -191,7 +196,7 @@ fn resolve_format(format: &str, task_formats: &[String], input: &Path) -> Result
         })
     };
     if format == "auto" {
-        let extension = input.extension().and_then(|e| e.to_str());
+        let extension = input::format_extension(input);
         let name = plugins::detect(task_formats, extension);
         return Ok(builtin(name).expect("detect returns a builtin"));
     }

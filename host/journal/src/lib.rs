@@ -24,7 +24,7 @@ pub use journal::{
 };
 pub use lock::JobLock;
 pub use recovery::{QUARANTINE_AFTER, Recovery, recover};
-pub use spec::{InputRef, JobSpec, LimitsSpec, ModuleRef};
+pub use spec::{InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
 pub use state::{
     FailureKind, IllegalTransition, JobState, Millis, OutputRef, TaskError, TaskState,
     TaskStateKind,

@@ -28,6 +28,28 @@ pub struct JobSpec {
     pub keep_going: bool,
     /// Host-side failures are retried this many times.
     pub retries: u32,
+    /// Caps on decompressing a gzip input.
+    #[serde(default)]
+    pub inflate: InflateLimits,
+}
+
+/// How far a compressed input may expand before it is refused as a
+/// decompression bomb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InflateLimits {
+    /// Decompressed bytes, in all.
+    pub max_bytes: u64,
+    /// Decompressed bytes per compressed byte read.
+    pub max_ratio: u64,
+}
+
+impl Default for InflateLimits {
+    fn default() -> Self {
+        InflateLimits {
+            max_bytes: 1 << 40,
+            max_ratio: 1000,
+        }
+    }
 }
 
 /// A module, by where it came from and what it is.

@@ -32,6 +32,7 @@ fn spec() -> JobSpec {
         },
         keep_going: false,
         retries: 2,
+        inflate: Default::default(),
     }
 }
 

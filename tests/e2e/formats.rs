@@ -1,0 +1,195 @@
+//! Real FASTA and FASTQ files (Debian's bowtie2-examples, installed by
+//! `.ci/run`), plain and gzip-compressed, against seqkit; malformed FASTQ;
+//! decompression bombs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{GC_CONTENT, TASK_PROBE, wrun};
+
+/// Where `bowtie2-examples` puts its data.
+const BOWTIE2: &str = "/usr/share/doc/bowtie2/examples";
+
+fn bowtie2(file: &str) -> PathBuf {
+    let path = Path::new(BOWTIE2).join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: `apt-get install bowtie2-examples` (.ci/run does)",
+        path.display()
+    );
+    path
+}
+
+fn seqkit_gc(path: &Path) -> String {
+    let output = Command::new("seqkit")
+        .args(["fx2tab", "-n", "-i", "-l", "-g"])
+        .arg(path)
+        .output()
+        .expect("CI installs seqkit; it must be on PATH");
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn gc_content_matches_seqkit_on_real_fasta_and_fastq_plain_and_gzipped() {
+    for file in [
+        "reads/reads_1.fq.gz",
+        "reads/reads_2.fq.gz",
+        "reads/longreads.fq.gz",
+        "reference/lambda_virus.fa.gz",
+        "scripts/test/big_data/reads/human_reads.fa",
+        "scripts/test/big_data/reads/mouse_reads.fa",
+    ] {
+        let path = bowtie2(file);
+        let expected = seqkit_gc(&path);
+        for chunking in [
+            &["--chunk-records", "7"][..],
+            &["--chunk-bytes", "64KiB"],
+            &[],
+        ] {
+            let mut args = vec!["submit", "--no-journal", GC_CONTENT, "--input"];
+            args.push(path.to_str().unwrap());
+            args.extend(chunking);
+            let run = wrun(&args, None);
+            assert_eq!(run.code, 0, "{file}: {}", run.stderr);
+            assert!(
+                run.stdout_text() == expected,
+                "{file} {chunking:?} differs from seqkit"
+            );
+        }
+    }
+}
+
+fn temp(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn malformed_fastq_is_an_input_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "bad-plus.fq",
+            b"@r1\nACGT\n+\nIIII\n@r2\nAC\n-\nII\n",
+            "line 7: expected the '+' line of the record at line 5, found '-'",
+        ),
+        (
+            "bad-quality.fq",
+            b"@r1\nACGT\n+\nIII\n",
+            "line 4: the quality has 3 characters but the sequence of the record at line 1 has 4",
+        ),
+        (
+            "truncated.fq.gz",
+            &gzip(b"@r1\nACGT\n+\nIIII\n@r2\nAC\n"),
+            "line 7: the input ends inside the record at line 5",
+        ),
+    ];
+    for (name, bytes, message) in cases {
+        let input = temp(dir.path(), name, bytes);
+        let run = wrun(
+            &[
+                "submit",
+                "--no-journal",
+                GC_CONTENT,
+                "--input",
+                input.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_eq!(run.code, 3, "{name}: {}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "wrun: error: {}: {message} (format builtin:fastq)\n",
+                input.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_decompression_bomb_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 MiB of one byte: about 64 KiB compressed.
+    let bomb = temp(dir.path(), "bomb.txt.gz", &gzip(&vec![b'A'; 64 << 20]));
+    let input = bomb.to_str().unwrap();
+    let base = [
+        "submit",
+        "--no-journal",
+        TASK_PROBE,
+        "--input",
+        input,
+        "--format",
+        "lines",
+    ];
+    let run = wrun(
+        &[&base[..], &["--max-ratio", "100", "--", "count"]].concat(),
+        None,
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "wrun: error: {input}: cannot read the input: gzip: "
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("more than 100 times as much (--max-ratio)"),
+        "{}",
+        run.stderr
+    );
+
+    let run = wrun(
+        &[&base[..], &["--max-inflated", "1MiB", "--", "count"]].concat(),
+        None,
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("gzip: decompresses to more than 1.0 MiB (--max-inflated)"),
+        "{}",
+        run.stderr
+    );
+
+    // Under the caps it is just a big line. (Deflate expands at most about
+    // 1032 times, which this input nearly reaches: past the default ratio.)
+    let run = wrun(
+        &[&base[..], &["--max-ratio", "2000", "--", "count"]].concat(),
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout_text(), format!("records=1 bytes={}\n", 64 << 20));
+
+    // Corrupt gzip data is an input error too.
+    let mut corrupt = gzip(b"@r\nAC\n+\nII\n");
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    let corrupt = temp(dir.path(), "corrupt.fq.gz", &corrupt);
+    let run = wrun(
+        &[
+            "submit",
+            "--no-journal",
+            GC_CONTENT,
+            "--input",
+            corrupt.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read the input: gzip: "),
+        "{}",
+        run.stderr
+    );
+}

@@ -30,6 +30,8 @@ fn gc_content_output_is_the_same_for_any_workers_and_chunking() {
         &["-j", "2", "--chunk-records", "1"],
         &["-j", "2", "--chunk-records", "7"],
         &["-j", "2", "--chunk-bytes", "1KiB"],
+        &["-j", "2", "--chunk-residues", "5000"],
+        &["-j", "2", "--chunk-residues", "1", "--chunk-records", "3"],
         &[
             "-j",
             "3",

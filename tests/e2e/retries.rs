@@ -51,6 +51,7 @@ fn spec() -> JobSpec {
         output: None,
         chunk_records: Some(1),
         chunk_bytes: None,
+        chunk_residues: None,
         args: Vec::new(),
         limits: LimitsSpec {
             fuel: None,
@@ -80,7 +81,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
         input: Box::new(&b"a\nb\nc\n"[..]),
         chunking: Chunking {
             max_records: Some(1),
-            max_bytes: None,
+            ..Chunking::default()
         },
         block_size: 1 << 20,
         keep_going: false,

@@ -115,6 +115,13 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_positive_size)]
     pub(crate) chunk_bytes: Option<u64>,
 
+    /// Close a chunk once its records hold N residues (sequence bytes:
+    /// each record's bytes after its first line, line breaks excluded).
+    /// Chunks of a FASTA file then hold about equal sequence however
+    /// record lengths vary: what BLAST-like tasks need to take equal time.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) chunk_residues: Option<u64>,
+
     /// Instruction budget per chunk (wasmtime fuel). Metering costs speed,
     /// so it is off unless set.
     #[arg(long, value_name = "N")]

@@ -110,6 +110,7 @@ pub(crate) fn chunking(spec: &JobSpec) -> Chunking {
     Chunking {
         max_records: spec.chunk_records,
         max_bytes: spec.chunk_bytes,
+        max_residues: spec.chunk_residues,
     }
 }
 
@@ -404,14 +405,21 @@ pub(crate) fn format_wall(wall: Duration) -> String {
     }
 }
 
-fn describe_chunking(chunking: Chunking) -> String {
-    match (chunking.max_records, chunking.max_bytes) {
-        (Some(records), Some(bytes)) => {
-            format!("{records} records or {}", bytesize::ByteSize(bytes))
-        }
-        (Some(records), None) => format!("{records} records"),
-        (None, Some(bytes)) => format!("{}", bytesize::ByteSize(bytes)),
-        (None, None) => "the whole input".to_owned(),
+/// A chunking's bounds in words: `7 records or 1.0 MiB`.
+pub(crate) fn describe_chunking(chunking: Chunking) -> String {
+    let bounds: Vec<String> = [
+        chunking.max_records.map(|n| format!("{n} records")),
+        chunking
+            .max_bytes
+            .map(|n| bytesize::ByteSize(n).to_string()),
+        chunking.max_residues.map(|n| format!("{n} residues")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match bounds.is_empty() {
+        true => "the whole input".to_owned(),
+        false => bounds.join(" or "),
     }
 }
 

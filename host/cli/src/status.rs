@@ -222,12 +222,7 @@ fn describe_job(view: &JobView, spec: &JobSpec) -> String {
         let size = input
             .size
             .map_or_else(String::new, |s| format!(" ({})", bytesize::ByteSize(s)));
-        let chunks = match (spec.chunk_records, spec.chunk_bytes) {
-            (Some(r), Some(b)) => format!("{r} records or {}", bytesize::ByteSize(b)),
-            (Some(r), None) => format!("{r} records"),
-            (None, Some(b)) => bytesize::ByteSize(b).to_string(),
-            (None, None) => "the whole input".to_owned(),
-        };
+        let chunks = crate::job::describe_chunking(crate::job::chunking(spec));
         let _ = writeln!(
             text,
             "  input     {}{size}, split as {} in chunks of {chunks}",

@@ -67,6 +67,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         output: job::output_ref(args.output.as_deref()),
         chunk_records: args.chunk_records,
         chunk_bytes: args.chunk_bytes,
+        chunk_residues: args.chunk_residues,
         args: args.args.clone(),
         limits,
         keep_going: args.keep_going,
@@ -81,7 +82,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             .as_bytes(),
     )
     .as_bytes();
-    if spec.chunk_records.is_none() && spec.chunk_bytes.is_none() {
+    if job::chunking(&spec) == Chunking::default() {
         let auto = Chunking::auto(size, workers);
         spec.chunk_records = auto.max_records;
         spec.chunk_bytes = auto.max_bytes;

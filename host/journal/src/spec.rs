@@ -21,6 +21,8 @@ pub struct JobSpec {
     /// chose, so a resume with other `-j` cuts the same chunks).
     pub chunk_records: Option<u64>,
     pub chunk_bytes: Option<u64>,
+    #[serde(default)]
+    pub chunk_residues: Option<u64>,
     /// Arguments passed to the task.
     pub args: Vec<String>,
     pub limits: LimitsSpec,

@@ -3,14 +3,20 @@
 use bytes::Bytes;
 
 /// How records are grouped into tasks. A chunk is closed before the record
-/// that would start it past either bound; a single record larger than
-/// `max_bytes` makes a chunk of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// that would start it past any bound; a single record larger than a bound
+/// makes a chunk of its own. No bound: the whole input is one chunk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Chunking {
     /// Close a chunk once it holds this many records.
     pub max_records: Option<u64>,
     /// Close a chunk once it holds this many bytes.
     pub max_bytes: Option<u64>,
+    /// Close a chunk once it holds this many residues: the bytes of its
+    /// records after their first line, line breaks excluded. For FASTA
+    /// that is the sequence length, so chunks get about equal sequence
+    /// whatever the record lengths (what makes BLAST chunks take equal
+    /// time); for FASTQ it counts sequence and quality.
+    pub max_residues: Option<u64>,
 }
 
 impl Chunking {
@@ -27,8 +33,8 @@ impl Chunking {
             None => 1 << 20,
         };
         Chunking {
-            max_records: None,
             max_bytes: Some(bytes),
+            ..Chunking::default()
         }
     }
 }
@@ -79,6 +85,32 @@ struct Open {
     first_record: u64,
     data: Vec<u8>,
     records: Vec<u32>,
+    /// Residues so far (counted only with `max_residues`).
+    residues: u64,
+    /// The last record's first line has not ended yet.
+    in_first_line: bool,
+}
+
+impl Open {
+    /// Append the next bytes of the input.
+    fn append(&mut self, bytes: &[u8], count_residues: bool) {
+        self.data.extend_from_slice(bytes);
+        if !count_residues {
+            return;
+        }
+        let mut rest = bytes;
+        if self.in_first_line {
+            match memchr::memchr(b'\n', rest) {
+                Some(end) => {
+                    self.in_first_line = false;
+                    rest = &rest[end + 1..];
+                }
+                None => return,
+            }
+        }
+        let breaks = memchr::memchr2_iter(b'\n', b'\r', rest).count();
+        self.residues += (rest.len() - breaks) as u64;
+    }
 }
 
 impl Chunker {
@@ -126,14 +158,14 @@ impl Chunker {
                 continue;
             }
             if let Some(open) = &mut self.current {
-                open.data.extend_from_slice(&block[cursor..start]);
+                open.append(&block[cursor..start], self.chunking.max_residues.is_some());
             }
             cursor = start;
             self.last_start = Some(at);
             self.begin_record(at, &mut emit)?;
         }
         if let Some(open) = &mut self.current {
-            open.data.extend_from_slice(&block[cursor..]);
+            open.append(&block[cursor..], self.chunking.max_residues.is_some());
             check_size(open)?;
         }
         self.consumed += block.len() as u64;
@@ -159,7 +191,11 @@ impl Chunker {
                 .chunking
                 .max_bytes
                 .is_some_and(|max| open.data.len() as u64 >= max);
-            if full_records || full_bytes {
+            let full_residues = self
+                .chunking
+                .max_residues
+                .is_some_and(|max| open.residues >= max);
+            if full_records || full_bytes || full_residues {
                 let open = self.current.take().expect("checked above");
                 emit(self.close(open));
             }
@@ -169,7 +205,10 @@ impl Chunker {
             first_record: self.next_record,
             data: Vec::new(),
             records: Vec::new(),
+            residues: 0,
+            in_first_line: true,
         });
+        open.in_first_line = true;
         // `check_size` keeps chunks below 4 GiB, so the offset fits.
         open.records.push((at - open.offset) as u32);
         self.next_record += 1;
@@ -225,7 +264,7 @@ mod tests {
     fn records(n: u64) -> Chunking {
         Chunking {
             max_records: Some(n),
-            max_bytes: None,
+            ..Chunking::default()
         }
     }
 
@@ -255,12 +294,38 @@ mod tests {
     fn byte_bound_closes_before_the_record_that_passes_it() {
         let input = b"aaaa\nb\ncc\nd\n";
         let chunking = Chunking {
-            max_records: None,
             max_bytes: Some(6),
+            ..Chunking::default()
         };
         let tasks = chunk(input, &[0, 5, 7, 10], 4, chunking);
         let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
         assert_eq!(data, [&b"aaaa\nb\n"[..], b"cc\nd\n"]);
+    }
+
+    #[test]
+    fn residue_bound_balances_sequence_not_records() {
+        // Headers of any length count nothing; line breaks count nothing.
+        let input = b">a long header\nAAAA\nAAAA\n>b\nCC\r\n>c\nGGGGGGGG\n>d x\nT\n>e\nT\n";
+        let starts: Vec<usize> = (0..input.len())
+            .filter(|&i| input[i] == b'>' && (i == 0 || input[i - 1] == b'\n'))
+            .collect();
+        let chunking = Chunking {
+            max_residues: Some(8),
+            ..Chunking::default()
+        };
+        for block in 1..=input.len() {
+            let tasks = chunk(input, &starts, block, chunking);
+            let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
+            assert_eq!(
+                data,
+                [
+                    &b">a long header\nAAAA\nAAAA\n"[..],
+                    b">b\nCC\r\n>c\nGGGGGGGG\n",
+                    b">d x\nT\n>e\nT\n"
+                ],
+                "block {block}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Build the guests the end-to-end tests run, from source.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 /// Guests and the environment variable that carries each one's path.
 const GUESTS: &[(&str, &str)] = &[
     ("task-probe", "WRUN_TEST_TASK_PROBE"),
@@ -11,4 +14,36 @@ const GUESTS: &[(&str, &str)] = &[
 
 fn main() {
     wrun_build_guests::build_and_export(GUESTS);
+    build_c_guest();
+}
+
+/// `examples/revcomp-c`, with clang and wasi-libc. Without them the
+/// variable names what is missing, and the test that runs it says so
+/// (`.ci/run` installs them).
+fn build_c_guest() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let source = repo.join("examples/revcomp-c/revcomp.c");
+    let header = repo.join("guest-sdk/include/wrun.h");
+    println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-changed={}", header.display());
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("revcomp_c.wasm");
+    let built = Command::new("clang")
+        .args(["--target=wasm32-wasi", "-O2", "-mexec-model=reactor"])
+        .args(["-Wall", "-Wextra", "-Werror", "-Wl,--strip-debug"])
+        .arg("-I")
+        .arg(header.parent().unwrap())
+        .arg("-o")
+        .arg(&out)
+        .arg(&source)
+        .output();
+    let value = match built {
+        Ok(output) if output.status.success() => out.display().to_string(),
+        Ok(output) => format!(
+            "missing: clang failed to build {}: {}",
+            source.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(e) => format!("missing: cannot run clang ({e})"),
+    };
+    println!("cargo:rustc-env=WRUN_TEST_REVCOMP_C={value}");
 }

@@ -193,3 +193,59 @@ fn a_decompression_bomb_fails_cleanly() {
         run.stderr
     );
 }
+
+/// `examples/revcomp-c`, built by the build script with clang.
+fn revcomp_c() -> &'static str {
+    let module = env!("WRUN_TEST_REVCOMP_C");
+    assert!(
+        !module.starts_with("missing"),
+        "{module}: .ci/run installs clang, lld, wasi-libc and libclang-rt-14-dev-wasm32"
+    );
+    module
+}
+
+#[test]
+fn a_task_written_in_c_matches_seqkit() {
+    let module = revcomp_c();
+    let run = wrun(&["inspect", module, "--json"], None);
+    let info: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(info["kind"], "task");
+    assert_eq!(info["name"], "revcomp-c");
+    for path in [
+        crate::support::sample().0,
+        bowtie2("reference/lambda_virus.fa.gz"),
+        bowtie2("scripts/test/big_data/reads/mouse_reads.fa"),
+    ] {
+        let output = Command::new("seqkit")
+            .args(["seq", "-r", "-p", "-w", "0", "-t", "dna"])
+            .arg(&path)
+            .output()
+            .expect("CI installs seqkit");
+        let run = wrun(
+            &[
+                "submit",
+                "--no-journal",
+                module,
+                "--input",
+                path.to_str().unwrap(),
+                "-j",
+                "2",
+            ],
+            None,
+        );
+        assert_eq!(run.code, 0, "{}: {}", path.display(), run.stderr);
+        assert!(
+            run.stdout == output.stdout,
+            "{} differs from seqkit",
+            path.display()
+        );
+    }
+    let run = wrun(&["submit", "--no-journal", module, "--", "extra"], None);
+    assert_eq!(run.code, 16);
+    assert!(
+        run.stderr
+            .ends_with("task rejected its arguments: revcomp-c takes no arguments\n"),
+        "{}",
+        run.stderr
+    );
+}

@@ -9,6 +9,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("command-probe", "WRUN_TEST_COMMAND_PROBE"),
     ("gc-content", "WRUN_TEST_GC_CONTENT"),
     ("wc", "WRUN_TEST_WC"),
+    ("kmer-count", "WRUN_TEST_KMER_COUNT"),
+    ("kmer-merge", "WRUN_TEST_KMER_MERGE"),
     ("wrun-plugin-fasta", "WRUN_TEST_FASTA_PLUGIN"),
 ];
 

@@ -249,3 +249,67 @@ fn a_task_written_in_c_matches_seqkit() {
         run.stderr
     );
 }
+
+/// k-mer counts of a gzipped FASTQ file, single-threaded, natively: the
+/// oracle for the map/reduce job.
+fn native_kmer_counts(path: &Path, k: usize) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    for sequence in text.lines().skip(1).step_by(4) {
+        let bytes = sequence.as_bytes();
+        let mut run = 0;
+        for (i, base) in bytes.iter().enumerate() {
+            run = if b"ACGT".contains(base) { run + 1 } else { 0 };
+            if run >= k {
+                *counts.entry(&sequence[i + 1 - k..=i]).or_default() += 1;
+            }
+        }
+    }
+    counts
+        .iter()
+        .map(|(kmer, n)| format!("{kmer}\t{n}\n"))
+        .collect()
+}
+
+#[test]
+fn kmer_count_reduced_by_kmer_merge_equals_a_native_count() {
+    use crate::support::{KMER_COUNT, KMER_MERGE};
+    let reads = bowtie2("reads/reads_2.fq.gz");
+    let expected = native_kmer_counts(&reads, 9);
+    for chunking in [&["-j", "1"][..], &["-j", "2", "--chunk-records", "300"]] {
+        let mut args = vec!["submit", KMER_COUNT, "--input", reads.to_str().unwrap()];
+        args.extend(chunking);
+        args.extend(["--reduce", KMER_MERGE, "--", "9"]);
+        let run = wrun(&args, None);
+        assert_eq!(run.code, 0, "{chunking:?}: {}", run.stderr);
+        assert!(
+            run.stdout_text() == expected,
+            "{chunking:?}: differs from the native count"
+        );
+    }
+    // A reducer that fails fails the job with its exit code and message.
+    let run = wrun(
+        &[
+            "submit",
+            GC_CONTENT,
+            "--input",
+            reads.to_str().unwrap(),
+            "--reduce",
+            KMER_MERGE,
+        ],
+        None,
+    );
+    assert_eq!(run.code, 16, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "wrun: error: reduce {KMER_MERGE}: task rejected its input: not a `KMER\\tCOUNT` line"
+        )),
+        "{}",
+        run.stderr
+    );
+}

@@ -62,6 +62,7 @@ fn spec() -> JobSpec {
         keep_going: false,
         retries: 2,
         inflate: Default::default(),
+        reduce: None,
     }
 }
 

@@ -17,6 +17,9 @@ pub(crate) const COMMAND_PROBE: &str = env!("WRUN_TEST_COMMAND_PROBE");
 pub(crate) const GC_CONTENT: &str = env!("WRUN_TEST_GC_CONTENT");
 /// `examples/wc`.
 pub(crate) const WC: &str = env!("WRUN_TEST_WC");
+/// `examples/kmer-count` and its reducer `examples/kmer-merge`.
+pub(crate) const KMER_COUNT: &str = env!("WRUN_TEST_KMER_COUNT");
+pub(crate) const KMER_MERGE: &str = env!("WRUN_TEST_KMER_MERGE");
 /// `plugins/fasta`.
 pub(crate) const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
 

@@ -22,7 +22,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     Status(StatusArgs),
     Logs(LogsArgs),
     Resume(ResumeArgs),
@@ -144,6 +144,12 @@ pub(crate) struct SubmitArgs {
     /// before it are written.
     #[arg(long)]
     pub(crate) keep_going: bool,
+
+    /// Reduce: once every chunk has run, run this task (a `.wasm` or a
+    /// crate directory) over the chunks' outputs, each one record, in
+    /// input order; its output is the job's output.
+    #[arg(long, value_name = "MODULE")]
+    pub(crate) reduce: Option<PathBuf>,
 
     /// Run a chunk again up to N times when the host failed running it.
     /// Failures of the task itself (traps, limits, errors) are

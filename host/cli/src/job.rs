@@ -18,6 +18,7 @@ use wrun_store::{BlobStore, Digest};
 use crate::args::When;
 use crate::exit::{Code, Fail, OrFail};
 use crate::progress::Progress;
+use crate::reduce;
 
 /// Bytes read from the input and handed to the splitter at a time.
 const BLOCK_SIZE: usize = 1 << 20;
@@ -37,6 +38,8 @@ pub(crate) struct Plan {
     pub(crate) out: Box<dyn Write>,
     pub(crate) output_name: String,
     pub(crate) workers: usize,
+    /// Runs over the chunks' outputs once they are all done (`--reduce`).
+    pub(crate) reducer: Option<TaskRunner>,
 }
 
 /// How to show a run.
@@ -164,6 +167,7 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
         mut out,
         output_name,
         workers,
+        reducer,
     } = plan;
     let input_name = spec
         .input
@@ -207,7 +211,7 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
         }),
     };
     let (mut done, mut failed) = (0, 0);
-    let result = job.run(&mut out, |update| match update {
+    let mut on_update = |update: Update<'_>| match update {
         Update::Finished {
             index,
             bytes,
@@ -222,11 +226,26 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
             }
             progress.advance(bytes, done, failed);
         }
-    });
+    };
+    let mut collected = reducer.as_ref().map(|_| reduce::Collected::default());
+    let result = match &mut collected {
+        Some(collected) => job.run(collected, &mut on_update),
+        None => job.run(&mut out, &mut on_update),
+    };
     progress.finish();
+    let reduced = match (&result, &reducer, collected) {
+        (Ok(_), Some(reducer), Some(collected)) => {
+            Some(reduce::run(reducer, collected, &mut out, &output_name))
+        }
+        _ => None,
+    };
     drop(out);
 
-    if let (Some(journaled), Some(state)) = (&mut journaled, final_state(&result)) {
+    let state = match &reduced {
+        Some(Err(_)) => Some(JobState::Failed),
+        _ => final_state(&result),
+    };
+    if let (Some(journaled), Some(state)) = (&mut journaled, state) {
         journaled
             .journal
             .finish_job(journaled.job, state)
@@ -243,6 +262,9 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
     let resume_hint = job_id.map_or_else(String::new, |id| {
         format!("; nothing done is lost: `wrun resume {id}` goes on")
     });
+    if let Some(Err(fail)) = reduced {
+        return Err(fail);
+    }
     match result {
         Ok(summary) => finish(&summary, job_id, &input_name, display.verbose),
         Err(JobError::Task(failed)) => Err(Fail::new(
@@ -503,6 +525,16 @@ pub(crate) fn plan(
         .admit(&format.source, &plugin_bytes)
         .or_fail(Code::Module)?;
     let splitter = runtime.splitter(&plugin).or_fail(Code::Module)?;
+    let reducer = match &spec.reduce {
+        Some(reduce) => {
+            let bytes = stored_module(store, &reduce.source, &reduce.digest)?;
+            let module = runtime
+                .admit(&reduce.source, &bytes)
+                .or_fail(Code::Module)?;
+            Some(runtime.task_runner(&module, &[]).or_fail(Code::Module)?)
+        }
+        None => None,
+    };
     if recorded.path == "-" {
         return Err(Fail::new(
             Code::JobState,
@@ -535,5 +567,6 @@ pub(crate) fn plan(
         out,
         output_name,
         workers,
+        reducer,
     })
 }

@@ -12,6 +12,7 @@ mod job;
 mod module_source;
 mod output;
 mod progress;
+mod reduce;
 mod status;
 mod submit;
 
@@ -22,7 +23,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {
-        args::Command::Submit(submit) => submit::run(submit),
+        args::Command::Submit(submit) => submit::run(*submit),
         args::Command::Status(args) => status::status(args),
         args::Command::Logs(args) => status::logs(args),
         args::Command::Resume(args) => control::resume(args.run),

@@ -13,6 +13,13 @@ use crate::job::open_output;
 pub(crate) fn run(args: OutputArgs) -> Result<(), Fail> {
     let journal = home::open_journal()?;
     let record = journal.job(args.job).or_fail(Code::Journal)?;
+    if let Some(reduce) = &record.spec.reduce {
+        eprintln!(
+            "wrun: note: job {} reduces its chunks with {}: these are the chunks' outputs, \
+             before the reduce",
+            args.job, reduce.source
+        );
+    }
     let store = home::open_store()?;
     let (mut out, output_name) = open_output(args.output.as_deref())?;
     let write_error = |name: &str| format!("cannot write {name}");

@@ -53,6 +53,17 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         .admit(&format.source, &format.bytes)
         .or_fail(Code::Module)?;
     let splitter = runtime.splitter(&plugin).or_fail(Code::Module)?;
+    let reduce = match &args.reduce {
+        Some(path) => {
+            let loaded = module_source::load(path, args.verbose)?;
+            let module = runtime
+                .admit(&loaded.source, &loaded.bytes)
+                .or_fail(Code::Module)?;
+            let runner = runtime.task_runner(&module, &[]).or_fail(Code::Module)?;
+            Some((loaded, module, runner))
+        }
+        None => None,
+    };
 
     let mut spec = JobSpec {
         module: ModuleRef {
@@ -73,6 +84,10 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         keep_going: args.keep_going,
         retries: args.retries,
         inflate,
+        reduce: reduce.as_ref().map(|(loaded, module, _)| ModuleRef {
+            source: absolute(&loaded.source),
+            digest: module.digest().to_hex(),
+        }),
     };
     // The definition as the user gave it (auto chunking unresolved): the
     // same submit again finds this job by it.
@@ -126,6 +141,9 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
                 None => {
                     job::keep_module(&store, &loaded.bytes)?;
                     job::keep_module(&store, &format.bytes)?;
+                    if let Some((reducer, _, _)) = &reduce {
+                        job::keep_module(&store, &reducer.bytes)?;
+                    }
                     let id = journal
                         .create_job(args.name.as_deref(), &fingerprint, &spec)
                         .or_fail(Code::Journal)?;
@@ -154,6 +172,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         out,
         output_name,
         workers,
+        reducer: reduce.map(|(_, _, runner)| runner),
     };
     job::run(plan, journaled, display)
 }

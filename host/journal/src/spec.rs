@@ -33,6 +33,9 @@ pub struct JobSpec {
     /// Caps on decompressing a gzip input.
     #[serde(default)]
     pub inflate: InflateLimits,
+    /// The task that reduces the chunks' outputs into the job's output.
+    #[serde(default)]
+    pub reduce: Option<ModuleRef>,
 }
 
 /// How far a compressed input may expand before it is refused as a

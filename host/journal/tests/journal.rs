@@ -34,6 +34,7 @@ fn spec() -> JobSpec {
         keep_going: false,
         retries: 2,
         inflate: Default::default(),
+        reduce: None,
     }
 }
 

@@ -51,6 +51,26 @@ impl fmt::Debug for Job<'_> {
     }
 }
 
+/// Where a job's outputs go: every task's output (none for a failed task
+/// under `keep_going`), once, in input order. Any writer is a sink that
+/// concatenates them.
+pub trait Sink {
+    /// The output of the next task.
+    fn output(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// The job is over: make everything written durable or visible.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write + ?Sized> Sink for W {
+    fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Write::flush(self)
+    }
+}
+
 /// What the dispatcher reports while a job runs.
 #[derive(Debug)]
 pub enum Update<'a> {
@@ -237,11 +257,11 @@ impl TaskMeta {
 }
 
 impl Job<'_> {
-    /// Run the job, writing the outputs of its tasks to `out` in input
+    /// Run the job, handing the outputs of its tasks to `out` in input
     /// order and reporting each finished task to `on_update`.
     pub fn run(
         self,
-        out: &mut dyn Write,
+        out: &mut dyn Sink,
         mut on_update: impl FnMut(Update<'_>),
     ) -> Result<Summary, JobError> {
         let started = Instant::now();
@@ -611,7 +631,7 @@ impl Worker<'_> {
 /// The dispatcher's state; it alone decides what is written and when to
 /// stop.
 struct Dispatcher<'a> {
-    out: &'a mut dyn Write,
+    out: &'a mut dyn Sink,
     window: &'a Window,
     skip_from: &'a AtomicU64,
     keep_going: bool,
@@ -844,7 +864,7 @@ impl Dispatcher<'_> {
             }
             let (len, output) = entry.remove();
             if let Some(output) = output {
-                if let Err(error) = self.out.write_all(&output) {
+                if let Err(error) = self.out.output(&output) {
                     self.fail(JobError::Output(error));
                     break;
                 }

@@ -31,7 +31,7 @@ mod failure;
 mod record;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
-pub use dispatch::{FailedTask, Job, JobError, Summary, Update};
+pub use dispatch::{FailedTask, Job, JobError, Sink, Summary, Update};
 pub use executor::{Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
 pub use record::{Prior, Recording};

@@ -1,0 +1,69 @@
+//! `--reduce`: after every chunk of a job has run, a reducer task gets the
+//! chunks' outputs, each as one record, in input order, and its output is
+//! the job's output (k-mer tables merged, counts summed, …).
+
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use wrun_runtime::{Chunk, TaskRunner};
+use wrun_scheduler::Sink;
+
+use crate::exit::{Code, Fail, OrFail};
+
+/// The chunks' outputs, kept for the reducer: their bytes end to end and
+/// where each starts.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    data: Vec<u8>,
+    starts: Vec<u32>,
+}
+
+impl Sink for Collected {
+    fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let start = u32::try_from(self.data.len())
+            .ok()
+            .filter(|&start| u32::try_from(start as usize + bytes.len()).is_ok())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "the chunks' outputs exceed the 4 GiB a reducer can take",
+                )
+            })?;
+        self.starts.push(start);
+        self.data.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Run `reducer` over `collected` and write its output to `out`.
+pub(crate) fn run(
+    reducer: &TaskRunner,
+    collected: Collected,
+    out: &mut dyn Write,
+    output_name: &str,
+) -> Result<(), Fail> {
+    let result = reducer.run(Chunk {
+        data: &Bytes::from(collected.data),
+        records: &collected.starts,
+    });
+    let (output, log) = match &result {
+        Ok(done) => (&done.output[..], &done.log),
+        Err(failed) => (&[][..], &failed.log),
+    };
+    for line in String::from_utf8_lossy(log).lines() {
+        eprintln!("[reduce] {line}");
+    }
+    if let Err(failed) = &result {
+        return Err(Fail::new(
+            Code::of_task(wrun_scheduler::failure_kind(&failed.reason)),
+            anyhow::anyhow!("reduce {}: {}", reducer.source(), failed.reason),
+        ));
+    }
+    out.write_all(output)
+        .and_then(|()| out.flush())
+        .or_fail_with(Code::Output, || format!("cannot write {output_name}"))
+}

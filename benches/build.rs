@@ -4,6 +4,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("noop-task", "WRUN_BENCH_NOOP_TASK"),
     ("noop-command", "WRUN_BENCH_NOOP_COMMAND"),
     ("regex-grep", "WRUN_BENCH_REGEX_GREP"),
+    ("gc-content", "WRUN_BENCH_GC_CONTENT"),
 ];
 
 fn main() {

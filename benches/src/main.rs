@@ -15,7 +15,11 @@
 //! * cold compile versus cache hit for a module over 1 MB;
 //! * a 1,000,000-task job: wall time and peak RSS;
 //! * FASTA splitting in the wasm plugin, against the same plugin compiled
-//!   natively, both fed the 1 MiB blocks the scheduler reads.
+//!   natively, both fed the 1 MiB blocks the scheduler reads;
+//! * `examples/gc-content` over 1 GB of FASTA against the same code native
+//!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`).
+
+mod bio;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,7 +42,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     // Sections named on the command line (`tasks`, `journal`, `cache`,
-    // `million`, `split`), or all.
+    // `million`, `split`, `bio`), or all.
     let sections: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -66,6 +70,9 @@ fn main() {
     }
     if run("split") {
         split(&mut table, scale);
+    }
+    if run("bio") {
+        bio::gc_content(&mut table, &home, dir.path(), workers, scale);
     }
     table.print();
 }

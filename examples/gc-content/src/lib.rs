@@ -28,31 +28,39 @@ impl Task for GcContent {
     }
 
     fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
-        let (id, lines): (&[u8], Box<dyn Iterator<Item = &[u8]>>) = match record.first() {
-            Some(b'@') => {
-                let record = fastq::Record::parse(record)?;
-                (record.id(), Box::new(std::iter::once(record.sequence())))
-            }
-            _ => {
-                let record = fasta::Record::parse(record)?;
-                (record.id(), Box::new(record.sequence_lines()))
-            }
-        };
-        let (mut length, mut g, mut c) = (0u64, 0u64, 0u64);
-        for line in lines {
-            length += line.len() as u64;
-            for &base in line {
-                match base {
-                    b'G' | b'g' => g += 1,
-                    b'C' | b'c' => c += 1,
-                    _ => {}
-                }
-            }
-        }
-        out.write(id);
-        writeln!(out, "\t{length}\t{:.2}", gc_percent(g, c, length))?;
+        write_line(record, out)?;
         Ok(())
     }
+}
+
+/// Write `<id>\t<length>\t<GC percent>\n` for one FASTA or FASTQ record:
+/// the whole task, callable natively too (the benchmarks' native peer uses
+/// it).
+pub fn write_line(record: &[u8], out: &mut impl Write) -> Result<()> {
+    let (id, lines): (&[u8], Box<dyn Iterator<Item = &[u8]>>) = match record.first() {
+        Some(b'@') => {
+            let record = fastq::Record::parse(record)?;
+            (record.id(), Box::new(std::iter::once(record.sequence())))
+        }
+        _ => {
+            let record = fasta::Record::parse(record)?;
+            (record.id(), Box::new(record.sequence_lines()))
+        }
+    };
+    let (mut length, mut g, mut c) = (0u64, 0u64, 0u64);
+    for line in lines {
+        length += line.len() as u64;
+        for &base in line {
+            match base {
+                b'G' | b'g' => g += 1,
+                b'C' | b'c' => c += 1,
+                _ => {}
+            }
+        }
+    }
+    out.write_all(id)?;
+    writeln!(out, "\t{length}\t{:.2}", gc_percent(g, c, length))?;
+    Ok(())
 }
 
 /// GC percent computed as seqkit does, `(g/len + c/len) * 100`, so that

@@ -27,7 +27,7 @@ fn main() -> io::Result<()> {
             mapped.bytes()
         }
     };
-    let starts = record_starts(&input);
+    let starts = record_starts(input);
     // Equal shares of bytes, cut at record starts.
     let mut cuts = vec![0];
     for t in 1..threads {

@@ -1,7 +1,8 @@
 //! A real workload end to end: `examples/gc-content` over a FASTA file in
 //! the page cache, against the same code natively on as many threads, and
 //! against GNU parallel `--pipepart` driving the native program (what
-//! people do today); and wrun's scaling from one worker to all.
+//! people do today); the cost of a fuel budget on it; and wrun's scaling
+//! from one worker to all.
 
 use std::path::Path;
 
@@ -45,6 +46,10 @@ pub(crate) fn gc_content(table: &mut Table, home: &Path, dir: &Path, workers: us
         ))
     });
     let on_one = median(|| run_shell(&wrun(1)));
+    // Deterministic CPU budgets: wasmtime fuel, far more than needed.
+    let fueled = median(|| {
+        run_shell(&wrun(workers).replace(" submit ", " submit --fuel 1000000000000000 "))
+    });
 
     let mb = size as f64 / 1e6;
     let secs = |d: std::time::Duration| format!("{:.2} s", d.as_secs_f64());
@@ -67,6 +72,14 @@ pub(crate) fn gc_content(table: &mut Table, home: &Path, dir: &Path, workers: us
         &format!(
             "wrun is {:.1}x faster (target >= 5x)",
             parallel.as_secs_f64() / on_all.as_secs_f64()
+        ),
+    );
+    table.row(
+        "  same, with a fuel budget (--fuel)",
+        secs(fueled),
+        &format!(
+            "fuel metering costs {:.0}% (target <= 15%)",
+            100.0 * (fueled.as_secs_f64() / on_all.as_secs_f64() - 1.0)
         ),
     );
     table.row(

@@ -313,3 +313,72 @@ fn kmer_count_reduced_by_kmer_merge_equals_a_native_count() {
         run.stderr
     );
 }
+
+#[test]
+fn adaptive_chunking_follows_cost_over_records_of_1000x_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    // Reads of 100 bases and contigs of 100,000, mixed.
+    let mut fasta = Vec::new();
+    let mut state = 7u32;
+    for i in 0..600 {
+        let len = if i % 50 == 7 { 100_000 } else { 100 };
+        fasta.extend_from_slice(format!(">seq{i}\n").as_bytes());
+        for j in 0..len {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            fasta.push(b"ACGT"[(state >> 16) as usize % 4]);
+            if j % 70 == 69 {
+                fasta.push(b'\n');
+            }
+        }
+        fasta.push(b'\n');
+    }
+    let input = temp(dir.path(), "mixed.fa", &fasta);
+    let expected = seqkit_gc(&input);
+    let home = tempfile::tempdir().unwrap();
+    let args = [
+        "submit",
+        GC_CONTENT,
+        "--input",
+        input.to_str().unwrap(),
+        "--chunking",
+        "adaptive",
+        "--target-task-time",
+        "2ms",
+    ];
+    let run = crate::support::wrun_in(home.path(), &args, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout_text() == expected, "differs from seqkit");
+    // Chunks are not all one size: they follow the measured cost.
+    let detail = crate::support::status_json(home.path(), Some("1"));
+    let mut lens: Vec<u64> = detail["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["len"].as_u64().unwrap())
+        .collect();
+    lens.sort_unstable();
+    assert!(lens.len() > 2 && lens[0] < lens[lens.len() - 1], "{lens:?}");
+    assert_eq!(detail["spec"]["adaptive_ms"], 2);
+
+    // Only tasks whose output does not depend on the cuts may use it.
+    let run = wrun(
+        &[
+            "submit",
+            crate::support::WC,
+            "--input",
+            input.to_str().unwrap(),
+            "--chunking",
+            "adaptive",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.ends_with(
+            "--chunking adaptive needs an SDK task of unit=record, whose output does not depend \
+             on where chunks are cut; this is a WASI command, which sees whole chunks\n"
+        ),
+        "{}",
+        run.stderr
+    );
+}

@@ -526,3 +526,43 @@ fn without_cache_or_journal_wrun_needs_no_home() {
     let run = wrun_in(&home, &args, None);
     assert_ne!(run.code, 0);
 }
+
+#[test]
+fn an_adaptive_job_resumes_cutting_the_chunks_it_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let input = work_input(dir.path());
+    let expected = reference(&input, dir.path());
+    let out = dir.path().join("out.txt");
+    let mut args = work_args(&input, &out);
+    // Adaptive instead of 4 records a chunk: sizes follow measured cost.
+    let at = args.iter().position(|&a| a == "--chunk-records").unwrap();
+    args.splice(
+        at..at + 2,
+        ["--chunking", "adaptive", "--target-task-time", "30ms"],
+    );
+    let mut child = spawn_wrun(home.path(), &args);
+    wait_until("the job is recorded", || {
+        home.path().join("journal.db").exists() && status_json(home.path(), None)[0]["id"] == 1
+    });
+    wait_until("3 chunks are done", || done_count(home.path()) >= 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = status_json(home.path(), Some("1"))["tasks"].clone();
+    assert_eq!(status_json(home.path(), None)[0]["state"], "interrupted");
+
+    let run = wrun_in(home.path(), &["resume", "1"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    // Every chunk recorded before the kill kept its byte range; the done
+    // ones were not run again.
+    let after = status_json(home.path(), Some("1"))["tasks"].clone();
+    for task in before.as_array().unwrap() {
+        let index = task["index"].as_u64().unwrap() as usize;
+        assert_eq!(after[index]["offset"], task["offset"], "chunk {index}");
+        assert_eq!(after[index]["len"], task["len"], "chunk {index}");
+        if task["state"] == "done" {
+            assert_eq!(after[index]["finished_at"], task["finished_at"]);
+        }
+    }
+}

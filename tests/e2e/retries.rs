@@ -52,6 +52,7 @@ fn spec() -> JobSpec {
         chunk_records: Some(1),
         chunk_bytes: None,
         chunk_residues: None,
+        adaptive_ms: None,
         args: Vec::new(),
         limits: LimitsSpec {
             fuel: None,
@@ -93,6 +94,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
             store: &store,
             prior: Prior::default(),
         }),
+        adaptive: None,
     }
     .run(&mut out, |_| {});
     (result.map(|_| out), journal, job)

@@ -122,6 +122,18 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) chunk_residues: Option<u64>,
 
+    /// `adaptive`: size chunks from the measured cost of the tasks so that
+    /// each takes about --target-task-time, smaller and smaller towards the
+    /// end of the input so that no core idles while another finishes a long
+    /// chunk (guided self-scheduling). For SDK tasks of `unit=record`,
+    /// whose output does not depend on where chunks are cut.
+    #[arg(long, value_name = "MODE", default_value = "static")]
+    pub(crate) chunking: ChunkingMode,
+
+    /// The wall time a task should take with `--chunking adaptive`.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_positive_duration)]
+    pub(crate) target_task_time: Duration,
+
     /// Instruction budget per chunk (wasmtime fuel). Metering costs speed,
     /// so it is off unless set.
     #[arg(long, value_name = "N")]
@@ -372,6 +384,15 @@ pub(crate) enum CacheCommand {
     Clear,
 }
 
+/// How chunk sizes are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ChunkingMode {
+    /// By the --chunk-* bounds (default: about 16 chunks per worker).
+    Static,
+    /// From the measured cost of the tasks.
+    Adaptive,
+}
+
 /// When to do something that depends on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum When {
@@ -392,6 +413,14 @@ fn parse_timeout(text: &str) -> Result<Timeout, String> {
         Ok(d) if d.is_zero() => Err("use `none` for no timeout".to_owned()),
         Ok(d) => Ok(Timeout(Some(d))),
         Err(e) => Err(format!("{e} (examples: 500ms, 30s, 10m, none)")),
+    }
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e} (examples: 200ms, 2s, 1m)")),
     }
 }
 

@@ -12,7 +12,9 @@ use wrun_journal::{
     FailureKind, JobId, JobLock, JobSpec, JobState, Journal, LimitsSpec, TaskStateKind,
 };
 use wrun_runtime::{Limits, Module, Runtime, SplitError, Splitter, TaskRunner};
-use wrun_scheduler::{Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary, Update};
+use wrun_scheduler::{
+    Adaptive, Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary, Update,
+};
 use wrun_store::{BlobStore, Digest};
 
 use crate::args::When;
@@ -188,7 +190,7 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
             modules[0].source(),
             modules[0].info().kind,
             modules[1].source(),
-            describe_chunking(chunking)
+            describe_chunking(&spec)
         );
     }
     let mut journaled = journaled;
@@ -203,6 +205,10 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
         block_size: BLOCK_SIZE,
         keep_going: spec.keep_going,
         retries: spec.retries,
+        adaptive: spec.adaptive_ms.map(|ms| Adaptive {
+            target: Duration::from_millis(ms),
+            input_size: size,
+        }),
         recording: journaled.as_mut().map(|j| Recording {
             journal: &mut j.journal,
             job: j.job,
@@ -427,8 +433,12 @@ pub(crate) fn format_wall(wall: Duration) -> String {
     }
 }
 
-/// A chunking's bounds in words: `7 records or 1.0 MiB`.
-pub(crate) fn describe_chunking(chunking: Chunking) -> String {
+/// How a job cuts chunks, in words: `7 records or 1.0 MiB`.
+pub(crate) fn describe_chunking(spec: &JobSpec) -> String {
+    if let Some(ms) = spec.adaptive_ms {
+        return format!("adaptive size, about {ms} ms of work each");
+    }
+    let chunking = chunking(spec);
     let bounds: Vec<String> = [
         chunking.max_records.map(|n| format!("{n} records")),
         chunking

@@ -222,7 +222,7 @@ fn describe_job(view: &JobView, spec: &JobSpec) -> String {
         let size = input
             .size
             .map_or_else(String::new, |s| format!(" ({})", bytesize::ByteSize(s)));
-        let chunks = crate::job::describe_chunking(crate::job::chunking(spec));
+        let chunks = crate::job::describe_chunking(spec);
         let _ = writeln!(
             text,
             "  input     {}{size}, split as {} in chunks of {chunks}",

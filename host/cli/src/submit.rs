@@ -6,11 +6,11 @@ use std::path::Path;
 
 use bytes::Bytes;
 use wrun_journal::{InflateLimits, JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
-use wrun_runtime::{Chunk, TaskRunner, plugins};
+use wrun_runtime::{Chunk, Kind, TaskRunner, Unit, plugins};
 use wrun_scheduler::Chunking;
 use wrun_store::Digest;
 
-use crate::args::SubmitArgs;
+use crate::args::{ChunkingMode, SubmitArgs};
 use crate::exit::{Code, Fail, OrFail};
 use crate::job::{self, Display, Journaled, Plan};
 use crate::{home, input, module_source};
@@ -40,6 +40,22 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         .task_runner(&module, &args.args)
         .or_fail(Code::Module)?;
 
+    if args.chunking == ChunkingMode::Adaptive
+        && (module.info().kind != Kind::Task || module.info().unit != Unit::Record)
+    {
+        let what = match module.info().kind {
+            Kind::Task => "an SDK task of unit=chunk",
+            _ => "a WASI command, which sees whole chunks",
+        };
+        return Err(Fail::new(
+            Code::Usage,
+            anyhow::anyhow!(
+                "{}: --chunking adaptive needs an SDK task of unit=record, whose output does \
+                 not depend on where chunks are cut; this is {what}",
+                module.source(),
+            ),
+        ));
+    }
     let Some(input_path) = &args.input else {
         return run_once(&runner, args.output.as_deref());
     };
@@ -79,6 +95,8 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         chunk_records: args.chunk_records,
         chunk_bytes: args.chunk_bytes,
         chunk_residues: args.chunk_residues,
+        adaptive_ms: (args.chunking == ChunkingMode::Adaptive)
+            .then(|| args.target_task_time.as_millis().max(1) as u64),
         args: args.args.clone(),
         limits,
         keep_going: args.keep_going,

@@ -23,6 +23,11 @@ pub struct JobSpec {
     pub chunk_bytes: Option<u64>,
     #[serde(default)]
     pub chunk_residues: Option<u64>,
+    /// Adaptive chunking: the wall time a task should take, in
+    /// milliseconds (chunks are cut from measured cost; a resume cuts the
+    /// chunks already recorded the same way again).
+    #[serde(default)]
+    pub adaptive_ms: Option<u64>,
     /// Arguments passed to the task.
     pub args: Vec<String>,
     pub limits: LimitsSpec,

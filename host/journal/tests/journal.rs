@@ -24,6 +24,7 @@ fn spec() -> JobSpec {
         chunk_records: Some(10),
         chunk_bytes: None,
         chunk_residues: None,
+        adaptive_ms: None,
         args: vec!["--min".into(), "5".into()],
         limits: LimitsSpec {
             fuel: None,

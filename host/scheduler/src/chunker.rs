@@ -77,6 +77,8 @@ pub struct Chunker {
     start_at_next_block: bool,
     /// Offset of the last record start, to drop repeats.
     last_start: Option<u64>,
+    /// Lengths chunks must have, by index (see [`Chunker::replay`]).
+    replay: Vec<Option<u64>>,
 }
 
 #[derive(Debug)]
@@ -124,7 +126,25 @@ impl Chunker {
             next_record: 0,
             start_at_next_block: false,
             last_start: None,
+            replay: Vec::new(),
         }
+    }
+
+    /// Cut chunk `i` exactly `lengths[i]` bytes long where given, whatever
+    /// the bounds: a resumed job cuts the chunks its earlier runs recorded.
+    /// (Recorded chunks end at record starts, so the cut falls on one.)
+    pub fn replay(&mut self, lengths: Vec<Option<u64>>) {
+        self.replay = lengths;
+    }
+
+    /// Change the byte bound from the next record on (adaptive chunking).
+    pub fn set_max_bytes(&mut self, max_bytes: Option<u64>) {
+        self.chunking.max_bytes = max_bytes;
+    }
+
+    /// Bytes of the input consumed so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
     }
 
     /// Records seen so far.
@@ -195,7 +215,11 @@ impl Chunker {
                 .chunking
                 .max_residues
                 .is_some_and(|max| open.residues >= max);
-            if full_records || full_bytes || full_residues {
+            let full = match self.replay.get(self.next_index as usize).copied().flatten() {
+                Some(len) => open.data.len() as u64 >= len,
+                None => full_records || full_bytes || full_residues,
+            };
+            if full {
                 let open = self.current.take().expect("checked above");
                 emit(self.close(open));
             }
@@ -326,6 +350,20 @@ mod tests {
                 "block {block}"
             );
         }
+    }
+
+    #[test]
+    fn replayed_lengths_win_over_the_bounds() {
+        let input = b">a\n>b\n>c\n>d\n>e\n";
+        let mut chunker = Chunker::new(records(1));
+        chunker.replay(vec![Some(6), None, Some(6)]);
+        let mut tasks = Vec::new();
+        chunker
+            .push(input, &[0, 3, 6, 9, 12], |t| tasks.push(t))
+            .unwrap();
+        chunker.finish(|t| tasks.push(t));
+        let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
+        assert_eq!(data, [&b">a\n>b\n"[..], b">c\n", b">d\n>e\n"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use wrun_journal::{IllegalTransition, JournalError, Millis, TaskError, TaskState};
 use wrun_runtime::{SplitError, Splitter, TaskFailure, TaskOutput};
 
+use crate::pace::{Adaptive, Pace};
 use crate::record::{Prior, PriorOutcome, Recorder, Recording, RetriedAttempt};
 use crate::{ChunkError, Chunker, Chunking, Executor, Task};
 
@@ -35,6 +36,8 @@ pub struct Job<'a> {
     pub retries: u32,
     /// Record the job in the journal (and skip what earlier runs did).
     pub recording: Option<Recording<'a>>,
+    /// Size chunks from measured cost instead of `chunking.max_bytes`.
+    pub adaptive: Option<Adaptive>,
 }
 
 impl fmt::Debug for Job<'_> {
@@ -47,6 +50,7 @@ impl fmt::Debug for Job<'_> {
             .field("keep_going", &self.keep_going)
             .field("retries", &self.retries)
             .field("recording", &self.recording)
+            .field("adaptive", &self.adaptive)
             .finish_non_exhaustive()
     }
 }
@@ -280,6 +284,7 @@ impl Job<'_> {
             keep_going,
             retries,
             recording,
+            adaptive,
             ..
         } = self;
         let (recorder, prior) = match recording {
@@ -319,7 +324,12 @@ impl Job<'_> {
                     made: 0,
                     error: None,
                 };
-                let result = read_input(input, splitter, chunking, block_size, batcher);
+                let sizing = Sizing {
+                    adaptive,
+                    pace: worker.pace,
+                    slots,
+                };
+                let result = read_input(input, splitter, chunking, sizing, block_size, batcher);
                 let _ = events.send(Event::InputEnd(result));
             });
             for _ in 0..slots {
@@ -376,10 +386,14 @@ fn read_input(
     mut input: Box<dyn Read + Send + '_>,
     mut splitter: Splitter,
     chunking: Chunking,
+    sizing: Sizing<'_>,
     block_size: usize,
     mut batcher: Batcher<'_>,
 ) -> Result<u64, JobError> {
     let mut chunker = Chunker::new(chunking);
+    // Chunks that earlier runs cut are cut the same way again, whatever
+    // cut them (adaptive sizes depend on timing).
+    chunker.replay(batcher.prior.lengths());
     let mut block = vec![0; block_size.max(1)];
     let mut starts = Vec::new();
     loop {
@@ -387,6 +401,10 @@ fn read_input(
         let eof = filled < block.len();
         starts.clear();
         splitter.split(&block[..filled], eof, &mut starts)?;
+        if let Some(adaptive) = &sizing.adaptive {
+            let bytes = adaptive.chunk_bytes(sizing.pace, chunker.consumed(), sizing.slots);
+            chunker.set_max_bytes(Some(bytes));
+        }
         chunker.push(&block[..filled], &starts, |task| batcher.add(task))?;
         if eof {
             chunker.finish(|task| batcher.add(task));
@@ -399,6 +417,13 @@ fn read_input(
             return Ok(batcher.made);
         }
     }
+}
+
+/// How the reader sizes chunks as it goes (adaptive chunking only).
+struct Sizing<'a> {
+    adaptive: Option<Adaptive>,
+    pace: &'a Pace,
+    slots: usize,
 }
 
 /// Groups tasks into batches for the workers, adaptively: a batch is sent
@@ -510,43 +535,6 @@ fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// How long tasks take, as the workers measure it: what sizes batches.
-struct Pace {
-    /// Moving average of a task's wall time, in nanoseconds; 0 until a
-    /// task has finished.
-    task_nanos: AtomicU64,
-}
-
-impl Pace {
-    /// Work a batch should hold.
-    const BATCH_TIME: Duration = Duration::from_millis(1);
-
-    fn new() -> Self {
-        Pace {
-            task_nanos: AtomicU64::new(0),
-        }
-    }
-
-    /// A task took `wall`. (Racing updates lose a sample, which is fine.)
-    fn observe(&self, wall: Duration) {
-        let sample = wall.as_nanos().min(u64::MAX as u128) as u64;
-        let old = self.task_nanos.load(Ordering::Relaxed);
-        let new = match old {
-            0 => sample.max(1),
-            _ => (old - old / 8 + sample / 8).max(1),
-        };
-        self.task_nanos.store(new, Ordering::Relaxed);
-    }
-
-    /// Tasks in a batch, at most `max`: one until a task has been timed.
-    fn batch_tasks(&self, max: usize) -> usize {
-        match self.task_nanos.load(Ordering::Relaxed) {
-            0 => 1,
-            nanos => ((Self::BATCH_TIME.as_nanos() as u64 / nanos) as usize).clamp(1, max),
-        }
-    }
-}
-
 /// What every worker thread shares.
 struct Worker<'a> {
     executor: &'a dyn Executor,
@@ -602,7 +590,7 @@ impl Worker<'_> {
             let clock = Instant::now();
             let result = self.executor.execute(task);
             let wall = clock.elapsed();
-            self.pace.observe(wall);
+            self.pace.observe(wall, task.data.len() as u64);
             match result {
                 Err(failure)
                     if crate::failure_kind(&failure.reason).is_transient()

@@ -28,10 +28,12 @@ mod chunker;
 mod dispatch;
 mod executor;
 mod failure;
+mod pace;
 mod record;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
 pub use dispatch::{FailedTask, Job, JobError, Sink, Summary, Update};
 pub use executor::{Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
+pub use pace::Adaptive;
 pub use record::{Prior, Recording};

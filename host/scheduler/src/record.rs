@@ -99,6 +99,17 @@ impl Prior {
     pub(crate) fn get(&self, index: u64) -> Option<&PriorTask> {
         self.tasks.get(&index)
     }
+
+    /// The byte length of every recorded chunk, by index (`None`: not
+    /// recorded).
+    pub(crate) fn lengths(&self) -> Vec<Option<u64>> {
+        let count = self.tasks.keys().max().map_or(0, |&last| last + 1);
+        let mut lengths = vec![None; count as usize];
+        for (&index, task) in &self.tasks {
+            lengths[index as usize] = Some(task.len);
+        }
+        lengths
+    }
 }
 
 /// One attempt that failed and was retried.

@@ -41,8 +41,8 @@ impl Pace {
     pub(crate) fn observe(&self, wall: Duration, bytes: u64) {
         let nanos = wall.as_nanos().min(u64::MAX as u128 / 1000) as u64;
         average(&self.task_nanos, nanos);
-        if bytes > 0 {
-            average(&self.byte_picos, nanos * 1000 / bytes);
+        if let Some(picos) = (nanos * 1000).checked_div(bytes) {
+            average(&self.byte_picos, picos);
         }
     }
 

@@ -91,3 +91,64 @@ pub(crate) fn gc_content(table: &mut Table, home: &Path, dir: &Path, workers: us
         ),
     );
 }
+
+/// Record lengths that vary 1000x (reads of 100 bases, then contigs of
+/// 100,000): chunks of a fixed record count (what `seqkit split -s` makes)
+/// against adaptive chunking, which sizes chunks by measured cost.
+pub(crate) fn uneven(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
+    let fasta = dir.join("uneven.fa");
+    std::fs::write(&fasta, uneven_fasta((256 << 20) / scale)).unwrap();
+    let run = |chunking: &str| {
+        format!(
+            "WRUN_HOME={} {} submit {GC_CONTENT} --input {} -j {workers} --progress never \
+             {chunking} >/dev/null",
+            home.display(),
+            wrun_binary().display(),
+            fasta.display()
+        )
+    };
+    let (by_count, adaptive) = ("--chunk-records 2000", "--chunking adaptive");
+    run_shell(&run(adaptive));
+    let counted = median(|| run_shell(&run(by_count)));
+    let adapted = median(|| run_shell(&run(adaptive)));
+    let secs = |d: std::time::Duration| format!("{:.2} s", d.as_secs_f64());
+    table.row(
+        "gc-content, record lengths 100 to 100,000, --chunk-records 2000",
+        secs(counted),
+        "",
+    );
+    table.row(
+        "  same input, --chunking adaptive",
+        secs(adapted),
+        &format!(
+            "{:.2}x the time of fixed record counts",
+            adapted.as_secs_f64() / counted.as_secs_f64()
+        ),
+    );
+}
+
+/// About `size` bytes of FASTA: 100-base reads, then contigs of 100,000
+/// bases taking the last third of the file, as in an assembly sorted by
+/// length; a fixed record count puts all the contigs in one or two chunks.
+fn uneven_fasta(size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + (200 << 10));
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut id = 0;
+    while out.len() < size {
+        id += 1;
+        let len = if out.len() > size / 3 * 2 { 100_000 } else { 100 };
+        out.extend_from_slice(format!(">seq{id}\n").as_bytes());
+        for i in 0..len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.push(b"ACGT"[(state & 3) as usize]);
+            if i % 60 == 59 {
+                out.push(b'\n');
+            }
+        }
+        out.push(b'\n');
+    }
+    out
+}
+

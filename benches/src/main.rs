@@ -73,6 +73,7 @@ fn main() {
     }
     if run("bio") {
         bio::gc_content(&mut table, &home, dir.path(), workers, scale);
+        bio::uneven(&mut table, &home, dir.path(), workers, scale);
     }
     table.print();
 }

@@ -402,7 +402,10 @@ fn read_input(
         starts.clear();
         splitter.split(&block[..filled], eof, &mut starts)?;
         if let Some(adaptive) = &sizing.adaptive {
-            let bytes = adaptive.chunk_bytes(sizing.pace, chunker.consumed(), sizing.slots);
+            // A quarter of the window per worker: chunks in flight stay
+            // many enough to keep every worker busy.
+            let max = Window::MAX_BYTES / (4 * sizing.slots as u64);
+            let bytes = adaptive.chunk_bytes(sizing.pace, chunker.consumed(), sizing.slots, max);
             chunker.set_max_bytes(Some(bytes));
         }
         chunker.push(&block[..filled], &starts, |task| batcher.add(task))?;

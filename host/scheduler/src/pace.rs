@@ -79,18 +79,18 @@ impl Adaptive {
     /// Chunk size before any task has been timed: small, to measure soon.
     const PROBE: u64 = 64 << 10;
     const MIN: u64 = 4 << 10;
-    const MAX: u64 = 256 << 20;
 
     /// Bytes the next chunks should hold, `consumed` bytes into the input,
-    /// with `slots` workers.
-    pub(crate) fn chunk_bytes(&self, pace: &Pace, consumed: u64, slots: usize) -> u64 {
+    /// with `slots` workers, at most `max` (so that enough chunks fit in
+    /// the reader's window to keep every worker busy).
+    pub(crate) fn chunk_bytes(&self, pace: &Pace, consumed: u64, slots: usize, max: u64) -> u64 {
         let by_time = pace.byte_picos().map_or(Self::PROBE, |picos| {
             (self.target.as_nanos() * 1000 / u128::from(picos)).min(u128::from(u64::MAX)) as u64
         });
         let share = self.input_size.map_or(u64::MAX, |size| {
             size.saturating_sub(consumed) / (2 * slots.max(1) as u64)
         });
-        by_time.min(share).clamp(Self::MIN, Self::MAX)
+        by_time.min(share).min(max).max(Self::MIN)
     }
 }
 
@@ -105,18 +105,19 @@ mod tests {
             target: Duration::from_millis(100),
             input_size: Some(1 << 30),
         };
-        assert_eq!(adaptive.chunk_bytes(&pace, 0, 2), Adaptive::PROBE);
+        assert_eq!(adaptive.chunk_bytes(&pace, 0, 2, u64::MAX), Adaptive::PROBE);
         // 1 µs per KiB: 100 ms of work is 100,000 KiB.
         pace.observe(Duration::from_micros(64), 64 << 10);
         let picos = 1_000_000 / 1024;
         assert_eq!(pace.byte_picos(), Some(picos));
-        assert_eq!(adaptive.chunk_bytes(&pace, 0, 2), 100_000_000_000 / picos);
+        assert_eq!(adaptive.chunk_bytes(&pace, 0, 2, u64::MAX), 100_000_000_000 / picos);
         // Near the end: a quarter of what is left, for 2 workers.
         assert_eq!(
-            adaptive.chunk_bytes(&pace, (1 << 30) - (8 << 20), 2),
+            adaptive.chunk_bytes(&pace, (1 << 30) - (8 << 20), 2, u64::MAX),
             2 << 20
         );
-        assert_eq!(adaptive.chunk_bytes(&pace, 1 << 30, 2), Adaptive::MIN);
+        assert_eq!(adaptive.chunk_bytes(&pace, 1 << 30, 2, u64::MAX), Adaptive::MIN);
+        assert_eq!(adaptive.chunk_bytes(&pace, 0, 2, 1 << 20), 1 << 20);
         assert_eq!(pace.batch_tasks(256), 15);
     }
 }

@@ -11,6 +11,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("wc", "WRUN_TEST_WC"),
     ("kmer-count", "WRUN_TEST_KMER_COUNT"),
     ("kmer-merge", "WRUN_TEST_KMER_MERGE"),
+    ("sw-search", "WRUN_TEST_SW_SEARCH"),
     ("wrun-plugin-fasta", "WRUN_TEST_FASTA_PLUGIN"),
 ];
 

@@ -136,7 +136,11 @@ fn uneven_fasta(size: usize) -> Vec<u8> {
     let mut id = 0;
     while out.len() < size {
         id += 1;
-        let len = if out.len() > size / 3 * 2 { 100_000 } else { 100 };
+        let len = if out.len() > size / 3 * 2 {
+            100_000
+        } else {
+            100
+        };
         out.extend_from_slice(format!(">seq{id}\n").as_bytes());
         for i in 0..len {
             state ^= state << 13;
@@ -151,4 +155,3 @@ fn uneven_fasta(size: usize) -> Vec<u8> {
     }
     out
 }
-

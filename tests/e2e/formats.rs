@@ -382,3 +382,126 @@ fn adaptive_chunking_follows_cost_over_records_of_1000x_lengths() {
         run.stderr
     );
 }
+
+/// fasta3's example sequences (Debian package `fasta3`), their stop
+/// markers (`*`) removed: scoring them is not standardised.
+fn fasta3_sequences(names: &[&str]) -> String {
+    let dir = Path::new("/usr/share/doc/fasta3/examples/seq");
+    names
+        .iter()
+        .map(|name| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (.ci/run installs fasta3)", path.display()))
+                .replace('*', "")
+        })
+        .collect()
+}
+
+/// The best local-alignment score of every (query, subject) pair, as
+/// ssearch36 (exact Smith–Waterman) reports it with `-m 10`.
+fn ssearch36_scores(flags: &[&str], queries: &Path, reference: &Path) -> Vec<String> {
+    let output = Command::new("ssearch36")
+        .args([
+            "-q", "-m", "10", "-E", "1000000", "-b", "1000", "-d", "1000",
+        ])
+        .args(flags)
+        .arg(queries)
+        .arg(reference)
+        .output()
+        .expect("CI installs fasta3 (ssearch36)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (mut query, mut subject, mut first) = (String::new(), String::new(), false);
+    let mut scores = Vec::new();
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        if let Some(rest) = line.strip_prefix(">>>") {
+            query = rest.split([',', ' ']).next().unwrap().to_owned();
+        } else if let Some(rest) = line.strip_prefix(">>") {
+            subject = rest.split(' ').next().unwrap().to_owned();
+            first = true;
+        } else if let Some(score) = line.strip_prefix("; sw_score: ") {
+            if std::mem::take(&mut first) {
+                scores.push(format!("{query} {subject} {score}"));
+            }
+        }
+    }
+    scores.sort();
+    scores
+}
+
+#[test]
+fn sw_search_scores_equal_ssearch36() {
+    use crate::support::SW_SEARCH;
+    let dir = tempfile::tempdir().unwrap();
+    let protein_queries = fasta3_sequences(&[
+        "gtm1_human.aa",
+        "mgstm1.aa",
+        "dyr_human.aa",
+        "hahu.aa",
+        "lcbo.aa",
+    ]);
+    let protein_reference = fasta3_sequences(&[
+        "gtt1_drome.aa",
+        "h10_human.aa",
+        "lcbo.aa",
+        "mchu.aa",
+        "egmsmg.aa",
+        "gstt1_drome.aa",
+    ]);
+    let dna_queries = fasta3_sequences(&["mgstm1.nt", "gstm1b_human_fs.nt"]);
+    let dna_reference = fasta3_sequences(&["gstm1b_human.nt", "mgstm1.nt"]);
+    // BLOSUM62 with BLAST's gaps (a gap of k costs 11 + k), then DNA +5/-4
+    // with gaps costing 12 + 4k: ssearch36 says the same with -f -11 -g -1
+    // and -f -12 -g -4 (-3: the forward strand only, as sw-search).
+    let cases: [(&str, &str, &[&str], &[&str]); 2] = [
+        (
+            &protein_queries,
+            &protein_reference,
+            &[],
+            &["-s", "BL62", "-f", "-11", "-g", "-1"],
+        ),
+        (
+            &dna_queries,
+            &dna_reference,
+            &["--matrix", "dna", "--gap-open", "12", "--gap-extend", "4"],
+            &["-n", "-3", "-f", "-12", "-g", "-4"],
+        ),
+    ];
+    for (n, (queries, reference, options, ssearch_flags)) in cases.into_iter().enumerate() {
+        let queries = temp(dir.path(), &format!("queries-{n}.fa"), queries.as_bytes());
+        let reference_path = temp(
+            dir.path(),
+            &format!("reference-{n}.fa"),
+            reference.as_bytes(),
+        );
+        let mut args = vec!["submit", "--no-journal", SW_SEARCH, "--input"];
+        args.push(queries.to_str().unwrap());
+        args.extend(["--chunk-records", "1", "--", "--reference", reference]);
+        args.extend(options);
+        let run = wrun(&args, None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let mut ours: Vec<String> = run
+            .stdout_text()
+            .lines()
+            .map(|line| {
+                let columns: Vec<&str> = line.split('\t').collect();
+                assert_eq!(columns.len(), 13, "{line}");
+                // ssearch36 shows library (subject) NCBI `gi|N|`
+                // identifiers without that prefix.
+                let id = |id: &str| match id.strip_prefix("gi|") {
+                    Some(rest) => rest.split_once('|').map_or(rest, |(_, id)| id).to_owned(),
+                    None => id.to_owned(),
+                };
+                format!("{} {} {}", columns[0], id(columns[1]), columns[12])
+            })
+            .collect();
+        ours.sort();
+        let theirs = ssearch36_scores(ssearch_flags, &queries, &reference_path);
+        assert!(ours.len() >= 4, "{ours:?}");
+        assert_eq!(ours, theirs, "case {n}: scores differ from ssearch36");
+    }
+}

@@ -20,6 +20,8 @@ pub(crate) const WC: &str = env!("WRUN_TEST_WC");
 /// `examples/kmer-count` and its reducer `examples/kmer-merge`.
 pub(crate) const KMER_COUNT: &str = env!("WRUN_TEST_KMER_COUNT");
 pub(crate) const KMER_MERGE: &str = env!("WRUN_TEST_KMER_MERGE");
+/// `examples/sw-search`.
+pub(crate) const SW_SEARCH: &str = env!("WRUN_TEST_SW_SEARCH");
 /// `plugins/fasta`.
 pub(crate) const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
 

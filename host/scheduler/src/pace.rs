@@ -110,13 +110,19 @@ mod tests {
         pace.observe(Duration::from_micros(64), 64 << 10);
         let picos = 1_000_000 / 1024;
         assert_eq!(pace.byte_picos(), Some(picos));
-        assert_eq!(adaptive.chunk_bytes(&pace, 0, 2, u64::MAX), 100_000_000_000 / picos);
+        assert_eq!(
+            adaptive.chunk_bytes(&pace, 0, 2, u64::MAX),
+            100_000_000_000 / picos
+        );
         // Near the end: a quarter of what is left, for 2 workers.
         assert_eq!(
             adaptive.chunk_bytes(&pace, (1 << 30) - (8 << 20), 2, u64::MAX),
             2 << 20
         );
-        assert_eq!(adaptive.chunk_bytes(&pace, 1 << 30, 2, u64::MAX), Adaptive::MIN);
+        assert_eq!(
+            adaptive.chunk_bytes(&pace, 1 << 30, 2, u64::MAX),
+            Adaptive::MIN
+        );
         assert_eq!(adaptive.chunk_bytes(&pace, 0, 2, 1 << 20), 1 << 20);
         assert_eq!(pace.batch_tasks(256), 15);
     }

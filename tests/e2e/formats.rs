@@ -423,10 +423,10 @@ fn ssearch36_scores(flags: &[&str], queries: &Path, reference: &Path) -> Vec<Str
         } else if let Some(rest) = line.strip_prefix(">>") {
             subject = rest.split(' ').next().unwrap().to_owned();
             first = true;
-        } else if let Some(score) = line.strip_prefix("; sw_score: ") {
-            if std::mem::take(&mut first) {
-                scores.push(format!("{query} {subject} {score}"));
-            }
+        } else if let Some(score) = line.strip_prefix("; sw_score: ")
+            && std::mem::take(&mut first)
+        {
+            scores.push(format!("{query} {subject} {score}"));
         }
     }
     scores.sort();

@@ -5,6 +5,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("noop-command", "WRUN_BENCH_NOOP_COMMAND"),
     ("regex-grep", "WRUN_BENCH_REGEX_GREP"),
     ("gc-content", "WRUN_BENCH_GC_CONTENT"),
+    ("sw-search", "WRUN_BENCH_SW_SEARCH"),
 ];
 
 fn main() {

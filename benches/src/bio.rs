@@ -155,3 +155,60 @@ fn uneven_fasta(size: usize) -> Vec<u8> {
     }
     out
 }
+
+const SW_SEARCH: &str = env!("WRUN_BENCH_SW_SEARCH");
+
+/// A compute-bound task: Smith–Waterman of protein queries against a
+/// reference, with and without a fuel budget (the deterministic CPU
+/// budget's cost on a real inner loop).
+pub(crate) fn sw_fuel(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
+    let proteins = |count: usize, len: usize, seed: u64| {
+        let mut state = seed;
+        let mut text = String::new();
+        for n in 0..count {
+            text.push_str(&format!(">p{n}\n"));
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push(b"ACDEFGHIKLMNPQRSTVWY"[(state % 20) as usize] as char);
+            }
+            text.push('\n');
+        }
+        text
+    };
+    let queries = dir.join("queries.fa");
+    std::fs::write(&queries, proteins(60 / scale, 300, 0x9e37_79b9)).unwrap();
+    let reference = dir.join("reference.fa");
+    std::fs::write(&reference, proteins(20, 400, 0x85eb_ca6b)).unwrap();
+    let run = |fuel: &str| {
+        format!(
+            "WRUN_HOME={} {} submit {fuel} {SW_SEARCH} --input {} -j {workers} \
+             --chunk-records 4 --progress never -- --reference \"$(cat {})\" >/dev/null",
+            home.display(),
+            wrun_binary().display(),
+            queries.display(),
+            reference.display()
+        )
+    };
+    run_shell(&run(""));
+    let bare = median(|| run_shell(&run("")));
+    let fueled = median(|| run_shell(&run("--fuel 1000000000000000")));
+    let secs = |d: std::time::Duration| format!("{:.2} s", d.as_secs_f64());
+    table.row(
+        &format!(
+            "sw-search, {} queries x 20 proteins, -j {workers}",
+            60 / scale
+        ),
+        secs(bare),
+        "",
+    );
+    table.row(
+        "  same, with a fuel budget (--fuel)",
+        secs(fueled),
+        &format!(
+            "fuel metering costs {:.0}% (target <= 15%)",
+            100.0 * (fueled.as_secs_f64() / bare.as_secs_f64() - 1.0)
+        ),
+    );
+}

@@ -42,7 +42,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     // Sections named on the command line (`tasks`, `journal`, `cache`,
-    // `million`, `split`, `bio`), or all.
+    // `million`, `split`, `bio`, `sw`), or all.
     let sections: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -74,6 +74,9 @@ fn main() {
     if run("bio") {
         bio::gc_content(&mut table, &home, dir.path(), workers, scale);
         bio::uneven(&mut table, &home, dir.path(), workers, scale);
+    }
+    if run("sw") {
+        bio::sw_fuel(&mut table, &home, dir.path(), workers, scale);
     }
     table.print();
 }

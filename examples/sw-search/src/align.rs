@@ -5,11 +5,24 @@ use crate::Matrix;
 
 /// How alignments are scored. A gap of k residues costs
 /// `gap_open + k * gap_extend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scoring {
     pub matrix: Matrix,
+    /// `matrix` as a full table, case-blind (built once).
+    table: Box<[[i8; 256]; 256]>,
     pub gap_open: i32,
     pub gap_extend: i32,
+}
+
+impl Scoring {
+    pub fn new(matrix: Matrix, gap_open: i32, gap_extend: i32) -> Self {
+        Scoring {
+            matrix,
+            table: matrix.table(),
+            gap_open,
+            gap_extend,
+        }
+    }
 }
 
 /// The best local alignment of two sequences (positions 1-based,
@@ -40,7 +53,7 @@ const F_EXTENDS: u8 = 8;
 
 /// Align `query` against `subject` (case-blind; line breaks removed).
 pub fn align(query: &[u8], subject: &[u8], scoring: &Scoring) -> Alignment {
-    let table = scoring.matrix.table();
+    let table = &scoring.table;
     let (m, n) = (query.len(), subject.len());
     let open = scoring.gap_open + scoring.gap_extend;
     let extend = scoring.gap_extend;
@@ -179,11 +192,7 @@ mod tests {
     use super::*;
 
     fn blosum(gap_open: i32, gap_extend: i32) -> Scoring {
-        Scoring {
-            matrix: Matrix::Blosum62,
-            gap_open,
-            gap_extend,
-        }
+        Scoring::new(Matrix::Blosum62, gap_open, gap_extend)
     }
 
     #[test]

@@ -77,11 +77,7 @@ impl Task for SwSearch {
         let subjects = parse_reference(reference.as_bytes())?;
         Ok(SwSearch {
             subjects,
-            scoring: Scoring {
-                matrix,
-                gap_open: open,
-                gap_extend: extend,
-            },
+            scoring: Scoring::new(matrix, open, extend),
             min_score,
         })
     }

@@ -15,6 +15,7 @@ mod progress;
 mod reduce;
 mod status;
 mod submit;
+mod summary;
 
 use std::process::ExitCode;
 

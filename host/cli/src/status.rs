@@ -13,7 +13,7 @@ use wrun_journal::{
 use crate::args::{LogsArgs, StatusArgs};
 use crate::exit::{Code, Fail, OrFail};
 use crate::home;
-use crate::job::format_wall;
+use crate::summary::format_wall;
 
 /// A job as `wrun status` shows it (field names are part of the `--json`
 /// interface).

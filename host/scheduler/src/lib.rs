@@ -28,12 +28,16 @@ mod chunker;
 mod dispatch;
 mod executor;
 mod failure;
+mod job;
 mod pace;
+mod reader;
 mod record;
+mod window;
+mod worker;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
-pub use dispatch::{FailedTask, Job, JobError, Sink, Summary, Update};
 pub use executor::{Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
+pub use job::{FailedTask, Job, JobError, Sink, Summary, Update};
 pub use pace::Adaptive;
 pub use record::{Prior, Recording};

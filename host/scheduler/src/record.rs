@@ -20,7 +20,8 @@ use wrun_journal::{
 use wrun_runtime::{TaskFailure, TaskOutput};
 use wrun_store::{BlobStore, Digest};
 
-use crate::dispatch::{Done, JobError, TaskMeta};
+use crate::dispatch::{Done, TaskMeta};
+use crate::job::JobError;
 
 /// Outputs up to this size are kept in the journal itself; larger ones in
 /// the content-addressed store.

@@ -1,0 +1,173 @@
+//! The reader thread: the input, through the splitter and the chunker,
+//! into batches of tasks for the workers.
+
+use std::io::{self, Read};
+
+use crossbeam_channel::Sender;
+use wrun_runtime::Splitter;
+
+use crate::dispatch::{Event, TaskMeta};
+use crate::job::JobError;
+use crate::pace::{Adaptive, Pace};
+use crate::record::{Prior, PriorOutcome};
+use crate::window::Window;
+use crate::{Chunker, Chunking, Task};
+
+/// The reader thread: stream `input` through the splitter and chunker and
+/// queue the tasks, never more than the window ahead of the output.
+/// Returns the number of tasks the input made.
+pub(crate) fn read_input(
+    mut input: Box<dyn Read + Send + '_>,
+    mut splitter: Splitter,
+    chunking: Chunking,
+    sizing: Sizing<'_>,
+    block_size: usize,
+    mut batcher: Batcher<'_>,
+) -> Result<u64, JobError> {
+    let mut chunker = Chunker::new(chunking);
+    // Chunks that earlier runs cut are cut the same way again, whatever
+    // cut them (adaptive sizes depend on timing).
+    chunker.replay(batcher.prior.lengths());
+    let mut block = vec![0; block_size.max(1)];
+    let mut starts = Vec::new();
+    loop {
+        let filled = read_full(&mut input, &mut block).map_err(JobError::Input)?;
+        let eof = filled < block.len();
+        starts.clear();
+        splitter.split(&block[..filled], eof, &mut starts)?;
+        if let Some(adaptive) = &sizing.adaptive {
+            // A quarter of the window per worker: chunks in flight stay
+            // many enough to keep every worker busy.
+            let max = Window::MAX_BYTES / (4 * sizing.slots as u64);
+            let bytes = adaptive.chunk_bytes(sizing.pace, chunker.consumed(), sizing.slots, max);
+            chunker.set_max_bytes(Some(bytes));
+        }
+        chunker.push(&block[..filled], &starts, |task| batcher.add(task))?;
+        if eof {
+            chunker.finish(|task| batcher.add(task));
+            batcher.flush();
+        }
+        if let Some(error) = batcher.error.take() {
+            return Err(error);
+        }
+        if eof || batcher.window.is_cancelled() {
+            return Ok(batcher.made);
+        }
+    }
+}
+
+/// How the reader sizes chunks as it goes (adaptive chunking only).
+pub(crate) struct Sizing<'a> {
+    pub(crate) adaptive: Option<Adaptive>,
+    pub(crate) pace: &'a Pace,
+    pub(crate) slots: usize,
+}
+
+/// Groups tasks into batches for the workers, adaptively: a batch is sent
+/// as soon as the queue is empty (so no worker waits and a small job still
+/// spreads over every worker), and grows while the workers are busy (so a
+/// job of tiny tasks pays for a queue hand-off per batch, not per task), but
+/// only to about [`Pace::BATCH_TIME`] of work (so slow tasks are spread one
+/// by one and no worker is left holding a long batch while others idle).
+/// Tasks that an earlier run finished go to the dispatcher instead.
+pub(crate) struct Batcher<'a> {
+    pub(crate) batch: Vec<Task>,
+    /// Bytes of the tasks in `batch`.
+    pub(crate) bytes: usize,
+    pub(crate) tasks: Sender<Vec<Task>>,
+    pub(crate) events: Sender<Event>,
+    /// Tell the dispatcher about queued tasks, for the journal.
+    pub(crate) recording: bool,
+    pub(crate) prior: &'a Prior,
+    pub(crate) window: &'a Window,
+    pub(crate) pace: &'a Pace,
+    pub(crate) open: bool,
+    /// Tasks the input has made so far.
+    pub(crate) made: u64,
+    /// Why the batcher closed, if it was not told to.
+    pub(crate) error: Option<JobError>,
+}
+
+impl Batcher<'_> {
+    /// Tasks in one batch at most.
+    const MAX_TASKS: usize = 256;
+    /// Bytes in one batch at most.
+    const MAX_BYTES: usize = 1 << 20;
+
+    fn add(&mut self, task: Task) {
+        if !self.open {
+            return;
+        }
+        self.made = task.index + 1;
+        let finished_before = self
+            .prior
+            .get(task.index)
+            .filter(|prior| !matches!(prior.outcome, PriorOutcome::Pending));
+        if let Some(prior) = finished_before {
+            let end = task.offset + task.data.len() as u64;
+            if (prior.offset, prior.offset + prior.len) != (task.offset, end) {
+                self.open = false;
+                self.error = Some(JobError::InputChanged {
+                    index: task.index,
+                    offset: task.offset,
+                    end,
+                    was_offset: prior.offset,
+                    was_end: prior.offset + prior.len,
+                });
+                return;
+            }
+            // Its place in the window is taken like any task's, after every
+            // task before it has been handed on.
+            self.flush();
+            self.open = self.window.admit(task.index, task.data.len() as u64)
+                && self
+                    .events
+                    .send(Event::Restored(TaskMeta::of(&task)))
+                    .is_ok();
+            return;
+        }
+        // Never wait on the window while holding tasks it is waiting for.
+        if !self.window.try_admit(task.index, task.data.len() as u64) {
+            self.flush();
+            self.open = self.window.admit(task.index, task.data.len() as u64);
+            if !self.open {
+                return;
+            }
+        }
+        self.bytes += task.data.len();
+        self.batch.push(task);
+        if self.tasks.is_empty()
+            || self.batch.len() >= self.pace.batch_tasks(Self::MAX_TASKS)
+            || self.bytes >= Self::MAX_BYTES
+        {
+            self.flush();
+        }
+    }
+
+    pub(crate) fn flush(&mut self) {
+        if self.open && !self.batch.is_empty() {
+            self.bytes = 0;
+            if self.recording {
+                // Sent before the tasks, so it reaches the dispatcher before
+                // any outcome of theirs.
+                let metas = self.batch.iter().map(TaskMeta::of).collect();
+                self.open = self.events.send(Event::Queued(metas)).is_ok();
+            }
+            self.open = self.open && self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
+        }
+    }
+}
+
+/// Read until `buf` is full or the input ends; the number of bytes read.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

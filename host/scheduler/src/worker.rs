@@ -1,0 +1,93 @@
+//! Worker threads: run batches of tasks, retrying host failures.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use wrun_journal::Millis;
+
+use crate::dispatch::{Done, Event, TaskMeta};
+use crate::pace::Pace;
+use crate::record::RetriedAttempt;
+use crate::{Executor, Task};
+
+/// What every worker thread shares.
+pub(crate) struct Worker<'a> {
+    pub(crate) executor: &'a dyn Executor,
+    pub(crate) retries: u32,
+    pub(crate) recording: bool,
+    pub(crate) skip_from: &'a AtomicU64,
+    pub(crate) pace: &'a Pace,
+}
+
+impl Worker<'_> {
+    /// Finished tasks are sent on at least this often.
+    const REPORT_EVERY: Duration = Duration::from_millis(2);
+
+    /// Run batches of tasks until the queue closes.
+    pub(crate) fn work(&self, batches: &Receiver<Vec<Task>>, events: &Sender<Event>) {
+        for batch in batches {
+            if self.recording {
+                let indices = batch.iter().map(|t| t.index).collect();
+                if events
+                    .send(Event::Started(indices, wrun_journal::now()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let mut done = Vec::with_capacity(batch.len());
+            let mut reported = Instant::now();
+            for task in batch {
+                if task.index >= self.skip_from.load(Ordering::Acquire) {
+                    continue;
+                }
+                done.push(self.run(&task));
+                // Slow tasks are reported as they finish, not with their
+                // whole batch.
+                if reported.elapsed() >= Self::REPORT_EVERY {
+                    if events.send(Event::Done(std::mem::take(&mut done))).is_err() {
+                        return;
+                    }
+                    reported = Instant::now();
+                }
+            }
+            if !done.is_empty() && events.send(Event::Done(done)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Run one task, retrying failures that may not recur.
+    fn run(&self, task: &Task) -> Done {
+        let mut retried = Vec::new();
+        loop {
+            let started_at = wrun_journal::now();
+            let clock = Instant::now();
+            let result = self.executor.execute(task);
+            let wall = clock.elapsed();
+            self.pace.observe(wall, task.data.len() as u64);
+            match result {
+                Err(failure)
+                    if crate::failure_kind(&failure.reason).is_transient()
+                        && retried.len() < self.retries as usize =>
+                {
+                    retried.push(RetriedAttempt {
+                        started_at,
+                        ended_at: started_at + wall.as_millis() as Millis,
+                        failure,
+                    });
+                }
+                result => {
+                    return Done {
+                        meta: TaskMeta::of(task),
+                        result,
+                        started_at,
+                        wall,
+                        retried,
+                    };
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::schema::{self, MigrateError};
 use crate::state::{FailureKind, JobState, Millis, OutputRef, TaskError, TaskState, TaskStateKind};
@@ -144,7 +144,9 @@ pub struct Committed {
 /// SQLite in WAL mode with `synchronous=FULL`: a transaction that has
 /// committed survives a crash of the process or of the machine. Writers
 /// serialise on SQLite's lock (waiting up to [`Journal::BUSY_TIMEOUT`]);
-/// readers never block writers.
+/// every write transaction takes the lock when it begins (`IMMEDIATE`), so
+/// none fails half-way for another process's write; readers never block
+/// writers.
 #[derive(Debug)]
 pub struct Journal {
     conn: Connection,
@@ -172,18 +174,42 @@ impl Journal {
                 source,
             })?;
         }
-        let sqlite = |source| sqlite_error(&name, source);
+        // SQLite answers "busy" without waiting in a few cases its busy
+        // handler cannot cover (another process creating the journal, or
+        // switching it to WAL, at this very moment): try again, within the
+        // same bound as any other wait for the lock.
+        let deadline = std::time::Instant::now() + Self::BUSY_TIMEOUT;
+        loop {
+            match Self::try_open(path, &name) {
+                Err(JournalError::Sqlite { source, .. })
+                    if is_busy(&source) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn try_open(path: &Path, name: &str) -> Result<Journal, JournalError> {
+        let sqlite = |source| sqlite_error(name, source);
         let mut conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(Self::BUSY_TIMEOUT).map_err(sqlite)?;
-        // `journal_mode` reads the file: a non-database fails here.
+        // Reading the mode reads the file: a non-database fails here. Only
+        // a new journal needs switching to WAL (which takes a lock).
         let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
             .map_err(sqlite)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(JournalError::Corrupt {
-                path: name,
-                detail: format!("cannot use write-ahead logging (mode {mode})"),
-            });
+            let mode: String = conn
+                .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
+                .map_err(sqlite)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(JournalError::Corrupt {
+                    path: name.to_owned(),
+                    detail: format!("cannot use write-ahead logging (mode {mode})"),
+                });
+            }
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite)?;
@@ -191,7 +217,7 @@ impl Journal {
             Ok(()) => {}
             Err(MigrateError::TooNew(found)) => {
                 return Err(JournalError::TooNew {
-                    path: name,
+                    path: name.to_owned(),
                     found,
                     supported: schema::VERSION,
                 });
@@ -525,7 +551,10 @@ impl Journal {
     pub fn commit(&mut self, id: JobId, batch: &Batch) -> Result<Committed, JournalError> {
         let path = self.path.display().to_string();
         let sqlite = |source| sqlite_error(&path, source);
-        let tx = self.conn.transaction().map_err(sqlite)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -657,7 +686,10 @@ impl Journal {
     ) -> Result<u64, JournalError> {
         let path = self.path.display().to_string();
         let sqlite = |source| sqlite_error(&path, source);
-        let tx = self.conn.transaction().map_err(sqlite)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
         let at = now();
         let cancelled = tx
             .execute(
@@ -705,7 +737,10 @@ impl Journal {
     pub fn remove_job(&mut self, id: JobId) -> Result<Vec<[u8; 32]>, JournalError> {
         let path = self.path.display().to_string();
         let sqlite = |source| sqlite_error(&path, source);
-        let tx = self.conn.transaction().map_err(sqlite)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
         let orphans: Vec<Vec<u8>> = {
             let mut stmt = tx
                 .prepare(
@@ -755,11 +790,22 @@ impl Journal {
     ) -> Result<T, JournalError> {
         let path = self.path.display().to_string();
         let sqlite = |source| sqlite_error(&path, source);
-        let tx = self.conn.transaction().map_err(sqlite)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
         let value = f(&tx).map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok(value)
     }
+}
+
+/// Whether SQLite said another connection holds the lock.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// A SQLite error, with corruption told apart.

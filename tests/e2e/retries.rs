@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use wrun_journal::{FailureKind, JobSpec, Journal, LimitsSpec, ModuleRef, TaskState};
+use wrun_journal::{FailureKind, JobSpec, Journal, JournalError, LimitsSpec, ModuleRef, TaskState};
 use wrun_runtime::{Failure, Limits, Runtime, TaskFailure, TaskOutput, plugins};
 use wrun_scheduler::{Chunking, Executor, Job, JobError, Prior, Recording, Task};
 use wrun_store::BlobStore;
@@ -75,7 +75,10 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
     let plugin = runtime.admit("builtin:lines", lines).unwrap();
     let mut journal = Journal::open(&dir.path().join("journal.db")).unwrap();
     let store = BlobStore::open_local(dir.path()).unwrap();
-    let job = journal.create_job(None, &[0; 32], &spec()).unwrap();
+    let job = journal
+        .create_job(None, &[0; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
     let mut out = Vec::new();
     let result = Job {
         executor,

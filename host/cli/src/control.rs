@@ -51,10 +51,14 @@ fn rerun(
     requeue: &[TaskStateKind],
 ) -> Result<(), Fail> {
     let lock = job::lock(args.job)?;
-    let (spec, prior) = job::reopen(&mut journal, args.job, requeue)?;
+    // Everything that can refuse the run is checked before the job or its
+    // output is touched.
+    let spec = journal.job(args.job).or_fail(Code::Journal)?.spec;
     let store = home::open_store()?;
     let workers = job::workers(args.jobs);
     let plan = job::plan(args.job, spec, workers, &store)?;
+    let (_, prior) = job::reopen(&mut journal, args.job, requeue)?;
+    let destination = job::open_output(plan.spec.output.as_deref().map(std::path::Path::new))?;
     if args.verbose {
         eprintln!(
             "wrun: job {}: {} chunks finished by earlier runs",
@@ -73,7 +77,7 @@ fn rerun(
         progress: args.progress,
         verbose: args.verbose,
     };
-    job::run(plan, Some(journaled), display)
+    job::run(plan, destination, Some(journaled), display)
 }
 
 /// `wrun cancel JOB`.
@@ -88,8 +92,16 @@ pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
     }
     let lock = JobLock::acquire(&home::locks()?, args.job).or_fail(Code::Internal)?;
     let (state, text) = match lock {
-        // Nobody runs it (it was interrupted): cancel it here.
+        // Nobody runs it (it was interrupted, or has just ended): cancel it
+        // here, if it is still unfinished now that nobody can change it.
         Some(_lock) => {
+            let state = journal.job(args.job).or_fail(Code::Journal)?.state;
+            if state != JobState::Running {
+                return Err(Fail::new(
+                    Code::JobState,
+                    anyhow::anyhow!("job {} is {state}, not running", args.job),
+                ));
+            }
             let cancelled = journal
                 .cancel_unfinished(args.job, Some(JobState::Cancelled))
                 .or_fail(Code::Journal)?;

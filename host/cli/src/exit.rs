@@ -109,6 +109,12 @@ impl Fail {
     }
 }
 
+impl From<wrun_journal::JournalError> for Fail {
+    fn from(error: wrun_journal::JournalError) -> Self {
+        Fail::new(Code::Journal, error)
+    }
+}
+
 /// Attach an exit code (and optionally context) to any error.
 pub(crate) trait OrFail<T> {
     fn or_fail(self, code: Code) -> Result<T, Fail>;

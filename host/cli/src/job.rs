@@ -32,10 +32,6 @@ pub(crate) struct Plan {
     pub(crate) input: Box<dyn Read + Send>,
     /// The input's size, when known.
     pub(crate) size: Option<u64>,
-    /// Where the output goes (opened before the job is recorded, so that
-    /// an unwritable `-o` records nothing), and its name for messages.
-    pub(crate) out: Box<dyn Write>,
-    pub(crate) output_name: String,
     pub(crate) workers: usize,
     /// Runs over the chunks' outputs once they are all done (`--reduce`).
     pub(crate) reducer: Option<TaskRunner>,
@@ -153,9 +149,20 @@ pub(crate) fn stored_module(
     }
 }
 
-/// Run `plan`, recorded in the journal when `journaled` is given, and
-/// report how it went.
-pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) -> Result<(), Fail> {
+/// Where a job's output goes, and its name for messages.
+pub(crate) type Destination = (Box<dyn Write>, String);
+
+/// Run `plan`, writing to `destination` (opened by the caller once nothing
+/// can refuse the run any more: an unwritable `-o` records nothing, a
+/// refused resume truncates nothing), recorded in the journal when
+/// `journaled` is given, and report how it went.
+pub(crate) fn run(
+    plan: Plan,
+    destination: Destination,
+    journaled: Option<Journaled>,
+    display: Display,
+) -> Result<(), Fail> {
+    let (mut out, output_name) = destination;
     let Plan {
         spec,
         runner,
@@ -163,8 +170,6 @@ pub(crate) fn run(plan: Plan, journaled: Option<Journaled>, display: Display) ->
         modules,
         input,
         size,
-        mut out,
-        output_name,
         workers,
         reducer,
     } = plan;
@@ -455,7 +460,6 @@ pub(crate) fn plan(
     }
     let path = Path::new(&recorded.path);
     let (input, size) = crate::input::open(path, spec.inflate)?;
-    let (out, output_name) = open_output(spec.output.as_deref().map(Path::new))?;
     let now = crate::input::stamp(path);
     if (now.size, now.modified_ns) != (recorded.size, recorded.modified_ns) {
         return Err(Fail::new(
@@ -474,8 +478,6 @@ pub(crate) fn plan(
         modules: [module, plugin],
         input,
         size,
-        out,
-        output_name,
         workers,
         reducer,
     })

@@ -162,13 +162,11 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
                     if let Some((reducer, _, _)) = &reduce {
                         job::keep_module(&store, &reducer.bytes)?;
                     }
-                    let id = journal
-                        .create_job(args.name.as_deref(), &fingerprint, &spec)
-                        .or_fail(Code::Journal)?;
+                    let (id, lock) =
+                        journal.create_job(args.name.as_deref(), &fingerprint, &spec, job::lock)?;
                     if args.verbose {
                         eprintln!("wrun: job {id}");
                     }
-                    let lock = job::lock(id)?;
                     Some(Journaled {
                         journal,
                         job: id,
@@ -187,12 +185,10 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         modules: [module, plugin],
         input,
         size,
-        out,
-        output_name,
         workers,
         reducer: reduce.map(|(_, _, runner)| runner),
     };
-    job::run(plan, journaled, display)
+    job::run(plan, (out, output_name), journaled, display)
 }
 
 /// No input: run the module once on an empty chunk, with no records.

@@ -268,23 +268,42 @@ impl Journal {
         }
     }
 
-    /// Record a new job, running.
-    pub fn create_job(
+    /// Record a new job, running. `claim` is called with its number
+    /// before the job becomes visible to other processes (to take its
+    /// [`crate::JobLock`], so that nobody sees it running without an
+    /// owner); if it fails, nothing is recorded.
+    pub fn create_job<T, E: From<JournalError>>(
         &mut self,
         name: Option<&str>,
         fingerprint: &[u8; 32],
         spec: &JobSpec,
-    ) -> Result<JobId, JournalError> {
+        claim: impl FnOnce(JobId) -> Result<T, E>,
+    ) -> Result<(JobId, T), E> {
         let spec = serde_json::to_string(spec).expect("a job spec serialises");
-        let now = now();
-        self.conn
-            .execute(
-                "INSERT INTO jobs (name, fingerprint, spec, state, created_at, started_at)
-                 VALUES (?1, ?2, ?3, 'running', ?4, ?4)",
-                params![name, &fingerprint[..], spec, now],
+        let path = self.path.display().to_string();
+        let sqlite = |source| sqlite_error(&path, source);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        // Numbers are never reused (AUTOINCREMENT): the next is one past
+        // the largest ever given.
+        let id: JobId = tx
+            .query_row(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'jobs'), 0) + 1",
+                [],
+                |row| row.get(0),
             )
-            .map_err(self.error())?;
-        Ok(self.conn.last_insert_rowid())
+            .map_err(sqlite)?;
+        let claimed = claim(id)?;
+        tx.execute(
+            "INSERT INTO jobs (id, name, fingerprint, spec, state, created_at, started_at)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5)",
+            params![id, name, &fingerprint[..], spec, now()],
+        )
+        .map_err(sqlite)?;
+        tx.commit().map_err(sqlite)?;
+        Ok((id, claimed))
     }
 
     /// The job numbered `id`.

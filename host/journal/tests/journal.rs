@@ -85,7 +85,10 @@ fn open(dir: &Path) -> Journal {
 fn a_committed_batch_reads_back_state_by_state() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = open(dir.path());
-    let job = journal.create_job(Some("gc"), &[7; 32], &spec()).unwrap();
+    let job = journal
+        .create_job(Some("gc"), &[7; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
     let rows = vec![
         task(0, done(b"out0")),
         task(1, TaskState::Running { started_at: 5 }),
@@ -159,7 +162,10 @@ fn the_state_machine_refuses_illegal_transitions() {
 fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = open(dir.path());
-    let job = journal.create_job(None, &[1; 32], &spec()).unwrap();
+    let job = journal
+        .create_job(None, &[1; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
     let mut repeat = task(2, TaskState::Running { started_at: 1 });
     repeat.lost = QUARANTINE_AFTER - 1;
     let batch = Batch {
@@ -200,7 +206,10 @@ fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
 fn cancel_retry_and_remove() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = open(dir.path());
-    let job = journal.create_job(None, &[2; 32], &spec()).unwrap();
+    let job = journal
+        .create_job(None, &[2; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
     let mut stored = done(b"big");
     if let TaskState::Done { output, .. } = &mut stored {
         output.inline = false;
@@ -243,7 +252,10 @@ fn cancel_retry_and_remove() {
     assert_eq!(journal.counts(job).unwrap().get(TaskStateKind::Queued), 3);
 
     // A second job shares the stored output: removing the first keeps it.
-    let other = journal.create_job(None, &[3; 32], &spec()).unwrap();
+    let other = journal
+        .create_job(None, &[3; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
     journal
         .commit(
             other,
@@ -302,7 +314,10 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
     if std::env::var_os("WRUN_BLESS").is_some() && !fixture.exists() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = open(dir.path());
-        let job = journal.create_job(Some("v1"), &[9; 32], &spec()).unwrap();
+        let job = journal
+            .create_job(Some("v1"), &[9; 32], &spec(), |_| Ok::<_, JournalError>(()))
+            .unwrap()
+            .0;
         journal
             .commit(
                 job,

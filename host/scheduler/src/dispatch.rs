@@ -27,7 +27,7 @@ pub(crate) enum Event {
     Restored(TaskMeta),
     /// The reader stopped: the input ended after this many tasks, or
     /// failed.
-    InputEnd(Result<u64, JobError>),
+    InputEnd(Result<Option<u64>, JobError>),
 }
 
 /// A task a worker finished.
@@ -143,7 +143,12 @@ impl<'a> Dispatcher<'a> {
         }
         if recorder.has_uncommitted() {
             self.commit(false, on_update);
-            return self.next_event(events, on_update);
+            // Committed (or failed, and dropped): look again.
+            return match events.try_recv() {
+                Ok(event) => Some(event),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) => events.recv().ok(),
+            };
         }
         loop {
             match events.recv_timeout(Recorder::LIVE_DELAY) {
@@ -157,7 +162,8 @@ impl<'a> Dispatcher<'a> {
 
     pub(crate) fn handle(&mut self, event: Event, on_update: &mut impl FnMut(Update<'_>)) {
         let result = match event {
-            Event::InputEnd(Ok(tasks)) => {
+            Event::InputEnd(Ok(None)) => Ok(()),
+            Event::InputEnd(Ok(Some(tasks))) => {
                 self.input_done = true;
                 if let Some(recorder) = &mut self.recorder {
                     recorder.input_done(tasks);
@@ -214,7 +220,9 @@ impl<'a> Dispatcher<'a> {
                     self.finished(done, on_update);
                 }
                 self.write_ready();
-                if committed.cancel_requested && !self.cancelled {
+                // A cancel seen by the last commit of a job comes too late
+                // to stop anything.
+                if committed.cancel_requested && !self.cancelled && !all {
                     self.cancelled = true;
                     self.stop(0);
                 }
@@ -321,6 +329,15 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn fail(&mut self, error: JobError) {
+        // Nothing more can be written or recorded: queued tasks would run
+        // for nothing. (After an input error they still complete the
+        // prefix.)
+        if matches!(
+            error,
+            JobError::Output(_) | JobError::Journal(_) | JobError::Store(_)
+        ) {
+            self.skip_from.store(0, Ordering::Release);
+        }
         self.window.cancel();
         self.error.get_or_insert(error);
     }

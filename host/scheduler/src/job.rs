@@ -294,8 +294,9 @@ impl Job<'_> {
             }
             drop(event_tx);
             drop(task_rx);
-            let recorder =
-                recorder.map(|(journal, job, store)| Recorder::new(journal, job, store, prior));
+            let eager = adaptive.is_some();
+            let recorder = recorder
+                .map(|(journal, job, store)| Recorder::new(journal, job, store, prior, eager));
             let mut dispatcher = Dispatcher::new(out, &window, &skip_from, keep_going, recorder);
             while let Some(event) = dispatcher.next_event(&event_rx, &mut on_update) {
                 dispatcher.handle(event, &mut on_update);

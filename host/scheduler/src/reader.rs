@@ -15,7 +15,8 @@ use crate::{Chunker, Chunking, Task};
 
 /// The reader thread: stream `input` through the splitter and chunker and
 /// queue the tasks, never more than the window ahead of the output.
-/// Returns the number of tasks the input made.
+/// Returns the number of tasks the whole input made, or `None` when the
+/// job stopped before the input ended.
 pub(crate) fn read_input(
     mut input: Box<dyn Read + Send + '_>,
     mut splitter: Splitter,
@@ -23,7 +24,7 @@ pub(crate) fn read_input(
     sizing: Sizing<'_>,
     block_size: usize,
     mut batcher: Batcher<'_>,
-) -> Result<u64, JobError> {
+) -> Result<Option<u64>, JobError> {
     let mut chunker = Chunker::new(chunking);
     // Chunks that earlier runs cut are cut the same way again, whatever
     // cut them (adaptive sizes depend on timing).
@@ -50,8 +51,11 @@ pub(crate) fn read_input(
         if let Some(error) = batcher.error.take() {
             return Err(error);
         }
+        if eof && batcher.open {
+            return Ok(Some(batcher.made));
+        }
         if eof || batcher.window.is_cancelled() {
-            return Ok(batcher.made);
+            return Ok(None);
         }
     }
 }
@@ -98,7 +102,7 @@ impl Batcher<'_> {
         if !self.open {
             return;
         }
-        self.made = task.index + 1;
+        let index = task.index;
         let finished_before = self
             .prior
             .get(task.index)
@@ -124,6 +128,9 @@ impl Batcher<'_> {
                     .events
                     .send(Event::Restored(TaskMeta::of(&task)))
                     .is_ok();
+            if self.open {
+                self.made = index + 1;
+            }
             return;
         }
         // Never wait on the window while holding tasks it is waiting for.
@@ -136,6 +143,7 @@ impl Batcher<'_> {
         }
         self.bytes += task.data.len();
         self.batch.push(task);
+        self.made = index + 1;
         if self.tasks.is_empty()
             || self.batch.len() >= self.pace.batch_tasks(Self::MAX_TASKS)
             || self.bytes >= Self::MAX_BYTES

@@ -140,6 +140,11 @@ pub(crate) struct Recorder<'a> {
     uncommitted: Vec<Done>,
     /// When the oldest unwritten change to a live row was made.
     since: Option<Instant>,
+    /// Write live rows at every commit, not every [`Self::LIVE_DELAY`]:
+    /// when chunk boundaries depend on timing (adaptive chunking), a resume
+    /// must find every chunk before a finished one recorded, to cut it
+    /// again the same way.
+    eager: bool,
 }
 
 impl<'a> Recorder<'a> {
@@ -153,6 +158,7 @@ impl<'a> Recorder<'a> {
         job: JobId,
         store: &'a BlobStore,
         prior: &'a Prior,
+        eager: bool,
     ) -> Self {
         Recorder {
             journal,
@@ -167,6 +173,7 @@ impl<'a> Recorder<'a> {
             tasks_total: None,
             uncommitted: Vec::new(),
             since: None,
+            eager,
         }
     }
 
@@ -361,7 +368,7 @@ impl<'a> Recorder<'a> {
 
     fn write(&mut self, live: bool) -> Result<(Committed, Vec<Done>), JobError> {
         let mut tasks = std::mem::take(&mut self.finished);
-        if live {
+        if live || self.eager {
             self.changed.sort_unstable();
             self.changed.dedup();
             tasks.extend(
@@ -377,11 +384,14 @@ impl<'a> Recorder<'a> {
             attempts: std::mem::take(&mut self.attempts),
             tasks_total: self.tasks_total.take(),
         };
-        let committed = self
-            .journal
-            .commit(self.job, &batch)
-            .map_err(JobError::Journal)?;
-        Ok((committed, std::mem::take(&mut self.uncommitted)))
+        match self.journal.commit(self.job, &batch) {
+            Ok(committed) => Ok((committed, std::mem::take(&mut self.uncommitted))),
+            // Never reported: a resume runs these tasks again.
+            Err(error) => {
+                self.uncommitted.clear();
+                Err(JobError::Journal(error))
+            }
+        }
     }
 
     /// The job stops: tasks still queued or running become `state`

@@ -10,6 +10,7 @@ use crate::dispatch::{Done, Event, TaskMeta};
 use crate::pace::Pace;
 use crate::record::RetriedAttempt;
 use crate::{Executor, Task};
+use wrun_runtime::{Failure, TaskFailure};
 
 /// What every worker thread shares.
 pub(crate) struct Worker<'a> {
@@ -64,7 +65,24 @@ impl Worker<'_> {
         loop {
             let started_at = wrun_journal::now();
             let clock = Instant::now();
-            let result = self.executor.execute(task);
+            // A panic in the host (a bug) fails this task, not the job: a
+            // lost worker would leave the window waiting for its tasks.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.executor.execute(task)
+            }))
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                Err(TaskFailure {
+                    reason: Failure::Host {
+                        message: format!("the host panicked running the task: {message}"),
+                    },
+                    log: Vec::new(),
+                })
+            });
             let wall = clock.elapsed();
             self.pace.observe(wall, task.data.len() as u64);
             match result {

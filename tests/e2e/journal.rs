@@ -566,3 +566,45 @@ fn an_adaptive_job_resumes_cutting_the_chunks_it_recorded() {
         }
     }
 }
+
+#[test]
+fn a_full_disk_leaves_a_resumable_job_that_does_not_claim_to_be_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let input = work_input(dir.path());
+    // Writes to /dev/full fail with ENOSPC.
+    let mut args = work_args(&input, Path::new("/dev/full"));
+    let last = args.len() - 1;
+    args[last] = "1000";
+    let run = wrun_in(home.path(), &args, None);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("wrun: error: job 1: cannot write /dev/full: ")
+            && run
+                .stderr
+                .ends_with("; nothing done is lost: `wrun resume 1` goes on\n"),
+        "{}",
+        run.stderr
+    );
+    let job = &status_json(home.path(), None)[0];
+    assert_eq!(job["state"], "interrupted", "{job}");
+    assert_eq!(
+        job["tasks_total"],
+        Value::Null,
+        "the input was not all split"
+    );
+    // `wrun output` does not pass off a prefix as the whole output.
+    let run = wrun_in(
+        home.path(),
+        &["output", "1", "-o", dir.path().join("o").to_str().unwrap()],
+        None,
+    );
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("; the output of every chunk before it was written"),
+        "{}",
+        run.stderr
+    );
+}

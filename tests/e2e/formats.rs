@@ -505,3 +505,22 @@ fn sw_search_scores_equal_ssearch36() {
         assert_eq!(ours, theirs, "case {n}: scores differ from ssearch36");
     }
 }
+
+#[test]
+fn a_gzipped_job_shows_no_bogus_progress_and_keeps_its_output() {
+    let home = tempfile::tempdir().unwrap();
+    let reads = bowtie2("reads/reads_1.fq.gz");
+    let args = ["submit", GC_CONTENT, "--input", reads.to_str().unwrap()];
+    let run = crate::support::wrun_in(home.path(), &args, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let job = &crate::support::status_json(home.path(), None)[0];
+    assert_eq!(job["state"], "done");
+    // The compressed size says nothing of the decompressed bytes' progress.
+    assert_eq!(job["input_bytes"], serde_json::Value::Null, "{job}");
+    assert_eq!(job["progress"], 1.0);
+    let detail = crate::support::status_json(home.path(), Some("1"));
+    assert_eq!(detail["spec"]["input"]["compressed"], true);
+    let run = crate::support::wrun_in(home.path(), &["output", "1"], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout_text() == seqkit_gc(&reads));
+}

@@ -21,13 +21,17 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// inputs of one repeated byte compress far better than real data.
 const RATIO_GRACE: u64 = 16 << 20;
 
-/// Open the input (`-` is standard input). Returns a reader of its
-/// decompressed bytes, and its size when that is known in advance (a
-/// regular file that is not compressed).
-pub(crate) fn open(
-    path: &Path,
-    limits: InflateLimits,
-) -> Result<(Box<dyn Read + Send>, Option<u64>), Fail> {
+/// An opened input.
+pub(crate) struct Opened {
+    /// Its bytes, decompressed.
+    pub(crate) reader: Box<dyn Read + Send>,
+    /// Its size, when known in advance (a regular file, not compressed).
+    pub(crate) size: Option<u64>,
+    pub(crate) compressed: bool,
+}
+
+/// Open the input (`-` is standard input).
+pub(crate) fn open(path: &Path, limits: InflateLimits) -> Result<Opened, Fail> {
     let name = path.display().to_string();
     let (raw, size): (Box<dyn Read + Send>, _) = if path.as_os_str() == "-" {
         (Box::new(io::stdin()), None)
@@ -46,18 +50,23 @@ pub(crate) fn open(
         .fill_buf()
         .or_fail_with(Code::Input, || format!("cannot read input {name}"))?;
     if !head.starts_with(&GZIP_MAGIC) {
-        return Ok((Box::new(buffered), size));
+        return Ok(Opened {
+            reader: Box::new(buffered),
+            size,
+            compressed: false,
+        });
     }
     let compressed = buffered.get_ref().count.clone();
-    Ok((
-        Box::new(Inflater {
+    Ok(Opened {
+        reader: Box::new(Inflater {
             decoder: MultiGzDecoder::new(buffered),
             compressed,
             inflated: 0,
             limits,
         }),
-        None,
-    ))
+        size: None,
+        compressed: true,
+    })
 }
 
 /// The extension that names an input's format: `reads.fq.gz` is `fq`.
@@ -79,6 +88,7 @@ pub(crate) fn stamp(path: &Path) -> InputRef {
             path: "-".to_owned(),
             size: None,
             modified_ns: None,
+            compressed: false,
         };
     }
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
@@ -90,6 +100,7 @@ pub(crate) fn stamp(path: &Path) -> InputRef {
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i128),
+        compressed: false,
     }
 }
 

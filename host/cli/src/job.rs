@@ -459,7 +459,11 @@ pub(crate) fn plan(
         ));
     }
     let path = Path::new(&recorded.path);
-    let (input, size) = crate::input::open(path, spec.inflate)?;
+    let crate::input::Opened {
+        reader: input,
+        size,
+        ..
+    } = crate::input::open(path, spec.inflate)?;
     let now = crate::input::stamp(path);
     if (now.size, now.modified_ns) != (recorded.size, recorded.modified_ns) {
         return Err(Fail::new(

@@ -324,7 +324,13 @@ fn job_view(journal: &Journal, record: &JobRecord) -> Result<JobView, Fail> {
         }
         other => other.as_str(),
     };
-    let input_bytes = record.spec.input.as_ref().and_then(|i| i.size);
+    // A compressed input's size is not what its chunks cover: no progress.
+    let input_bytes = record
+        .spec
+        .input
+        .as_ref()
+        .filter(|i| !i.compressed)
+        .and_then(|i| i.size);
     let progress = match (record.state, input_bytes) {
         (JobState::Done, _) => Some(1.0),
         (_, Some(0)) => None,

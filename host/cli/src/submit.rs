@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
-use wrun_journal::{InflateLimits, JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
+use wrun_journal::{InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
 use wrun_runtime::{Chunk, Kind, TaskRunner, Unit, plugins};
 use wrun_scheduler::Chunking;
 use wrun_store::Digest;
@@ -63,7 +63,11 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         max_bytes: args.max_inflated,
         max_ratio: args.max_ratio,
     };
-    let (input, size) = input::open(input_path, inflate)?;
+    let input::Opened {
+        reader: input,
+        size,
+        compressed,
+    } = input::open(input_path, inflate)?;
     let format = resolve_format(&args.format, &module.info().formats, input_path)?;
     let plugin = runtime
         .admit(&format.source, &format.bytes)
@@ -90,7 +94,10 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             source: absolute(&format.source),
             digest: Digest::of(&format.bytes).to_hex(),
         }),
-        input: Some(input::stamp(input_path)),
+        input: Some(InputRef {
+            compressed,
+            ..input::stamp(input_path)
+        }),
         output: job::output_ref(args.output.as_deref()),
         chunk_records: args.chunk_records,
         chunk_bytes: args.chunk_bytes,

@@ -79,6 +79,9 @@ pub struct InputRef {
     pub size: Option<u64>,
     /// Modification time, nanoseconds since the Unix epoch.
     pub modified_ns: Option<i128>,
+    /// gzip-compressed: `size` is not what the chunks cover.
+    #[serde(default)]
+    pub compressed: bool,
 }
 
 /// Per-task limits.

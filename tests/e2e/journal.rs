@@ -608,3 +608,30 @@ fn a_full_disk_leaves_a_resumable_job_that_does_not_claim_to_be_complete() {
         run.stderr
     );
 }
+
+#[test]
+fn the_same_submit_while_the_job_runs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let input = work_input(dir.path());
+    let out = dir.path().join("out.txt");
+    let mut args = work_args(&input, &out);
+    // Long enough (tens of seconds) to be surely running; it is killed.
+    let last = args.len() - 1;
+    args[last] = "5000000";
+    let mut child = spawn_wrun(home.path(), &args);
+    wait_until("the job is running", || {
+        home.path().join("journal.db").exists()
+            && status_json(home.path(), None)[0]["state"] == "running"
+    });
+    let run = wrun_in(home.path(), &args, None);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "wrun: error: job 1, with the same module, input, options and output, is running in \
+         another process (`wrun status 1`); --fresh starts another anyway\n"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status_json(home.path(), None).as_array().unwrap().len(), 1);
+}

@@ -131,59 +131,78 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         progress: args.progress,
         verbose: args.verbose,
     };
-    let (out, output_name) = job::open_output(args.output.as_deref())?;
-    let journaled = match store.filter(|_| !args.no_journal) {
+    // The same job, interrupted or cancelled, is resumed; if it is running
+    // in another process, this one refuses rather than write its output too.
+    let journal = match store.filter(|_| !args.no_journal) {
         None => None,
         Some(store) => {
-            let mut journal = home::open_journal()?;
-            let resumable = match args.fresh || input_path.as_os_str() == "-" {
+            let journal = home::open_journal()?;
+            let unfinished = match args.fresh || input_path.as_os_str() == "-" {
                 true => None,
                 false => journal
                     .unfinished_job(&fingerprint)
-                    .or_fail(Code::Journal)?
-                    .and_then(|id| Some((id, job::lock(id).ok()?))),
+                    .or_fail(Code::Journal)?,
             };
-            match resumable {
-                Some((id, lock)) => {
-                    // The same job, interrupted or cancelled: go on with it,
-                    // cutting the chunks it cut.
-                    let (recorded, prior) =
-                        job::reopen(&mut journal, id, &[TaskStateKind::Cancelled])?;
-                    eprintln!(
-                        "wrun: resuming job {id}, which has {} chunks finished \
-                         (--fresh starts a new job instead)",
-                        prior.finished()
-                    );
-                    spec = recorded;
-                    Some(Journaled {
-                        journal,
-                        job: id,
-                        _lock: lock,
-                        store,
-                        prior,
-                    })
-                }
-                None => {
-                    job::keep_module(&store, &loaded.bytes)?;
-                    job::keep_module(&store, &format.bytes)?;
-                    if let Some((reducer, _, _)) = &reduce {
-                        job::keep_module(&store, &reducer.bytes)?;
+            let resumable = match unfinished {
+                None => None,
+                Some(id) => match job::lock(id) {
+                    Ok(lock) => Some((id, lock)),
+                    Err(_) => {
+                        return Err(Fail::new(
+                            Code::JobState,
+                            anyhow::anyhow!(
+                                "job {id}, with the same module, input, options and output, is \
+                                 running in another process (`wrun status {id}`); --fresh starts \
+                                 another anyway"
+                            ),
+                        ));
                     }
-                    let (id, lock) =
-                        journal.create_job(args.name.as_deref(), &fingerprint, &spec, job::lock)?;
-                    if args.verbose {
-                        eprintln!("wrun: job {id}");
-                    }
-                    Some(Journaled {
-                        journal,
-                        job: id,
-                        _lock: lock,
-                        store,
-                        prior: Default::default(),
-                    })
-                }
-            }
+                },
+            };
+            Some((journal, store, resumable))
         }
+    };
+    let (out, output_name) = job::open_output(args.output.as_deref())?;
+    let journaled = match journal {
+        None => None,
+        Some((mut journal, store, resumable)) => match resumable {
+            Some((id, lock)) => {
+                // Go on with it, cutting the chunks it cut.
+                let (recorded, prior) = job::reopen(&mut journal, id, &[TaskStateKind::Cancelled])?;
+                eprintln!(
+                    "wrun: resuming job {id}, which has {} chunks finished \
+                     (--fresh starts a new job instead)",
+                    prior.finished()
+                );
+                spec = recorded;
+                Some(Journaled {
+                    journal,
+                    job: id,
+                    _lock: lock,
+                    store,
+                    prior,
+                })
+            }
+            None => {
+                job::keep_module(&store, &loaded.bytes)?;
+                job::keep_module(&store, &format.bytes)?;
+                if let Some((reducer, _, _)) = &reduce {
+                    job::keep_module(&store, &reducer.bytes)?;
+                }
+                let (id, lock) =
+                    journal.create_job(args.name.as_deref(), &fingerprint, &spec, job::lock)?;
+                if args.verbose {
+                    eprintln!("wrun: job {id}");
+                }
+                Some(Journaled {
+                    journal,
+                    job: id,
+                    _lock: lock,
+                    store,
+                    prior: Default::default(),
+                })
+            }
+        },
     };
     let plan = Plan {
         spec,

@@ -568,26 +568,18 @@ impl Journal {
     /// Commit `batch` in one transaction. Once this returns, the changes
     /// survive a crash; only then may they be reported.
     pub fn commit(&mut self, id: JobId, batch: &Batch) -> Result<Committed, JournalError> {
-        let path = self.path.display().to_string();
-        let sqlite = |source| sqlite_error(&path, source);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite)?;
-        {
-            let mut insert = tx
-                .prepare_cached(
+        self.transaction(|tx| {
+            {
+                let mut insert = tx.prepare_cached(
                     "INSERT OR REPLACE INTO tasks (job, idx, offset, len, first_record, records,
-                     attempts, lost, node, state, started_at, finished_at, wall_us, fuel_used,
-                     output_digest, output_len, output_inline, failure_kind, failure_message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                     ?16, ?17, ?18, ?19)",
-                )
-                .map_err(sqlite)?;
-            for task in &batch.tasks {
-                let columns = StateColumns::of(&task.state);
-                insert
-                    .execute(params![
+                         attempts, lost, node, state, started_at, finished_at, wall_us, fuel_used,
+                         output_digest, output_len, output_inline, failure_kind, failure_message)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                         ?16, ?17, ?18, ?19)",
+                )?;
+                for task in &batch.tasks {
+                    let columns = StateColumns::of(&task.state);
+                    insert.execute(params![
                         id,
                         task.index,
                         task.offset,
@@ -607,35 +599,29 @@ impl Journal {
                         columns.output_inline,
                         columns.failure_kind,
                         columns.failure_message,
-                    ])
-                    .map_err(sqlite)?;
+                    ])?;
+                }
             }
-        }
-        if !batch.outputs.is_empty() {
-            let mut insert = tx
-                .prepare_cached(
+            if !batch.outputs.is_empty() {
+                let mut insert = tx.prepare_cached(
                     "INSERT OR REPLACE INTO outputs (job, idx, data) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(sqlite)?;
-            for (index, data) in &batch.outputs {
-                insert.execute(params![id, index, data]).map_err(sqlite)?;
+                )?;
+                for (index, data) in &batch.outputs {
+                    insert.execute(params![id, index, data])?;
+                }
             }
-        }
-        if !batch.attempts.is_empty() {
-            let mut insert = tx
-                .prepare_cached(
+            if !batch.attempts.is_empty() {
+                let mut insert = tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts
-                     (job, idx, attempt, started_at, ended_at, outcome, message, log)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(sqlite)?;
-            for attempt in &batch.attempts {
-                let (outcome, message) = match &attempt.error {
-                    None => ("done", None),
-                    Some(error) => (error.kind.as_str(), Some(&error.message)),
-                };
-                insert
-                    .execute(params![
+                         (job, idx, attempt, started_at, ended_at, outcome, message, log)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for attempt in &batch.attempts {
+                    let (outcome, message) = match &attempt.error {
+                        None => ("done", None),
+                        Some(error) => (error.kind.as_str(), Some(&error.message)),
+                    };
+                    insert.execute(params![
                         id,
                         attempt.index,
                         attempt.attempt,
@@ -644,23 +630,20 @@ impl Journal {
                         outcome,
                         message,
                         attempt.log,
-                    ])
-                    .map_err(sqlite)?;
+                    ])?;
+                }
             }
-        }
-        if let Some(total) = batch.tasks_total {
-            tx.execute(
-                "UPDATE jobs SET tasks_total = ?2 WHERE id = ?1",
-                params![id, total],
-            )
-            .map_err(sqlite)?;
-        }
-        let cancel_requested = tx
-            .prepare_cached("SELECT cancel_requested FROM jobs WHERE id = ?1")
-            .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)))
-            .map_err(sqlite)?;
-        tx.commit().map_err(sqlite)?;
-        Ok(Committed { cancel_requested })
+            if let Some(total) = batch.tasks_total {
+                tx.execute(
+                    "UPDATE jobs SET tasks_total = ?2 WHERE id = ?1",
+                    params![id, total],
+                )?;
+            }
+            let cancel_requested = tx
+                .prepare_cached("SELECT cancel_requested FROM jobs WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)))?;
+            Ok(Committed { cancel_requested })
+        })
     }
 
     /// A new run of job `id` starts (a resume or a retry): it is running
@@ -703,29 +686,21 @@ impl Journal {
         id: JobId,
         job_state: Option<JobState>,
     ) -> Result<u64, JournalError> {
-        let path = self.path.display().to_string();
-        let sqlite = |source| sqlite_error(&path, source);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite)?;
-        let at = now();
-        let cancelled = tx
-            .execute(
+        self.transaction(|tx| {
+            let at = now();
+            let cancelled = tx.execute(
                 "UPDATE tasks SET state = 'cancelled', started_at = NULL, finished_at = ?2
-                 WHERE job = ?1 AND state IN ('queued', 'running')",
+                     WHERE job = ?1 AND state IN ('queued', 'running')",
                 params![id, at],
-            )
-            .map_err(sqlite)?;
-        if let Some(state) = job_state {
-            tx.execute(
-                "UPDATE jobs SET state = ?2, finished_at = ?3 WHERE id = ?1",
-                params![id, state.as_str(), at],
-            )
-            .map_err(sqlite)?;
-        }
-        tx.commit().map_err(sqlite)?;
-        Ok(cancelled as u64)
+            )?;
+            if let Some(state) = job_state {
+                tx.execute(
+                    "UPDATE jobs SET state = ?2, finished_at = ?3 WHERE id = ?1",
+                    params![id, state.as_str(), at],
+                )?;
+            }
+            Ok(cancelled as u64)
+        })
     }
 
     /// Tasks of job `id` in any of `states` go back to `queued`, to be run
@@ -802,7 +777,7 @@ impl Journal {
         }
     }
 
-    /// Run `f` with the connection inside one transaction (recovery).
+    /// Run `f` inside one write transaction, committed if it succeeds.
     pub(crate) fn transaction<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,

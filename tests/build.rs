@@ -12,6 +12,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("kmer-count", "WRUN_TEST_KMER_COUNT"),
     ("kmer-merge", "WRUN_TEST_KMER_MERGE"),
     ("sw-search", "WRUN_TEST_SW_SEARCH"),
+    ("pi", "WRUN_TEST_PI"),
     ("wrun-plugin-fasta", "WRUN_TEST_FASTA_PLUGIN"),
 ];
 

@@ -17,9 +17,11 @@
 //! * FASTA splitting in the wasm plugin, against the same plugin compiled
 //!   natively, both fed the 1 MiB blocks the scheduler reads;
 //! * `examples/gc-content` over 1 GB of FASTA against the same code native
-//!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`).
+//!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`);
+//! * incremental snapshots of a task with 256 MiB of memory (`snapshot`).
 
 mod bio;
+mod snapshot;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,6 +79,9 @@ fn main() {
     }
     if run("sw") {
         bio::sw_fuel(&mut table, &home, dir.path(), workers, scale);
+    }
+    if run("snapshot") {
+        snapshot::snapshots(&mut table, dir.path());
     }
     table.print();
 }

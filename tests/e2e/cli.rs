@@ -313,13 +313,6 @@ fn each_task_outcome_has_its_exit_code_and_done_chunks_stay_done() {
         (
             TASK_PROBE,
             &["spin"],
-            &["--fuel", "1000000"],
-            11,
-            "out of fuel (limit 1000000)",
-        ),
-        (
-            TASK_PROBE,
-            &["spin"],
             &["--timeout", "100ms"],
             12,
             "timed out after 100ms",
@@ -403,6 +396,57 @@ fn each_task_outcome_has_its_exit_code_and_done_chunks_stay_done() {
         assert_eq!(run.code, 8, "{task_args:?}: {}", run.stderr);
         assert_eq!(run.stdout_text(), "ok:one\nok:two\n", "{task_args:?}");
     }
+}
+
+/// Out of fuel, a journaled chunk is suspended (exit 9, resumable with
+/// more fuel); without a journal there is nothing to resume, and it fails
+/// (exit 11).
+#[test]
+fn out_of_fuel_suspends_a_journaled_chunk_and_fails_an_unjournaled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = temp_file(&dir, "in.txt", b"ok:one\nok:two\nspin\n");
+    let args = |journal: bool| {
+        let mut args = vec![
+            "submit",
+            TASK_PROBE,
+            "--input",
+            path(&input),
+            "--format",
+            "lines",
+            "--chunk-records",
+            "2",
+            "--fuel",
+            "1000000",
+        ];
+        if !journal {
+            args.push("--no-journal");
+        }
+        args.extend(["--", "spin"]);
+        args
+    };
+    let home = tempfile::tempdir().unwrap();
+    let run = wrun_in(home.path(), &args(false), None);
+    assert_eq!(run.code, 11, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("out of fuel (limit 1000000)"),
+        "{}",
+        run.stderr
+    );
+    let run = wrun_in(home.path(), &args(true), None);
+    assert_eq!(run.code, 9, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("1 running chunk(s) suspended (out of fuel)")
+            && run.stderr.contains("`wrun resume 1 --add-fuel N`"),
+        "{}",
+        run.stderr
+    );
+    let detail = status_json(home.path(), Some("1"));
+    let tasks = detail["tasks"].as_array().unwrap();
+    assert_eq!(tasks[0]["state"], "done");
+    assert_eq!(tasks[1]["state"], "suspended");
+    assert_eq!(tasks[1]["suspended"], "fuel");
+    assert_eq!(status_json(home.path(), None)[0]["state"], "suspended");
 }
 
 #[test]

@@ -10,4 +10,5 @@ mod formats;
 mod journal;
 mod outcomes;
 mod retries;
+mod snapshots;
 mod support;

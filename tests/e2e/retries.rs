@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use wrun_journal::{FailureKind, JobSpec, Journal, JournalError, LimitsSpec, ModuleRef, TaskState};
-use wrun_runtime::{Failure, Limits, Runtime, TaskFailure, TaskOutput, plugins};
-use wrun_scheduler::{Chunking, Executor, Job, JobError, Prior, Recording, Task};
+use wrun_runtime::{
+    Checkpointing, Ended, Failure, Limits, Runtime, TaskFailure, TaskOutput, plugins,
+};
+use wrun_scheduler::{Checkpoints, Chunking, Executor, Job, JobError, Prior, Recording, Task};
 use wrun_store::BlobStore;
 
 /// Echoes each chunk, after failing its first `failures` attempts with
@@ -22,7 +24,7 @@ impl Executor for Flaky {
         2
     }
 
-    fn execute(&self, task: &Task) -> Result<TaskOutput, TaskFailure> {
+    fn execute(&self, task: &Task, _: Option<&Checkpointing<'_>>) -> Result<Ended, TaskFailure> {
         let mut attempts = self.attempts.lock().unwrap();
         let n = attempts.entry(task.index).or_default();
         *n += 1;
@@ -32,10 +34,10 @@ impl Executor for Flaky {
                 log: format!("attempt {n} failed\n").into_bytes(),
             });
         }
-        Ok(TaskOutput {
+        Ok(Ended::Finished(TaskOutput {
             output: task.data.to_vec(),
             ..TaskOutput::default()
-        })
+        }))
     }
 }
 
@@ -53,6 +55,7 @@ fn spec() -> JobSpec {
         chunk_bytes: None,
         chunk_residues: None,
         adaptive_ms: None,
+        checkpoint_every: None,
         args: Vec::new(),
         limits: LimitsSpec {
             fuel: None,
@@ -96,6 +99,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
             job,
             store: &store,
             prior: Prior::default(),
+            checkpoints: Checkpoints::default(),
         }),
         adaptive: None,
     }

@@ -22,6 +22,8 @@ pub(crate) const KMER_COUNT: &str = env!("WRUN_TEST_KMER_COUNT");
 pub(crate) const KMER_MERGE: &str = env!("WRUN_TEST_KMER_MERGE");
 /// `examples/sw-search`.
 pub(crate) const SW_SEARCH: &str = env!("WRUN_TEST_SW_SEARCH");
+/// `examples/pi`: a long Monte Carlo run in `step()`, for snapshots.
+pub(crate) const PI: &str = env!("WRUN_TEST_PI");
 /// `plugins/fasta`.
 pub(crate) const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand};
+use wrun_journal::CheckpointEvery;
 
 /// Run a WebAssembly task over every record of an input, each chunk in its
 /// own sandbox, on all cores.
@@ -33,6 +34,7 @@ pub(crate) enum Command {
     /// rest cancelled and exits with code 7; `wrun resume JOB` goes on. A
     /// job whose process died is marked cancelled at once.
     Cancel(CancelArgs),
+    Snapshot(SnapshotArgs),
     Rm(RmArgs),
     Output(OutputArgs),
     Inspect(InspectArgs),
@@ -163,6 +165,16 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "MODULE")]
     pub(crate) reduce: Option<PathBuf>,
 
+    /// Snapshot every running chunk after N calls into the task (records
+    /// and steps), or every DURATION (e.g. `30s`): a killed job then resumes
+    /// from the snapshots instead of from the start of those chunks.
+    /// Snapshots store only the memory pages that changed. SDK tasks only.
+    #[arg(long, value_name = "N|DURATION", value_parser = parse_checkpoint_every)]
+    pub(crate) checkpoint_every: Option<CheckpointEvery>,
+
+    #[command(flatten)]
+    pub(crate) drain: DrainArgs,
+
     /// Run a chunk again up to N times when the host failed running it.
     /// Failures of the task itself (traps, limits, errors) are
     /// deterministic and never retried.
@@ -269,6 +281,21 @@ pub(crate) struct RunArgs {
     /// Print the plan and a summary on standard error.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+
+    #[command(flatten)]
+    pub(crate) drain: DrainArgs,
+}
+
+/// What SIGTERM and SIGINT do to a running job.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct DrainArgs {
+    /// On SIGTERM or SIGINT (Ctrl-C), running SDK tasks are snapshotted at
+    /// their next call boundary and recorded `suspended`, and wrun exits
+    /// (code 9): `wrun resume` goes on from the snapshots. Tasks still
+    /// inside a call after DURATION are abandoned (they resume from their
+    /// last snapshot, or their start). A second signal exits at once.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) grace: Duration,
 }
 
 /// Go on with an interrupted or cancelled job
@@ -282,6 +309,32 @@ pub(crate) struct RunArgs {
 pub(crate) struct ResumeArgs {
     #[command(flatten)]
     pub(crate) run: RunArgs,
+
+    /// Raise the job's fuel budget per chunk by N: chunks suspended because
+    /// their fuel ran out go on from their last snapshot, and the fuel they
+    /// used before counts against the new budget.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) add_fuel: Option<u64>,
+}
+
+/// Snapshot a running job's tasks now
+///
+/// Asks the process running JOB to snapshot each of its running SDK tasks
+/// at the task's next call boundary, waits until it has, and lists the
+/// snapshots. The job keeps running; if it is killed later, `wrun resume`
+/// starts those tasks from these snapshots.
+#[derive(Debug, Args)]
+pub(crate) struct SnapshotArgs {
+    /// A job number.
+    pub(crate) job: i64,
+
+    /// Give up waiting after DURATION (the request stands).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_positive_duration)]
+    pub(crate) wait: Duration,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Run a job's failed chunks again
@@ -404,6 +457,18 @@ pub(crate) enum When {
 /// `--timeout`'s value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timeout(pub(crate) Option<Duration>);
+
+fn parse_checkpoint_every(text: &str) -> Result<CheckpointEvery, String> {
+    if let Ok(calls) = text.parse::<u64>() {
+        return match calls {
+            0 => Err("must be at least 1".to_owned()),
+            calls => Ok(CheckpointEvery::Calls(calls)),
+        };
+    }
+    let every = parse_positive_duration(text)
+        .map_err(|e| format!("{e} (give a number of calls, or a duration such as 30s)"))?;
+    Ok(CheckpointEvery::Millis(every.as_millis().max(1) as u64))
+}
 
 fn parse_timeout(text: &str) -> Result<Timeout, String> {
     if text == "none" {

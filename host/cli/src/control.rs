@@ -3,14 +3,15 @@
 use wrun_journal::{JobId, JobLock, JobState, TaskStateKind};
 use wrun_store::Digest;
 
-use crate::args::{CancelArgs, RmArgs, RunArgs};
+use crate::args::{CancelArgs, ResumeArgs, RmArgs, RunArgs, SnapshotArgs};
 use crate::exit::{Code, Fail, OrFail};
 use crate::home;
 use crate::job::{self, Display, Journaled};
 
 /// `wrun resume JOB`.
-pub(crate) fn resume(args: RunArgs) -> Result<(), Fail> {
-    let journal = home::open_journal()?;
+pub(crate) fn resume(resume: ResumeArgs) -> Result<(), Fail> {
+    let args = resume.run;
+    let mut journal = home::open_journal()?;
     let record = journal.job(args.job).or_fail(Code::Journal)?;
     match record.state {
         JobState::Done => {
@@ -30,7 +31,27 @@ pub(crate) fn resume(args: RunArgs) -> Result<(), Fail> {
                 ),
             ));
         }
-        JobState::Running | JobState::Cancelled => {}
+        JobState::Running | JobState::Cancelled | JobState::Suspended => {}
+    }
+    if let Some(add) = resume.add_fuel {
+        let _lock = job::lock(args.job)?;
+        let mut spec = journal.job(args.job).or_fail(Code::Journal)?.spec;
+        let Some(fuel) = spec.limits.fuel else {
+            return Err(Fail::new(
+                Code::Usage,
+                anyhow::anyhow!(
+                    "job {} has no fuel budget (it was submitted without --fuel)",
+                    args.job
+                ),
+            ));
+        };
+        spec.limits.fuel = Some(fuel.saturating_add(add));
+        journal.set_spec(args.job, &spec).or_fail(Code::Journal)?;
+        eprintln!(
+            "wrun: job {}: fuel budget per chunk raised from {fuel} to {}",
+            args.job,
+            fuel.saturating_add(add)
+        );
     }
     rerun(journal, args, &[TaskStateKind::Cancelled])
 }
@@ -84,7 +105,7 @@ fn rerun(
 pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
     let mut journal = home::open_journal()?;
     let record = journal.job(args.job).or_fail(Code::Journal)?;
-    if record.state != JobState::Running {
+    if !matches!(record.state, JobState::Running | JobState::Suspended) {
         return Err(Fail::new(
             Code::JobState,
             anyhow::anyhow!("job {} is {}, not running", record.id, record.state),
@@ -96,7 +117,7 @@ pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
         // here, if it is still unfinished now that nobody can change it.
         Some(_lock) => {
             let state = journal.job(args.job).or_fail(Code::Journal)?.state;
-            if state != JobState::Running {
+            if !matches!(state, JobState::Running | JobState::Suspended) {
                 return Err(Fail::new(
                     Code::JobState,
                     anyhow::anyhow!("job {} is {state}, not running", args.job),
@@ -123,6 +144,93 @@ pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
     match args.json {
         true => println!("{}", serde_json::json!({ "job": args.job, "state": state })),
         false => println!("job {}: {text}", args.job),
+    }
+    Ok(())
+}
+
+/// `wrun snapshot JOB`.
+pub(crate) fn snapshot(args: SnapshotArgs) -> Result<(), Fail> {
+    let mut journal = home::open_journal()?;
+    let record = journal.job(args.job).or_fail(Code::Journal)?;
+    let not_running = || {
+        Fail::new(
+            Code::JobState,
+            anyhow::anyhow!("job {} is not running: nothing to snapshot", args.job),
+        )
+    };
+    if record.state != JobState::Running {
+        return Err(not_running());
+    }
+    if JobLock::acquire(&home::locks()?, args.job)
+        .or_fail(Code::Internal)?
+        .is_some()
+    {
+        // Nobody holds the lock: the process that ran it died.
+        return Err(not_running());
+    }
+    let request = journal.request_snapshot(args.job).or_fail(Code::Journal)?;
+    let deadline = std::time::Instant::now() + args.wait;
+    // The job's process sees the request at its next commit (at least
+    // every 200 ms) and records it served once every task then running has
+    // checkpointed or ended.
+    loop {
+        if journal.snapshots_taken(args.job).or_fail(Code::Journal)? >= request {
+            break;
+        }
+        let state = journal.job(args.job).or_fail(Code::Journal)?.state;
+        if state != JobState::Running {
+            return Err(Fail::new(
+                Code::JobState,
+                anyhow::anyhow!(
+                    "job {} ended ({state}) before taking the snapshot",
+                    args.job
+                ),
+            ));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Fail::new(
+                Code::JobState,
+                anyhow::anyhow!(
+                    "job {} took no snapshot within {} (its tasks snapshot between two                      calls; the request stands)",
+                    args.job,
+                    humantime::format_duration(args.wait)
+                ),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let tasks: Vec<_> = journal
+        .tasks(args.job, None)
+        .or_fail(Code::Journal)?
+        .into_iter()
+        .filter(|t| t.snapshot.is_some() && t.state.kind() == TaskStateKind::Running)
+        .collect();
+    if args.json {
+        let list: Vec<_> = tasks
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "index": t.index,
+                    "snapshot": t.snapshot.as_ref().map(crate::status::SnapshotView::of),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "job": args.job, "request": request, "tasks": list })
+        );
+    } else {
+        println!("job {}: snapshot {request} taken", args.job);
+        for task in &tasks {
+            if let Some(snapshot) = &task.snapshot {
+                println!(
+                    "  chunk {}: {} ({})",
+                    task.index,
+                    snapshot.position,
+                    &Digest::from_bytes(snapshot.digest).to_hex()[..16]
+                );
+            }
+        }
     }
     Ok(())
 }

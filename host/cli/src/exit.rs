@@ -29,6 +29,8 @@ pub(crate) enum Code {
     /// The job cannot do that in its state (running elsewhere, unfinished,
     /// its input changed).
     JobState = 8,
+    /// Tasks were suspended: out of fuel, or drained by SIGTERM/SIGINT.
+    Suspended = 9,
     /// A task trapped.
     Trap = 10,
     /// A task ran out of fuel.
@@ -59,8 +61,11 @@ Exit codes:
    6  the job journal cannot be read or written, or has no such job
    7  the job was cancelled (wrun cancel)
    8  the job cannot do that now: it runs elsewhere, is unfinished, or its input changed
+   9  chunks were suspended: out of fuel (wrun resume JOB --add-fuel N), or
+      stopped by SIGTERM/SIGINT (wrun resume JOB); their snapshots are kept
   10  a task trapped (panic, out-of-bounds access, stack overflow, ...)
-  11  a task ran out of fuel (--fuel)
+  11  a task ran out of fuel (--fuel) in a job run with --no-journal (a
+      journaled job suspends it instead: 9)
   12  a task timed out (--timeout)
   13  a task exceeded the memory or table limit (--memory)
   14  a task exceeded the output limit (--output-limit)

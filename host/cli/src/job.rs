@@ -7,17 +7,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wrun_journal::{JobId, JobLock, JobSpec, JobState, Journal, LimitsSpec, TaskStateKind};
-use wrun_runtime::{Limits, Module, Runtime, SplitError, Splitter, TaskRunner};
+use wrun_journal::{
+    CheckpointEvery, JobId, JobLock, JobSpec, JobState, Journal, LimitsSpec, SuspendReason,
+    TaskStateKind,
+};
+use wrun_runtime::{Every, Limits, Module, Runtime, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{
-    Adaptive, Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary, Update,
+    Adaptive, Checkpoints, Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary,
+    Update,
 };
 use wrun_store::{BlobStore, Digest};
 
 use crate::args::When;
 use crate::exit::{Code, Fail, OrFail};
 use crate::progress::Progress;
-use crate::{reduce, summary};
+use crate::{drain, reduce, summary};
 
 /// Bytes read from the input and handed to the splitter at a time.
 const BLOCK_SIZE: usize = 1 << 20;
@@ -211,11 +215,22 @@ pub(crate) fn run(
             target: Duration::from_millis(ms),
             input_size: size,
         }),
-        recording: journaled.as_mut().map(|j| Recording {
-            journal: &mut j.journal,
-            job: j.job,
-            store: &j.store,
-            prior: std::mem::take(&mut j.prior),
+        recording: journaled.as_mut().map(|j| {
+            let checkpoints = Checkpoints {
+                every: spec.checkpoint_every.map(|every| match every {
+                    CheckpointEvery::Calls(calls) => Every::Calls(calls),
+                    CheckpointEvery::Millis(ms) => Every::Time(Duration::from_millis(ms)),
+                }),
+                requests: Arc::default(),
+            };
+            drain::attach(checkpoints.requests.clone());
+            Recording {
+                journal: &mut j.journal,
+                job: j.job,
+                store: &j.store,
+                prior: std::mem::take(&mut j.prior),
+                checkpoints,
+            }
         }),
     };
     let (mut done, mut failed) = (0, 0);
@@ -307,6 +322,21 @@ pub(crate) fn run(
             Code::Cancelled,
             anyhow::anyhow!("{job_name}cancelled{partial}{resume_hint}"),
         )),
+        Err(error @ JobError::Suspended { reason, .. }) => {
+            let how = match (reason, job_id) {
+                (SuspendReason::Fuel, Some(id)) => {
+                    format!("; `wrun resume {id} --add-fuel N` goes on from their snapshots")
+                }
+                (SuspendReason::Drain, Some(id)) => {
+                    format!("; `wrun resume {id}` goes on from their snapshots")
+                }
+                (_, None) => String::new(),
+            };
+            Err(Fail::new(
+                Code::Suspended,
+                anyhow::anyhow!("{job_name}{error}{partial}{how}"),
+            ))
+        }
         Err(error @ (JobError::Journal(_) | JobError::Store(_))) => Err(Fail::new(
             Code::Journal,
             anyhow::anyhow!("{job_name}{error}"),
@@ -326,6 +356,7 @@ fn final_state(result: &Result<Summary, JobError>) -> Option<JobState> {
         Ok(_) => Some(JobState::Failed),
         Err(JobError::Task(_) | JobError::Split(_) | JobError::Chunk(_)) => Some(JobState::Failed),
         Err(JobError::Cancelled) => Some(JobState::Cancelled),
+        Err(JobError::Suspended { .. }) => Some(JobState::Suspended),
         Err(
             JobError::Input(_)
             | JobError::InputChanged { .. }

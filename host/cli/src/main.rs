@@ -4,6 +4,7 @@
 mod args;
 mod cache;
 mod control;
+mod drain;
 mod exit;
 mod home;
 mod input;
@@ -23,13 +24,26 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    let grace = match &cli.command {
+        args::Command::Submit(submit) => Some(submit.drain.grace),
+        args::Command::Resume(resume) => Some(resume.run.drain.grace),
+        args::Command::Retry(retry) => Some(retry.run.drain.grace),
+        _ => None,
+    };
+    if let Some(grace) = grace {
+        // Before any other thread starts, so that every thread inherits the
+        // mask and only the drain thread takes these signals.
+        drain::block_signals();
+        drain::watch(grace);
+    }
     let result = match cli.command {
         args::Command::Submit(submit) => submit::run(*submit),
         args::Command::Status(args) => status::status(args),
         args::Command::Logs(args) => status::logs(args),
-        args::Command::Resume(args) => control::resume(args.run),
+        args::Command::Resume(args) => control::resume(args),
         args::Command::Retry(args) => control::retry(args.run),
         args::Command::Cancel(args) => control::cancel(args),
+        args::Command::Snapshot(args) => control::snapshot(args),
         args::Command::Rm(args) => control::rm(args),
         args::Command::Output(args) => output::run(args),
         args::Command::Inspect(inspect) => inspect::run(inspect),

@@ -68,6 +68,30 @@ struct TaskView {
     output_blake3: Option<String>,
     error_kind: Option<&'static str>,
     error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspended: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<SnapshotView>,
+}
+
+/// A task's latest snapshot.
+#[derive(Debug, Serialize)]
+pub(crate) struct SnapshotView {
+    pub(crate) blake3: String,
+    pub(crate) taken_at: String,
+    pub(crate) position: String,
+    pub(crate) fuel_used: Option<u64>,
+}
+
+impl SnapshotView {
+    pub(crate) fn of(snapshot: &wrun_journal::SnapshotRef) -> Self {
+        SnapshotView {
+            blake3: wrun_store::Digest::from_bytes(snapshot.digest).to_hex(),
+            taken_at: timestamp(snapshot.taken_at),
+            position: snapshot.position.clone(),
+            fuel_used: snapshot.fuel_used,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -388,6 +412,8 @@ fn task_view(task: &TaskRow) -> TaskView {
         output_blake3: None,
         error_kind: None,
         error: None,
+        suspended: None,
+        snapshot: task.snapshot.as_ref().map(SnapshotView::of),
     };
     match &task.state {
         TaskState::Queued => {}
@@ -415,6 +441,10 @@ fn task_view(task: &TaskRow) -> TaskView {
             view.error = Some(error.message.clone());
         }
         TaskState::Cancelled { at } => view.finished_at = Some(timestamp(*at)),
+        TaskState::Suspended { at, reason } => {
+            view.finished_at = Some(timestamp(*at));
+            view.suspended = Some(reason.as_str());
+        }
     }
     view
 }

@@ -109,6 +109,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         keep_going: args.keep_going,
         retries: args.retries,
         inflate,
+        checkpoint_every: args.checkpoint_every,
         reduce: reduce.as_ref().map(|(loaded, module, _)| ModuleRef {
             source: absolute(&loaded.source),
             digest: module.digest().to_hex(),

@@ -8,7 +8,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 
 use crate::schema::{self, MigrateError};
 use crate::state::{FailureKind, JobState, Millis, OutputRef, TaskError, TaskState, TaskStateKind};
-use crate::{JobSpec, TaskRow};
+use crate::{JobSpec, SnapshotRef, TaskRow};
 
 /// A job's number, unique in a journal.
 pub type JobId = i64;
@@ -120,6 +120,11 @@ pub struct Batch {
     pub attempts: Vec<AttemptRecord>,
     /// The input has been split into this many tasks.
     pub tasks_total: Option<u64>,
+    /// Snapshot blobs written by tasks, by task index (so that removing
+    /// the job can delete them).
+    pub snapshots: Vec<(u64, [u8; 32])>,
+    /// Every snapshot request up to this one has been served.
+    pub snapshots_taken: Option<u64>,
 }
 
 impl Batch {
@@ -129,6 +134,8 @@ impl Batch {
             && self.outputs.is_empty()
             && self.attempts.is_empty()
             && self.tasks_total.is_none()
+            && self.snapshots.is_empty()
+            && self.snapshots_taken.is_none()
     }
 }
 
@@ -137,6 +144,8 @@ impl Batch {
 pub struct Committed {
     /// `wrun cancel` asked this job to stop.
     pub cancel_requested: bool,
+    /// How many snapshots `wrun snapshot` has asked of the job so far.
+    pub snapshots_requested: u64,
 }
 
 /// The job journal.
@@ -341,7 +350,7 @@ impl Journal {
         self.conn
             .query_row(
                 "SELECT id FROM jobs WHERE fingerprint = ?1
-                 AND state IN ('running', 'cancelled') ORDER BY id DESC LIMIT 1",
+                 AND state IN ('running', 'cancelled', 'suspended') ORDER BY id DESC LIMIT 1",
                 [&fingerprint[..]],
                 |row| row.get(0),
             )
@@ -494,6 +503,26 @@ impl Journal {
             TaskStateKind::Cancelled => TaskState::Cancelled {
                 at: raw.finished_at.ok_or_else(|| missing("finished_at"))?,
             },
+            TaskStateKind::Suspended => TaskState::Suspended {
+                at: raw.finished_at.ok_or_else(|| missing("finished_at"))?,
+                reason: raw
+                    .suspend_reason
+                    .as_deref()
+                    .ok_or_else(|| missing("suspend_reason"))?
+                    .parse()
+                    .map_err(|e: String| self.bad_record(job, e))?,
+            },
+        };
+        let snapshot = match raw.snapshot {
+            None => None,
+            Some(digest) => Some(SnapshotRef {
+                digest: <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
+                    self.bad_record(job, format!("task {}: bad snapshot digest", raw.index))
+                })?,
+                taken_at: raw.snapshot_at.ok_or_else(|| missing("snapshot_at"))?,
+                position: raw.snapshot_position.unwrap_or_default(),
+                fuel_used: raw.snapshot_fuel,
+            }),
         };
         Ok(TaskRow {
             index: raw.index,
@@ -505,6 +534,7 @@ impl Journal {
             lost: raw.lost,
             node: raw.node,
             state,
+            snapshot,
         })
     }
 
@@ -573,9 +603,10 @@ impl Journal {
                 let mut insert = tx.prepare_cached(
                     "INSERT OR REPLACE INTO tasks (job, idx, offset, len, first_record, records,
                          attempts, lost, node, state, started_at, finished_at, wall_us, fuel_used,
-                         output_digest, output_len, output_inline, failure_kind, failure_message)
+                         output_digest, output_len, output_inline, failure_kind, failure_message,
+                         suspend_reason, snapshot, snapshot_at, snapshot_position, snapshot_fuel)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17, ?18, ?19)",
+                         ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
                 )?;
                 for task in &batch.tasks {
                     let columns = StateColumns::of(&task.state);
@@ -599,6 +630,11 @@ impl Journal {
                         columns.output_inline,
                         columns.failure_kind,
                         columns.failure_message,
+                        columns.suspend_reason,
+                        task.snapshot.as_ref().map(|s| &s.digest[..]),
+                        task.snapshot.as_ref().map(|s| s.taken_at),
+                        task.snapshot.as_ref().map(|s| &s.position),
+                        task.snapshot.as_ref().and_then(|s| s.fuel_used),
                     ])?;
                 }
             }
@@ -633,16 +669,35 @@ impl Journal {
                     ])?;
                 }
             }
+            if !batch.snapshots.is_empty() {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO snapshots (job, idx, digest) VALUES (?1, ?2, ?3)",
+                )?;
+                for (index, digest) in &batch.snapshots {
+                    insert.execute(params![id, index, &digest[..]])?;
+                }
+            }
+            if let Some(taken) = batch.snapshots_taken {
+                tx.execute(
+                    "UPDATE jobs SET snapshots_taken = max(snapshots_taken, ?2) WHERE id = ?1",
+                    params![id, taken],
+                )?;
+            }
             if let Some(total) = batch.tasks_total {
                 tx.execute(
                     "UPDATE jobs SET tasks_total = ?2 WHERE id = ?1",
                     params![id, total],
                 )?;
             }
-            let cancel_requested = tx
-                .prepare_cached("SELECT cancel_requested FROM jobs WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row([id], |row| row.get(0)))?;
-            Ok(Committed { cancel_requested })
+            let (cancel_requested, snapshots_requested) = tx
+                .prepare_cached(
+                    "SELECT cancel_requested, snapshots_requested FROM jobs WHERE id = ?1",
+                )
+                .and_then(|mut stmt| stmt.query_row([id], |row| Ok((row.get(0)?, row.get(1)?))))?;
+            Ok(Committed {
+                cancel_requested,
+                snapshots_requested,
+            })
         })
     }
 
@@ -678,6 +733,43 @@ impl Journal {
         self.update_job(id, "UPDATE jobs SET cancel_requested = ?2 WHERE id = ?1", 1)
     }
 
+    /// Ask the process running job `id` to snapshot its running tasks (it
+    /// checks at every commit, at least every 200 ms). Returns the request's
+    /// number, which [`Journal::snapshots_taken`] reaches once served.
+    pub fn request_snapshot(&mut self, id: JobId) -> Result<u64, JournalError> {
+        self.transaction(|tx| {
+            tx.query_row(
+                "UPDATE jobs SET snapshots_requested = snapshots_requested + 1 WHERE id = ?1
+                 RETURNING snapshots_requested",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+        })?
+        .ok_or(JournalError::NoJob(id))
+    }
+
+    /// The number of the last snapshot request job `id`'s process served.
+    pub fn snapshots_taken(&self, id: JobId) -> Result<u64, JournalError> {
+        self.conn
+            .query_row(
+                "SELECT snapshots_taken FROM jobs WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(self.error())?
+            .ok_or(JournalError::NoJob(id))
+    }
+
+    /// Replace job `id`'s spec (`wrun resume --add-fuel` raises its fuel
+    /// budget). Its fingerprint stays: it is still the job that was
+    /// submitted.
+    pub fn set_spec(&mut self, id: JobId, spec: &JobSpec) -> Result<(), JournalError> {
+        let text = serde_json::to_string(spec).expect("a job spec always serializes");
+        self.update_job(id, "UPDATE jobs SET spec = ?2 WHERE id = ?1", text)
+    }
+
     /// Every task of job `id` that has not finished becomes `cancelled`
     /// (in one transaction with the job's own state when `job_state` is
     /// given).
@@ -690,7 +782,7 @@ impl Journal {
             let at = now();
             let cancelled = tx.execute(
                 "UPDATE tasks SET state = 'cancelled', started_at = NULL, finished_at = ?2
-                     WHERE job = ?1 AND state IN ('queued', 'running')",
+                     WHERE job = ?1 AND state IN ('queued', 'running', 'suspended')",
                 params![id, at],
             )?;
             if let Some(state) = job_state {
@@ -726,7 +818,7 @@ impl Journal {
     }
 
     /// Delete job `id` and everything recorded about it. Returns the
-    /// digests of its outputs kept in the store that no other job uses,
+    /// digests of its outputs and snapshots kept in the store that no other job uses,
     /// for the caller to delete.
     pub fn remove_job(&mut self, id: JobId) -> Result<Vec<[u8; 32]>, JournalError> {
         let path = self.path.display().to_string();
@@ -741,7 +833,11 @@ impl Journal {
                     "SELECT DISTINCT t.output_digest FROM tasks t
                      WHERE t.job = ?1 AND t.state = 'done' AND t.output_inline = 0
                      AND NOT EXISTS (SELECT 1 FROM tasks u WHERE u.job != ?1
-                         AND u.output_digest = t.output_digest AND u.output_inline = 0)",
+                         AND u.output_digest = t.output_digest AND u.output_inline = 0)
+                     UNION
+                     SELECT DISTINCT s.digest FROM snapshots s WHERE s.job = ?1
+                     AND NOT EXISTS (SELECT 1 FROM snapshots o WHERE o.job != ?1
+                         AND o.digest = s.digest)",
                 )
                 .map_err(sqlite)?;
             stmt.query_map([id], |row| row.get(0))
@@ -749,7 +845,7 @@ impl Journal {
                 .collect::<Result<_, _>>()
                 .map_err(sqlite)?
         };
-        for table in ["tasks", "outputs", "attempts"] {
+        for table in ["tasks", "outputs", "attempts", "snapshots"] {
             tx.execute(&format!("DELETE FROM {table} WHERE job = ?1"), [id])
                 .map_err(sqlite)?;
         }
@@ -766,7 +862,12 @@ impl Journal {
             .collect())
     }
 
-    fn update_job(&mut self, id: JobId, sql: &str, value: i64) -> Result<(), JournalError> {
+    fn update_job(
+        &mut self,
+        id: JobId,
+        sql: &str,
+        value: impl rusqlite::ToSql,
+    ) -> Result<(), JournalError> {
         match self
             .conn
             .execute(sql, params![id, value])
@@ -849,7 +950,8 @@ fn raw_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
 
 const TASK_COLUMNS: &str = "idx, offset, len, first_record, records, attempts, lost, node, \
      state, started_at, finished_at, wall_us, fuel_used, output_digest, output_len, \
-     output_inline, failure_kind, failure_message";
+     output_inline, failure_kind, failure_message, suspend_reason, snapshot, snapshot_at, \
+     snapshot_position, snapshot_fuel";
 
 struct RawTask {
     index: u64,
@@ -870,6 +972,11 @@ struct RawTask {
     output_inline: Option<bool>,
     failure_kind: Option<String>,
     failure_message: Option<String>,
+    suspend_reason: Option<String>,
+    snapshot: Option<Vec<u8>>,
+    snapshot_at: Option<Millis>,
+    snapshot_position: Option<String>,
+    snapshot_fuel: Option<u64>,
 }
 
 fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -892,6 +999,11 @@ fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
         output_inline: row.get(15)?,
         failure_kind: row.get(16)?,
         failure_message: row.get(17)?,
+        suspend_reason: row.get(18)?,
+        snapshot: row.get(19)?,
+        snapshot_at: row.get(20)?,
+        snapshot_position: row.get(21)?,
+        snapshot_fuel: row.get(22)?,
     })
 }
 
@@ -907,6 +1019,7 @@ struct StateColumns<'a> {
     output_inline: Option<bool>,
     failure_kind: Option<&'static str>,
     failure_message: Option<&'a str>,
+    suspend_reason: Option<&'static str>,
 }
 
 impl<'a> StateColumns<'a> {
@@ -944,6 +1057,11 @@ impl<'a> StateColumns<'a> {
             },
             TaskState::Cancelled { at } => StateColumns {
                 finished_at: Some(*at),
+                ..StateColumns::default()
+            },
+            TaskState::Suspended { at, reason } => StateColumns {
+                finished_at: Some(*at),
+                suspend_reason: Some(reason.as_str()),
                 ..StateColumns::default()
             },
         }

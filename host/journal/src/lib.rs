@@ -24,10 +24,10 @@ pub use journal::{
 };
 pub use lock::JobLock;
 pub use recovery::{QUARANTINE_AFTER, Recovery, recover};
-pub use spec::{InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
+pub use spec::{CheckpointEvery, InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
 pub use state::{
-    FailureKind, IllegalTransition, JobState, Millis, OutputRef, TaskError, TaskState,
-    TaskStateKind,
+    FailureKind, IllegalTransition, JobState, Millis, OutputRef, SuspendReason, TaskError,
+    TaskState, TaskStateKind,
 };
 
 /// A task as the journal records it: its place in the input, its counters,
@@ -49,6 +49,20 @@ pub struct TaskRow {
     /// Where it ran last (`None`: this machine).
     pub node: Option<String>,
     pub state: TaskState,
+    /// Its latest snapshot, if one was taken and it has not finished.
+    pub snapshot: Option<SnapshotRef>,
+}
+
+/// A snapshot of a running task, kept in the content-addressed store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRef {
+    /// The snapshot blob's digest.
+    pub digest: [u8; 32],
+    pub taken_at: Millis,
+    /// Where in its chunk the task was, for people ("before record 12").
+    pub position: String,
+    /// Fuel used up to the snapshot, when metered.
+    pub fuel_used: Option<u64>,
 }
 
 impl TaskRow {

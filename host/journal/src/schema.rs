@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -72,6 +72,27 @@ CREATE TABLE attempts (
     message TEXT,
     log BLOB NOT NULL,
     PRIMARY KEY (job, idx, attempt)
+) WITHOUT ROWID;
+";
+
+/// Version 2: snapshots. A task keeps its latest snapshot (digest, when,
+/// where in the chunk, fuel used) and, when suspended, why; `snapshots`
+/// lists every snapshot blob a task wrote, so removing the job can delete
+/// them; a job counts the snapshots asked of it (`wrun snapshot`) and those
+/// its process has taken.
+const V2: &str = "
+ALTER TABLE tasks ADD COLUMN suspend_reason TEXT;
+ALTER TABLE tasks ADD COLUMN snapshot BLOB;
+ALTER TABLE tasks ADD COLUMN snapshot_at INTEGER;
+ALTER TABLE tasks ADD COLUMN snapshot_position TEXT;
+ALTER TABLE tasks ADD COLUMN snapshot_fuel INTEGER;
+ALTER TABLE jobs ADD COLUMN snapshots_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN snapshots_taken INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE snapshots (
+    job INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    PRIMARY KEY (job, idx, digest)
 ) WITHOUT ROWID;
 ";
 

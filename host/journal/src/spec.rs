@@ -41,6 +41,9 @@ pub struct JobSpec {
     /// The task that reduces the chunks' outputs into the job's output.
     #[serde(default)]
     pub reduce: Option<ModuleRef>,
+    /// Snapshot running tasks on this schedule (`--checkpoint-every`).
+    #[serde(default)]
+    pub checkpoint_every: Option<CheckpointEvery>,
 }
 
 /// How far a compressed input may expand before it is refused as a
@@ -91,4 +94,14 @@ pub struct LimitsSpec {
     pub timeout_ms: Option<u64>,
     pub memory: u64,
     pub output: u64,
+}
+
+/// How often running tasks are snapshotted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointEvery {
+    /// After this many calls into the task (records and steps).
+    Calls(u64),
+    /// After this many milliseconds.
+    Millis(u64),
 }

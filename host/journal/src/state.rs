@@ -4,10 +4,15 @@
 //!            ┌──────────── retry / recovery ────────────┐
 //!            v                                          │
 //!  queued ──> running ──> done                          │
-//!    │          │    └──> failed ───────────────────────┤
-//!    │          └───────> queued (host lost, retried)   │
-//!    └──────────┴───────> cancelled ────────────────────┘
+//!    │        │ ^  │ └──> failed ───────────────────────┤
+//!    │        │ │  └────> queued (host lost, retried)   │
+//!    │        v │ resume                                │
+//!    │     suspended (out of fuel, drained) ──> queued  │
+//!    └────────┴───┴──────> cancelled ───────────────────┘
 //! ```
+//!
+//! A task's latest snapshot ([`crate::SnapshotRef`]) is kept beside its
+//! state: a queued, running or suspended task with one resumes from it.
 //!
 //! `done` is final. Each variant holds only the data of its state: a queued
 //! task has no start time, a done task has an output, a failed one a reason.
@@ -49,6 +54,40 @@ pub enum TaskState {
     },
     /// Will not run: the job was cancelled or stopped at an earlier failure.
     Cancelled { at: Millis },
+    /// Stopped before the end of its chunk, to be resumed (from its
+    /// snapshot, if it has one).
+    Suspended { at: Millis, reason: SuspendReason },
+}
+
+/// Why a task was suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuspendReason {
+    /// Its fuel budget ran out: `wrun resume JOB --add-fuel N` goes on.
+    Fuel,
+    /// Its process was asked to stop (SIGTERM, SIGINT).
+    Drain,
+}
+
+impl SuspendReason {
+    /// The name stored in the journal and shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspendReason::Fuel => "fuel",
+            SuspendReason::Drain => "drain",
+        }
+    }
+}
+
+impl FromStr for SuspendReason {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [SuspendReason::Fuel, SuspendReason::Drain]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| format!("unknown suspend reason {text:?}"))
+    }
 }
 
 /// A [`TaskState`] without its data: what filters and counts use.
@@ -60,13 +99,15 @@ pub enum TaskStateKind {
     Done,
     Failed,
     Cancelled,
+    Suspended,
 }
 
 impl TaskStateKind {
     /// Every kind, in the order of the life of a task.
-    pub const ALL: [TaskStateKind; 5] = [
+    pub const ALL: [TaskStateKind; 6] = [
         TaskStateKind::Queued,
         TaskStateKind::Running,
+        TaskStateKind::Suspended,
         TaskStateKind::Done,
         TaskStateKind::Failed,
         TaskStateKind::Cancelled,
@@ -80,6 +121,7 @@ impl TaskStateKind {
             TaskStateKind::Done => "done",
             TaskStateKind::Failed => "failed",
             TaskStateKind::Cancelled => "cancelled",
+            TaskStateKind::Suspended => "suspended",
         }
     }
 }
@@ -119,6 +161,7 @@ impl TaskState {
             TaskState::Done { .. } => TaskStateKind::Done,
             TaskState::Failed { .. } => TaskStateKind::Failed,
             TaskState::Cancelled { .. } => TaskStateKind::Cancelled,
+            TaskState::Suspended { .. } => TaskStateKind::Suspended,
         }
     }
 
@@ -128,7 +171,8 @@ impl TaskState {
         matches!(
             (from, to),
             (Queued, Running | Cancelled)
-                | (Running, Done | Failed | Queued | Cancelled)
+                | (Running, Done | Failed | Queued | Cancelled | Suspended)
+                | (Suspended, Running | Queued | Cancelled)
                 | (Failed | Cancelled, Queued)
         )
     }
@@ -255,14 +299,18 @@ pub enum JobState {
     Failed,
     /// `wrun cancel` stopped it.
     Cancelled,
+    /// Some tasks are suspended (out of fuel, or drained): `wrun resume`
+    /// goes on.
+    Suspended,
 }
 
 impl JobState {
-    const ALL: [JobState; 4] = [
+    const ALL: [JobState; 5] = [
         JobState::Running,
         JobState::Done,
         JobState::Failed,
         JobState::Cancelled,
+        JobState::Suspended,
     ];
 
     /// The name stored in the journal.
@@ -272,6 +320,7 @@ impl JobState {
             JobState::Done => "done",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
+            JobState::Suspended => "suspended",
         }
     }
 }
@@ -308,6 +357,10 @@ mod tests {
         assert!(TaskState::allows(Running, Queued));
         assert!(TaskState::allows(Failed, Queued));
         assert!(TaskState::allows(Cancelled, Queued));
+        assert!(TaskState::allows(Running, Suspended));
+        assert!(TaskState::allows(Suspended, Running));
+        assert!(!TaskState::allows(Suspended, Done));
+        assert!(!TaskState::allows(Queued, Suspended));
         assert!(!TaskState::allows(Queued, Done));
         assert!(!TaskState::allows(Failed, Done));
         assert!(!TaskState::allows(Queued, Queued));

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use wrun_journal::{
     AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState, Journal, JournalError,
-    LimitsSpec, ModuleRef, OutputRef, QUARANTINE_AFTER, Recovery, TaskError, TaskRow, TaskState,
-    TaskStateKind, recover,
+    LimitsSpec, ModuleRef, OutputRef, QUARANTINE_AFTER, Recovery, SnapshotRef, SuspendReason,
+    TaskError, TaskRow, TaskState, TaskStateKind, recover,
 };
 
 fn spec() -> JobSpec {
@@ -36,6 +36,7 @@ fn spec() -> JobSpec {
         retries: 2,
         inflate: Default::default(),
         reduce: None,
+        checkpoint_every: Some(wrun_journal::CheckpointEvery::Calls(100)),
     }
 }
 
@@ -50,6 +51,7 @@ fn task(index: u64, state: TaskState) -> TaskRow {
         lost: 0,
         node: None,
         state,
+        snapshot: None,
     }
 }
 
@@ -95,6 +97,21 @@ fn a_committed_batch_reads_back_state_by_state() {
         task(2, failed(FailureKind::Fuel)),
         task(3, TaskState::Queued),
         task(4, TaskState::Cancelled { at: 9 }),
+        TaskRow {
+            snapshot: Some(SnapshotRef {
+                digest: [7; 32],
+                taken_at: 11,
+                position: "before record 3".into(),
+                fuel_used: Some(1234),
+            }),
+            ..task(
+                5,
+                TaskState::Suspended {
+                    at: 12,
+                    reason: SuspendReason::Fuel,
+                },
+            )
+        },
     ];
     let batch = Batch {
         tasks: rows.clone(),
@@ -110,10 +127,13 @@ fn a_committed_batch_reads_back_state_by_state() {
             }),
             log: b"line 1\nline 2\n".to_vec(),
         }],
-        tasks_total: Some(5),
+        tasks_total: Some(6),
+        snapshots: vec![(5, [7; 32])],
+        snapshots_taken: None,
     };
     let committed = journal.commit(job, &batch).unwrap();
     assert!(!committed.cancel_requested);
+    assert_eq!(committed.snapshots_requested, 0);
 
     // Another connection (another process) sees it all.
     let reader = open(dir.path());
@@ -130,7 +150,8 @@ fn a_committed_batch_reads_back_state_by_state() {
     assert_eq!(reader.attempts(job, Some(2)).unwrap(), batch.attempts);
     assert!(reader.attempts(job, Some(0)).unwrap().is_empty());
     let counts = reader.counts(job).unwrap();
-    assert_eq!(counts.total(), 5);
+    assert_eq!(counts.total(), 6);
+    assert_eq!(counts.get(TaskStateKind::Suspended), 1);
     assert_eq!(counts.get(TaskStateKind::Done), 1);
     assert_eq!(counts.finished_bytes, 200);
     assert_eq!(counts.done_records, 10);
@@ -138,8 +159,30 @@ fn a_committed_batch_reads_back_state_by_state() {
     assert_eq!(record.name.as_deref(), Some("gc"));
     assert_eq!(record.spec, spec());
     assert_eq!(record.state, JobState::Running);
-    assert_eq!(record.tasks_total, Some(5));
+    assert_eq!(record.tasks_total, Some(6));
     assert_eq!(record.runs, 1);
+
+    // `wrun snapshot` asks through the journal; the running process sees
+    // the request at its next commit and records it served.
+    assert_eq!(journal.request_snapshot(job).unwrap(), 1);
+    assert_eq!(journal.request_snapshot(job).unwrap(), 2);
+    let committed = journal.commit(job, &Batch::default()).unwrap();
+    assert_eq!(committed.snapshots_requested, 2);
+    assert_eq!(reader.snapshots_taken(job).unwrap(), 0);
+    let served = Batch {
+        snapshots_taken: Some(2),
+        ..Batch::default()
+    };
+    journal.commit(job, &served).unwrap();
+    assert_eq!(reader.snapshots_taken(job).unwrap(), 2);
+    assert!(matches!(
+        journal.request_snapshot(99),
+        Err(JournalError::NoJob(99))
+    ));
+
+    // Removing the job hands back its snapshot blobs to delete.
+    let orphans = journal.remove_job(job).unwrap();
+    assert!(orphans.contains(&[7; 32]), "{orphans:?}");
 }
 
 #[test]
@@ -326,6 +369,7 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
                     outputs: vec![(0, b"x\n".to_vec())],
                     attempts: Vec::new(),
                     tasks_total: Some(2),
+                    ..Batch::default()
                 },
             )
             .unwrap();
@@ -345,7 +389,14 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
     let jobs = journal.jobs().unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].name.as_deref(), Some("v1"));
-    assert_eq!(jobs[0].spec, spec());
+    // Version 1 had no snapshots: the spec reads with none.
+    assert_eq!(
+        jobs[0].spec,
+        JobSpec {
+            checkpoint_every: None,
+            ..spec()
+        }
+    );
     assert_eq!(jobs[0].state, JobState::Failed);
     let tasks = journal.tasks(jobs[0].id, None).unwrap();
     assert_eq!(

@@ -8,7 +8,9 @@
 //! module; the exports are then checked against the kind's signatures and
 //! the imports linked, once, into an `InstancePre` that every task reuses.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::wasmparser::{Parser, Payload};
@@ -22,6 +24,7 @@ use wrun_store::Digest;
 
 use crate::Runtime;
 use crate::cache::Lookup;
+use crate::rewrite::{self, MutableGlobal};
 use crate::sandbox::Sandbox;
 
 /// The import module of WASI preview 1.
@@ -36,6 +39,8 @@ pub struct Module {
     load_time: Duration,
     info: ModuleInfo,
     pre: InstancePre<Sandbox>,
+    /// Every mutable global and the export it is read through.
+    globals: Arc<[MutableGlobal]>,
 }
 
 impl fmt::Debug for Module {
@@ -75,6 +80,11 @@ impl Module {
 
     pub(crate) fn instance_pre(&self) -> &InstancePre<Sandbox> {
         &self.pre
+    }
+
+    /// Every mutable global of the module, each with an export to reach it.
+    pub(crate) fn mutable_globals(&self) -> &[MutableGlobal] {
+        &self.globals
     }
 
     /// Whether the module exports a function called `name`.
@@ -271,7 +281,31 @@ pub(crate) fn admit(
 
     let started = Instant::now();
     let digest = Digest::of(bytes);
-    let (module, origin) = compile_or_load(runtime, source, bytes, &digest)?;
+    // Snapshots of a task need every mutable global: export the hidden
+    // ones. The rewritten module is cached under a key derived from the
+    // original's digest (hashing the rewritten bytes again would cost a
+    // large module's start time).
+    let (code, key, globals) = match kind {
+        Kind::Task => {
+            let (code, globals) =
+                rewrite::export_mutable_globals(bytes).map_err(|e| AdmissionError::Invalid {
+                    module: source_owned(),
+                    message: e.to_string(),
+                })?;
+            let key = match code {
+                Cow::Borrowed(_) => digest,
+                Cow::Owned(_) => {
+                    let mut hasher = blake3::Hasher::new();
+                    hasher.update(rewrite::CACHE_DOMAIN);
+                    hasher.update(digest.as_bytes());
+                    Digest::from_bytes(*hasher.finalize().as_bytes())
+                }
+            };
+            (code, key, globals)
+        }
+        Kind::Command | Kind::Splitter => (Cow::Borrowed(bytes), digest, Vec::new()),
+    };
+    let (module, origin) = compile_or_load(runtime, source, &code, &key, (bytes, &digest))?;
     let load_time = started.elapsed();
     for (name, expected) in required_exports(kind) {
         let found = module.get_export(name);
@@ -325,6 +359,7 @@ pub(crate) fn admit(
             .collect(),
         exports: module
             .exports()
+            .filter(|e| !e.name().starts_with(rewrite::EXPORT_PREFIX))
             .map(|e| Export {
                 name: e.name().to_owned(),
                 ty: describe(&e.ty()),
@@ -338,29 +373,30 @@ pub(crate) fn admit(
         load_time,
         info,
         pre,
+        globals: globals.into(),
     })
 }
 
 /// The compiled module: from the artifact cache when the runtime has one
-/// and it holds a usable artifact, else compiled (and then cached).
+/// and it holds a usable artifact under `key`, else `code` compiled (and
+/// then cached, beside `original`: the module as given and its digest).
 fn compile_or_load(
     runtime: &Runtime,
     source: &str,
-    bytes: &[u8],
-    digest: &Digest,
+    code: &[u8],
+    key: &Digest,
+    original: (&[u8], &Digest),
 ) -> Result<(wasmtime::Module, Origin), AdmissionError> {
     let compile = || {
-        wasmtime::Module::from_binary(runtime.engine(), bytes).map_err(|e| {
-            AdmissionError::Invalid {
-                module: source.to_owned(),
-                message: format!("{e:#}"),
-            }
+        wasmtime::Module::from_binary(runtime.engine(), code).map_err(|e| AdmissionError::Invalid {
+            module: source.to_owned(),
+            message: format!("{e:#}"),
         })
     };
     let Some(cache) = runtime.cache() else {
         return Ok((compile()?, Origin::Compiled { note: None }));
     };
-    let discarded = match cache.load(runtime.engine(), digest) {
+    let discarded = match cache.load(runtime.engine(), key) {
         Ok(Lookup::Hit(module)) => return Ok((module, Origin::CacheHit)),
         Ok(Lookup::Miss) => None,
         Ok(Lookup::Discarded(reason)) => Some(format!("cached artifact discarded: {reason}")),
@@ -368,7 +404,8 @@ fn compile_or_load(
     };
     let started = Instant::now();
     let module = compile()?;
-    let saved = cache.save(digest, bytes, &module, source, started.elapsed());
+    let (bytes, digest) = original;
+    let saved = cache.save(key, digest, bytes, &module, source, started.elapsed());
     let note = match (discarded, saved) {
         (discarded, Ok(())) => discarded,
         (None, Err(error)) => Some(format!("not cached: {error}")),

@@ -175,9 +175,12 @@ impl ArtifactCache {
         }
     }
 
-    /// Cache `compiled`, the compilation of `bytes` (digest `module`).
+    /// Cache `compiled` under `key`: the module's digest, or one derived
+    /// from it when admission rewrote the module. `module` and `bytes` are
+    /// the module as given, kept beside the artifact.
     pub(crate) fn save(
         &self,
+        key: &Digest,
         module: &Digest,
         bytes: &[u8],
         compiled: &wasmtime::Module,
@@ -199,7 +202,7 @@ impl ArtifactCache {
             compile_ms: compile_time.as_secs_f64() * 1e3,
             created: now(),
         };
-        let key = self.key(module);
+        let key = self.key(key);
         let json = serde_json::to_vec(&entry).expect("entries serialize");
         self.store.put_entry(ENTRIES, &key, &json)?;
         if let Some((_, stamp)) = self.store.verified_file(&artifact, None)? {

@@ -15,6 +15,10 @@
 //! * [`Splitter`]: a data plugin instance that the scheduler streams the
 //!   input through to find record boundaries; [`plugins`] has the builtin
 //!   ones, compiled from `plugins/` and embedded at build time.
+//! * [`Checkpointing`]: a task run with it is snapshotted between two calls
+//!   into the guest (on a schedule, on request, or when its fuel runs out)
+//!   and can be resumed from a snapshot in another process; see
+//!   `docs/snapshots.md`.
 //! * [`Limits`]: fuel, wall-clock timeout, memory, table, output, log and
 //!   stack caps, each breach reported as its own [`Failure`].
 //!
@@ -22,21 +26,26 @@
 
 pub mod admission;
 mod cache;
+mod checkpoint;
 mod engine;
 mod host_abi;
 mod limits;
 mod outcome;
 mod pipe;
 pub mod plugins;
+mod rewrite;
 mod sandbox;
+mod snapshot;
 mod splitter;
 mod task;
 
 pub use admission::{AdmissionError, Module, ModuleInfo, Origin};
 pub use cache::{ArtifactCache, CacheEntry, CacheStats, Listed};
+pub use checkpoint::{Checkpoint, Checkpointing, Ended, Every, Requests, SuspendReason, Suspended};
 pub use engine::{Runtime, RuntimeError};
 pub use limits::Limits;
 pub use outcome::{Failure, TaskFailure, TaskOutput};
+pub use snapshot::{Cursor, SnapshotError, Taken};
 pub use splitter::{SplitError, Splitter};
 pub use task::{Chunk, TaskRunner};
 pub use wasmtime::Trap;

@@ -64,6 +64,18 @@ impl CappedPipe {
         Ok(())
     }
 
+    /// Look at the bytes written so far.
+    pub(crate) fn with_bytes<T>(&self, f: impl FnOnce(&[u8]) -> T) -> T {
+        f(&self.lock())
+    }
+
+    /// Replace the contents with `bytes` (restoring a snapshot); fails like
+    /// [`CappedPipe::write`] if they pass a [`Overflow::Fail`] cap.
+    pub(crate) fn restore(&self, bytes: &[u8]) -> Result<(), LimitHit> {
+        self.lock().clear();
+        self.write(bytes)
+    }
+
     /// Take the bytes written so far, leaving the pipe empty.
     pub(crate) fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.lock())

@@ -6,13 +6,16 @@
 //! fixed random stream, so a task is a pure function of its chunk and
 //! arguments and a retry gives the same bytes.
 
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtxBuilder};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
 use crate::limits::{Limiter, Limits};
 use crate::pipe::{CappedPipe, Overflow};
@@ -32,6 +35,8 @@ pub(crate) struct Sandbox {
     pub(crate) error: Option<String>,
     /// The limits the store was built with, to name them in failures.
     pub(crate) limits: Limits,
+    /// How far the guest has read its random streams.
+    pub(crate) random: RandomStreams,
 }
 
 /// A command's standard input and argv.
@@ -45,9 +50,9 @@ impl Sandbox {
     /// The WASI context, called by the WASI imports. An SDK guest's is
     /// created here, on first use, with stdout and stderr going to the log.
     pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
-        let log = &self.log;
+        let (log, random) = (&self.log, &self.random);
         self.wasi
-            .get_or_insert_with(|| wasi_ctx(None, log, log, &[]))
+            .get_or_insert_with(|| wasi_ctx(None, log, log, &[], random))
     }
 }
 
@@ -60,7 +65,8 @@ pub(crate) fn new_store(
 ) -> Store<Sandbox> {
     let output = CappedPipe::new(limits.output, Overflow::Fail);
     let log = CappedPipe::new(limits.log, Overflow::Truncate);
-    let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args));
+    let random = RandomStreams::default();
+    let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args, &random));
     let sandbox = Sandbox {
         wasi,
         limiter: Limiter {
@@ -71,6 +77,7 @@ pub(crate) fn new_store(
         log,
         error: None,
         limits: limits.clone(),
+        random,
     };
     let mut store = Store::new(engine, sandbox);
     store.limiter(|sandbox| &mut sandbox.limiter);
@@ -89,6 +96,7 @@ fn wasi_ctx(
     stdout: &CappedPipe,
     stderr: &CappedPipe,
     args: &[String],
+    random: &RandomStreams,
 ) -> WasiP1Ctx {
     let mut builder = WasiCtxBuilder::new();
     if let Some(stdin) = stdin {
@@ -98,8 +106,8 @@ fn wasi_ctx(
         .stdout(stdout.clone())
         .stderr(stderr.clone())
         .args(args)
-        .secure_random(Deterministic::new(RANDOM_STREAM.to_vec()))
-        .insecure_random(Deterministic::new(RANDOM_STREAM.to_vec()))
+        .secure_random(random.secure.clone())
+        .insecure_random(random.insecure.clone())
         .insecure_random_seed(0x5eed)
         .wall_clock(FrozenClock)
         .monotonic_clock(FrozenClock);
@@ -110,6 +118,59 @@ fn wasi_ctx(
 /// runs are reproducible, and not all zero, so that hash-map seeding and
 /// similar uses behave.
 const RANDOM_STREAM: [u8; 32] = *b"wrun deterministic random bytes!";
+
+/// The guest's two random streams (WASI `random_get` and the insecure
+/// one): each cycles through [`RANDOM_STREAM`] from where it was, and counts
+/// the bytes drawn so a snapshot can put it back at the same place.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RandomStreams {
+    secure: Stream,
+    insecure: Stream,
+}
+
+impl RandomStreams {
+    /// Bytes drawn from each stream.
+    pub(crate) fn drawn(&self) -> [u64; 2] {
+        [&self.secure, &self.insecure].map(|s| s.drawn.load(Ordering::Relaxed))
+    }
+
+    /// Continue each stream after `drawn` bytes.
+    pub(crate) fn restore(&self, drawn: [u64; 2]) {
+        for (stream, drawn) in [&self.secure, &self.insecure].into_iter().zip(drawn) {
+            stream.drawn.store(drawn, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One random stream; clones share the position.
+#[derive(Debug, Clone, Default)]
+struct Stream {
+    drawn: Arc<AtomicU64>,
+}
+
+impl rand_core::TryRng for Stream {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut bytes = [0; 4];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u32::from_be_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut bytes = [0; 8];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u64::from_be_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, buf: &mut [u8]) -> Result<(), Infallible> {
+        let start = self.drawn.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        for (i, byte) in buf.iter_mut().enumerate() {
+            *byte = RANDOM_STREAM[((start + i as u64) % RANDOM_STREAM.len() as u64) as usize];
+        }
+        Ok(())
+    }
+}
 
 /// A clock stopped at the Unix epoch: guests get no time source unless a
 /// job grants one.

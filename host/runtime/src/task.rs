@@ -3,11 +3,14 @@
 use bytes::Bytes;
 use wasmtime::{AsContextMut, Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wrun_abi::{Kind, Unit, export, status};
+use wrun_store::Digest;
 
 use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
+use crate::checkpoint::{Boundary, Checkpointing, Ended, Session, SuspendReason, Suspended};
 use crate::outcome::{Failure, TaskFailure, TaskOutput};
 use crate::sandbox::{CommandIo, Sandbox, new_store};
+use crate::snapshot::{Cursor, Identity, Live};
 
 /// The input of one task: a chunk of whole records.
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +130,31 @@ impl TaskRunner {
 
     /// Run one chunk in a fresh sandbox.
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
+        match self.run_with(chunk, None)? {
+            Ended::Finished(output) => Ok(output),
+            Ended::Suspended(_) => unreachable!("only a checkpointed run is suspended"),
+        }
+    }
+
+    /// Run one chunk in a fresh sandbox, taking snapshots as `checkpointing`
+    /// says, from its `resume` snapshot if it has one. A snapshot that
+    /// cannot be restored is reported in the task's log and the chunk starts
+    /// from its beginning: a bad snapshot never produces a wrong result.
+    /// WASI commands are not snapshotted (their state includes a stack);
+    /// they only ever resume from the start of their chunk.
+    pub fn run_checkpointed(
+        &self,
+        chunk: Chunk<'_>,
+        checkpointing: &Checkpointing<'_>,
+    ) -> Result<Ended, TaskFailure> {
+        self.run_with(chunk, Some(checkpointing))
+    }
+
+    fn run_with(
+        &self,
+        chunk: Chunk<'_>,
+        checkpointing: Option<&Checkpointing<'_>>,
+    ) -> Result<Ended, TaskFailure> {
         let command = match &self.mode {
             Mode::Sdk(_) => None,
             Mode::Command { argv } => Some(CommandIo {
@@ -134,26 +162,53 @@ impl TaskRunner {
                 args: argv,
             }),
         };
-        let mut store = new_store(self.runtime.engine(), self.runtime.limits(), command);
-        let result = self
-            .instantiate(&mut store)
-            .and_then(|instance| match &self.mode {
-                Mode::Sdk(sdk) => run_sdk(&mut store, &instance, sdk, chunk),
-                Mode::Command { .. } => run_command(&mut store, &instance),
-            });
-        let fuel_used = self
-            .runtime
-            .limits()
+        let limits = self.runtime.limits();
+        let mut store = new_store(self.runtime.engine(), limits, command);
+        let identity = || Identity {
+            module: *self.module.digest(),
+            chunk: Digest::of(chunk.data),
+            args: Digest::of(match &self.mode {
+                Mode::Sdk(sdk) => &sdk.args,
+                Mode::Command { .. } => &[],
+            }),
+        };
+        // Declared after the store, so dropped before it: it may hold a
+        // write tracker on the store's memory.
+        let mut session = checkpointing.map(|c| Session::new(c, &identity));
+        let result = match &self.mode {
+            Mode::Sdk(sdk) => self.run_sdk(&mut store, sdk, chunk, session.as_mut()),
+            Mode::Command { .. } => self
+                .instantiate(&mut store)
+                .and_then(|instance| run_command(&mut store, &instance))
+                .map(|()| None),
+        };
+        let fuel_used = limits
             .fuel
             .and_then(|limit| Some(limit - store.get_fuel().ok()?));
         let sandbox = store.data_mut();
         let log = sandbox.log.take();
         match result {
-            Ok(()) => Ok(TaskOutput {
+            Ok(None) => Ok(Ended::Finished(TaskOutput {
                 output: sandbox.output.take(),
                 log,
                 fuel_used,
-            }),
+            })),
+            Ok(Some(reason)) => Ok(Ended::Suspended(Suspended {
+                reason,
+                resume_from: session.and_then(|s| s.last),
+                log,
+            })),
+            Err(Failure::OutOfFuel { .. })
+                if session
+                    .as_ref()
+                    .is_some_and(|s| s.control().suspend_on_fuel) =>
+            {
+                Ok(Ended::Suspended(Suspended {
+                    reason: SuspendReason::Fuel,
+                    resume_from: session.and_then(|s| s.last),
+                    log,
+                }))
+            }
             Err(reason) => Err(TaskFailure { reason, log }),
         }
     }
@@ -163,6 +218,78 @@ impl TaskRunner {
             .instance_pre()
             .instantiate(&mut *store)
             .map_err(|e| classify(store, e))
+    }
+
+    /// Run an SDK task, from its snapshot when the session has one that
+    /// restores. `Some` when it stopped early.
+    fn run_sdk(
+        &self,
+        store: &mut Store<Sandbox>,
+        sdk: &Sdk,
+        chunk: Chunk<'_>,
+        mut session: Option<&mut Session<'_, '_>>,
+    ) -> Result<Option<SuspendReason>, Failure> {
+        let mut instance = self.instantiate(store)?;
+        let mut live = self.live(store, &instance, sdk)?;
+        let resume = session.as_ref().and_then(|s| s.control().resume);
+        let mut cursor = None;
+        if let (Some(session), Some(digest)) = (session.as_deref_mut(), resume) {
+            match session.restore(&digest, store, &live) {
+                Ok(restored) => {
+                    if let (Some(limit), Some(used)) =
+                        (store.data().limits.fuel, restored.fuel_used)
+                    {
+                        store
+                            .set_fuel(limit.saturating_sub(used))
+                            .expect("fuel is enabled whenever a fuel limit is set");
+                    }
+                    cursor = Some(restored.cursor);
+                }
+                Err(error) => {
+                    // A failed restore may have written part of the memory:
+                    // start over in a fresh store.
+                    *store = new_store(self.runtime.engine(), self.runtime.limits(), None);
+                    let note = format!(
+                        "wrun: not resuming from a snapshot ({error}); the chunk starts over\n"
+                    );
+                    let _ = store.data().log.write(note.as_bytes());
+                    instance = self.instantiate(store)?;
+                    live = self.live(store, &instance, sdk)?;
+                }
+            }
+        }
+        let cursor = match cursor {
+            Some(cursor) => cursor,
+            None => {
+                start_sdk(store, &instance, live.memory, sdk, chunk)?;
+                Cursor::Records { next: 0 }
+            }
+        };
+        drive_sdk(store, &instance, &live, sdk, chunk, cursor, session)
+    }
+
+    /// The memory and mutable globals a snapshot reads and a restore writes.
+    fn live(
+        &self,
+        store: &mut Store<Sandbox>,
+        instance: &Instance,
+        sdk: &Sdk,
+    ) -> Result<Live, Failure> {
+        let memory = instance
+            .get_module_export(&mut *store, &sdk.memory)
+            .and_then(Extern::into_memory)
+            .ok_or_else(|| abi("the module exports no memory"))?;
+        let globals = self
+            .module
+            .mutable_globals()
+            .iter()
+            .map(|g| {
+                instance
+                    .get_global(&mut *store, &g.export)
+                    .ok_or_else(|| abi(&format!("global export `{}` is missing", g.export)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Live { memory, globals })
     }
 }
 
@@ -179,16 +306,15 @@ fn run_command(store: &mut Store<Sandbox>, instance: &Instance) -> Result<(), Fa
     }
 }
 
-fn run_sdk(
+/// Instantiate-time setup of an SDK task: `_initialize`, the arguments,
+/// `wrun_init`, and the chunk copied in.
+fn start_sdk(
     store: &mut Store<Sandbox>,
     instance: &Instance,
+    memory: Memory,
     sdk: &Sdk,
     chunk: Chunk<'_>,
 ) -> Result<(), Failure> {
-    let memory = instance
-        .get_module_export(&mut *store, &sdk.memory)
-        .and_then(Extern::into_memory)
-        .ok_or_else(|| abi("the module exports no memory"))?;
     if let Some(initialize) = &sdk.initialize {
         let initialize: TypedFunc<(), ()> = typed(instance, store, initialize, export::INITIALIZE)?;
         initialize
@@ -197,39 +323,97 @@ fn run_sdk(
     }
     let reserve: TypedFunc<u32, u32> = typed(instance, store, &sdk.reserve, export::RESERVE)?;
     let init: TypedFunc<u32, i32> = typed(instance, store, &sdk.init, export::INIT)?;
-    let record: TypedFunc<(u32, u32), i32> = typed(instance, store, &sdk.record, export::RECORD)?;
-    let finish: TypedFunc<(), i32> = typed(instance, store, &sdk.finish, export::FINISH)?;
-
     if !sdk.args.is_empty() {
         copy_in(store, memory, &reserve, &sdk.args)?;
     }
     call(store, &init, len32(sdk.args.len())?, export::INIT)?;
-
     copy_in(store, memory, &reserve, chunk.data)?;
+    Ok(())
+}
+
+/// Call the records, steps and `wrun_finish` of an SDK task from `cursor`
+/// on, stopping at each call boundary for the session. `Some` when the
+/// session stopped the task early.
+fn drive_sdk(
+    store: &mut Store<Sandbox>,
+    instance: &Instance,
+    live: &Live,
+    sdk: &Sdk,
+    chunk: Chunk<'_>,
+    cursor: Cursor,
+    mut session: Option<&mut Session<'_, '_>>,
+) -> Result<Option<SuspendReason>, Failure> {
+    let record: TypedFunc<(u32, u32), i32> = typed(instance, store, &sdk.record, export::RECORD)?;
+    let finish: TypedFunc<(), i32> = typed(instance, store, &sdk.finish, export::FINISH)?;
+    let fuel_limit = store.data().limits.fuel;
+    // At each boundary: `Some` stops the task.
+    let mut boundary =
+        |store: &mut Store<Sandbox>, cursor: Cursor| -> Result<Option<SuspendReason>, Failure> {
+            let Some(session) = session.as_deref_mut() else {
+                return Ok(None);
+            };
+            let fuel_used = fuel_limit.and_then(|limit| Some(limit - store.get_fuel().ok()?));
+            Ok(match session.boundary(store, live, cursor, fuel_used)? {
+                Boundary::Continue => None,
+                Boundary::Suspend(reason) => Some(reason),
+            })
+        };
+
     let total = len32(chunk.data.len())?;
-    match sdk.unit {
-        Unit::Chunk => {
-            call(store, &record, (0, total), export::RECORD)?;
-        }
+    let records = match sdk.unit {
+        Unit::Chunk => 1,
+        Unit::Record => chunk.records.len(),
+    };
+    // The `index`th record call: (offset, length).
+    let params = |index: usize| match sdk.unit {
+        Unit::Chunk => (0, total),
         Unit::Record => {
-            let ends = chunk.records.iter().skip(1).copied().chain([total]);
-            for (&start, end) in chunk.records.iter().zip(ends) {
-                call(store, &record, (start, end - start), export::RECORD)?;
-            }
+            let start = chunk.records[index];
+            let end = chunk.records.get(index + 1).copied().unwrap_or(total);
+            (start, end - start)
+        }
+    };
+    let (first, mut steps) = match cursor {
+        Cursor::Records { next } => (next as usize, 0),
+        Cursor::Steps { done } => (records, done),
+    };
+    if first > records {
+        return Err(abi(&format!(
+            "a snapshot resumes at record {first} of a chunk of {records}"
+        )));
+    }
+    if first == 0
+        && steps == 0
+        && let Some(stop) = boundary(store, cursor)?
+    {
+        return Ok(Some(stop));
+    }
+    for index in first..records {
+        call(store, &record, params(index), export::RECORD)?;
+        let next = Cursor::Records {
+            next: index as u32 + 1,
+        };
+        if let Some(stop) = boundary(store, next)? {
+            return Ok(Some(stop));
         }
     }
     if let Some(step) = &sdk.step {
         let step: TypedFunc<(), i32> = typed(instance, store, step, export::STEP)?;
         loop {
             match call(store, &step, (), export::STEP)? {
-                status::MORE => continue,
+                status::MORE => {
+                    steps += 1;
+                    if let Some(stop) = boundary(store, Cursor::Steps { done: steps })? {
+                        return Ok(Some(stop));
+                    }
+                }
                 status::OK => break,
                 other => return Err(abi(&format!("`wrun_step` returned unknown status {other}"))),
             }
         }
     }
     call(store, &finish, (), export::FINISH)?;
-    Ok(())
+    Ok(None)
 }
 
 /// A typed function from a resolved export.

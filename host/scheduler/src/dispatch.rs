@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use wrun_journal::{Millis, TaskError, TaskState};
-use wrun_runtime::{TaskFailure, TaskOutput};
+use wrun_journal::{Millis, SuspendReason, TaskError, TaskState};
+use wrun_runtime::{Checkpoint, Ended, Requests, TaskFailure};
 
 use crate::Task;
 use crate::job::{FailedTask, JobError, Sink, Summary, Update};
@@ -25,6 +25,8 @@ pub(crate) enum Event {
     Done(Vec<Done>),
     /// An earlier run of the job finished this task.
     Restored(TaskMeta),
+    /// A running task was snapshotted.
+    Checkpoint(u64, Checkpoint),
     /// The reader stopped: the input ended after this many tasks, or
     /// failed.
     InputEnd(Result<Option<u64>, JobError>),
@@ -33,7 +35,7 @@ pub(crate) enum Event {
 /// A task a worker finished.
 pub(crate) struct Done {
     pub(crate) meta: TaskMeta,
-    pub(crate) result: Result<TaskOutput, TaskFailure>,
+    pub(crate) result: Result<Ended, TaskFailure>,
     /// When the last attempt started, and how long it ran.
     pub(crate) started_at: Millis,
     pub(crate) wall: Duration,
@@ -82,6 +84,12 @@ pub(crate) struct Dispatcher<'a> {
     input_done: bool,
     /// `wrun cancel` asked the job to stop.
     cancelled: bool,
+    /// What running tasks are asked (snapshots, draining).
+    requests: &'a Requests,
+    /// The job is draining: no task starts, running ones are suspended.
+    draining: bool,
+    /// Tasks suspended, and why the first was.
+    suspended: Option<(u64, SuspendReason)>,
     /// The lowest-indexed failure when not keeping going.
     first_failure: Option<FailedTask>,
     /// A reader, output or journal error.
@@ -95,6 +103,7 @@ impl<'a> Dispatcher<'a> {
         skip_from: &'a AtomicU64,
         keep_going: bool,
         recorder: Option<Recorder<'a>>,
+        requests: &'a Requests,
     ) -> Self {
         Dispatcher {
             out,
@@ -116,6 +125,9 @@ impl<'a> Dispatcher<'a> {
             },
             input_done: false,
             cancelled: false,
+            requests,
+            draining: false,
+            suspended: None,
             first_failure: None,
             error: None,
         }
@@ -161,7 +173,12 @@ impl<'a> Dispatcher<'a> {
     }
 
     pub(crate) fn handle(&mut self, event: Event, on_update: &mut impl FnMut(Update<'_>)) {
+        self.check_drain();
         let result = match event {
+            Event::Checkpoint(index, checkpoint) => match &mut self.recorder {
+                Some(recorder) => recorder.checkpoint(index, &checkpoint),
+                None => Ok(()),
+            },
             Event::InputEnd(Ok(None)) => Ok(()),
             Event::InputEnd(Ok(Some(tasks))) => {
                 self.input_done = true;
@@ -226,6 +243,12 @@ impl<'a> Dispatcher<'a> {
                     self.cancelled = true;
                     self.stop(0);
                 }
+                if let Some(recorder) = &mut self.recorder
+                    && recorder.snapshots_requested(committed.snapshots_requested)
+                {
+                    self.requests.snapshot_now();
+                }
+                self.check_drain();
             }
             Err(error) => self.fail(error),
         }
@@ -260,10 +283,32 @@ impl<'a> Dispatcher<'a> {
         Ok(())
     }
 
+    /// Start draining once asked: no more input, no task starts; the
+    /// running ones suspend at their next call boundary.
+    fn check_drain(&mut self) {
+        if !self.draining && self.requests.draining() {
+            self.draining = true;
+            self.stop(0);
+        }
+    }
+
     fn finished(&mut self, done: Done, on_update: &mut impl FnMut(Update<'_>)) {
         let Done { meta, result, .. } = done;
         match result {
-            Ok(output) => self.outcome(meta, &output.log, Ok(output.output), on_update),
+            Ok(Ended::Finished(output)) => {
+                self.outcome(meta, &output.log, Ok(output.output), on_update);
+            }
+            Ok(Ended::Suspended(suspended)) => {
+                let reason = match suspended.reason {
+                    wrun_runtime::SuspendReason::Fuel => SuspendReason::Fuel,
+                    wrun_runtime::SuspendReason::Drain => SuspendReason::Drain,
+                };
+                let (count, _) = self.suspended.get_or_insert((0, reason));
+                *count += 1;
+                // The output stops here until it is resumed: finish only
+                // the tasks before it, as for a failure.
+                self.stop(meta.index + 1);
+            }
             Err(failure) => {
                 let error = crate::task_error(&failure.reason);
                 self.outcome(meta, &failure.log, Err(error), on_update);
@@ -401,6 +446,15 @@ impl<'a> Dispatcher<'a> {
         }
         if self.cancelled {
             return Err(JobError::Cancelled);
+        }
+        if let Some((tasks, reason)) = self.suspended {
+            return Err(JobError::Suspended { tasks, reason });
+        }
+        if self.draining {
+            return Err(JobError::Suspended {
+                tasks: 0,
+                reason: SuspendReason::Drain,
+            });
         }
         debug_assert!(self.input_done, "the reader reported its end");
         Ok(self.summary)

@@ -1,6 +1,6 @@
 //! Where tasks run.
 
-use wrun_runtime::{Chunk, TaskFailure, TaskOutput, TaskRunner};
+use wrun_runtime::{Checkpointing, Chunk, Ended, TaskFailure, TaskRunner};
 
 use crate::Task;
 
@@ -13,8 +13,13 @@ pub trait Executor: Send + Sync {
     /// How many tasks may run at once.
     fn slots(&self) -> usize;
 
-    /// Run one task to completion.
-    fn execute(&self, task: &Task) -> Result<TaskOutput, TaskFailure>;
+    /// Run one task to completion, or until `checkpointing` (when the job
+    /// keeps snapshots) suspends it.
+    fn execute(
+        &self,
+        task: &Task,
+        checkpointing: Option<&Checkpointing<'_>>,
+    ) -> Result<Ended, TaskFailure>;
 }
 
 /// Runs tasks on this machine's cores, in the sandbox.
@@ -39,10 +44,18 @@ impl Executor for LocalExecutor {
         self.workers
     }
 
-    fn execute(&self, task: &Task) -> Result<TaskOutput, TaskFailure> {
-        self.runner.run(Chunk {
+    fn execute(
+        &self,
+        task: &Task,
+        checkpointing: Option<&Checkpointing<'_>>,
+    ) -> Result<Ended, TaskFailure> {
+        let chunk = Chunk {
             data: &task.data,
             records: &task.records,
-        })
+        };
+        match checkpointing {
+            Some(checkpointing) => self.runner.run_checkpointed(chunk, checkpointing),
+            None => self.runner.run(chunk).map(Ended::Finished),
+        }
     }
 }

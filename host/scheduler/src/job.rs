@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use wrun_journal::{IllegalTransition, JournalError, TaskError};
+use wrun_journal::{IllegalTransition, JournalError, SuspendReason, TaskError};
 use wrun_runtime::{SplitError, Splitter};
 
 use crate::dispatch::{Dispatcher, Event};
@@ -188,6 +188,13 @@ pub enum JobError {
     /// `wrun cancel` stopped the job.
     #[error("the job was cancelled")]
     Cancelled,
+    /// Tasks were suspended (their fuel ran out, or the job was drained):
+    /// `wrun resume` goes on.
+    #[error("{tasks} running chunk(s) suspended ({})", match reason {
+        SuspendReason::Fuel => "out of fuel",
+        SuspendReason::Drain => "the job was asked to stop",
+    })]
+    Suspended { tasks: u64, reason: SuspendReason },
     /// The input is not what an earlier run of the job split.
     #[error(
         "the input changed since the job started: chunk {index} now covers bytes \
@@ -247,9 +254,15 @@ impl Job<'_> {
                 job,
                 store,
                 prior,
-            }) => (Some((journal, job, store)), prior),
+                checkpoints,
+            }) => (Some((journal, job, store, checkpoints)), prior),
             None => (None, Prior::default()),
         };
+        let checkpoints = recorder.as_ref().map(|(.., c)| c.clone());
+        let requests = checkpoints
+            .as_ref()
+            .map(|c| c.requests.clone())
+            .unwrap_or_default();
         let recording = recorder.is_some();
         let prior = &prior;
         let pace = Pace::new();
@@ -259,6 +272,10 @@ impl Job<'_> {
             recording,
             skip_from: &skip_from,
             pace: &pace,
+            checkpoints: recorder
+                .as_ref()
+                .zip(checkpoints.as_ref())
+                .map(|((_, _, store, _), checkpoints)| (&**store, checkpoints, prior)),
         };
 
         thread::scope(|scope| {
@@ -296,8 +313,9 @@ impl Job<'_> {
             drop(task_rx);
             let eager = adaptive.is_some();
             let recorder = recorder
-                .map(|(journal, job, store)| Recorder::new(journal, job, store, prior, eager));
-            let mut dispatcher = Dispatcher::new(out, &window, &skip_from, keep_going, recorder);
+                .map(|(journal, job, store, _)| Recorder::new(journal, job, store, prior, eager));
+            let mut dispatcher =
+                Dispatcher::new(out, &window, &skip_from, keep_going, recorder, &requests);
             while let Some(event) = dispatcher.next_event(&event_rx, &mut on_update) {
                 dispatcher.handle(event, &mut on_update);
                 if dispatcher.commit_due() {

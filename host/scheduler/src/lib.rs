@@ -40,4 +40,4 @@ pub use executor::{Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
 pub use job::{FailedTask, Job, JobError, Sink, Summary, Update};
 pub use pace::Adaptive;
-pub use record::{Prior, Recording};
+pub use record::{Checkpoints, Prior, Recording};

@@ -13,11 +13,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use wrun_journal::{
-    AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, TaskError,
-    TaskRow, TaskState, TaskStateKind,
+    AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, SnapshotRef,
+    SuspendReason, TaskError, TaskRow, TaskState, TaskStateKind,
 };
-use wrun_runtime::{TaskFailure, TaskOutput};
+use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskFailure, TaskOutput};
 use wrun_store::{BlobStore, Digest};
 
 use crate::dispatch::{Done, TaskMeta};
@@ -36,6 +39,19 @@ pub struct Recording<'a> {
     pub store: &'a BlobStore,
     /// What earlier runs of this job committed.
     pub prior: Prior,
+    /// How running tasks are snapshotted.
+    pub checkpoints: Checkpoints,
+}
+
+/// How the running tasks of a recorded job are snapshotted. A task whose
+/// fuel runs out is suspended (with its last snapshot), not failed.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    /// Snapshot every running task on this schedule.
+    pub every: Option<Every>,
+    /// Requests to the running tasks: `wrun snapshot` (relayed by the
+    /// dispatcher) and draining (from a signal handler).
+    pub requests: Arc<Requests>,
 }
 
 /// The tasks of a job that earlier runs recorded: done and failed ones are
@@ -52,6 +68,8 @@ pub(crate) struct PriorTask {
     attempts: u32,
     lost: u32,
     pub(crate) outcome: PriorOutcome,
+    /// The snapshot to resume from.
+    snapshot: Option<SnapshotRef>,
 }
 
 /// How a recorded task ended, if it did.
@@ -82,6 +100,7 @@ impl Prior {
                     attempts: row.attempts,
                     lost: row.lost,
                     outcome,
+                    snapshot: row.snapshot,
                 };
                 (row.index, task)
             })
@@ -99,6 +118,14 @@ impl Prior {
 
     pub(crate) fn get(&self, index: u64) -> Option<&PriorTask> {
         self.tasks.get(&index)
+    }
+
+    /// The snapshot an unfinished task resumes from.
+    pub(crate) fn snapshot(&self, index: u64) -> Option<[u8; 32]> {
+        self.tasks
+            .get(&index)
+            .and_then(|t| t.snapshot.as_ref())
+            .map(|s| s.digest)
     }
 
     /// The byte length of every recorded chunk, by index (`None`: not
@@ -140,6 +167,14 @@ pub(crate) struct Recorder<'a> {
     uncommitted: Vec<Done>,
     /// When the oldest unwritten change to a live row was made.
     since: Option<Instant>,
+    /// Snapshot blobs written since the last commit.
+    snapshots: Vec<(u64, [u8; 32])>,
+    /// The `wrun snapshot` request being served, and the tasks that were
+    /// running when it came and have not checkpointed or finished since.
+    request: Option<(u64, HashSet<u64>)>,
+    /// The last request served, and whether the journal has been told.
+    served: Option<u64>,
+    served_unwritten: bool,
     /// Write live rows at every commit, not every [`Self::LIVE_DELAY`]:
     /// when chunk boundaries depend on timing (adaptive chunking), a resume
     /// must find every chunk before a finished one recorded, to cut it
@@ -173,8 +208,74 @@ impl<'a> Recorder<'a> {
             tasks_total: None,
             uncommitted: Vec::new(),
             since: None,
+            snapshots: Vec::new(),
+            request: None,
+            served: None,
+            served_unwritten: false,
             eager,
         }
+    }
+
+    /// `wrun snapshot` has asked for `requested` snapshots so far. Returns
+    /// whether a new request came (the running tasks must be asked).
+    pub(crate) fn snapshots_requested(&mut self, requested: u64) -> bool {
+        let seen = self
+            .request
+            .as_ref()
+            .map(|(n, _)| *n)
+            .or(self.served)
+            .unwrap_or(0);
+        if requested <= seen {
+            return false;
+        }
+        let running = self
+            .live
+            .values()
+            .filter(|row| row.state.kind() == TaskStateKind::Running)
+            .map(|row| row.index)
+            .collect();
+        self.request = Some((requested, running));
+        self.answered(None);
+        true
+    }
+
+    /// Task `index` checkpointed or finished (`None`: nothing happened,
+    /// but the request may be served already).
+    fn answered(&mut self, index: Option<u64>) {
+        if let Some((requested, waiting)) = &mut self.request {
+            if let Some(index) = index {
+                waiting.remove(&index);
+            }
+            if waiting.is_empty() {
+                self.served = Some(*requested);
+                self.served_unwritten = true;
+                self.request = None;
+                self.touch_job();
+            }
+        }
+    }
+
+    fn touch_job(&mut self) {
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Task `index` was snapshotted and keeps running.
+    pub(crate) fn checkpoint(
+        &mut self,
+        index: u64,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), JobError> {
+        let Some(row) = self.live.get_mut(&index) else {
+            return Err(JobError::Internal(format!(
+                "task {index} checkpointed unqueued"
+            )));
+        };
+        row.snapshot = Some(snapshot_ref(checkpoint));
+        self.snapshots
+            .push((index, *checkpoint.snapshot.digest.as_bytes()));
+        self.touch(index);
+        self.answered(Some(index));
+        Ok(())
     }
 
     fn touch(&mut self, index: u64) {
@@ -199,6 +300,7 @@ impl<'a> Recorder<'a> {
                 lost,
                 node: None,
                 state: TaskState::Queued,
+                snapshot: self.prior.get(meta.index).and_then(|p| p.snapshot.clone()),
             };
             self.live.insert(meta.index, row);
             self.touch(meta.index);
@@ -241,11 +343,11 @@ impl<'a> Recorder<'a> {
         }
         let finished_at = done.started_at + done.wall.as_millis() as Millis;
         let (state, log, error) = match &done.result {
-            Ok(TaskOutput {
+            Ok(Ended::Finished(TaskOutput {
                 output,
                 log,
                 fuel_used,
-            }) => {
+            })) => {
                 let output = self.keep_output(index, output)?;
                 let state = TaskState::Done {
                     finished_at,
@@ -253,7 +355,26 @@ impl<'a> Recorder<'a> {
                     fuel_used: *fuel_used,
                     output,
                 };
+                row.snapshot = None;
                 (state, log.clone(), None)
+            }
+            Ok(Ended::Suspended(suspended)) => {
+                let reason = match suspended.reason {
+                    wrun_runtime::SuspendReason::Fuel => SuspendReason::Fuel,
+                    wrun_runtime::SuspendReason::Drain => SuspendReason::Drain,
+                };
+                row.snapshot = suspended.resume_from.as_ref().map(snapshot_ref);
+                if let Some(checkpoint) = &suspended.resume_from
+                    && checkpoint.snapshot.stored > 0
+                {
+                    self.snapshots
+                        .push((index, *checkpoint.snapshot.digest.as_bytes()));
+                }
+                let state = TaskState::Suspended {
+                    at: finished_at,
+                    reason,
+                };
+                (state, suspended.log.clone(), None)
             }
             Err(failure) => {
                 let error = crate::task_error(&failure.reason);
@@ -278,6 +399,7 @@ impl<'a> Recorder<'a> {
         row.transition(state).map_err(JobError::State)?;
         self.finished.push(row);
         self.uncommitted.push(done);
+        self.answered(Some(index));
         Ok(())
     }
 
@@ -383,6 +505,10 @@ impl<'a> Recorder<'a> {
             outputs: std::mem::take(&mut self.outputs),
             attempts: std::mem::take(&mut self.attempts),
             tasks_total: self.tasks_total.take(),
+            snapshots: std::mem::take(&mut self.snapshots),
+            snapshots_taken: self
+                .served
+                .filter(|_| std::mem::take(&mut self.served_unwritten)),
         };
         match self.journal.commit(self.job, &batch) {
             Ok(committed) => Ok((committed, std::mem::take(&mut self.uncommitted))),
@@ -411,5 +537,15 @@ impl<'a> Recorder<'a> {
         }
         self.changed.clear();
         Ok(())
+    }
+}
+
+/// How the journal names a snapshot.
+fn snapshot_ref(checkpoint: &Checkpoint) -> SnapshotRef {
+    SnapshotRef {
+        digest: *checkpoint.snapshot.digest.as_bytes(),
+        taken_at: wrun_journal::now(),
+        position: checkpoint.cursor.to_string(),
+        fuel_used: checkpoint.fuel_used,
     }
 }

@@ -8,9 +8,10 @@ use wrun_journal::Millis;
 
 use crate::dispatch::{Done, Event, TaskMeta};
 use crate::pace::Pace;
-use crate::record::RetriedAttempt;
+use crate::record::{Checkpoints, Prior, RetriedAttempt};
 use crate::{Executor, Task};
-use wrun_runtime::{Failure, TaskFailure};
+use wrun_runtime::{Checkpoint, Checkpointing, Failure, TaskFailure};
+use wrun_store::{BlobStore, Digest};
 
 /// What every worker thread shares.
 pub(crate) struct Worker<'a> {
@@ -19,6 +20,9 @@ pub(crate) struct Worker<'a> {
     pub(crate) recording: bool,
     pub(crate) skip_from: &'a AtomicU64,
     pub(crate) pace: &'a Pace,
+    /// Snapshots of running tasks, when the job is recorded: where they
+    /// go, the policy, and the snapshots earlier runs left.
+    pub(crate) checkpoints: Option<(&'a BlobStore, &'a Checkpoints, &'a Prior)>,
 }
 
 impl Worker<'_> {
@@ -43,7 +47,7 @@ impl Worker<'_> {
                 if task.index >= self.skip_from.load(Ordering::Acquire) {
                     continue;
                 }
-                done.push(self.run(&task));
+                done.push(self.run(&task, events));
                 // Slow tasks are reported as they finish, not with their
                 // whole batch.
                 if reported.elapsed() >= Self::REPORT_EVERY {
@@ -60,7 +64,21 @@ impl Worker<'_> {
     }
 
     /// Run one task, retrying failures that may not recur.
-    fn run(&self, task: &Task) -> Done {
+    fn run(&self, task: &Task, events: &Sender<Event>) -> Done {
+        let index = task.index;
+        let on_checkpoint = |checkpoint: Checkpoint| {
+            let _ = events.send(Event::Checkpoint(index, checkpoint));
+        };
+        let checkpointing = self
+            .checkpoints
+            .map(|(store, checkpoints, prior)| Checkpointing {
+                store,
+                resume: prior.snapshot(index).map(Digest::from_bytes),
+                every: checkpoints.every,
+                requests: &checkpoints.requests,
+                suspend_on_fuel: true,
+                on_checkpoint: &on_checkpoint,
+            });
         let mut retried = Vec::new();
         loop {
             let started_at = wrun_journal::now();
@@ -68,7 +86,7 @@ impl Worker<'_> {
             // A panic in the host (a bug) fails this task, not the job: a
             // lost worker would leave the window waiting for its tasks.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.executor.execute(task)
+                self.executor.execute(task, checkpointing.as_ref())
             }))
             .unwrap_or_else(|panic| {
                 let message = panic

@@ -47,6 +47,12 @@ struct TaskCountsView {
     done: u64,
     failed: u64,
     cancelled: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    suspended: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A task as `wrun status JOB --json` shows it.
@@ -286,12 +292,16 @@ fn describe_job(view: &JobView, spec: &JobSpec) -> String {
     let t = &view.tasks;
     let _ = writeln!(
         text,
-        "  chunks    {} done, {} failed, {} running, {} queued, {} cancelled, of {}",
+        "  chunks    {} done, {} failed, {} running, {} queued, {} cancelled{}, of {}",
         t.done,
         t.failed,
         t.running,
         t.queued,
         t.cancelled,
+        match t.suspended {
+            0 => String::new(),
+            n => format!(", {n} suspended"),
+        },
         view.tasks_total
             .map_or("? (input not fully split)".to_owned(), |n| n.to_string()),
     );
@@ -380,6 +390,7 @@ fn job_view(journal: &Journal, record: &JobRecord) -> Result<JobView, Fail> {
             done: get(TaskStateKind::Done),
             failed: get(TaskStateKind::Failed),
             cancelled: get(TaskStateKind::Cancelled),
+            suspended: get(TaskStateKind::Suspended),
         },
         tasks_total: record.tasks_total,
         input: record.spec.input.as_ref().map(|i| i.path.clone()),

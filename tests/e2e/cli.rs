@@ -436,7 +436,7 @@ fn out_of_fuel_suspends_a_journaled_chunk_and_fails_an_unjournaled_one() {
     assert_eq!(run.code, 9, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("1 running chunk(s) suspended (out of fuel)")
+            .contains("1 running chunk suspended (out of fuel)")
             && run.stderr.contains("`wrun resume 1 --add-fuel N`"),
         "{}",
         run.stderr

@@ -190,7 +190,7 @@ pub enum JobError {
     Cancelled,
     /// Tasks were suspended (their fuel ran out, or the job was drained):
     /// `wrun resume` goes on.
-    #[error("{tasks} running chunk(s) suspended ({})", match reason {
+    #[error("{} suspended ({})", chunks(*tasks), match reason {
         SuspendReason::Fuel => "out of fuel",
         SuspendReason::Drain => "the job was asked to stop",
     })]
@@ -219,6 +219,14 @@ pub enum JobError {
     /// Events arrived in an impossible order (a bug).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// "1 running chunk", "3 running chunks".
+fn chunks(n: u64) -> String {
+    match n {
+        1 => "1 running chunk".to_owned(),
+        n => format!("{n} running chunks"),
+    }
 }
 
 impl Job<'_> {

@@ -62,6 +62,18 @@ fn snapshot_steps(home: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Start `wrun args…` and wait until both of its chunks run.
+fn spawn_running(home: &Path, args: &[&str]) -> std::process::Child {
+    let child = spawn_wrun(home, args);
+    wait_until("both chunks run", || {
+        home.join("journal.db").exists()
+            && status_json(home, None)
+                .as_array()
+                .is_some_and(|jobs| jobs.first().is_some_and(|j| j["tasks"]["running"] == 2))
+    });
+    child
+}
+
 fn job_logs(home: &Path) -> String {
     wrun_in(home, &["logs", "1"], None).stdout_text()
 }
@@ -175,13 +187,7 @@ fn sigterm_drains_running_tasks_into_snapshots_and_resume_finishes() {
     let input = pi_input(dir.path(), 1_000_000_000);
     let home = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    let mut child = spawn_wrun(home.path(), &pi_args(&input, &out, &[]));
-    wait_until("both chunks run", || {
-        home.path().join("journal.db").exists()
-            && status_json(home.path(), None)
-                .as_array()
-                .is_some_and(|jobs| jobs.first().is_some_and(|j| j["tasks"]["running"] == 2))
-    });
+    let mut child = spawn_running(home.path(), &pi_args(&input, &out, &[]));
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -202,9 +208,7 @@ fn sigterm_drains_running_tasks_into_snapshots_and_resume_finishes() {
     let run = wrun_in(home.path(), &["resume", "1"], None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!job_logs(home.path()).contains("not resuming"));
-    let output = String::from_utf8(std::fs::read(&out).unwrap()).unwrap();
-    let expected = reference(&input, dir.path());
-    assert_eq!(output.as_bytes(), expected);
+    assert_eq!(std::fs::read(&out).unwrap(), reference(&input, dir.path()));
 }
 
 #[test]
@@ -213,13 +217,7 @@ fn wrun_snapshot_checkpoints_a_live_job() {
     let input = pi_input(dir.path(), 1_000_000_000);
     let home = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.txt");
-    let mut child = spawn_wrun(home.path(), &pi_args(&input, &out, &[]));
-    wait_until("both chunks run", || {
-        home.path().join("journal.db").exists()
-            && status_json(home.path(), None)
-                .as_array()
-                .is_some_and(|jobs| jobs.first().is_some_and(|j| j["tasks"]["running"] == 2))
-    });
+    let mut child = spawn_running(home.path(), &pi_args(&input, &out, &[]));
     let run = wrun_in(home.path(), &["snapshot", "1", "--json"], None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let answer: Value = serde_json::from_slice(&run.stdout).unwrap();

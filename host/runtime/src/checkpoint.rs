@@ -198,16 +198,18 @@ impl<'c, 'a> Session<'c, 'a> {
         self.calls += 1;
         let generation = self.control.requests.generation();
         let requested = generation != self.seen;
+        // Read on its own, not only on a new request: a task that started
+        // after the drain began must stop too.
+        let draining = self.control.requests.draining();
         let periodic = match self.control.every {
             None => false,
             Some(Every::Calls(n)) => self.calls >= n,
             Some(Every::Time(every)) => self.since.elapsed() >= every,
         };
-        if !requested && !periodic {
+        if !requested && !periodic && !draining {
             return Ok(Boundary::Continue);
         }
         self.seen = generation;
-        let draining = requested && self.control.requests.draining();
         let snapshot = self.snapshotter().take(store, live, cursor, fuel_used)?;
         let checkpoint = Checkpoint {
             snapshot,

@@ -299,10 +299,7 @@ impl<'a> Dispatcher<'a> {
                 self.outcome(meta, &output.log, Ok(output.output), on_update);
             }
             Ok(Ended::Suspended(suspended)) => {
-                let reason = match suspended.reason {
-                    wrun_runtime::SuspendReason::Fuel => SuspendReason::Fuel,
-                    wrun_runtime::SuspendReason::Drain => SuspendReason::Drain,
-                };
+                let reason = crate::failure::suspend_reason(suspended.reason);
                 let (count, _) = self.suspended.get_or_insert((0, reason));
                 *count += 1;
                 // The output stops here until it is resumed: finish only

@@ -1,6 +1,6 @@
 //! Classifying task failures for the journal and for exit codes.
 
-use wrun_journal::{FailureKind, TaskError};
+use wrun_journal::{FailureKind, SuspendReason, TaskError};
 use wrun_runtime::Failure;
 
 /// The class of a runtime failure.
@@ -15,6 +15,14 @@ pub fn failure_kind(failure: &Failure) -> FailureKind {
         Failure::Guest { .. } => FailureKind::Guest,
         Failure::Abi { .. } => FailureKind::Abi,
         Failure::Host { .. } => FailureKind::Host,
+    }
+}
+
+/// Why a task was suspended, as the journal keeps it.
+pub(crate) fn suspend_reason(reason: wrun_runtime::SuspendReason) -> SuspendReason {
+    match reason {
+        wrun_runtime::SuspendReason::Fuel => SuspendReason::Fuel,
+        wrun_runtime::SuspendReason::Drain => SuspendReason::Drain,
     }
 }
 

@@ -256,17 +256,16 @@ impl Job<'_> {
             adaptive,
             ..
         } = self;
-        let (recorder, prior) = match recording {
+        let (recorder, prior, checkpoints) = match recording {
             Some(Recording {
                 journal,
                 job,
                 store,
                 prior,
                 checkpoints,
-            }) => (Some((journal, job, store, checkpoints)), prior),
-            None => (None, Prior::default()),
+            }) => (Some((journal, job, store)), prior, Some(checkpoints)),
+            None => (None, Prior::default(), None),
         };
-        let checkpoints = recorder.as_ref().map(|(.., c)| c.clone());
         let requests = checkpoints
             .as_ref()
             .map(|c| c.requests.clone())
@@ -283,7 +282,7 @@ impl Job<'_> {
             checkpoints: recorder
                 .as_ref()
                 .zip(checkpoints.as_ref())
-                .map(|((_, _, store, _), checkpoints)| (&**store, checkpoints, prior)),
+                .map(|((_, _, store), checkpoints)| (&**store, checkpoints, prior)),
         };
 
         thread::scope(|scope| {
@@ -321,7 +320,7 @@ impl Job<'_> {
             drop(task_rx);
             let eager = adaptive.is_some();
             let recorder = recorder
-                .map(|(journal, job, store, _)| Recorder::new(journal, job, store, prior, eager));
+                .map(|(journal, job, store)| Recorder::new(journal, job, store, prior, eager));
             let mut dispatcher =
                 Dispatcher::new(out, &window, &skip_from, keep_going, recorder, &requests);
             while let Some(event) = dispatcher.next_event(&event_rx, &mut on_update) {

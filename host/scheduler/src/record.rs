@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use wrun_journal::{
     AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, SnapshotRef,
-    SuspendReason, TaskError, TaskRow, TaskState, TaskStateKind,
+    TaskError, TaskRow, TaskState, TaskStateKind,
 };
 use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskFailure, TaskOutput};
 use wrun_store::{BlobStore, Digest};
@@ -359,10 +359,7 @@ impl<'a> Recorder<'a> {
                 (state, log.clone(), None)
             }
             Ok(Ended::Suspended(suspended)) => {
-                let reason = match suspended.reason {
-                    wrun_runtime::SuspendReason::Fuel => SuspendReason::Fuel,
-                    wrun_runtime::SuspendReason::Drain => SuspendReason::Drain,
-                };
+                let reason = crate::failure::suspend_reason(suspended.reason);
                 row.snapshot = suspended.resume_from.as_ref().map(snapshot_ref);
                 if let Some(checkpoint) = &suspended.resume_from
                     && checkpoint.snapshot.stored > 0

@@ -188,9 +188,14 @@ fn check_pieces(manifest: &Manifest, data_len: u64) -> Result<(), String> {
         ));
     }
     let pieces = manifest.output_len.div_ceil(PAGE as u64);
-    for (list, what, count) in [
-        (&manifest.pages, "page", pages),
-        (&manifest.output, "output piece", pieces),
+    for (list, what, count, total) in [
+        (&manifest.pages, "page", pages, manifest.memory_bytes),
+        (
+            &manifest.output,
+            "output piece",
+            pieces,
+            manifest.output_len,
+        ),
     ] {
         let mut previous = None;
         for piece in list {
@@ -198,10 +203,6 @@ fn check_pieces(manifest: &Manifest, data_len: u64) -> Result<(), String> {
                 return Err(format!("{what} {} is out of order or range", piece.index));
             }
             previous = Some(piece.index);
-            let total = match what {
-                "page" => manifest.memory_bytes,
-                _ => manifest.output_len,
-            };
             let len = piece_len(piece.index, total) as u64;
             let inside = match piece.location {
                 Location::Zero => true,

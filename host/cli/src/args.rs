@@ -41,6 +41,111 @@ pub(crate) enum Command {
     Compile(CompileArgs),
     #[command(subcommand)]
     Cache(CacheCommand),
+    Broker(BrokerArgs),
+    Node(NodeArgs),
+    Keygen(KeygenArgs),
+}
+
+/// Where the broker is, for commands that can run against one.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Remote {
+    /// Run against the broker at this endpoint (`wrun broker`) instead of
+    /// this machine: jobs run on its nodes and live in its journal.
+    #[arg(long, env = "WRUN_BROKER", value_name = "tcp://HOST:PORT")]
+    pub(crate) broker: Option<String>,
+
+    /// The cluster key file (`wrun keygen`); without one, only a broker on
+    /// a loopback address can be reached.
+    #[arg(long, env = "WRUN_KEY", value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+}
+
+/// Run a broker: queue the tasks of jobs submitted with --broker and hand
+/// them to nodes
+///
+/// The broker owns the journal (in $WRUN_HOME) of the jobs submitted to it:
+/// clients stream it their input and receive the output in order; `wrun
+/// status|logs|cancel|output|resume --broker` work against it. Tasks of
+/// every job wait in one queue, higher --priority first, oldest job first
+/// within a priority; a node gets no more tasks than it asked for. A node
+/// silent for 3 heartbeat intervals is presumed dead and its tasks run
+/// elsewhere. Every message is authenticated with the cluster key; without
+/// --key the broker only binds a loopback address. Killed, it loses no
+/// job: start it again and `wrun resume JOB --broker ...`.
+///
+/// Example:
+///
+///   wrun keygen -o cluster.key
+///   wrun broker --bind tcp://0.0.0.0:7878 --key cluster.key
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct BrokerArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "tcp://ADDR:PORT")]
+    pub(crate) bind: String,
+
+    /// The cluster key file (`wrun keygen`); required unless ADDR is a
+    /// loopback address.
+    #[arg(long, env = "WRUN_KEY", value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+
+    /// How often peers must show they are alive; one silent for 3 intervals
+    /// is dropped.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_positive_duration)]
+    pub(crate) heartbeat: Duration,
+
+    /// Where modules and large chunks and outputs are kept: a directory
+    /// shared with the nodes (`file:///shared/wrun`) lets nodes read them
+    /// directly [default: $WRUN_HOME].
+    #[arg(long, env = "WRUN_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+}
+
+/// Run a node: take tasks from a broker and run them on this machine
+///
+/// The node announces its slots, keeps its own compiled-module cache (in
+/// $WRUN_HOME or --store), fetches a module or large chunk from the broker
+/// only when it lacks it, and reconnects by itself (backing off up to 5 s)
+/// when the broker goes away. Start one per machine.
+///
+/// Example:
+///
+///   wrun node --connect tcp://broker:7878 --key cluster.key
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct NodeArgs {
+    /// The broker's address.
+    #[arg(long, value_name = "tcp://HOST:PORT")]
+    pub(crate) connect: String,
+
+    /// Tasks to run at once [default: all cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub(crate) slots: Option<u32>,
+
+    /// The cluster key file (`wrun keygen`).
+    #[arg(long, env = "WRUN_KEY", value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+
+    /// The node's name in the broker's log [default: host name and pid].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+
+    /// The store shared with the broker (`file:///shared/wrun`): large
+    /// outputs are returned through it [default: a store of its own in
+    /// $WRUN_HOME].
+    #[arg(long, env = "WRUN_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+}
+
+/// Write a new cluster key file, readable only by you
+///
+/// Copy it (privately) to every machine of the cluster and pass it as
+/// --key (or WRUN_KEY) to the broker, the nodes and the clients.
+#[derive(Debug, Args)]
+pub(crate) struct KeygenArgs {
+    /// The file to create (never overwritten).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
 }
 
 /// Split an input into records, run MODULE on every chunk of records in
@@ -210,6 +315,19 @@ pub(crate) struct SubmitArgs {
     #[arg(long)]
     pub(crate) no_cache: bool,
 
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+
+    /// With --broker: tasks of jobs with a higher priority run first;
+    /// jobs of one priority run oldest first.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub(crate) priority: i32,
+
     /// Arguments passed to the task (its `init`, or a command's argv).
     #[arg(last = true, value_name = "ARGS")]
     pub(crate) args: Vec<String>,
@@ -244,6 +362,9 @@ pub(crate) struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 /// Show what a job's tasks logged, attempt by attempt
@@ -261,6 +382,9 @@ pub(crate) struct LogsArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 /// How to run a job again.
@@ -315,6 +439,18 @@ pub(crate) struct ResumeArgs {
     /// used before counts against the new budget.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) add_fuel: Option<u64>,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+
+    /// With --broker: the job's priority (see `wrun submit --priority`).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub(crate) priority: i32,
 }
 
 /// Snapshot a running job's tasks now
@@ -360,6 +496,9 @@ pub(crate) struct CancelArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 /// Delete jobs from the journal, with their stored outputs.

@@ -10,16 +10,35 @@ use crate::job::{self, Display, Journaled};
 
 /// `wrun resume JOB`.
 pub(crate) fn resume(resume: ResumeArgs) -> Result<(), Fail> {
+    if resume.remote.broker.is_some() {
+        return crate::cluster::resume(&resume);
+    }
     let args = resume.run;
     let mut journal = home::open_journal()?;
-    let record = journal.job(args.job).or_fail(Code::Journal)?;
+    if !resumable(&mut journal, args.job, resume.add_fuel, &mut |n| {
+        eprintln!("{n}")
+    })? {
+        return Ok(());
+    }
+    rerun(journal, args, &[TaskStateKind::Cancelled])
+}
+
+/// Whether job `id` can be resumed (false, with a note, when it is done;
+/// an error when it failed), after raising its fuel budget by `add_fuel`.
+pub(crate) fn resumable(
+    journal: &mut wrun_journal::Journal,
+    id: JobId,
+    add_fuel: Option<u64>,
+    note: &mut dyn FnMut(String),
+) -> Result<bool, Fail> {
+    let record = journal.job(id).or_fail(Code::Journal)?;
     match record.state {
         JobState::Done => {
-            eprintln!(
+            note(format!(
                 "wrun: job {} is done; `wrun output {}` writes its output",
                 record.id, record.id
-            );
-            return Ok(());
+            ));
+            return Ok(false);
         }
         JobState::Failed => {
             return Err(Fail::new(
@@ -33,27 +52,23 @@ pub(crate) fn resume(resume: ResumeArgs) -> Result<(), Fail> {
         }
         JobState::Running | JobState::Cancelled | JobState::Suspended => {}
     }
-    if let Some(add) = resume.add_fuel {
-        let _lock = job::lock(args.job)?;
-        let mut spec = journal.job(args.job).or_fail(Code::Journal)?.spec;
+    if let Some(add) = add_fuel {
+        let _lock = job::lock(id)?;
+        let mut spec = journal.job(id).or_fail(Code::Journal)?.spec;
         let Some(fuel) = spec.limits.fuel else {
             return Err(Fail::new(
                 Code::Usage,
-                anyhow::anyhow!(
-                    "job {} has no fuel budget (it was submitted without --fuel)",
-                    args.job
-                ),
+                anyhow::anyhow!("job {id} has no fuel budget (it was submitted without --fuel)"),
             ));
         };
         spec.limits.fuel = Some(fuel.saturating_add(add));
-        journal.set_spec(args.job, &spec).or_fail(Code::Journal)?;
-        eprintln!(
-            "wrun: job {}: fuel budget per chunk raised from {fuel} to {}",
-            args.job,
+        journal.set_spec(id, &spec).or_fail(Code::Journal)?;
+        note(format!(
+            "wrun: job {id}: fuel budget per chunk raised from {fuel} to {}",
             fuel.saturating_add(add)
-        );
+        ));
     }
-    rerun(journal, args, &[TaskStateKind::Cancelled])
+    Ok(true)
 }
 
 /// `wrun retry JOB`.

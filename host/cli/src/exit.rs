@@ -47,6 +47,8 @@ pub(crate) enum Code {
     TaskError = 16,
     /// A task broke the ABI, or the host failed running it.
     Abi = 17,
+    /// The broker cannot be reached, refused us, or was lost.
+    Broker = 18,
 }
 
 /// The exit-code table shown in `--help`.
@@ -72,6 +74,8 @@ Exit codes:
   15  a command task exited with a non-zero status
   16  an SDK task reported an error
   17  a task broke the guest ABI, or the host failed running it (after --retries)
+  18  the broker (--broker) cannot be reached, refused this client or key, or
+      was lost mid-job (the job is journaled there: `wrun resume JOB --broker`)
 
 A job whose tasks failed has them recorded: `wrun status JOB` lists them,
 `wrun logs JOB` shows their logs, `wrun retry JOB` runs them again.";
@@ -95,22 +99,39 @@ impl Code {
 /// An error on its way to the user, with its exit code.
 #[derive(Debug)]
 pub(crate) struct Fail {
-    code: Code,
+    code: u8,
     error: anyhow::Error,
 }
 
 impl Fail {
     pub(crate) fn new(code: Code, error: impl Into<anyhow::Error>) -> Self {
         Fail {
-            code,
+            code: code as u8,
             error: error.into(),
         }
     }
 
+    /// A failure a broker reported, with its exit code.
+    pub(crate) fn remote(code: u8, message: String) -> Self {
+        Fail {
+            code,
+            error: anyhow::anyhow!(message),
+        }
+    }
+
+    /// The exit code and the message, to send to a client.
+    pub(crate) fn into_parts(self) -> (u8, String) {
+        (self.code, format!("{:#}", self.error))
+    }
+
     /// Print `wrun: error: …` (with causes) and return the exit code.
     pub(crate) fn report(self) -> ExitCode {
-        eprintln!("wrun: error: {:#}", self.error);
-        ExitCode::from(self.code as u8)
+        // A failure forwarded from a broker was printed there already.
+        let message = format!("{:#}", self.error);
+        if !message.is_empty() {
+            eprintln!("wrun: error: {message}");
+        }
+        ExitCode::from(self.code)
     }
 }
 

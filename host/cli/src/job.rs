@@ -13,8 +13,8 @@ use wrun_journal::{
 };
 use wrun_runtime::{Every, Limits, Module, Runtime, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{
-    Adaptive, Checkpoints, Chunking, Job, JobError, LocalExecutor, Prior, Recording, Summary,
-    Update,
+    Adaptive, Checkpoints, Chunking, Executor, Job, JobError, LocalExecutor, Prior, Recording,
+    Summary, Update,
 };
 use wrun_store::{BlobStore, Digest};
 
@@ -29,15 +29,23 @@ const BLOCK_SIZE: usize = 1 << 20;
 /// A job ready to run: its spec, and everything the spec names, loaded.
 pub(crate) struct Plan {
     pub(crate) spec: JobSpec,
-    pub(crate) runner: TaskRunner,
+    /// Runs the tasks: this machine's cores, or a broker's nodes.
+    pub(crate) executor: Box<dyn Executor>,
     pub(crate) splitter: Splitter,
     /// The task module and the splitter plugin (for `-v`).
     pub(crate) modules: [Module; 2],
     pub(crate) input: Box<dyn Read + Send>,
     /// The input's size, when known.
     pub(crate) size: Option<u64>,
-    pub(crate) workers: usize,
     /// Runs over the chunks' outputs once they are all done (`--reduce`).
+    pub(crate) reducer: Option<TaskRunner>,
+}
+
+/// What a recorded spec names, loaded and admitted.
+pub(crate) struct Loaded {
+    pub(crate) runner: TaskRunner,
+    pub(crate) splitter: Splitter,
+    pub(crate) modules: [Module; 2],
     pub(crate) reducer: Option<TaskRunner>,
 }
 
@@ -169,12 +177,11 @@ pub(crate) fn run(
     let (mut out, output_name) = destination;
     let Plan {
         spec,
-        runner,
+        executor,
         splitter,
         modules,
         input,
         size,
-        workers,
         reducer,
     } = plan;
     let input_name = spec
@@ -192,19 +199,19 @@ pub(crate) fn run(
             );
         }
         eprintln!(
-            "wrun: {} ({}) over {input_name} split as {}, {workers} workers, chunks of {}",
+            "wrun: {} ({}) over {input_name} split as {}, {} workers, chunks of {}",
             modules[0].source(),
             modules[0].info().kind,
             modules[1].source(),
+            executor.slots(),
             describe_chunking(&spec)
         );
     }
     let mut journaled = journaled;
     let job_id = journaled.as_ref().map(|j| j.job);
     let progress = Progress::new(display.progress, size);
-    let executor = LocalExecutor::new(runner, workers);
     let job = Job {
-        executor: &executor,
+        executor: &*executor,
         splitter,
         input,
         chunking,
@@ -445,13 +452,30 @@ pub(crate) fn reopen(
     Ok((record.spec, prior))
 }
 
-/// Load everything `spec` names, to run it again with `workers` workers.
+/// Load everything `spec` names, to run it again with `workers` workers
+/// on this machine.
 pub(crate) fn plan(
     id: JobId,
     spec: JobSpec,
     workers: usize,
     store: &Arc<BlobStore>,
 ) -> Result<Plan, Fail> {
+    let loaded = load(&spec, workers, store)?;
+    let (input, size) = open_recorded_input(id, &spec)?;
+    Ok(Plan {
+        executor: Box::new(LocalExecutor::new(loaded.runner, workers)),
+        spec,
+        splitter: loaded.splitter,
+        modules: loaded.modules,
+        input,
+        size,
+        reducer: loaded.reducer,
+    })
+}
+
+/// Admit the modules `spec` names (from the store, else their files), for
+/// `workers` tasks at once.
+pub(crate) fn load(spec: &JobSpec, workers: usize, store: &Arc<BlobStore>) -> Result<Loaded, Fail> {
     let runtime = runtime(limits(&spec.limits), workers, Some(store.clone()))?;
     let module_bytes = stored_module(store, &spec.module.source, &spec.module.digest)?;
     let module = runtime
@@ -460,10 +484,10 @@ pub(crate) fn plan(
     let runner = runtime
         .task_runner(&module, &spec.args)
         .or_fail(Code::Module)?;
-    let (Some(format), Some(recorded)) = (&spec.format, &spec.input) else {
+    let Some(format) = &spec.format else {
         return Err(Fail::new(
             Code::JobState,
-            anyhow::anyhow!("job {id} has no input to resume"),
+            anyhow::anyhow!("the job has no input to resume"),
         ));
     };
     let plugin_bytes = stored_module(store, &format.source, &format.digest)?;
@@ -480,6 +504,25 @@ pub(crate) fn plan(
             Some(runtime.task_runner(&module, &[]).or_fail(Code::Module)?)
         }
         None => None,
+    };
+    Ok(Loaded {
+        runner,
+        splitter,
+        modules: [module, plugin],
+        reducer,
+    })
+}
+
+/// Open the input job `id` recorded, refusing one that changed since.
+pub(crate) fn open_recorded_input(
+    id: JobId,
+    spec: &JobSpec,
+) -> Result<(Box<dyn Read + Send>, Option<u64>), Fail> {
+    let Some(recorded) = &spec.input else {
+        return Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!("job {id} has no input to resume"),
+        ));
     };
     if recorded.path == "-" {
         return Err(Fail::new(
@@ -506,14 +549,74 @@ pub(crate) fn plan(
             ),
         ));
     }
-    Ok(Plan {
-        spec,
-        runner,
-        splitter,
-        modules: [module, plugin],
-        input,
-        size,
-        workers,
-        reducer,
-    })
+    Ok((input, size))
+}
+
+/// The unfinished job with this definition, if nobody runs it: locked.
+/// Refused when another process runs it.
+pub(crate) fn unfinished(
+    journal: &Journal,
+    fingerprint: &[u8; 32],
+) -> Result<Option<(JobId, JobLock)>, Fail> {
+    let Some(id) = journal.unfinished_job(fingerprint).or_fail(Code::Journal)? else {
+        return Ok(None);
+    };
+    match lock(id) {
+        Ok(lock) => Ok(Some((id, lock))),
+        Err(_) => Err(Fail::new(
+            Code::JobState,
+            anyhow::anyhow!(
+                "job {id}, with the same module, input, options and output, is running in \
+                 another process (`wrun status {id}`); --fresh starts another anyway"
+            ),
+        )),
+    }
+}
+
+/// The journaled job to run: `resumable` (then `spec` becomes its
+/// recorded spec, and `note` says so), or a new one, its modules kept in
+/// the store.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn open_job(
+    mut journal: Journal,
+    store: Arc<BlobStore>,
+    resumable: Option<(JobId, JobLock)>,
+    spec: &mut JobSpec,
+    fingerprint: &[u8; 32],
+    name: Option<&str>,
+    modules: &[&[u8]],
+    note: &mut dyn FnMut(String),
+) -> Result<Journaled, Fail> {
+    match resumable {
+        Some((id, lock)) => {
+            // Go on with it, cutting the chunks it cut.
+            let (recorded, prior) = reopen(&mut journal, id, &[TaskStateKind::Cancelled])?;
+            note(format!(
+                "wrun: resuming job {id}, which has {} chunks finished (--fresh starts a new job \
+                 instead)",
+                prior.finished()
+            ));
+            *spec = recorded;
+            Ok(Journaled {
+                journal,
+                job: id,
+                _lock: lock,
+                store,
+                prior,
+            })
+        }
+        None => {
+            for bytes in modules {
+                keep_module(&store, bytes)?;
+            }
+            let (id, lock) = journal.create_job(name, fingerprint, spec, self::lock)?;
+            Ok(Journaled {
+                journal,
+                job: id,
+                _lock: lock,
+                store,
+                prior: Default::default(),
+            })
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod cache;
+mod cluster;
 mod control;
 mod drain;
 mod exit;
@@ -38,6 +39,13 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         args::Command::Submit(submit) => submit::run(*submit),
+        args::Command::Status(args) if args.remote.broker.is_some() => {
+            cluster::forward(&args.remote)
+        }
+        args::Command::Logs(args) if args.remote.broker.is_some() => cluster::forward(&args.remote),
+        args::Command::Cancel(args) if args.remote.broker.is_some() => {
+            cluster::forward(&args.remote)
+        }
         args::Command::Status(args) => status::status(args),
         args::Command::Logs(args) => status::logs(args),
         args::Command::Resume(args) => control::resume(args),
@@ -49,6 +57,9 @@ fn main() -> ExitCode {
         args::Command::Inspect(inspect) => inspect::run(inspect),
         args::Command::Compile(compile) => cache::compile(compile),
         args::Command::Cache(command) => cache::run(command),
+        args::Command::Broker(args) => cluster::broker(args),
+        args::Command::Node(args) => cluster::node(args),
+        args::Command::Keygen(args) => cluster::keygen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

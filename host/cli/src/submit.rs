@@ -5,15 +5,17 @@ use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
-use wrun_journal::{InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef, TaskStateKind};
+use serde_bytes::ByteBuf;
+use wrun_journal::{InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
+use wrun_remote::protocol::Submission;
 use wrun_runtime::{Chunk, Kind, TaskRunner, Unit, plugins};
-use wrun_scheduler::Chunking;
+use wrun_scheduler::{Chunking, LocalExecutor};
 use wrun_store::Digest;
 
 use crate::args::{ChunkingMode, SubmitArgs};
 use crate::exit::{Code, Fail, OrFail};
-use crate::job::{self, Display, Journaled, Plan};
-use crate::{home, input, module_source};
+use crate::job::{self, Display, Plan};
+use crate::{cluster, home, input, module_source};
 
 pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
     let workers = job::workers(args.jobs);
@@ -57,6 +59,12 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         ));
     }
     let Some(input_path) = &args.input else {
+        if args.remote.broker.is_some() {
+            return Err(Fail::new(
+                Code::Usage,
+                anyhow::anyhow!("--broker runs jobs over an input: give one with --input"),
+            ));
+        }
         return run_once(&runner, args.output.as_deref());
     };
     let inflate = InflateLimits {
@@ -128,6 +136,21 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         spec.chunk_records = auto.max_records;
         spec.chunk_bytes = auto.max_bytes;
     }
+    if args.remote.broker.is_some() {
+        let mut modules = vec![loaded.bytes, format.bytes];
+        modules.extend(reduce.map(|(reducer, _, _)| reducer.bytes));
+        let submission = Submission {
+            spec_json: serde_json::to_string(&spec).expect("a job spec serialises"),
+            fingerprint,
+            name: args.name.clone(),
+            fresh: args.fresh || input_path.as_os_str() == "-",
+            journal: !args.no_journal,
+            priority: args.priority,
+            size,
+            modules: modules.into_iter().map(ByteBuf::from).collect(),
+        };
+        return cluster::submit(&args.remote, submission, input, args.output.as_deref());
+    }
     let display = Display {
         progress: args.progress,
         verbose: args.verbose,
@@ -138,27 +161,9 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         None => None,
         Some(store) => {
             let journal = home::open_journal()?;
-            let unfinished = match args.fresh || input_path.as_os_str() == "-" {
+            let resumable = match args.fresh || input_path.as_os_str() == "-" {
                 true => None,
-                false => journal
-                    .unfinished_job(&fingerprint)
-                    .or_fail(Code::Journal)?,
-            };
-            let resumable = match unfinished {
-                None => None,
-                Some(id) => match job::lock(id) {
-                    Ok(lock) => Some((id, lock)),
-                    Err(_) => {
-                        return Err(Fail::new(
-                            Code::JobState,
-                            anyhow::anyhow!(
-                                "job {id}, with the same module, input, options and output, is \
-                                 running in another process (`wrun status {id}`); --fresh starts \
-                                 another anyway"
-                            ),
-                        ));
-                    }
-                },
+                false => job::unfinished(&journal, &fingerprint)?,
             };
             Some((journal, store, resumable))
         }
@@ -166,53 +171,34 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
     let (out, output_name) = job::open_output(args.output.as_deref())?;
     let journaled = match journal {
         None => None,
-        Some((mut journal, store, resumable)) => match resumable {
-            Some((id, lock)) => {
-                // Go on with it, cutting the chunks it cut.
-                let (recorded, prior) = job::reopen(&mut journal, id, &[TaskStateKind::Cancelled])?;
-                eprintln!(
-                    "wrun: resuming job {id}, which has {} chunks finished \
-                     (--fresh starts a new job instead)",
-                    prior.finished()
-                );
-                spec = recorded;
-                Some(Journaled {
-                    journal,
-                    job: id,
-                    _lock: lock,
-                    store,
-                    prior,
-                })
+        Some((journal, store, resumable)) => {
+            let mut modules = vec![&loaded.bytes[..], &format.bytes[..]];
+            if let Some((reducer, _, _)) = &reduce {
+                modules.push(&reducer.bytes);
             }
-            None => {
-                job::keep_module(&store, &loaded.bytes)?;
-                job::keep_module(&store, &format.bytes)?;
-                if let Some((reducer, _, _)) = &reduce {
-                    job::keep_module(&store, &reducer.bytes)?;
-                }
-                let (id, lock) =
-                    journal.create_job(args.name.as_deref(), &fingerprint, &spec, job::lock)?;
-                if args.verbose {
-                    eprintln!("wrun: job {id}");
-                }
-                Some(Journaled {
-                    journal,
-                    job: id,
-                    _lock: lock,
-                    store,
-                    prior: Default::default(),
-                })
+            let journaled = job::open_job(
+                journal,
+                store,
+                resumable,
+                &mut spec,
+                &fingerprint,
+                args.name.as_deref(),
+                &modules,
+                &mut |note| eprintln!("{note}"),
+            )?;
+            if args.verbose {
+                eprintln!("wrun: job {}", journaled.job);
             }
-        },
+            Some(journaled)
+        }
     };
     let plan = Plan {
         spec,
-        runner,
+        executor: Box::new(LocalExecutor::new(runner, workers)),
         splitter,
         modules: [module, plugin],
         input,
         size,
-        workers,
         reducer: reduce.map(|(_, _, runner)| runner),
     };
     job::run(plan, (out, output_name), journaled, display)

@@ -88,7 +88,7 @@ pub struct InputRef {
 }
 
 /// Per-task limits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LimitsSpec {
     pub fuel: Option<u64>,
     pub timeout_ms: Option<u64>,

@@ -1,10 +1,13 @@
 //! Where tasks run.
 
+use std::time::Duration;
+
+use wrun_journal::Millis;
 use wrun_runtime::{Checkpointing, Chunk, Ended, TaskFailure, TaskRunner};
 
 use crate::Task;
 
-/// Something that runs tasks: the local pool here, a remote node later.
+/// Something that runs tasks: the local pool, or nodes through a broker.
 ///
 /// The dispatcher starts one worker thread per slot; each calls
 /// [`Executor::execute`] for one task at a time, so at most `slots()` calls
@@ -20,6 +23,31 @@ pub trait Executor: Send + Sync {
         task: &Task,
         checkpointing: Option<&Checkpointing<'_>>,
     ) -> Result<Ended, TaskFailure>;
+
+    /// An executor that runs whole batches elsewhere (on remote nodes)
+    /// returns itself here: each worker thread then hands it a batch at a
+    /// time instead of one task, and `slots()` is the number of batches in
+    /// flight. Such tasks are not snapshotted.
+    fn batches(&self) -> Option<&dyn BatchExecutor> {
+        None
+    }
+}
+
+/// How one task of a batch ended.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    pub result: Result<Ended, TaskFailure>,
+    /// When it started, in milliseconds since the epoch.
+    pub started_at: Millis,
+    /// How long it ran.
+    pub wall: Duration,
+}
+
+/// Runs batches of tasks, reporting each task's outcome as it arrives.
+pub trait BatchExecutor: Send + Sync {
+    /// Run `tasks`; call `done` exactly once per task, with its position in
+    /// `tasks`, in any order, before returning.
+    fn execute_batch(&self, tasks: &[Task], done: &mut dyn FnMut(usize, BatchOutcome));
 }
 
 /// Runs tasks on this machine's cores, in the sandbox.

@@ -1,5 +1,6 @@
 //! Worker threads: run batches of tasks, retrying host failures.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use wrun_journal::Millis;
 use crate::dispatch::{Done, Event, TaskMeta};
 use crate::pace::Pace;
 use crate::record::{Checkpoints, Prior, RetriedAttempt};
-use crate::{Executor, Task};
+use crate::{BatchExecutor, Executor, Task};
 use wrun_runtime::{Checkpoint, Checkpointing, Failure, TaskFailure};
 use wrun_store::{BlobStore, Digest};
 
@@ -41,6 +42,12 @@ impl Worker<'_> {
                     return;
                 }
             }
+            if let Some(remote) = self.executor.batches() {
+                if !self.run_batch(remote, batch, events) {
+                    return;
+                }
+                continue;
+            }
             let mut done = Vec::with_capacity(batch.len());
             let mut reported = Instant::now();
             for task in batch {
@@ -61,6 +68,59 @@ impl Worker<'_> {
                 return;
             }
         }
+    }
+
+    /// Run a batch on a batch executor, retrying failures that may not
+    /// recur in further batches. False once the dispatcher is gone.
+    fn run_batch(
+        &self,
+        remote: &dyn BatchExecutor,
+        batch: Vec<Task>,
+        events: &Sender<Event>,
+    ) -> bool {
+        let skip_from = self.skip_from.load(Ordering::Acquire);
+        let mut tasks: Vec<Task> = batch.into_iter().filter(|t| t.index < skip_from).collect();
+        let mut retried: HashMap<u64, Vec<RetriedAttempt>> = HashMap::new();
+        let mut done = Vec::with_capacity(tasks.len());
+        let mut reported = Instant::now();
+        let mut open = true;
+        while !tasks.is_empty() {
+            let mut again = Vec::new();
+            remote.execute_batch(&tasks, &mut |position, outcome| {
+                let task = &tasks[position];
+                self.pace.observe(outcome.wall, task.data.len() as u64);
+                let attempts = retried.entry(task.index).or_default();
+                match outcome.result {
+                    Err(failure)
+                        if crate::failure_kind(&failure.reason).is_transient()
+                            && attempts.len() < self.retries as usize =>
+                    {
+                        attempts.push(RetriedAttempt {
+                            started_at: outcome.started_at,
+                            ended_at: outcome.started_at + outcome.wall.as_millis() as Millis,
+                            failure,
+                        });
+                        again.push(position);
+                    }
+                    result => {
+                        done.push(Done {
+                            meta: TaskMeta::of(task),
+                            result,
+                            started_at: outcome.started_at,
+                            wall: outcome.wall,
+                            retried: retried.remove(&task.index).unwrap_or_default(),
+                        });
+                        if open && reported.elapsed() >= Self::REPORT_EVERY {
+                            open = events.send(Event::Done(std::mem::take(&mut done))).is_ok();
+                            reported = Instant::now();
+                        }
+                    }
+                }
+            });
+            again.sort_unstable();
+            tasks = again.into_iter().map(|p| tasks[p].clone()).collect();
+        }
+        open && (done.is_empty() || events.send(Event::Done(done)).is_ok())
     }
 
     /// Run one task, retrying failures that may not recur.

@@ -1,0 +1,145 @@
+//! The `--broker` side of the command line: submit and resume stream a
+//! job through the broker; the job commands run on it.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use wrun_journal::JobSpec;
+use wrun_remote::client::{Client, ClientError, Ended};
+use wrun_remote::protocol::{Resume, Submission, ToBroker, ToPeer};
+
+use crate::args::{Remote, ResumeArgs};
+use crate::exit::{Code, Fail, OrFail};
+use crate::job;
+
+/// How long to wait for the broker's welcome.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn connect(remote: &Remote) -> Result<Client, Fail> {
+    let url = remote.broker.as_deref().expect("called with --broker");
+    let endpoint = super::endpoint(url)?;
+    let key = super::key(remote.key.as_deref())?;
+    Client::connect(&endpoint, &key, CONNECT_TIMEOUT).map_err(broker_failure)
+}
+
+fn broker_failure(error: ClientError) -> Fail {
+    let code = match error {
+        ClientError::Io(_) => Code::Output,
+        _ => Code::Broker,
+    };
+    Fail::new(code, error)
+}
+
+/// Run the job command this process was started with on the broker,
+/// minus `--broker` and `--key`, and print what it printed.
+pub(crate) fn forward(remote: &Remote) -> Result<(), Fail> {
+    let mut argv = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--broker" | "--key" => {
+                args.next();
+            }
+            _ if arg.starts_with("--broker=") || arg.starts_with("--key=") => {}
+            _ => argv.push(arg),
+        }
+    }
+    let mut client = connect(remote)?;
+    let (code, stdout, stderr) = client.command(argv).map_err(broker_failure)?;
+    std::io::stdout()
+        .write_all(&stdout)
+        .and_then(|()| std::io::stdout().flush())
+        .or_fail_with(Code::Output, || "cannot write standard output")?;
+    let _ = std::io::stderr().write_all(&stderr);
+    match code {
+        0 => Ok(()),
+        code => Err(Fail::remote(code, String::new())),
+    }
+}
+
+/// `wrun submit --broker`: send the job, stream `input` up and the
+/// output into `output`.
+pub(crate) fn submit(
+    remote: &Remote,
+    submission: Submission,
+    mut input: Box<dyn Read + Send>,
+    output: Option<&Path>,
+) -> Result<(), Fail> {
+    let mut client = connect(remote)?;
+    client
+        .send(&ToBroker::Submit(Box::new(submission)))
+        .map_err(broker_failure)?;
+    let credit = loop {
+        match client.recv().map_err(broker_failure)? {
+            ToPeer::Note(note) => eprintln!("{note}"),
+            ToPeer::Accepted { job, credit } => {
+                if let Some(job) = job {
+                    eprintln!(
+                        "wrun: job {job} on {} (`wrun status {job} --broker ...`)",
+                        remote.broker.as_deref().unwrap_or_default()
+                    );
+                }
+                break credit;
+            }
+            ToPeer::Ended { code, message } => return ended(Ended { code, message }),
+            other => return Err(unexpected(&other)),
+        }
+    };
+    let (mut out, _) = job::open_output(output)?;
+    let ended_with = client
+        .stream(credit, &mut input, &mut out, &mut |note| {
+            eprintln!("{note}")
+        })
+        .map_err(broker_failure)?;
+    ended(ended_with)
+}
+
+/// `wrun resume --broker`: the broker sends the job's spec, this process
+/// streams the input it recorded and writes the output where it did.
+pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
+    let mut client = connect(&args.remote)?;
+    client
+        .send(&ToBroker::Resume(Resume {
+            job: args.run.job as u64,
+            add_fuel: args.add_fuel,
+            priority: args.priority,
+        }))
+        .map_err(broker_failure)?;
+    let (spec, credit) = loop {
+        match client.recv().map_err(broker_failure)? {
+            ToPeer::Note(note) => eprintln!("{note}"),
+            ToPeer::Resuming {
+                spec_json, credit, ..
+            } => {
+                let spec: JobSpec = serde_json::from_str(&spec_json).or_fail(Code::Broker)?;
+                break (spec, credit);
+            }
+            ToPeer::Ended { code, message } => return ended(Ended { code, message }),
+            other => return Err(unexpected(&other)),
+        }
+    };
+    let (mut input, _) = job::open_recorded_input(args.run.job, &spec)?;
+    let (mut out, _) = job::open_output(spec.output.as_deref().map(Path::new))?;
+    let ended_with = client
+        .stream(credit, &mut input, &mut out, &mut |note| {
+            eprintln!("{note}")
+        })
+        .map_err(broker_failure)?;
+    ended(ended_with)
+}
+
+fn ended(ended: Ended) -> Result<(), Fail> {
+    match ended.code {
+        0 => Ok(()),
+        code => Err(Fail::remote(code, ended.message)),
+    }
+}
+
+fn unexpected(message: &ToPeer) -> Fail {
+    let text: String = format!("{message:?}").chars().take(60).collect();
+    Fail::new(
+        Code::Broker,
+        anyhow::anyhow!("the broker sent an unexpected message: {text}"),
+    )
+}

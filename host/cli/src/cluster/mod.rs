@@ -1,0 +1,135 @@
+//! Cluster mode on the command line: `wrun keygen`, `wrun broker`, `wrun
+//! node`, and the `--broker` side of `submit`, `resume` and the job
+//! commands. The protocol itself is in the `wrun-remote` crate; the
+//! threat model in `docs/cluster.md`.
+
+mod client;
+mod service;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wrun_remote::broker::{Broker, BrokerConfig};
+use wrun_remote::key::ClusterKey;
+use wrun_remote::node::{Node, NodeConfig};
+use wrun_remote::transport::Endpoint;
+use wrun_runtime::Limits;
+use wrun_store::BlobStore;
+
+use crate::args::{BrokerArgs, KeygenArgs, NodeArgs};
+use crate::exit::{Code, Fail, OrFail};
+use crate::{home, job};
+
+pub(crate) use client::{forward, resume, submit};
+
+/// `wrun keygen`.
+pub(crate) fn keygen(args: KeygenArgs) -> Result<(), Fail> {
+    ClusterKey::generate()
+        .and_then(|key| key.write_new(&args.output))
+        .or_fail(Code::Output)?;
+    eprintln!(
+        "wrun: wrote a new cluster key to {} (readable by you only); copy it privately to every \
+         machine of the cluster and pass it as --key or WRUN_KEY",
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// The cluster key from `--key`, or the public loopback key.
+fn key(path: Option<&Path>) -> Result<ClusterKey, Fail> {
+    match path {
+        Some(path) => ClusterKey::read(path).or_fail(Code::Usage),
+        None => Ok(ClusterKey::loopback_default()),
+    }
+}
+
+fn endpoint(url: &str) -> Result<Endpoint, Fail> {
+    Endpoint::parse(url).or_fail(Code::Usage)
+}
+
+/// The store at `--store` (then shared with the other side), else this
+/// machine's own in `$WRUN_HOME`.
+fn store(url: Option<&str>) -> Result<(Arc<BlobStore>, bool), Fail> {
+    let Some(url) = url else {
+        return Ok((home::open_store()?, false));
+    };
+    let path = match url.split_once("://") {
+        Some(("file", path)) => PathBuf::from(path),
+        Some((scheme, _)) => {
+            return Err(Fail::new(
+                Code::Usage,
+                anyhow::anyhow!(
+                    "--store {url}: {scheme}:// stores are not supported by this build; use a \
+                     shared directory as file:///PATH"
+                ),
+            ));
+        }
+        None => PathBuf::from(url),
+    };
+    if !path.is_absolute() {
+        return Err(Fail::new(
+            Code::Usage,
+            anyhow::anyhow!("--store {url}: give an absolute path, as file:///PATH"),
+        ));
+    }
+    let store = BlobStore::open_local(&path).or_fail(Code::Usage)?;
+    Ok((Arc::new(store), true))
+}
+
+/// `wrun broker`.
+pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
+    let bind = endpoint(&args.bind)?;
+    if args.key.is_none() && !bind.is_loopback() {
+        return Err(Fail::new(
+            Code::Usage,
+            anyhow::anyhow!(
+                "refusing to listen on {} without a cluster key: anyone who can reach it could \
+                 submit jobs and take tasks. Create one with `wrun keygen -o cluster.key` and \
+                 pass --key cluster.key here and to every node and client",
+                bind.url
+            ),
+        ));
+    }
+    let key = key(args.key.as_deref())?;
+    let (store, _) = store(args.store.as_deref())?;
+    // Fail now, not at the first job, if the journal cannot be opened.
+    drop(home::open_journal()?);
+    let config = BrokerConfig {
+        bind: bind.clone(),
+        key,
+        heartbeat: args.heartbeat,
+    };
+    let (broker, handle) = Broker::bind(config, store.clone()).or_fail(Code::Usage)?;
+    eprintln!(
+        "wrun broker: listening on {}, journal in {}",
+        bind.url,
+        home::home()?.display()
+    );
+    let service = service::BrokerService::new(handle, store, args.store);
+    broker.run(Arc::new(service))
+}
+
+/// `wrun node`.
+pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
+    let connect = endpoint(&args.connect)?;
+    let key = key(args.key.as_deref())?;
+    let (store, shared_store) = store(args.store.as_deref())?;
+    let slots = job::workers(args.slots);
+    let name = args.name.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "node".to_owned());
+        format!("{host}-{}", std::process::id())
+    });
+    let node = Node::start(NodeConfig {
+        connect,
+        key,
+        name,
+        slots,
+        store,
+        shared_store,
+        base_limits: Limits::default(),
+    })
+    .or_fail(Code::Usage)?;
+    node.run().or_fail(Code::Broker)
+}

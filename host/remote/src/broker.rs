@@ -1,0 +1,774 @@
+//! The broker: one thread owns the ROUTER socket and every session; jobs
+//! run on their own threads and reach it through an [`Outbox`].
+//!
+//! * **Sessions.** A peer's first frame is a hello sealed with the cluster
+//!   key; anything else from a peer without a session, and any frame that
+//!   fails to open or decode, is dropped and logged (rate-limited), before
+//!   any application code sees it.
+//! * **Nodes** announce credit; the broker never sends a node more tasks
+//!   than it asked for ([`Queue::take`]). A node that sends nothing for
+//!   three heartbeat intervals is dead: its unanswered tasks are queued
+//!   again.
+//! * **Clients** submit or resume a job (the [`Service`] runs it, on its own
+//!   thread, through a [`ClientLink`]) or run a command.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use wrun_store::{BlobStore, Digest};
+
+use crate::key::ClusterKey;
+use crate::protocol::{
+    self, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Resume, Role, Submission, ToBroker, ToPeer, Welcome,
+};
+use crate::queue::{Completion, Lot, Queue};
+use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
+use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
+
+/// How a broker listens.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub bind: Endpoint,
+    pub key: ClusterKey,
+    pub heartbeat: Duration,
+}
+
+/// What runs clients' jobs and commands (the command line's `submit`,
+/// `resume` and the rest), each call on a thread of its own.
+pub trait Service: Send + Sync + 'static {
+    /// Run a submitted job for the client at the other end of `link`.
+    fn submit(&self, submission: Submission, link: ClientLink);
+    /// Go on with a job for the client at the other end of `link`.
+    fn resume(&self, resume: Resume, link: ClientLink);
+    /// Run a command; its exit code, standard output and error.
+    fn command(&self, argv: Vec<String>) -> (u8, Vec<u8>, Vec<u8>);
+}
+
+/// Work for the socket thread.
+enum Outgoing {
+    Lot(Lot),
+    Send(u64, ToPeer),
+}
+
+/// How jobs reach the broker's queue: cheap to clone.
+#[derive(Clone)]
+pub struct BrokerHandle {
+    outbox: Outbox<Outgoing>,
+    jobs: Arc<AtomicU64>,
+    store: Arc<BlobStore>,
+}
+
+impl std::fmt::Debug for BrokerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrokerHandle")
+    }
+}
+
+impl BrokerHandle {
+    /// Queue a lot of tasks. False once the broker is gone.
+    pub fn submit(&self, lot: Lot) -> bool {
+        self.outbox.send(Outgoing::Lot(lot))
+    }
+
+    /// A number ordering jobs by arrival (FIFO within a priority).
+    pub fn next_job(&self) -> u64 {
+        self.jobs.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The broker's store: large chunks and outputs, modules.
+    pub fn store(&self) -> &Arc<BlobStore> {
+        &self.store
+    }
+}
+
+/// Input blocks a client may send ahead.
+const INPUT_CREDIT: u32 = 8;
+/// Output bytes sent to a client and not yet acknowledged, at most.
+const OUTPUT_WINDOW: u64 = 32 << 20;
+/// Output bytes per message.
+const OUTPUT_BLOCK: usize = 1 << 20;
+/// Credit a node may hold, at most.
+const MAX_CREDIT: usize = 1 << 16;
+
+/// A job thread's end of its client's session.
+pub struct ClientLink {
+    session: u64,
+    outbox: Outbox<Outgoing>,
+    input: Receiver<InputEvent>,
+    acks: Arc<Acks>,
+}
+
+impl std::fmt::Debug for ClientLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientLink({})", self.session)
+    }
+}
+
+enum InputEvent {
+    Block(Vec<u8>),
+    End,
+}
+
+impl ClientLink {
+    /// Send the client a message.
+    pub fn send(&self, message: ToPeer) {
+        self.outbox.send(Outgoing::Send(self.session, message));
+    }
+
+    /// Input blocks the client may send before waiting for more credit.
+    pub fn input_credit(&self) -> u32 {
+        INPUT_CREDIT
+    }
+
+    /// The job's input, as the client streams it. Reading it past the end
+    /// of a client that went away is an error, never a short input.
+    pub fn input(&self) -> InputStream {
+        InputStream {
+            link: self.outbox.clone(),
+            session: self.session,
+            input: self.input.clone(),
+            block: Vec::new(),
+            at: 0,
+            ended: false,
+        }
+    }
+
+    /// The job's output, to the client, flow-controlled by its acks.
+    pub fn output(&self) -> OutputStream {
+        OutputStream {
+            outbox: self.outbox.clone(),
+            session: self.session,
+            acks: self.acks.clone(),
+            buffer: Vec::with_capacity(OUTPUT_BLOCK),
+        }
+    }
+}
+
+impl std::fmt::Debug for InputStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "InputStream({})", self.session)
+    }
+}
+
+impl std::fmt::Debug for OutputStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OutputStream({})", self.session)
+    }
+}
+
+/// A client's input stream.
+pub struct InputStream {
+    link: Outbox<Outgoing>,
+    session: u64,
+    input: Receiver<InputEvent>,
+    block: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Read for InputStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.block.len() && !self.ended {
+            match self.input.recv() {
+                Ok(InputEvent::Block(block)) => {
+                    self.block = block;
+                    self.at = 0;
+                    self.link
+                        .send(Outgoing::Send(self.session, ToPeer::InputCredit(1)));
+                }
+                Ok(InputEvent::End) => self.ended = true,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client went away before its input ended",
+                    ));
+                }
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Output acknowledged by a client.
+#[derive(Default)]
+struct Acks {
+    state: Mutex<(u64, bool)>,
+    changed: Condvar,
+}
+
+impl Acks {
+    fn ack(&self, bytes: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = state.0.saturating_sub(bytes);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+}
+
+/// A client's output stream.
+pub struct OutputStream {
+    outbox: Outbox<Outgoing>,
+    session: u64,
+    acks: Arc<Acks>,
+    buffer: Vec<u8>,
+}
+
+impl OutputStream {
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let len = self.buffer.len() as u64;
+        let mut state = self.acks.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a silent client is dropped after three heartbeats,
+        // which closes this.
+        while state.0 + len > OUTPUT_WINDOW && !state.1 {
+            state = self
+                .acks
+                .changed
+                .wait_timeout(state, Duration::from_secs(1))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if state.1 {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client went away",
+            ));
+        }
+        state.0 += len;
+        drop(state);
+        let block = std::mem::replace(&mut self.buffer, Vec::with_capacity(OUTPUT_BLOCK));
+        self.outbox
+            .send(Outgoing::Send(self.session, ToPeer::Output(block)));
+        Ok(())
+    }
+}
+
+impl Write for OutputStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(OUTPUT_BLOCK - self.buffer.len());
+        self.buffer.extend_from_slice(&buf[..n]);
+        if self.buffer.len() == OUTPUT_BLOCK {
+            self.send_buffer()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buffer()
+    }
+}
+
+enum Peer {
+    Node {
+        name: String,
+        slots: u32,
+        credit: usize,
+    },
+    Client {
+        input: Option<Sender<InputEvent>>,
+        acks: Option<Arc<Acks>>,
+    },
+}
+
+struct Session {
+    routing: Vec<u8>,
+    address: String,
+    sealer: Sealer,
+    opener: Opener,
+    last_seen: Instant,
+    last_sent: Instant,
+    peer: Peer,
+}
+
+/// The broker: bound, not yet running.
+pub struct Broker {
+    config: BrokerConfig,
+    _context: zmq::Context,
+    socket: zmq::Socket,
+    wake: WakeReceiver,
+    inbox: Receiver<Outgoing>,
+    outbox: Outbox<Outgoing>,
+    store: Arc<BlobStore>,
+    sessions: HashMap<u64, Session>,
+    routes: HashMap<Vec<u8>, u64>,
+    next_session: u64,
+    queue: Queue,
+    rotation: usize,
+    rejected: u64,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("bind", &self.config.bind.url)
+            .field("sessions", &self.sessions.len())
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+impl Broker {
+    /// Bind the socket; jobs reach the broker through the handle.
+    pub fn bind(
+        config: BrokerConfig,
+        store: Arc<BlobStore>,
+    ) -> Result<(Broker, BrokerHandle), TransportError> {
+        let context = zmq::Context::new();
+        let socket = transport::router(&context, &config.bind)?;
+        let (waker, wake) = transport::waker(&context)?;
+        let (sender, inbox) = crossbeam_channel::unbounded();
+        let outbox = Outbox::new(sender, waker);
+        let handle = BrokerHandle {
+            outbox: outbox.clone(),
+            jobs: Arc::new(AtomicU64::new(0)),
+            store: store.clone(),
+        };
+        let broker = Broker {
+            config,
+            _context: context,
+            socket,
+            wake,
+            inbox,
+            outbox,
+            store,
+            sessions: HashMap::new(),
+            routes: HashMap::new(),
+            next_session: 1,
+            queue: Queue::default(),
+            rotation: 0,
+            rejected: 0,
+        };
+        Ok((broker, handle))
+    }
+
+    /// Serve until the process ends.
+    pub fn run(mut self, service: Arc<dyn Service>) -> ! {
+        let tick = self.config.heartbeat / 4;
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.wake.socket().as_poll_item(zmq::POLLIN),
+            ];
+            let _ = zmq::poll(&mut items, timeout.as_millis() as i64 + 1);
+            let (socket_ready, woken) = (items[0].is_readable(), items[1].is_readable());
+            if socket_ready {
+                // At most a round's worth, so that job threads and timers
+                // are served between floods.
+                for _ in 0..4096 {
+                    match self.recv() {
+                        Some((routing, frame, address)) => {
+                            self.receive(routing, frame, address, &service)
+                        }
+                        None => break,
+                    }
+                }
+            }
+            if woken {
+                self.wake.drain();
+            }
+            while let Ok(outgoing) = self.inbox.try_recv() {
+                match outgoing {
+                    Outgoing::Lot(lot) => self.queue.push(lot),
+                    Outgoing::Send(session, message) => self.send(session, &message),
+                }
+            }
+            self.dispatch();
+            if Instant::now() >= next_tick {
+                self.heartbeats();
+                next_tick = Instant::now() + tick;
+            }
+        }
+    }
+
+    fn log(&self, message: impl std::fmt::Display) {
+        eprintln!("wrun broker: {message}");
+    }
+
+    /// A frame failed authentication or decoding: count it, say so now
+    /// and then, and otherwise ignore it.
+    fn reject(&mut self, address: &str, why: impl std::fmt::Display) {
+        self.rejected += 1;
+        if self.rejected <= 20 || self.rejected.is_power_of_two() {
+            self.log(format!(
+                "dropped a message from {address}: {why} ({} dropped so far)",
+                self.rejected
+            ));
+        }
+    }
+
+    /// The next message, if any: the peer's routing id, its one frame
+    /// (empty if it sent several), and its address.
+    fn recv(&self) -> Option<(Vec<u8>, Vec<u8>, Option<String>)> {
+        let routing = self.socket.recv_msg(zmq::DONTWAIT).ok()?;
+        let mut frames = Vec::new();
+        let mut address = None;
+        while self.socket.get_rcvmore().unwrap_or(false) {
+            let Ok(mut message) = self.socket.recv_msg(0) else {
+                break;
+            };
+            if address.is_none() {
+                address = message.gets("Peer-Address").map(str::to_owned);
+            }
+            frames.push(message);
+        }
+        let frame = match &frames[..] {
+            [frame] => frame.to_vec(),
+            _ => Vec::new(),
+        };
+        Some((routing.to_vec(), frame, address))
+    }
+
+    fn receive(
+        &mut self,
+        routing: Vec<u8>,
+        frame: Vec<u8>,
+        address: Option<String>,
+        service: &Arc<dyn Service>,
+    ) {
+        let session = self.routes.get(&routing).copied();
+        let address = match session.and_then(|s| self.sessions.get(&s)) {
+            Some(session) => session.address.clone(),
+            None => address.unwrap_or_else(|| "an unknown peer".into()),
+        };
+        let header = match wire::Header::peek(&frame) {
+            Ok(header) => header,
+            Err(e) => return self.reject(&address, e),
+        };
+        match header.kind {
+            Kind::Hello => self.hello(routing, address, &frame),
+            Kind::Welcome => self.reject(&address, "a welcome frame sent to the broker"),
+            Kind::Session => {
+                let Some(id) = session else {
+                    return self.reject(&address, "no session (hello first)");
+                };
+                let opened = {
+                    let session = self.sessions.get_mut(&id).expect("routes name sessions");
+                    session
+                        .opener
+                        .open(&frame)
+                        .map_err(|e| e.to_string())
+                        .and_then(|payload| {
+                            protocol::decode::<ToBroker>(payload).map_err(|e| e.to_string())
+                        })
+                };
+                match opened {
+                    Ok(message) => {
+                        let session = self.sessions.get_mut(&id).expect("present");
+                        session.last_seen = Instant::now();
+                        self.handle(id, message, service);
+                    }
+                    Err(why) => self.reject(&address, why),
+                }
+            }
+        }
+    }
+
+    fn hello(&mut self, routing: Vec<u8>, address: String, frame: &[u8]) {
+        let opened = wire::open(&FrameKey::hello(&self.config.key), frame)
+            .map_err(|e| e.to_string())
+            .and_then(|(header, payload)| {
+                protocol::decode::<Hello>(payload)
+                    .map(|hello| (header, hello))
+                    .map_err(|e| e.to_string())
+            });
+        let (header, hello) = match opened {
+            Ok(opened) => opened,
+            Err(why) => return self.reject(&address, why),
+        };
+        let welcome_key = FrameKey::welcome(&self.config.key);
+        if hello.version != PROTOCOL_VERSION {
+            self.log(format!(
+                "refused {address}: it speaks protocol {}, this broker {PROTOCOL_VERSION}",
+                hello.version
+            ));
+            let refusal = Welcome::Refused(format!(
+                "the broker speaks wrun protocol {PROTOCOL_VERSION}, this peer {}: run the same \
+                 wrun version on both",
+                hello.version
+            ));
+            let frame = wire::seal(
+                &welcome_key,
+                Kind::Welcome,
+                &header.session,
+                0,
+                &protocol::encode(&refusal),
+            );
+            let _ = self
+                .socket
+                .send_multipart([&routing[..], &frame[..]], zmq::DONTWAIT);
+            return;
+        }
+        if let Some(old) = self.routes.get(&routing).copied() {
+            self.end_session(old, "said hello again");
+        }
+        let nonce = wire::nonce();
+        let (up, down) = FrameKey::session(&self.config.key, &header.session, &nonce);
+        let id = self.next_session;
+        self.next_session += 1;
+        let peer = match &hello.role {
+            Role::Node { name, slots } => {
+                self.log(format!("node {name} ({address}) joined with {slots} slots"));
+                Peer::Node {
+                    name: name.clone(),
+                    slots: *slots,
+                    credit: 0,
+                }
+            }
+            Role::Client => Peer::Client {
+                input: None,
+                acks: None,
+            },
+        };
+        let welcome = Welcome::Accepted {
+            nonce,
+            heartbeat_ms: self.config.heartbeat.as_millis() as u64,
+        };
+        let frame = wire::seal(
+            &welcome_key,
+            Kind::Welcome,
+            &header.session,
+            0,
+            &protocol::encode(&welcome),
+        );
+        let _ = self
+            .socket
+            .send_multipart([&routing[..], &frame[..]], zmq::DONTWAIT);
+        self.routes.insert(routing.clone(), id);
+        let now = Instant::now();
+        self.sessions.insert(
+            id,
+            Session {
+                routing,
+                address,
+                sealer: Sealer::new(down, header.session),
+                opener: Opener::new(up, header.session),
+                last_seen: now,
+                last_sent: now,
+                peer,
+            },
+        );
+    }
+
+    fn handle(&mut self, id: u64, message: ToBroker, service: &Arc<dyn Service>) {
+        let session = self.sessions.get_mut(&id).expect("present");
+        let (node_credit, client) = match &mut session.peer {
+            Peer::Node { credit, .. } => (Some(credit), None),
+            Peer::Client { input, acks } => (None, Some((input, acks))),
+        };
+        match (message, node_credit, client) {
+            (ToBroker::Heartbeat, _, _) => {}
+            (ToBroker::Bye, _, _) => self.end_session(id, "left"),
+            (ToBroker::Credit(n), Some(credit), _) => {
+                *credit = (*credit + n as usize).min(MAX_CREDIT);
+            }
+            (ToBroker::Results(results), Some(_), _) => {
+                for result in results {
+                    if self.queue.complete(result) == Completion::Duplicate
+                        && self.queue.duplicates.is_power_of_two()
+                    {
+                        self.log(format!(
+                            "{} duplicate results dropped so far (tasks that ran twice after a \
+                             node was presumed dead)",
+                            self.queue.duplicates
+                        ));
+                    }
+                }
+            }
+            (ToBroker::Fetch(digest), Some(_), _) => {
+                let bytes = self
+                    .store
+                    .get(&Digest::from_bytes(digest))
+                    .ok()
+                    .flatten()
+                    .map(|b| serde_bytes::ByteBuf::from(b.to_vec()));
+                self.send(id, &ToPeer::Blob { digest, bytes });
+            }
+            (ToBroker::Submit(submission), _, Some((input @ None, acks))) => {
+                let link = link(id, &self.outbox, input, acks);
+                let service = service.clone();
+                spawn("wrun-job", move || service.submit(*submission, link));
+            }
+            (ToBroker::Resume(resume), _, Some((input @ None, acks))) => {
+                let link = link(id, &self.outbox, input, acks);
+                let service = service.clone();
+                spawn("wrun-resume", move || service.resume(resume, link));
+            }
+            (ToBroker::Input(block), _, Some((Some(input), _))) => {
+                if block.len() > INPUT_BLOCK {
+                    return self.end_session(id, "sent an oversized input block");
+                }
+                if let Err(TrySendError::Full(_)) = input.try_send(InputEvent::Block(block)) {
+                    self.end_session(id, "sent input beyond its credit");
+                }
+            }
+            (ToBroker::InputEnd, _, Some((Some(input), _))) => {
+                let _ = input.try_send(InputEvent::End);
+            }
+            (ToBroker::OutputAck(bytes), _, Some((_, Some(acks)))) => acks.ack(bytes),
+            (ToBroker::Command(argv), _, Some(_)) => {
+                let service = service.clone();
+                let outbox = self.outbox.clone();
+                spawn("wrun-command", move || {
+                    let (code, stdout, stderr) = service.command(argv);
+                    outbox.send(Outgoing::Send(
+                        id,
+                        ToPeer::CommandDone {
+                            code,
+                            stdout,
+                            stderr,
+                        },
+                    ));
+                });
+            }
+            (message, _, _) => {
+                let what: String = format!("{message:?}").chars().take(40).collect();
+                self.end_session(id, &format!("sent an unexpected message ({what})"));
+            }
+        }
+    }
+
+    fn send(&mut self, id: u64, message: &ToPeer) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let frame = session.sealer.seal(&protocol::encode(message));
+        session.last_sent = Instant::now();
+        if self
+            .socket
+            .send_multipart([&session.routing[..], &frame[..]], zmq::DONTWAIT)
+            .is_err()
+        {
+            self.end_session(id, "cannot be reached");
+        }
+    }
+
+    /// Hand queued tasks to nodes with credit, in turn.
+    fn dispatch(&mut self) {
+        if self.queue.queued() == 0 {
+            return;
+        }
+        let mut nodes: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| matches!(s.peer, Peer::Node { credit, .. } if credit > 0))
+            .map(|(&id, _)| id)
+            .collect();
+        if nodes.is_empty() {
+            return;
+        }
+        nodes.sort_unstable();
+        self.rotation = self.rotation.wrapping_add(1);
+        let start = self.rotation % nodes.len();
+        nodes.rotate_left(start);
+        for id in nodes {
+            let credit = match &self.sessions[&id].peer {
+                Peer::Node { credit, .. } => *credit,
+                Peer::Client { .. } => 0,
+            };
+            let messages = self.queue.take(id, credit);
+            let sent: usize = messages
+                .iter()
+                .flatten()
+                .map(|assignment| assignment.tasks.len())
+                .sum();
+            if let Some(Peer::Node { credit, .. }) = self.sessions.get_mut(&id).map(|s| &mut s.peer)
+            {
+                *credit -= sent;
+            }
+            for message in messages {
+                self.send(id, &ToPeer::Assign(message));
+            }
+            if self.queue.queued() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn heartbeats(&mut self) {
+        let interval = self.config.heartbeat;
+        let now = Instant::now();
+        let dead: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_seen) >= interval * 3)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in dead {
+            self.end_session(id, "was silent for 3 heartbeat intervals: presumed dead");
+        }
+        let due: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_sent) >= interval)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.send(id, &ToPeer::Heartbeat);
+        }
+    }
+
+    fn end_session(&mut self, id: u64, why: &str) {
+        let Some(session) = self.sessions.remove(&id) else {
+            return;
+        };
+        self.routes.remove(&session.routing);
+        match session.peer {
+            Peer::Node { name, slots, .. } => {
+                let requeued = self.queue.requeue(id);
+                self.log(format!(
+                    "node {name} ({}, {slots} slots) {why}; {requeued} of its tasks queued again",
+                    session.address
+                ));
+            }
+            Peer::Client { acks, .. } => {
+                if let Some(acks) = acks {
+                    acks.close();
+                    if why != "left" {
+                        self.log(format!("client {} {why}", session.address));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The link for a client's job; the session keeps the other ends.
+fn link(
+    id: u64,
+    outbox: &Outbox<Outgoing>,
+    input: &mut Option<Sender<InputEvent>>,
+    acks: &mut Option<Arc<Acks>>,
+) -> ClientLink {
+    let (sender, receiver) = crossbeam_channel::bounded(INPUT_CREDIT as usize + 1);
+    let shared = Arc::new(Acks::default());
+    *input = Some(sender);
+    *acks = Some(shared.clone());
+    ClientLink {
+        session: id,
+        outbox: outbox.clone(),
+        input: receiver,
+        acks: shared,
+    }
+}
+
+fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(work)
+        .expect("a thread starts");
+}

@@ -1,0 +1,255 @@
+//! The command line's end of a session with the broker: the handshake,
+//! heartbeats, a command's round trip, and a job's streams (input up,
+//! output down, both flow-controlled).
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::key::ClusterKey;
+use crate::protocol::{
+    self, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Role, ToBroker, ToPeer, Welcome,
+};
+use crate::transport::{self, Endpoint, TransportError};
+use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
+
+/// The client's side could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// No welcome came.
+    #[error(
+        "no answer from a broker at {0} within {1:?} (is `wrun broker` running there, with the \
+         same cluster key?)"
+    )]
+    NoBroker(String, Duration),
+    /// The broker refused this client.
+    #[error("the broker at {0} refused this client: {1}")]
+    Refused(String, String),
+    /// The broker fell silent.
+    #[error("lost the broker at {0}: silent for 3 heartbeat intervals")]
+    Lost(String),
+    /// The broker sent something out of place.
+    #[error("the broker at {0} sent an unexpected message: {1}")]
+    Unexpected(String, String),
+    /// Reading the input or writing the output failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// A session with the broker.
+pub struct Client {
+    endpoint: Endpoint,
+    _context: zmq::Context,
+    socket: zmq::Socket,
+    sealer: Sealer,
+    opener: Opener,
+    heartbeat: Duration,
+    last_seen: Instant,
+    last_sent: Instant,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.endpoint.url)
+    }
+}
+
+/// How a streamed job ended, as the broker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// wrun's exit code.
+    pub code: u8,
+    pub message: String,
+}
+
+impl Client {
+    /// Connect and say hello; wait up to `timeout` for the welcome.
+    pub fn connect(
+        endpoint: &Endpoint,
+        key: &ClusterKey,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let context = zmq::Context::new();
+        let socket = transport::dealer(&context, endpoint)?;
+        let nonce = wire::nonce();
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Client,
+        };
+        let frame = wire::seal(
+            &FrameKey::hello(key),
+            Kind::Hello,
+            &nonce,
+            0,
+            &protocol::encode(&hello),
+        );
+        let _ = socket.send(frame, 0);
+        let deadline = Instant::now() + timeout;
+        let welcome_key = FrameKey::welcome(key);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero()
+                || socket
+                    .poll(zmq::POLLIN, left.as_millis() as i64 + 1)
+                    .unwrap_or(0)
+                    == 0
+            {
+                return Err(ClientError::NoBroker(endpoint.url.clone(), timeout));
+            }
+            let Ok(frame) = socket.recv_bytes(0) else {
+                continue;
+            };
+            let Ok((header, payload)) = wire::open(&welcome_key, &frame) else {
+                continue;
+            };
+            if header.kind != Kind::Welcome || header.session != nonce {
+                continue;
+            }
+            match protocol::decode::<Welcome>(payload) {
+                Ok(Welcome::Accepted {
+                    nonce: broker,
+                    heartbeat_ms,
+                }) => {
+                    let (up, down) = FrameKey::session(key, &nonce, &broker);
+                    let now = Instant::now();
+                    return Ok(Client {
+                        endpoint: endpoint.clone(),
+                        _context: context,
+                        socket,
+                        sealer: Sealer::new(up, nonce),
+                        opener: Opener::new(down, nonce),
+                        heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
+                        last_seen: now,
+                        last_sent: now,
+                    });
+                }
+                Ok(Welcome::Refused(why)) => {
+                    return Err(ClientError::Refused(endpoint.url.clone(), why));
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Send a message.
+    pub fn send(&mut self, message: &ToBroker) -> Result<(), ClientError> {
+        let frame = self.sealer.seal(&protocol::encode(message));
+        self.last_sent = Instant::now();
+        self.socket
+            .send(frame, 0)
+            .map_err(|e| ClientError::Unexpected(self.endpoint.url.clone(), e.to_string()))
+    }
+
+    /// The next message, keeping the session alive meanwhile; an error if
+    /// the broker is silent for three heartbeat intervals.
+    pub fn recv(&mut self) -> Result<ToPeer, ClientError> {
+        loop {
+            let now = Instant::now();
+            if now.duration_since(self.last_seen) >= self.heartbeat * 3 {
+                return Err(ClientError::Lost(self.endpoint.url.clone()));
+            }
+            if now.duration_since(self.last_sent) >= self.heartbeat {
+                self.send(&ToBroker::Heartbeat)?;
+            }
+            let wait = (self.heartbeat / 2).as_millis() as i64;
+            if self.socket.poll(zmq::POLLIN, wait).unwrap_or(0) == 0 {
+                continue;
+            }
+            let Ok(frame) = self.socket.recv_bytes(0) else {
+                continue;
+            };
+            let Ok(message) = self
+                .opener
+                .open(&frame)
+                .map_err(|_| ())
+                .and_then(|p| protocol::decode::<ToPeer>(p).map_err(|_| ()))
+            else {
+                continue;
+            };
+            self.last_seen = Instant::now();
+            if message != ToPeer::Heartbeat {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// Run a command on the broker: its exit code, stdout and stderr.
+    pub fn command(&mut self, argv: Vec<String>) -> Result<(u8, Vec<u8>, Vec<u8>), ClientError> {
+        self.send(&ToBroker::Command(argv))?;
+        match self.recv()? {
+            ToPeer::CommandDone {
+                code,
+                stdout,
+                stderr,
+            } => Ok((code, stdout, stderr)),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    fn unexpected(&self, message: &ToPeer) -> ClientError {
+        let text: String = format!("{message:?}").chars().take(60).collect();
+        ClientError::Unexpected(self.endpoint.url.clone(), text)
+    }
+
+    /// Stream a job: `input` up while the broker grants credit, the
+    /// job's output down into `output` (acknowledged as written), notes to
+    /// `note`, until the broker says how the job ended. `credit` is what
+    /// the broker granted with the job's acceptance.
+    pub fn stream(
+        &mut self,
+        mut credit: u32,
+        input: &mut dyn Read,
+        output: &mut dyn Write,
+        note: &mut dyn FnMut(&str),
+    ) -> Result<Ended, ClientError> {
+        let mut input_done = false;
+        let mut block = vec![0; INPUT_BLOCK];
+        loop {
+            while credit > 0 && !input_done {
+                let filled = read_full(input, &mut block)?;
+                if filled > 0 {
+                    self.send(&ToBroker::Input(block[..filled].to_vec()))?;
+                    credit -= 1;
+                }
+                if filled < block.len() {
+                    self.send(&ToBroker::InputEnd)?;
+                    input_done = true;
+                }
+            }
+            match self.recv()? {
+                ToPeer::InputCredit(more) => credit += more,
+                ToPeer::Output(bytes) => {
+                    output.write_all(&bytes)?;
+                    self.send(&ToBroker::OutputAck(bytes.len() as u64))?;
+                }
+                ToPeer::Note(line) => note(&line),
+                ToPeer::Ended { code, message } => {
+                    output.flush()?;
+                    return Ok(Ended { code, message });
+                }
+                other => return Err(self.unexpected(&other)),
+            }
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.send(&ToBroker::Bye);
+    }
+}
+
+/// Read until `buf` is full or the input ends.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,26 @@
+//! wrun's cluster mode: a broker that queues the tasks of many jobs and
+//! nodes that run them, over ZeroMQ, every message authenticated.
+//!
+//! * [`key`]: the cluster key every peer shares;
+//! * [`wire`]: sealed frames (keyed blake3 tags, session nonces, counters);
+//! * [`protocol`]: the messages and their versioned encoding;
+//! * [`transport`]: the ZeroMQ sockets, in one place;
+//! * [`queue`]: the broker's priority queue, credit and re-queueing;
+//! * [`broker`]: the broker's socket thread and its sessions;
+//! * [`node`]: a node's loop: credit, module and chunk fetches, slots;
+//! * [`client`]: the command line's side of a session;
+//! * [`executor`]: the scheduler's [`wrun_scheduler::Executor`] that sends
+//!   a job's tasks through the broker.
+//!
+//! The threat model is in `docs/cluster.md`.
+
+pub mod broker;
+pub mod client;
+pub mod convert;
+pub mod executor;
+pub mod key;
+pub mod node;
+pub mod protocol;
+pub mod queue;
+pub mod transport;
+pub mod wire;

@@ -1,0 +1,637 @@
+//! A node: connects to the broker, asks for as many tasks as it can run
+//! soon, runs them in the sandbox on its slots, and returns the results.
+//!
+//! One thread owns the socket; `slots` threads run tasks. The node keeps its
+//! own store (compiled-module cache, fetched modules and chunks): a module
+//! or a large chunk is fetched from the broker by digest only when the store
+//! lacks it. Credit follows measured task time: about
+//! [`Node::QUEUE_TIME`] of work per slot is kept at hand, so tiny tasks
+//! travel in large batches and slow ones one at a time. When the broker
+//! falls silent for three heartbeat intervals the node says hello again,
+//! backing off exponentially up to five seconds; results that were not
+//! sent are kept and sent in the new session (the broker drops any it has
+//! already had from another node).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use wrun_journal::LimitsSpec;
+use wrun_runtime::{Chunk, Failure, Limits, Runtime, TaskFailure, TaskRunner};
+use wrun_store::{BlobStore, Digest};
+
+use crate::convert;
+use crate::key::ClusterKey;
+use crate::protocol::{
+    self, Blake3, Data, Hello, MAX_INLINE, MAX_MESSAGE, Outcome, PROTOCOL_VERSION, Role,
+    TaskResult, ToBroker, ToPeer, Welcome, WireTask, Work,
+};
+use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
+use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub connect: Endpoint,
+    pub key: ClusterKey,
+    pub name: String,
+    pub slots: usize,
+    /// Compiled modules, fetched blobs, large outputs.
+    pub store: Arc<BlobStore>,
+    /// The store is the broker's too (a shared path or bucket): large
+    /// outputs go there instead of into messages.
+    pub shared_store: bool,
+    /// Runtime limits besides each job's own (log size, stack, ...).
+    pub base_limits: Limits,
+}
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The broker refused this node for good (another protocol version).
+    #[error("the broker refused this node: {0}")]
+    Refused(String),
+}
+
+/// A task ready for a slot.
+struct SlotTask {
+    runner: Arc<TaskRunner>,
+    ticket: u64,
+    data: Bytes,
+    records: Vec<u32>,
+}
+
+enum Availability {
+    Here(Bytes),
+    Fetching,
+    Gone(String),
+}
+
+/// A task waiting for its module or chunk.
+struct Parked {
+    work: Work,
+    task: WireTask,
+}
+
+enum State {
+    Connecting {
+        nonce: Nonce,
+        sent: Instant,
+        backoff: Duration,
+    },
+    Live {
+        sealer: Sealer,
+        opener: Opener,
+        heartbeat: Duration,
+        last_seen: Instant,
+        last_sent: Instant,
+    },
+}
+
+/// A running node.
+pub struct Node {
+    config: NodeConfig,
+    _context: zmq::Context,
+    socket: zmq::Socket,
+    wake: WakeReceiver,
+    slots: Sender<SlotTask>,
+    queued: Receiver<SlotTask>,
+    results: Receiver<TaskResult>,
+    state: State,
+    runtimes: HashMap<LimitsSpec, Runtime>,
+    runners: HashMap<Work, Result<Arc<TaskRunner>, String>>,
+    parked: Vec<Parked>,
+    fetching: HashSet<Blake3>,
+    /// Blobs the broker said it does not have.
+    unavailable: HashSet<Blake3>,
+    /// Tasks received and not yet reported.
+    in_hand: usize,
+    /// Credit granted and not yet used by the broker.
+    unused: usize,
+    /// Mean task time, microseconds.
+    mean_us: f64,
+    unsent: Vec<TaskResult>,
+    oldest_unsent: Option<Instant>,
+    ran: u64,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.config.name)
+            .field("in_hand", &self.in_hand)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Work kept at hand per slot.
+    const QUEUE_TIME: Duration = Duration::from_millis(20);
+    /// Results are sent at least this often while tasks run.
+    const REPORT_EVERY: Duration = Duration::from_millis(2);
+    /// Results per message, at most.
+    const REPORT_TASKS: usize = 512;
+    /// The first wait for a welcome; doubled on each silence up to the cap.
+    const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+    /// Connect (in the background) and start the slots.
+    pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let context = zmq::Context::new();
+        let socket = transport::dealer(&context, &config.connect)?;
+        let (waker, wake) = transport::waker(&context)?;
+        let (slots, queued) = crossbeam_channel::unbounded::<SlotTask>();
+        let (done, results) = crossbeam_channel::unbounded();
+        for slot in 0..config.slots.max(1) {
+            let queued = queued.clone();
+            let done = done.clone();
+            let waker = waker.clone();
+            let store = config.shared_store.then(|| config.store.clone());
+            std::thread::Builder::new()
+                .name(format!("wrun-slot-{slot}"))
+                .spawn(move || run_slot(&queued, &done, &waker, store.as_deref()))
+                .expect("a thread starts");
+        }
+        let mut node = Node {
+            config,
+            _context: context,
+            socket,
+            wake,
+            slots,
+            queued,
+            results,
+            state: State::Connecting {
+                nonce: [0; 16],
+                sent: Instant::now(),
+                backoff: Duration::ZERO,
+            },
+            runtimes: HashMap::new(),
+            runners: HashMap::new(),
+            parked: Vec::new(),
+            fetching: HashSet::new(),
+            unavailable: HashSet::new(),
+            in_hand: 0,
+            unused: 0,
+            mean_us: Self::QUEUE_TIME.as_micros() as f64 / 2.0,
+            unsent: Vec::new(),
+            oldest_unsent: None,
+            ran: 0,
+        };
+        node.hello(Self::FIRST_BACKOFF);
+        Ok(node)
+    }
+
+    fn log(&self, message: impl std::fmt::Display) {
+        eprintln!("wrun node {}: {message}", self.config.name);
+    }
+
+    /// Run until the broker refuses this node.
+    pub fn run(mut self) -> Result<(), NodeError> {
+        loop {
+            let timeout = match (&self.state, self.oldest_unsent) {
+                (State::Live { .. }, Some(_)) => Duration::from_millis(1),
+                (State::Live { heartbeat, .. }, None) => *heartbeat / 4,
+                (State::Connecting { .. }, _) => Duration::from_millis(100),
+            };
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.wake.socket().as_poll_item(zmq::POLLIN),
+            ];
+            let _ = zmq::poll(&mut items, timeout.as_millis() as i64);
+            if items[1].is_readable() {
+                self.wake.drain();
+            }
+            while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
+                self.receive(&frame)?;
+            }
+            for result in self.results.try_iter() {
+                self.mean_us = 0.9 * self.mean_us + 0.1 * result.wall_us as f64;
+                self.in_hand = self.in_hand.saturating_sub(1);
+                self.ran += 1;
+                self.oldest_unsent.get_or_insert_with(Instant::now);
+                self.unsent.push(result);
+            }
+            self.timers();
+        }
+    }
+
+    fn hello(&mut self, backoff: Duration) {
+        let nonce = wire::nonce();
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Node {
+                name: self.config.name.clone(),
+                slots: self.config.slots as u32,
+            },
+        };
+        let frame = wire::seal(
+            &FrameKey::hello(&self.config.key),
+            Kind::Hello,
+            &nonce,
+            0,
+            &protocol::encode(&hello),
+        );
+        let _ = self.socket.send(frame, zmq::DONTWAIT);
+        self.state = State::Connecting {
+            nonce,
+            sent: Instant::now(),
+            backoff,
+        };
+    }
+
+    fn receive(&mut self, frame: &[u8]) -> Result<(), NodeError> {
+        match &mut self.state {
+            State::Connecting { nonce, .. } => {
+                let Ok((header, payload)) = wire::open(&FrameKey::welcome(&self.config.key), frame)
+                else {
+                    return Ok(());
+                };
+                if header.kind != Kind::Welcome || header.session != *nonce {
+                    return Ok(());
+                }
+                match protocol::decode::<Welcome>(payload) {
+                    Ok(Welcome::Accepted {
+                        nonce: broker,
+                        heartbeat_ms,
+                    }) => {
+                        let (up, down) = FrameKey::session(&self.config.key, nonce, &broker);
+                        let now = Instant::now();
+                        self.state = State::Live {
+                            sealer: Sealer::new(up, *nonce),
+                            opener: Opener::new(down, *nonce),
+                            heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
+                            last_seen: now,
+                            last_sent: now,
+                        };
+                        self.in_hand = 0;
+                        self.unused = 0;
+                        self.log(format!(
+                            "connected to {} with {} slots",
+                            self.config.connect.url, self.config.slots
+                        ));
+                        self.top_up();
+                    }
+                    Ok(Welcome::Refused(why)) => return Err(NodeError::Refused(why)),
+                    Err(_) => {}
+                }
+                Ok(())
+            }
+            State::Live {
+                opener, last_seen, ..
+            } => {
+                let Ok(message) = opener
+                    .open(frame)
+                    .map_err(|_| ())
+                    .and_then(|p| protocol::decode::<ToPeer>(p).map_err(|_| ()))
+                else {
+                    return Ok(());
+                };
+                *last_seen = Instant::now();
+                self.handle(message);
+                Ok(())
+            }
+        }
+    }
+
+    fn handle(&mut self, message: ToPeer) {
+        match message {
+            ToPeer::Assign(assignments) => {
+                for assignment in assignments {
+                    let n = assignment.tasks.len();
+                    self.unused = self.unused.saturating_sub(n);
+                    self.in_hand += n;
+                    for task in assignment.tasks {
+                        self.parked.push(Parked {
+                            work: assignment.work.clone(),
+                            task,
+                        });
+                    }
+                }
+                self.unpark();
+            }
+            ToPeer::Blob { digest, bytes } => {
+                self.fetching.remove(&digest);
+                match bytes {
+                    Some(bytes) if Digest::of(&bytes) == Digest::from_bytes(digest) => {
+                        let _ = self.config.store.put_unsynced(&bytes);
+                    }
+                    _ => {
+                        self.unavailable.insert(digest);
+                    }
+                }
+                self.unpark();
+            }
+            _ => {}
+        }
+    }
+
+    /// Hand every parked task whose module and chunk are here to the
+    /// slots; fetch what is missing; fail what the broker does not have.
+    fn unpark(&mut self) {
+        for Parked { work, task } in std::mem::take(&mut self.parked) {
+            let runner = match self.runners.get(&work) {
+                Some(runner) => runner.clone(),
+                None => match self.available(work.module) {
+                    Availability::Here(_) => self.runner(&work),
+                    Availability::Fetching => {
+                        self.parked.push(Parked { work, task });
+                        continue;
+                    }
+                    Availability::Gone(why) => Err(why),
+                },
+            };
+            let data = match task.data {
+                Data::Inline(bytes) => Ok(Bytes::from(bytes)),
+                Data::Stored(digest) => match self.available(digest) {
+                    Availability::Here(bytes) => Ok(bytes),
+                    Availability::Fetching => {
+                        let task = WireTask {
+                            data: Data::Stored(digest),
+                            ..task
+                        };
+                        self.parked.push(Parked { work, task });
+                        continue;
+                    }
+                    Availability::Gone(why) => Err(why),
+                },
+            };
+            match (runner, data) {
+                (Ok(runner), Ok(data)) => {
+                    let _ = self.slots.send(SlotTask {
+                        runner,
+                        ticket: task.ticket,
+                        data,
+                        records: task.records,
+                    });
+                }
+                (Err(why), _) | (_, Err(why)) => self.fail(task.ticket, why),
+            }
+        }
+    }
+
+    /// A blob from the node's store, or a fetch from the broker.
+    fn available(&mut self, digest: Blake3) -> Availability {
+        if let Ok(Some(bytes)) = self.config.store.get(&Digest::from_bytes(digest)) {
+            return Availability::Here(bytes);
+        }
+        if self.unavailable.contains(&digest) {
+            return Availability::Gone(format!(
+                "blob {} is neither in the node's store nor the broker's",
+                Digest::from_bytes(digest)
+            ));
+        }
+        if self.fetching.insert(digest) {
+            self.send(&ToBroker::Fetch(digest));
+        }
+        Availability::Fetching
+    }
+
+    /// A task that cannot run here: a host failure (retried elsewhere per
+    /// the job's --retries).
+    fn fail(&mut self, ticket: u64, why: String) {
+        let result = TaskResult {
+            ticket,
+            started_at: wrun_journal::now(),
+            wall_us: 0,
+            outcome: Outcome::Failed {
+                failure: convert::failure_to_wire(&Failure::Host {
+                    message: format!("node {}: {why}", self.config.name),
+                }),
+                log: Vec::new(),
+            },
+        };
+        self.in_hand = self.in_hand.saturating_sub(1);
+        self.oldest_unsent.get_or_insert_with(Instant::now);
+        self.unsent.push(result);
+    }
+
+    /// The runner for `work`, compiled (or loaded from the cache) once.
+    fn runner(&mut self, work: &Work) -> Result<Arc<TaskRunner>, String> {
+        if let Some(runner) = self.runners.get(work) {
+            return runner.clone();
+        }
+        let made = self.make_runner(work);
+        if let Err(why) = &made {
+            self.log(why);
+        }
+        self.runners.insert(work.clone(), made.clone());
+        made
+    }
+
+    fn make_runner(&mut self, work: &Work) -> Result<Arc<TaskRunner>, String> {
+        let digest = Digest::from_bytes(work.module);
+        let bytes = self
+            .config
+            .store
+            .get(&digest)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("module {digest} is not in the node's store"))?;
+        if !self.runtimes.contains_key(&work.limits) {
+            let limits = Limits {
+                fuel: work.limits.fuel,
+                timeout: work.limits.timeout_ms.map(Duration::from_millis),
+                memory: work.limits.memory,
+                output: usize::try_from(work.limits.output).unwrap_or(usize::MAX),
+                ..self.config.base_limits.clone()
+            };
+            let runtime =
+                Runtime::with_store(limits, self.config.slots as u32, self.config.store.clone())
+                    .map_err(|e| format!("cannot start a runtime: {e}"))?;
+            self.runtimes.insert(work.limits.clone(), runtime);
+        }
+        let runtime = &self.runtimes[&work.limits];
+        let source = format!("module {}", &digest.to_hex()[..16]);
+        let module = runtime
+            .admit(&source, &bytes)
+            .map_err(|e| format!("cannot load {source}: {e}"))?;
+        runtime
+            .task_runner(&module, &work.args)
+            .map(Arc::new)
+            .map_err(|e| format!("cannot load {source}: {e}"))
+    }
+
+    fn send(&mut self, message: &ToBroker) {
+        if let State::Live {
+            sealer, last_sent, ..
+        } = &mut self.state
+        {
+            let frame = sealer.seal(&protocol::encode(message));
+            *last_sent = Instant::now();
+            let _ = self.socket.send(frame, zmq::DONTWAIT);
+        }
+    }
+
+    /// Ask for more tasks when fewer than about `QUEUE_TIME` per slot are
+    /// at hand or promised.
+    fn top_up(&mut self) {
+        let per_slot =
+            (Self::QUEUE_TIME.as_micros() as f64 / self.mean_us.max(1.0)).clamp(1.0, 512.0);
+        let want = (per_slot as usize + 1) * self.config.slots.max(1);
+        let have = self.in_hand + self.unused;
+        if have < want && (want - have) * 4 >= want.min(4 * self.config.slots.max(1)) {
+            let more = want - have;
+            self.unused += more;
+            self.send(&ToBroker::Credit(more as u32));
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        match &self.state {
+            State::Connecting { sent, backoff, .. } => {
+                if now.duration_since(*sent) >= *backoff {
+                    let next = (*backoff * 2).min(Self::MAX_BACKOFF);
+                    self.log(format!(
+                        "no answer from the broker at {} (is it running, with the same cluster \
+                         key?); trying again in {:.1}s",
+                        self.config.connect.url,
+                        next.as_secs_f64()
+                    ));
+                    self.hello(next);
+                }
+            }
+            State::Live {
+                heartbeat,
+                last_seen,
+                last_sent,
+                ..
+            } => {
+                let (heartbeat, last_seen, last_sent) = (*heartbeat, *last_seen, *last_sent);
+                if now.duration_since(last_seen) >= heartbeat * 3 {
+                    self.log(format!(
+                        "the broker was silent for 3 heartbeat intervals; {} results kept, \
+                         connecting again",
+                        self.unsent.len()
+                    ));
+                    self.lost();
+                    return;
+                }
+                self.flush(now);
+                self.top_up();
+                if now.duration_since(last_sent) >= heartbeat {
+                    self.send(&ToBroker::Heartbeat);
+                }
+            }
+        }
+    }
+
+    /// Send results: many at once while tasks are quick, at once when the
+    /// node has nothing else at hand (low latency at low load).
+    fn flush(&mut self, now: Instant) {
+        let Some(oldest) = self.oldest_unsent else {
+            return;
+        };
+        let idle = self.in_hand == 0 || self.queued.is_empty() && self.in_hand <= self.config.slots;
+        if idle
+            || self.unsent.len() >= Self::REPORT_TASKS
+            || now.duration_since(oldest) >= Self::REPORT_EVERY
+        {
+            let mut bytes = 0;
+            let mut batch = Vec::new();
+            for result in std::mem::take(&mut self.unsent) {
+                let size = result_size(&result);
+                if bytes + size > MAX_MESSAGE / 2 && !batch.is_empty() {
+                    self.send(&ToBroker::Results(std::mem::take(&mut batch)));
+                    bytes = 0;
+                }
+                bytes += size;
+                batch.push(result);
+            }
+            self.send(&ToBroker::Results(batch));
+            self.oldest_unsent = None;
+        }
+    }
+
+    /// The broker is gone: queued tasks are dropped (it queues them again
+    /// elsewhere), running ones finish and are reported next session.
+    fn lost(&mut self) {
+        let dropped = self.queued.try_iter().count() + self.parked.len();
+        self.parked.clear();
+        self.fetching.clear();
+        if dropped > 0 {
+            self.log(format!("dropped {dropped} tasks not yet started"));
+        }
+        self.hello(Self::FIRST_BACKOFF);
+    }
+}
+
+fn result_size(result: &TaskResult) -> usize {
+    match &result.outcome {
+        Outcome::Finished {
+            output: Data::Inline(output),
+            log,
+            ..
+        } => output.len() + log.len() + 64,
+        Outcome::Finished { log, .. } | Outcome::Failed { log, .. } => log.len() + 64,
+    }
+}
+
+/// A slot thread: run tasks until the node ends.
+fn run_slot(
+    queued: &Receiver<SlotTask>,
+    done: &Sender<TaskResult>,
+    waker: &Waker,
+    shared_store: Option<&BlobStore>,
+) {
+    for task in queued {
+        let started_at = wrun_journal::now();
+        let clock = Instant::now();
+        let result = task.runner.run(Chunk {
+            data: &task.data,
+            records: &task.records,
+        });
+        let wall_us = clock.elapsed().as_micros() as u64;
+        let outcome = match result {
+            Ok(output) => Outcome::Finished {
+                output: match shared_store {
+                    Some(store) if output.output.len() > MAX_INLINE => {
+                        match store.put_unsynced(&output.output) {
+                            Ok(digest) => Data::Stored(*digest.as_bytes()),
+                            Err(_) => Data::Inline(output.output),
+                        }
+                    }
+                    _ => Data::Inline(output.output),
+                },
+                log: output.log,
+                fuel_used: output.fuel_used,
+            },
+            Err(TaskFailure { reason, log }) => Outcome::Failed {
+                failure: convert::failure_to_wire(&reason),
+                log,
+            },
+        };
+        let outcome = match outcome {
+            Outcome::Finished {
+                output: Data::Inline(output),
+                log,
+                ..
+            } if output.len() > MAX_MESSAGE / 2 => Outcome::Failed {
+                failure: convert::failure_to_wire(&Failure::Host {
+                    message: format!(
+                        "an output of {} bytes is too large to return in a message; run the \
+                         broker and nodes with a shared --store",
+                        output.len()
+                    ),
+                }),
+                log,
+            },
+            outcome => outcome,
+        };
+        if done
+            .send(TaskResult {
+                ticket: task.ticket,
+                started_at,
+                wall_us,
+                outcome,
+            })
+            .is_err()
+        {
+            return;
+        }
+        waker.wake();
+    }
+}

@@ -1,0 +1,345 @@
+//! The broker's task queue: lots of tasks from every job, handed to nodes
+//! by priority, tracked until each task's first result.
+//!
+//! A **lot** is a batch of tasks of one job, waiting for their results
+//! together. Pending tasks are ordered by priority (higher first), then by
+//! job (older first: FIFO within a priority), then by lot. Every dispatch of
+//! a task gets a fresh **ticket**; a node's result names its ticket. When a
+//! node dies its unanswered tickets are put back at the front of their lot,
+//! so execution is at least once; the first result for a task resolves it
+//! and any later one (the dead node was only slow, or a node re-sent
+//! results after reconnecting) is a duplicate: counted and dropped.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+
+use crate::protocol::{Assignment, Data, MAX_INLINE, TaskResult, WireTask, Work};
+
+/// Which node a ticket went to.
+pub type NodeId = u64;
+
+/// A task of a lot.
+#[derive(Debug, Clone)]
+pub struct LotTask {
+    pub data: Data,
+    pub records: Vec<u32>,
+}
+
+/// Tasks of one job, submitted together.
+#[derive(Debug)]
+pub struct Lot {
+    pub work: Arc<Work>,
+    pub priority: i32,
+    /// The job's arrival order at the broker.
+    pub job_seq: u64,
+    pub tasks: Vec<LotTask>,
+    /// Each task's first result, with its position in `tasks`.
+    pub reply: Sender<(usize, TaskResult)>,
+}
+
+struct LotState {
+    lot: Lot,
+    resolved: Vec<bool>,
+    open: usize,
+    tickets: Vec<u64>,
+}
+
+/// What became of a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The first result for its task: handed to the job.
+    Accepted,
+    /// Its task had a result already (or its job is gone): dropped.
+    Duplicate,
+}
+
+/// Pending tasks and tickets in flight.
+#[derive(Default)]
+pub struct Queue {
+    /// Undispatched positions of each lot, in dispatch order.
+    pending: BTreeMap<(Reverse<i32>, u64, u64), VecDeque<usize>>,
+    lots: HashMap<u64, LotState>,
+    /// Ticket → (lot, position, node).
+    tickets: HashMap<u64, (u64, usize, NodeId)>,
+    next_lot: u64,
+    next_ticket: u64,
+    queued: usize,
+    /// Results dropped as duplicates.
+    pub duplicates: u64,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("queued", &self.queued)
+            .field("in_flight", &self.tickets.len())
+            .field("duplicates", &self.duplicates)
+            .finish()
+    }
+}
+
+impl Queue {
+    /// Bytes of inline chunk data per assignment message, about.
+    const MESSAGE_BYTES: usize = 8 * MAX_INLINE;
+
+    /// Queue a lot's tasks.
+    pub fn push(&mut self, lot: Lot) {
+        let id = self.next_lot;
+        self.next_lot += 1;
+        let n = lot.tasks.len();
+        if n == 0 {
+            return;
+        }
+        self.pending
+            .insert((Reverse(lot.priority), lot.job_seq, id), (0..n).collect());
+        self.queued += n;
+        self.lots.insert(
+            id,
+            LotState {
+                lot,
+                resolved: vec![false; n],
+                open: n,
+                tickets: Vec::new(),
+            },
+        );
+    }
+
+    /// Tasks waiting for a node.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Tasks dispatched and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.tickets.len()
+    }
+
+    /// Up to `credit` tasks for `node`, highest priority first, as
+    /// messages of at most about [`Self::MESSAGE_BYTES`] of inline data.
+    pub fn take(&mut self, node: NodeId, credit: usize) -> Vec<Vec<Assignment>> {
+        let mut messages = Vec::new();
+        let mut message: Vec<Assignment> = Vec::new();
+        let mut bytes = 0;
+        let mut left = credit;
+        while left > 0 {
+            let Some(mut entry) = self.pending.first_entry() else {
+                break;
+            };
+            let lot_id = entry.key().2;
+            let state = self.lots.get_mut(&lot_id).expect("pending lots exist");
+            let mut tasks = Vec::new();
+            while left > 0 && bytes < Self::MESSAGE_BYTES {
+                let Some(position) = entry.get_mut().pop_front() else {
+                    break;
+                };
+                let task = &state.lot.tasks[position];
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.tickets.insert(ticket, (lot_id, position, node));
+                state.tickets.push(ticket);
+                if let Data::Inline(data) = &task.data {
+                    bytes += data.len();
+                }
+                tasks.push(WireTask {
+                    ticket,
+                    data: task.data.clone(),
+                    records: task.records.clone(),
+                });
+                left -= 1;
+                self.queued -= 1;
+            }
+            if entry.get().is_empty() {
+                entry.remove();
+            }
+            if !tasks.is_empty() {
+                message.push(Assignment {
+                    work: Work::clone(&state.lot.work),
+                    tasks,
+                });
+            }
+            if bytes >= Self::MESSAGE_BYTES {
+                messages.push(std::mem::take(&mut message));
+                bytes = 0;
+            }
+        }
+        if !message.is_empty() {
+            messages.push(message);
+        }
+        messages
+    }
+
+    /// A node's result for a ticket.
+    pub fn complete(&mut self, result: TaskResult) -> Completion {
+        let Some(&(lot_id, position, _)) = self.tickets.get(&result.ticket) else {
+            self.duplicates += 1;
+            return Completion::Duplicate;
+        };
+        self.tickets.remove(&result.ticket);
+        let state = self.lots.get_mut(&lot_id).expect("tickets name live lots");
+        if state.resolved[position] {
+            self.duplicates += 1;
+            return Completion::Duplicate;
+        }
+        state.resolved[position] = true;
+        state.open -= 1;
+        let _ = state.lot.reply.send((position, result));
+        if state.open == 0 {
+            let state = self.lots.remove(&lot_id).expect("present");
+            for ticket in state.tickets {
+                self.tickets.remove(&ticket);
+            }
+            // A task still pending (put back after a node died, then
+            // answered by the dead node's late result) is not run again.
+            self.queued -= self
+                .pending
+                .iter()
+                .filter(|(key, _)| key.2 == lot_id)
+                .map(|(_, positions)| positions.len())
+                .sum::<usize>();
+            self.pending.retain(|key, _| key.2 != lot_id);
+        }
+        Completion::Accepted
+    }
+
+    /// `node` is gone: put its unanswered tasks back at the front of their
+    /// lots. Returns how many.
+    pub fn requeue(&mut self, node: NodeId) -> usize {
+        let lost: Vec<(u64, usize)> = self
+            .tickets
+            .values()
+            .filter(|&&(_, _, n)| n == node)
+            .map(|&(lot, position, _)| (lot, position))
+            .collect();
+        let mut lost = lost;
+        lost.sort_unstable();
+        let mut requeued = 0;
+        for (lot_id, position) in lost.into_iter().rev() {
+            let state = &self.lots[&lot_id];
+            if state.resolved[position] {
+                continue;
+            }
+            let key = (Reverse(state.lot.priority), state.lot.job_seq, lot_id);
+            let positions = self.pending.entry(key).or_default();
+            if !positions.contains(&position) {
+                positions.push_front(position);
+                self.queued += 1;
+                requeued += 1;
+            }
+        }
+        // Its tickets stay known: a late result from it still counts.
+        requeued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Outcome;
+    use wrun_journal::LimitsSpec;
+
+    fn lot(
+        priority: i32,
+        job_seq: u64,
+        n: usize,
+    ) -> (Lot, crossbeam_channel::Receiver<(usize, TaskResult)>) {
+        let (reply, results) = crossbeam_channel::unbounded();
+        let work = Arc::new(Work {
+            module: [job_seq as u8; 32],
+            args: Vec::new(),
+            limits: LimitsSpec {
+                fuel: None,
+                timeout_ms: None,
+                memory: 1 << 20,
+                output: 1 << 20,
+            },
+        });
+        let tasks = (0..n)
+            .map(|i| LotTask {
+                data: Data::Inline(vec![i as u8]),
+                records: vec![0],
+            })
+            .collect();
+        (
+            Lot {
+                work,
+                priority,
+                job_seq,
+                tasks,
+                reply,
+            },
+            results,
+        )
+    }
+
+    fn result(ticket: u64) -> TaskResult {
+        TaskResult {
+            ticket,
+            started_at: 0,
+            wall_us: 0,
+            outcome: Outcome::Finished {
+                output: Data::Inline(Vec::new()),
+                log: Vec::new(),
+                fuel_used: None,
+            },
+        }
+    }
+
+    fn tickets(messages: &[Vec<Assignment>]) -> Vec<(u8, u64)> {
+        messages
+            .iter()
+            .flatten()
+            .flat_map(|a| a.tasks.iter().map(|t| (a.work.module[0], t.ticket)))
+            .collect()
+    }
+
+    #[test]
+    fn higher_priority_first_then_fifo_and_never_more_than_the_credit() {
+        let mut queue = Queue::default();
+        let (low, _l) = lot(0, 1, 2);
+        let (older, _o) = lot(5, 2, 2);
+        let (newer, _n) = lot(5, 3, 2);
+        queue.push(newer);
+        queue.push(low);
+        queue.push(older);
+        let taken = tickets(&queue.take(1, 3));
+        let jobs: Vec<u8> = taken.iter().map(|t| t.0).collect();
+        assert_eq!(jobs, [2, 2, 3]);
+        assert_eq!(queue.queued(), 3);
+        let jobs: Vec<u8> = tickets(&queue.take(1, 10)).iter().map(|t| t.0).collect();
+        assert_eq!(jobs, [3, 1, 1]);
+        assert_eq!(queue.queued(), 0);
+    }
+
+    #[test]
+    fn a_dead_nodes_tasks_are_requeued_and_the_first_result_wins() {
+        let mut queue = Queue::default();
+        let (lot, results) = lot(0, 1, 3);
+        queue.push(lot);
+        let first = tickets(&queue.take(7, 3));
+        assert_eq!(queue.complete(result(first[0].1)), Completion::Accepted);
+        // Node 7 dies with two tasks unanswered.
+        assert_eq!(queue.requeue(7), 2);
+        let second = tickets(&queue.take(8, 10));
+        assert_eq!(second.len(), 2);
+        // Put back in order, at the front.
+        let position = |queue: &Queue, ticket: u64| queue.tickets[&ticket].1;
+        assert_eq!(position(&queue, second[0].1), 1);
+        assert_eq!(position(&queue, second[1].1), 2);
+        // The dead node was only slow: its late result wins...
+        assert_eq!(queue.complete(result(first[1].1)), Completion::Accepted);
+        // ...and the re-run's is a duplicate.
+        assert_eq!(queue.complete(result(second[0].1)), Completion::Duplicate);
+        assert_eq!(queue.complete(result(second[1].1)), Completion::Accepted);
+        assert_eq!(queue.duplicates, 1);
+        let mut positions: Vec<usize> = results.try_iter().map(|(p, _)| p).collect();
+        positions.sort();
+        assert_eq!(positions, [0, 1, 2]);
+        // Everything is resolved: a result from a forgotten ticket is a
+        // duplicate too.
+        assert_eq!(queue.complete(result(first[2].1)), Completion::Duplicate);
+        assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
+    }
+}

@@ -1,0 +1,223 @@
+//! ZeroMQ, in one place: endpoints, sockets with wrun's options, and the
+//! waker that lets other threads interrupt a socket poll.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Sender;
+
+use crate::protocol::MAX_MESSAGE;
+
+/// A socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The endpoint is not `tcp://HOST:PORT`.
+    #[error("{0:?} is not an endpoint of the form tcp://HOST:PORT")]
+    Endpoint(String),
+    /// ZeroMQ refused (address in use, unresolvable host, ...).
+    #[error("{endpoint}: {source}")]
+    Zmq {
+        endpoint: String,
+        #[source]
+        source: zmq::Error,
+    },
+}
+
+/// A `tcp://HOST:PORT` endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    pub host: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, TransportError> {
+        let bad = || TransportError::Endpoint(url.to_owned());
+        let rest = url.strip_prefix("tcp://").ok_or_else(bad)?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad());
+        }
+        Ok(Endpoint {
+            url: url.to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        })
+    }
+
+    /// Whether only this machine can reach it.
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+fn zmq_error(endpoint: &str) -> impl FnOnce(zmq::Error) -> TransportError + '_ {
+    move |source| TransportError::Zmq {
+        endpoint: endpoint.to_owned(),
+        source,
+    }
+}
+
+/// The broker's socket, bound to `endpoint`.
+pub fn router(context: &zmq::Context, endpoint: &Endpoint) -> Result<zmq::Socket, TransportError> {
+    let error = zmq_error(&endpoint.url);
+    let socket = context
+        .socket(zmq::ROUTER)
+        .map_err(zmq_error(&endpoint.url))?;
+    configure(&socket)
+        // Sending to a peer that is gone fails instead of vanishing.
+        .and_then(|()| socket.set_router_mandatory(true))
+        .and_then(|()| socket.bind(&endpoint.url))
+        .map_err(error)?;
+    Ok(socket)
+}
+
+/// A node's or client's socket, connecting to `endpoint`; libzmq
+/// reconnects on its own, backing off exponentially up to 5 s.
+pub fn dealer(context: &zmq::Context, endpoint: &Endpoint) -> Result<zmq::Socket, TransportError> {
+    let socket = context
+        .socket(zmq::DEALER)
+        .map_err(zmq_error(&endpoint.url))?;
+    configure(&socket)
+        .and_then(|()| socket.set_reconnect_ivl(100))
+        .and_then(|()| socket.set_reconnect_ivl_max(5000))
+        .and_then(|()| socket.connect(&endpoint.url))
+        .map_err(zmq_error(&endpoint.url))?;
+    Ok(socket)
+}
+
+fn configure(socket: &zmq::Socket) -> zmq::Result<()> {
+    // A larger frame closes the connection before it is read.
+    socket.set_maxmsgsize(MAX_MESSAGE as i64)?;
+    // Every flow is credit-bound at the application level.
+    socket.set_sndhwm(0)?;
+    socket.set_rcvhwm(0)?;
+    socket.set_linger(0)
+}
+
+/// Wakes a thread blocked in a poll that includes its [`WakeReceiver`].
+/// Wakes coalesce: many wakes before the receiver drains cost one message.
+pub struct Waker {
+    socket: Mutex<zmq::Socket>,
+    armed: AtomicBool,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
+}
+
+impl Waker {
+    pub fn wake(&self) {
+        if !self.armed.swap(true, Ordering::AcqRel) {
+            let socket = self.socket.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = socket.send(&[][..], zmq::DONTWAIT);
+        }
+    }
+}
+
+/// The polled end of a [`Waker`].
+pub struct WakeReceiver {
+    socket: zmq::Socket,
+    waker: Arc<Waker>,
+}
+
+impl std::fmt::Debug for WakeReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WakeReceiver")
+    }
+}
+
+impl WakeReceiver {
+    pub fn socket(&self) -> &zmq::Socket {
+        &self.socket
+    }
+
+    /// Consume pending wakes. Call before draining what the wakers
+    /// announced, so that a wake after the drain is not lost.
+    pub fn drain(&self) {
+        self.waker.armed.store(false, Ordering::Release);
+        while self.socket.recv_bytes(zmq::DONTWAIT).is_ok() {}
+    }
+}
+
+/// A waker and its receiver, over an in-process socket pair.
+pub fn waker(context: &zmq::Context) -> Result<(Arc<Waker>, WakeReceiver), TransportError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "inproc://wrun-wake-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let pull = context.socket(zmq::PULL).map_err(zmq_error(&name))?;
+    pull.bind(&name).map_err(zmq_error(&name))?;
+    let push = context.socket(zmq::PUSH).map_err(zmq_error(&name))?;
+    push.set_linger(0)
+        .and_then(|()| push.connect(&name))
+        .map_err(zmq_error(&name))?;
+    let waker = Arc::new(Waker {
+        socket: Mutex::new(push),
+        armed: AtomicBool::new(false),
+    });
+    Ok((
+        waker.clone(),
+        WakeReceiver {
+            socket: pull,
+            waker,
+        },
+    ))
+}
+
+/// A channel into a polling thread: every send wakes it.
+#[derive(Debug)]
+pub struct Outbox<T> {
+    sender: Sender<T>,
+    waker: Arc<Waker>,
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Outbox {
+            sender: self.sender.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+}
+
+impl<T> Outbox<T> {
+    pub fn new(sender: Sender<T>, waker: Arc<Waker>) -> Self {
+        Outbox { sender, waker }
+    }
+
+    /// Send, and wake the receiving thread. False once it is gone.
+    pub fn send(&self, item: T) -> bool {
+        let sent = self.sender.send(item).is_ok();
+        self.waker.wake();
+        sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_parsed_and_loopback_is_recognised() {
+        let local = Endpoint::parse("tcp://127.0.0.1:7878").unwrap();
+        assert!(local.is_loopback());
+        assert!(Endpoint::parse("tcp://[::1]:1").unwrap().is_loopback());
+        assert!(Endpoint::parse("tcp://localhost:1").unwrap().is_loopback());
+        assert!(!Endpoint::parse("tcp://0.0.0.0:7878").unwrap().is_loopback());
+        assert!(!Endpoint::parse("tcp://node7:7878").unwrap().is_loopback());
+        for bad in ["127.0.0.1:7878", "tcp://:1", "tcp://a:b", "ipc:///tmp/x"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

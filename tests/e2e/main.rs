@@ -6,6 +6,7 @@
 mod admission;
 mod cache;
 mod cli;
+mod cluster;
 mod formats;
 mod journal;
 mod outcomes;

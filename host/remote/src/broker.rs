@@ -354,6 +354,14 @@ impl Broker {
         Ok((broker, handle))
     }
 
+    /// The endpoint bound, with the port chosen when it was `*`.
+    pub fn endpoint(&self) -> String {
+        match self.socket.get_last_endpoint() {
+            Ok(Ok(endpoint)) => endpoint,
+            _ => self.config.bind.url.clone(),
+        }
+    }
+
     /// Serve until the process ends.
     pub fn run(mut self, service: Arc<dyn Service>) -> ! {
         let tick = self.config.heartbeat / 4;

@@ -117,6 +117,8 @@ pub struct Node {
     unsent: Vec<TaskResult>,
     oldest_unsent: Option<Instant>,
     ran: u64,
+    ran_logged: u64,
+    logged_at: Instant,
 }
 
 impl std::fmt::Debug for Node {
@@ -180,6 +182,8 @@ impl Node {
             unsent: Vec::new(),
             oldest_unsent: None,
             ran: 0,
+            ran_logged: 0,
+            logged_at: Instant::now(),
         };
         node.hello(Self::FIRST_BACKOFF);
         Ok(node)
@@ -481,6 +485,15 @@ impl Node {
 
     fn timers(&mut self) {
         let now = Instant::now();
+        // What it did, once it is idle, at most once a second.
+        if self.in_hand == 0
+            && self.ran != self.ran_logged
+            && now.duration_since(self.logged_at) >= Duration::from_secs(1)
+        {
+            self.log(format!("idle; {} tasks run", self.ran));
+            self.ran_logged = self.ran;
+            self.logged_at = now;
+        }
         match &self.state {
             State::Connecting { sent, backoff, .. } => {
                 if now.duration_since(*sent) >= *backoff {

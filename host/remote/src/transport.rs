@@ -35,7 +35,8 @@ impl Endpoint {
         let bad = || TransportError::Endpoint(url.to_owned());
         let rest = url.strip_prefix("tcp://").ok_or_else(bad)?;
         let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
-        if host.is_empty() || port.parse::<u16>().is_err() {
+        // `*`: any free port (for a broker; it reports the one it got).
+        if host.is_empty() || (port != "*" && port.parse::<u16>().is_err()) {
             return Err(bad());
         }
         Ok(Endpoint {
@@ -216,6 +217,7 @@ mod tests {
         assert!(Endpoint::parse("tcp://localhost:1").unwrap().is_loopback());
         assert!(!Endpoint::parse("tcp://0.0.0.0:7878").unwrap().is_loopback());
         assert!(!Endpoint::parse("tcp://node7:7878").unwrap().is_loopback());
+        assert!(Endpoint::parse("tcp://127.0.0.1:*").is_ok());
         for bad in ["127.0.0.1:7878", "tcp://:1", "tcp://a:b", "ipc:///tmp/x"] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }

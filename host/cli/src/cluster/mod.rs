@@ -102,7 +102,7 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
     let (broker, handle) = Broker::bind(config, store.clone()).or_fail(Code::Usage)?;
     eprintln!(
         "wrun broker: listening on {}, journal in {}",
-        bind.url,
+        broker.endpoint(),
         home::home()?.display()
     );
     let service = service::BrokerService::new(handle, store, args.store);

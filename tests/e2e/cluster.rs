@@ -1,0 +1,452 @@
+//! Cluster mode on loopback: one broker and several node processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use crate::support::{GC_CONTENT, TASK_PROBE, repo, wait_until, wrun, wrun_binary, wrun_in};
+
+/// A `wrun broker` or `wrun node` process, its standard error collected.
+struct Peer {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Peer {
+    fn start(home: &Path, args: &[&str]) -> Peer {
+        std::fs::create_dir_all(home).unwrap();
+        let mut child = Command::new(wrun_binary())
+            .env("WRUN_HOME", home)
+            .env_remove("WRUN_BROKER")
+            .env_remove("WRUN_KEY")
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wrun");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Peer { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, text: &str) {
+        wait_until(&format!("the log says {text:?}"), || {
+            self.log().contains(text)
+        });
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A broker with a fast heartbeat, and its nodes.
+struct Cluster {
+    dir: tempfile::TempDir,
+    broker: Peer,
+    endpoint: String,
+    key: Option<PathBuf>,
+    nodes: Vec<Peer>,
+}
+
+impl Cluster {
+    fn start(nodes: usize) -> Cluster {
+        Self::with_key(nodes, None)
+    }
+
+    fn with_key(nodes: usize, key: Option<PathBuf>) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, endpoint) = start_broker(&dir.path().join("broker"), "*", key.as_deref());
+        let mut cluster = Cluster {
+            dir,
+            broker,
+            endpoint,
+            key,
+            nodes: Vec::new(),
+        };
+        for _ in 0..nodes {
+            cluster.add_node();
+        }
+        cluster
+    }
+
+    fn add_node(&mut self) -> &Peer {
+        let name = format!("n{}", self.nodes.len() + 1);
+        let node = start_node(
+            &self.dir.path().join(&name),
+            &name,
+            &self.endpoint,
+            self.key.as_deref(),
+        );
+        node.wait_for("connected");
+        self.nodes.push(node);
+        self.nodes.last().unwrap()
+    }
+
+    fn client(&self) -> PathBuf {
+        let home = self.dir.path().join("client");
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    }
+
+    /// `wrun ARGS --broker ENDPOINT [--key KEY]` from the client's home.
+    fn wrun(&self, args: &[&str]) -> crate::support::Run {
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--broker", &self.endpoint]);
+        if let Some(key) = &self.key {
+            args.extend(["--key", key.to_str().unwrap()]);
+        }
+        wrun_in(&self.client(), &args, None)
+    }
+
+    /// Chunks of the first job done; 0 while the broker has not accepted
+    /// it yet.
+    fn done(&self) -> u64 {
+        let run = self.wrun(&["status", "--json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let jobs: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        jobs[0]["tasks"]["done"].as_u64().unwrap_or(0)
+    }
+}
+
+fn start_broker(home: &Path, port: &str, key: Option<&Path>) -> (Peer, String) {
+    let bind = format!("tcp://127.0.0.1:{port}");
+    let mut args = vec!["broker", "--bind", &bind, "--heartbeat", "200ms"];
+    if let Some(key) = key {
+        args.extend(["--key", key.to_str().unwrap()]);
+    }
+    let broker = Peer::start(home, &args);
+    broker.wait_for("listening on ");
+    let log = broker.log();
+    let endpoint = log
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .to_owned();
+    (broker, endpoint)
+}
+
+fn start_node(home: &Path, name: &str, endpoint: &str, key: Option<&Path>) -> Peer {
+    let mut args = vec![
+        "node",
+        "--connect",
+        endpoint,
+        "--slots",
+        "1",
+        "--name",
+        name,
+    ];
+    if let Some(key) = key {
+        args.extend(["--key", key.to_str().unwrap()]);
+    }
+    Peer::start(home, &args)
+}
+
+/// A job of 200 chunks of deterministic work (a few seconds on 2 cores).
+fn slow_input(dir: &Path) -> PathBuf {
+    let input = dir.join("work.txt");
+    let lines: String = (0..400).map(|i| format!("record {i}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    input
+}
+
+fn slow_job<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "submit",
+        TASK_PROBE,
+        "--input",
+        input.to_str().unwrap(),
+        "--format",
+        "lines",
+        "--chunk-records",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "work",
+        "1000000",
+    ]
+}
+
+/// The same job run locally.
+fn local_reference(input: &Path, dir: &Path) -> Vec<u8> {
+    let out = dir.join("local.txt");
+    let mut args = slow_job(input, &out);
+    args.insert(1, "--no-journal");
+    let run = wrun(&args, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    std::fs::read(out).unwrap()
+}
+
+fn spawn_client(cluster: &Cluster, args: &[&str]) -> Child {
+    Command::new(wrun_binary())
+        .env("WRUN_HOME", cluster.client())
+        .env("WRUN_BROKER", &cluster.endpoint)
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wrun")
+}
+
+fn wait_ok(child: Child) {
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_broker_and_three_nodes_write_what_local_mode_writes() {
+    let cluster = Cluster::start(3);
+    let out = cluster.dir.path().join("gc.tsv");
+    let input = repo().join("examples/data/reads.fa");
+    let run = cluster.wrun(&[
+        "submit",
+        GC_CONTENT,
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--chunk-records",
+        "5",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("wrun: job 1 on tcp://127.0.0.1:"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(repo().join("examples/data/reads.gc.tsv")).unwrap()
+    );
+    // The broker's journal has the job, and the commands reach it.
+    let status = cluster.wrun(&["status", "--json"]);
+    let jobs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(jobs[0]["state"], "done");
+    // Nothing of it is in the client's own journal.
+    let local = wrun_in(&cluster.client(), &["status", "--json"], None);
+    assert_eq!(local.stdout_text().trim(), "[]");
+    let missing = cluster.wrun(&["logs", "7"]);
+    assert_eq!(missing.code, 6, "{}", missing.stderr);
+    assert!(missing.stderr.contains("no job 7"), "{}", missing.stderr);
+}
+
+#[test]
+fn a_node_killed_mid_job_is_detected_and_the_job_completes_the_same() {
+    let mut cluster = Cluster::start(3);
+    let input = slow_input(cluster.dir.path());
+    let expected = local_reference(&input, cluster.dir.path());
+    let out = cluster.dir.path().join("remote.txt");
+    let client = spawn_client(&cluster, &slow_job(&input, &out));
+    wait_until("chunks are done", || cluster.done() >= 10);
+    cluster.nodes[0].kill();
+    // Its connection closed; had it only gone silent, three heartbeats.
+    let lost = "node n1 (127.0.0.1, 1 slots) ";
+    wait_until("the broker notices", || {
+        cluster
+            .broker
+            .log()
+            .lines()
+            .any(|l| l.contains(lost) && l.contains("queued again"))
+    });
+    wait_ok(client);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    let log = cluster.broker.log();
+    let requeued: u64 = log
+        .split(lost)
+        .nth(1)
+        .and_then(|rest| rest.split("; ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(requeued >= 1, "{log}");
+}
+
+#[test]
+fn a_node_started_after_the_job_began_takes_work() {
+    let mut cluster = Cluster::start(1);
+    let input = slow_input(cluster.dir.path());
+    let out = cluster.dir.path().join("remote.txt");
+    let client = spawn_client(&cluster, &slow_job(&input, &out));
+    wait_until("chunks are done", || cluster.done() >= 5);
+    let late = cluster.add_node();
+    wait_until("the late node runs tasks", || {
+        late.log()
+            .split("idle; ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    });
+    wait_ok(client);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        local_reference(&input, cluster.dir.path())
+    );
+}
+
+#[test]
+fn a_peer_with_a_wrong_key_gets_nothing_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, bad) = (dir.path().join("good.key"), dir.path().join("bad.key"));
+    for key in [&good, &bad] {
+        let run = wrun(&["keygen", "-o", key.to_str().unwrap()], None);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let cluster = Cluster::with_key(1, Some(good.clone()));
+    // A node with another key is never welcomed.
+    let stranger = start_node(
+        &dir.path().join("stranger"),
+        "stranger",
+        &cluster.endpoint,
+        Some(&bad),
+    );
+    stranger.wait_for("no answer from the broker");
+    cluster
+        .broker
+        .wait_for("dropped a message from 127.0.0.1: bad authentication tag");
+    // Nor is a client: nothing is submitted.
+    let input = repo().join("examples/data/reads.fa");
+    let run = wrun_in(
+        &cluster.client(),
+        &[
+            "submit",
+            GC_CONTENT,
+            "--input",
+            input.to_str().unwrap(),
+            "--broker",
+            &cluster.endpoint,
+            "--key",
+            bad.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 18, "{}", run.stderr);
+    // The right key works, and the job ran on the welcome node only.
+    let listed = cluster.wrun(&["status", "--json"]);
+    assert_eq!(listed.stdout_text().trim(), "[]", "{}", listed.stderr);
+    let out = dir.path().join("gc.tsv");
+    let run = cluster.wrun(&[
+        "submit",
+        GC_CONTENT,
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!stranger.log().contains("connected"), "{}", stranger.log());
+    assert!(!cluster.broker.log().contains("stranger"));
+}
+
+#[test]
+fn garbage_and_oversized_messages_do_not_crash_the_broker() {
+    let cluster = Cluster::start(1);
+    let context = zmq::Context::new();
+    let socket = context.socket(zmq::DEALER).unwrap();
+    socket.connect(&cluster.endpoint).unwrap();
+    socket.send(&b"not a frame"[..], 0).unwrap();
+    socket.send(vec![1u8; 200], 0).unwrap();
+    socket.send_multipart([&b"a"[..], &b"b"[..]], 0).unwrap();
+    cluster.broker.wait_for("not a wrun frame");
+    // Larger than any message may be: the broker drops the connection.
+    socket
+        .send(vec![0u8; wrun_remote::protocol::MAX_MESSAGE + 1], 0)
+        .unwrap();
+    // Raw bytes that are not ZeroMQ at all.
+    let addr = cluster.endpoint.trim_start_matches("tcp://");
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    let _ = std::io::Write::write_all(&mut raw, &[0xff; 4096]);
+    drop(raw);
+    // Still serving.
+    let out = cluster.dir.path().join("gc.tsv");
+    let input = repo().join("examples/data/reads.fa");
+    let run = cluster.wrun(&[
+        "submit",
+        GC_CONTENT,
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn a_killed_broker_loses_no_job_and_its_nodes_come_back() {
+    let mut cluster = Cluster::start(2);
+    let input = slow_input(cluster.dir.path());
+    let out = cluster.dir.path().join("remote.txt");
+    let client = spawn_client(&cluster, &slow_job(&input, &out));
+    wait_until("chunks are done", || cluster.done() >= 10);
+    cluster.broker.kill();
+    let output = client.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(18), "{stderr}");
+    assert!(stderr.contains("lost the broker"), "{stderr}");
+    // Same journal, same port.
+    let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
+    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None);
+    cluster.broker = broker;
+    for node in &cluster.nodes {
+        wait_until("the node reconnects", || {
+            node.log().matches("connected to").count() >= 2
+        });
+    }
+    let run = cluster.wrun(&["resume", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        local_reference(&input, cluster.dir.path())
+    );
+}
+
+#[test]
+fn a_broker_without_a_key_listens_on_loopback_only() {
+    let run = wrun(&["broker", "--bind", "tcp://0.0.0.0:0"], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("without a cluster key"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cluster.key");
+    assert_eq!(wrun(&["keygen", "-o", key.to_str().unwrap()], None).code, 0);
+    let again = wrun(&["keygen", "-o", key.to_str().unwrap()], None);
+    assert_eq!(again.code, 5, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("exists there already"),
+        "{}",
+        again.stderr
+    );
+}

@@ -18,9 +18,12 @@
 //!   natively, both fed the 1 MiB blocks the scheduler reads;
 //! * `examples/gc-content` over 1 GB of FASTA against the same code native
 //!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`);
-//! * incremental snapshots of a task with 256 MiB of memory (`snapshot`).
+//! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
+//! * remote dispatch through a broker and two nodes on loopback, against
+//!   local mode (`cluster`).
 
 mod bio;
+mod cluster;
 mod snapshot;
 
 use std::io::Write;
@@ -82,6 +85,9 @@ fn main() {
     }
     if run("snapshot") {
         snapshot::snapshots(&mut table, dir.path());
+    }
+    if run("cluster") {
+        cluster::remote(&mut table, dir.path(), workers, scale);
     }
     table.print();
 }

@@ -373,8 +373,7 @@ impl Broker {
                 self.wake.socket().as_poll_item(zmq::POLLIN),
             ];
             let _ = zmq::poll(&mut items, timeout.as_millis() as i64 + 1);
-            let (socket_ready, woken) = (items[0].is_readable(), items[1].is_readable());
-            if socket_ready {
+            if items[0].is_readable() {
                 // At most a round's worth, so that job threads and timers
                 // are served between floods.
                 for _ in 0..4096 {
@@ -386,9 +385,7 @@ impl Broker {
                     }
                 }
             }
-            if woken {
-                self.wake.drain();
-            }
+            self.wake.drain();
             while let Ok(outgoing) = self.inbox.try_recv() {
                 match outgoing {
                     Outgoing::Lot(lot) => self.queue.push(lot),

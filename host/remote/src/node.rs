@@ -206,9 +206,7 @@ impl Node {
                 self.wake.socket().as_poll_item(zmq::POLLIN),
             ];
             let _ = zmq::poll(&mut items, timeout.as_millis() as i64);
-            if items[1].is_readable() {
-                self.wake.drain();
-            }
+            self.wake.drain();
             while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
                 self.receive(&frame)?;
             }

@@ -119,7 +119,10 @@ impl Waker {
     pub fn wake(&self) {
         if !self.armed.swap(true, Ordering::AcqRel) {
             let socket = self.socket.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = socket.send(&[][..], zmq::DONTWAIT);
+            if socket.send(&[][..], zmq::DONTWAIT).is_err() {
+                // Not sent: the next wake must try again.
+                self.armed.store(false, Ordering::Release);
+            }
         }
     }
 }
@@ -141,8 +144,9 @@ impl WakeReceiver {
         &self.socket
     }
 
-    /// Consume pending wakes. Call before draining what the wakers
-    /// announced, so that a wake after the drain is not lost.
+    /// Consume pending wakes. Call after every poll, readable or not,
+    /// and before draining what the wakers announced, so that a wake after
+    /// the drain is not lost.
     pub fn drain(&self) {
         self.waker.armed.store(false, Ordering::Release);
         while self.socket.recv_bytes(zmq::DONTWAIT).is_ok() {}

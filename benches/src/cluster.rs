@@ -1,0 +1,163 @@
+//! Remote dispatch: no-op tasks through a broker and two nodes on
+//! loopback, against the same job in local mode, in the same run.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::{NOOP_TASK, REPEATS, Table, fmt_ms, fmt_us, input_of_lines, wrun_binary, wrun_submit};
+
+/// A `wrun broker` or `wrun node`; killed when dropped.
+struct Process {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Process {
+    fn start(home: &Path, args: &[&str]) -> Process {
+        let mut child = Command::new(wrun_binary())
+            .env("WRUN_HOME", home)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wrun");
+        let (sender, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        Process { child, lines }
+    }
+
+    /// The first line containing `text` (within 60 s).
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no {text:?} from wrun within 60 s"),
+            }
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `wrun submit` of the no-op task over `lines` through the broker.
+fn remote_submit(home: &Path, endpoint: &str, lines: &Path) -> Duration {
+    let started = Instant::now();
+    let status = Command::new(wrun_binary())
+        .env("WRUN_HOME", home)
+        .args([
+            "submit",
+            NOOP_TASK,
+            "--format",
+            "lines",
+            "--chunk-records",
+            "1",
+        ])
+        .args(["--progress", "never", "--broker", endpoint, "--input"])
+        .arg(lines)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run wrun");
+    assert!(status.success(), "wrun submit --broker failed");
+    started.elapsed()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Tasks per second through broker + 2 nodes, and one task's latency at
+/// low load, each against local mode on the same machine.
+pub(crate) fn remote(table: &mut Table, dir: &Path, workers: usize, scale: usize) {
+    let root = dir.join("cluster");
+    let broker = Process::start(
+        &root.join("broker"),
+        &["broker", "--bind", "tcp://127.0.0.1:*"],
+    );
+    let line = broker.wait_for("listening on ");
+    let endpoint = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("the broker says where it listens")
+        .to_owned();
+    let slots = (workers / 2).max(1).to_string();
+    let nodes: Vec<Process> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let node = Process::start(
+                &root.join(name),
+                &[
+                    "node",
+                    "--connect",
+                    &endpoint,
+                    "--slots",
+                    &slots,
+                    "--name",
+                    name,
+                ],
+            );
+            node.wait_for("connected");
+            node
+        })
+        .collect();
+    let client = root.join("client");
+    let local_home = root.join("local");
+
+    let tasks = 200_000 / scale;
+    let lines = input_of_lines(dir, tasks);
+    let one = input_of_lines(dir, 1);
+    // Warm every cache: the client's, the broker's and the nodes'.
+    remote_submit(&client, &endpoint, &lines);
+    wrun_submit(&local_home, NOOP_TASK, &lines, workers, &[]);
+    let (mut remote, mut local, mut remote_one, mut local_one) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..REPEATS {
+        remote.push(remote_submit(&client, &endpoint, &lines));
+        local.push(wrun_submit(&local_home, NOOP_TASK, &lines, workers, &[]).0);
+        remote_one.push(remote_submit(&client, &endpoint, &one));
+        local_one.push(wrun_submit(&local_home, NOOP_TASK, &one, workers, &[]).0);
+    }
+    let (remote, local) = (median(remote), median(local));
+    let rate = |d: Duration| tasks as f64 / d.as_secs_f64();
+    table.row(
+        "remote: SDK no-op via broker + 2 nodes, tasks/s",
+        format!("{:.0}", rate(remote)),
+        &format!(
+            "{} per task; local mode {:.0} tasks/s ({} per task): remote is {:.2}x local's \
+             rate (target >= 50k tasks/s)",
+            fmt_us(remote / tasks as u32),
+            rate(local),
+            fmt_us(local / tasks as u32),
+            rate(remote) / rate(local)
+        ),
+    );
+    let (remote_one, local_one) = (median(remote_one), median(local_one));
+    table.row(
+        "remote: one-task job end to end (low load)",
+        fmt_ms(remote_one),
+        &format!(
+            "local mode {}: the broker adds {}",
+            fmt_ms(local_one),
+            fmt_ms(remote_one.saturating_sub(local_one))
+        ),
+    );
+    drop(nodes);
+}

@@ -11,6 +11,8 @@ use crate::support::{GC_CONTENT, TASK_PROBE, repo, wait_until, wrun, wrun_binary
 struct Peer {
     child: Child,
     log: Arc<Mutex<String>>,
+    /// A node's name, which is also its home's.
+    name: String,
 }
 
 impl Peer {
@@ -37,7 +39,11 @@ impl Peer {
                 log.push('\n');
             }
         });
-        Peer { child, log }
+        Peer {
+            child,
+            log,
+            name: String::new(),
+        }
     }
 
     fn log(&self) -> String {
@@ -68,22 +74,36 @@ struct Cluster {
     broker: Peer,
     endpoint: String,
     key: Option<PathBuf>,
+    store: Option<String>,
     nodes: Vec<Peer>,
 }
 
 impl Cluster {
     fn start(nodes: usize) -> Cluster {
-        Self::with_key(nodes, None)
+        Self::with(nodes, None, false)
     }
 
     fn with_key(nodes: usize, key: Option<PathBuf>) -> Cluster {
+        Self::with(nodes, key, false)
+    }
+
+    /// With `shared_store`, the broker and the nodes share a store
+    /// directory (`--store file://...`).
+    fn with(nodes: usize, key: Option<PathBuf>, shared_store: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let (broker, endpoint) = start_broker(&dir.path().join("broker"), "*", key.as_deref());
+        let store = shared_store.then(|| format!("file://{}", dir.path().join("shared").display()));
+        let (broker, endpoint) = start_broker(
+            &dir.path().join("broker"),
+            "*",
+            key.as_deref(),
+            store.as_deref(),
+        );
         let mut cluster = Cluster {
             dir,
             broker,
             endpoint,
             key,
+            store,
             nodes: Vec::new(),
         };
         for _ in 0..nodes {
@@ -94,13 +114,15 @@ impl Cluster {
 
     fn add_node(&mut self) -> &Peer {
         let name = format!("n{}", self.nodes.len() + 1);
-        let node = start_node(
+        let mut node = start_node(
             &self.dir.path().join(&name),
             &name,
             &self.endpoint,
             self.key.as_deref(),
+            self.store.as_deref(),
         );
         node.wait_for("connected");
+        node.name = name;
         self.nodes.push(node);
         self.nodes.last().unwrap()
     }
@@ -111,13 +133,15 @@ impl Cluster {
         home
     }
 
-    /// `wrun ARGS --broker ENDPOINT [--key KEY]` from the client's home.
+    /// `wrun COMMAND --broker ENDPOINT [--key KEY] ARGS` from the
+    /// client's home.
     fn wrun(&self, args: &[&str]) -> crate::support::Run {
         let mut args: Vec<&str> = args.to_vec();
-        args.extend(["--broker", &self.endpoint]);
+        let mut remote = vec!["--broker", &self.endpoint];
         if let Some(key) = &self.key {
-            args.extend(["--key", key.to_str().unwrap()]);
+            remote.extend(["--key", key.to_str().unwrap()]);
         }
+        args.splice(1..1, remote);
         wrun_in(&self.client(), &args, None)
     }
 
@@ -131,11 +155,19 @@ impl Cluster {
     }
 }
 
-fn start_broker(home: &Path, port: &str, key: Option<&Path>) -> (Peer, String) {
+fn start_broker(
+    home: &Path,
+    port: &str,
+    key: Option<&Path>,
+    store: Option<&str>,
+) -> (Peer, String) {
     let bind = format!("tcp://127.0.0.1:{port}");
     let mut args = vec!["broker", "--bind", &bind, "--heartbeat", "200ms"];
     if let Some(key) = key {
         args.extend(["--key", key.to_str().unwrap()]);
+    }
+    if let Some(store) = store {
+        args.extend(["--store", store]);
     }
     let broker = Peer::start(home, &args);
     broker.wait_for("listening on ");
@@ -149,7 +181,13 @@ fn start_broker(home: &Path, port: &str, key: Option<&Path>) -> (Peer, String) {
     (broker, endpoint)
 }
 
-fn start_node(home: &Path, name: &str, endpoint: &str, key: Option<&Path>) -> Peer {
+fn start_node(
+    home: &Path,
+    name: &str,
+    endpoint: &str,
+    key: Option<&Path>,
+    store: Option<&str>,
+) -> Peer {
     let mut args = vec![
         "node",
         "--connect",
@@ -161,6 +199,9 @@ fn start_node(home: &Path, name: &str, endpoint: &str, key: Option<&Path>) -> Pe
     ];
     if let Some(key) = key {
         args.extend(["--key", key.to_str().unwrap()]);
+    }
+    if let Some(store) = store {
+        args.extend(["--store", store]);
     }
     Peer::start(home, &args)
 }
@@ -329,6 +370,7 @@ fn a_peer_with_a_wrong_key_gets_nothing_and_is_logged() {
         "stranger",
         &cluster.endpoint,
         Some(&bad),
+        None,
     );
     stranger.wait_for("no answer from the broker");
     cluster
@@ -415,7 +457,7 @@ fn a_killed_broker_loses_no_job_and_its_nodes_come_back() {
     assert!(stderr.contains("lost the broker"), "{stderr}");
     // Same journal, same port.
     let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
-    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None);
+    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None, None);
     cluster.broker = broker;
     for node in &cluster.nodes {
         wait_until("the node reconnects", || {
@@ -449,4 +491,66 @@ fn a_broker_without_a_key_listens_on_loopback_only() {
         "{}",
         again.stderr
     );
+}
+
+/// Chunks and outputs over the inline limit: fetched from the broker by
+/// the nodes, or, with a shared store, passed through it both ways.
+#[test]
+fn large_chunks_and_outputs_travel_through_the_store() {
+    for shared in [false, true] {
+        let cluster = Cluster::with(2, None, shared);
+        let input = cluster.dir.path().join("big.txt");
+        let lines: String = (0..120_000).map(|i| format!("line {i:>24}\n")).collect();
+        std::fs::write(&input, &lines).unwrap();
+        let out = cluster.dir.path().join("echo.txt");
+        let run = cluster.wrun(&[
+            "submit",
+            TASK_PROBE,
+            "--input",
+            input.to_str().unwrap(),
+            "--format",
+            "lines",
+            "--chunk-bytes",
+            "1500KiB",
+            "-o",
+            out.to_str().unwrap(),
+            "--",
+            "echo",
+        ]);
+        assert_eq!(run.code, 0, "shared store {shared}: {}", run.stderr);
+        assert!(
+            std::fs::read(&out).unwrap() == lines.as_bytes(),
+            "shared store {shared}"
+        );
+        // Two chunks of 1.5 MB went by digest, fetched into the nodes' own
+        // stores or read from the shared one; shared, their outputs (the
+        // same bytes: the same blobs) came back through it too.
+        let big = if shared {
+            large_blobs(&cluster.dir.path().join("shared"))
+        } else {
+            let homes = cluster
+                .nodes
+                .iter()
+                .map(|n| cluster.dir.path().join(&n.name));
+            homes.map(|home| large_blobs(&home)).sum()
+        };
+        assert_eq!(big, 2, "shared store {shared}");
+    }
+}
+
+/// Blobs over 1 MiB in the store at `root`.
+fn large_blobs(root: &Path) -> usize {
+    let Ok(shards) = std::fs::read_dir(root.join("blobs")) else {
+        return 0;
+    };
+    shards
+        .flatten()
+        .flat_map(|shard| {
+            std::fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|blob| blob.metadata().is_ok_and(|m| m.len() > 1 << 20))
+        .count()
 }

@@ -1,9 +1,8 @@
 //! wrun's cluster mode: a broker that queues the tasks of many jobs and
 //! nodes that run them, over ZeroMQ, every message authenticated.
 //!
-//! * [`key`]: the cluster key every peer shares;
-//! * [`wire`]: sealed frames (keyed blake3 tags, session nonces, counters);
-//! * [`protocol`]: the messages and their versioned encoding;
+//! * [`key`], [`wire`], [`protocol`]: the wire format, from the
+//!   `wrun-protocol` crate;
 //! * [`transport`]: the ZeroMQ sockets, in one place;
 //! * [`queue`]: the broker's priority queue, credit and re-queueing;
 //! * [`broker`]: the broker's socket thread and its sessions;
@@ -18,9 +17,8 @@ pub mod broker;
 pub mod client;
 pub mod convert;
 pub mod executor;
-pub mod key;
 pub mod node;
-pub mod protocol;
 pub mod queue;
 pub mod transport;
-pub mod wire;
+
+pub use wrun_protocol::{key, protocol, wire};

@@ -34,17 +34,21 @@ impl Process {
         Process { child, lines }
     }
 
-    /// The first line containing `text` (within 60 s).
-    fn wait_for(&self, text: &str) -> String {
+    /// The first line containing all of `texts` (within 60 s).
+    fn wait_for_all(&self, texts: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
+                Ok(line) if texts.iter().all(|text| line.contains(text)) => return line,
                 Ok(_) => {}
-                Err(_) => panic!("no {text:?} from wrun within 60 s"),
+                Err(_) => panic!("no {texts:?} from wrun within 60 s"),
             }
         }
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        self.wait_for_all(&[text])
     }
 }
 
@@ -160,4 +164,47 @@ pub(crate) fn remote(table: &mut Table, dir: &Path, workers: usize, scale: usize
         ),
     );
     drop(nodes);
+    detection(table, &root, &broker, &endpoint);
+}
+
+/// How long the broker (default 1 s heartbeat) takes to notice a node
+/// that died (SIGKILL: its connection closes) and one that hangs (SIGSTOP:
+/// silent, connection open), median of [`REPEATS`] each.
+fn detection(table: &mut Table, root: &Path, broker: &Process, endpoint: &str) {
+    let measure = |signal: &str, round: usize| {
+        let name = format!("{}-{round}", signal.to_lowercase());
+        let node = Process::start(
+            &root.join(&name),
+            &[
+                "node",
+                "--connect",
+                endpoint,
+                "--slots",
+                "1",
+                "--name",
+                &name,
+            ],
+        );
+        node.wait_for("connected");
+        let started = Instant::now();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &node.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        broker.wait_for_all(&[&format!("node {name} ("), "queued again"]);
+        started.elapsed()
+    };
+    for signal in ["KILL", "STOP"] {
+        let times: Vec<Duration> = (0..REPEATS).map(|round| measure(signal, round)).collect();
+        let what = match signal {
+            "KILL" => "remote: node killed (SIGKILL), detected after",
+            _ => "remote: node hung (SIGSTOP), detected after",
+        };
+        table.row(
+            what,
+            fmt_ms(median(times)),
+            "heartbeat 1 s; target <= 3 s (a silent node is dead after 3 intervals)",
+        );
+    }
 }

@@ -554,3 +554,35 @@ fn large_blobs(root: &Path) -> usize {
         .filter(|blob| blob.metadata().is_ok_and(|m| m.len() > 1 << 20))
         .count()
 }
+
+/// A job waiting for nodes that never come can still be cancelled, and
+/// resumed once a node is there.
+#[test]
+fn a_job_with_no_nodes_is_cancelled_and_resumed_when_one_joins() {
+    let mut cluster = Cluster::start(0);
+    let input = slow_input(cluster.dir.path());
+    let out = cluster.dir.path().join("remote.txt");
+    let client = spawn_client(&cluster, &slow_job(&input, &out));
+    wait_until("the broker accepts the job", || {
+        cluster
+            .wrun(&["status", "--json"])
+            .stdout_text()
+            .contains("\"running\"")
+    });
+    let cancel = cluster.wrun(&["cancel", "1"]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    let output = client.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    cluster.add_node();
+    let run = cluster.wrun(&["resume", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        local_reference(&input, cluster.dir.path())
+    );
+}

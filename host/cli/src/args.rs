@@ -65,7 +65,7 @@ pub(crate) struct Remote {
 ///
 /// The broker owns the journal (in $WRUN_HOME) of the jobs submitted to it:
 /// clients stream it their input and receive the output in order; `wrun
-/// status|logs|cancel|output|resume --broker` work against it. Tasks of
+/// status|logs|cancel|resume --broker` work against it. Tasks of
 /// every job wait in one queue, higher --priority first, oldest job first
 /// within a priority; a node gets no more tasks than it asked for. A node
 /// silent for 3 heartbeat intervals is presumed dead and its tasks run

@@ -126,7 +126,8 @@ impl Fail {
 
     /// Print `wrun: error: …` (with causes) and return the exit code.
     pub(crate) fn report(self) -> ExitCode {
-        // A failure forwarded from a broker was printed there already.
+        // A forwarded command's failure came with its own message (it was
+        // printed with the command's standard error).
         let message = format!("{:#}", self.error);
         if !message.is_empty() {
             eprintln!("wrun: error: {message}");

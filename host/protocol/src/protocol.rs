@@ -20,6 +20,11 @@ pub const MAX_MESSAGE: usize = 72 << 20;
 /// through the store (fetched from the broker when the node's store lacks
 /// them).
 pub const MAX_INLINE: usize = 1 << 20;
+/// The largest blob a node fetches from the broker in one message; larger
+/// chunks need a store both share.
+pub const MAX_FETCH: usize = 64 << 20;
+/// Tasks a node may ask for at once, at most.
+pub const MAX_CREDIT: usize = 1 << 16;
 /// Input bytes per message from a client.
 pub const INPUT_BLOCK: usize = 1 << 20;
 
@@ -105,8 +110,7 @@ pub enum ToPeer {
     InputCredit(u32),
     /// Client: the next bytes of the job's output, in order.
     Output(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Client: a line for the user's terminal (a resumed job's note, a
-    /// task's log line).
+    /// Client: a line for the user's terminal (a resumed job's note).
     Note(String),
     /// Client: the job is over; `code` is wrun's exit code.
     Ended { code: u8, message: String },
@@ -234,6 +238,12 @@ pub enum DecodeError {
 /// Encode a message.
 pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     postcard::to_stdvec(message).expect("messages serialise")
+}
+
+/// The protocol version a hello states, read before the rest so that a
+/// peer of another version is told so even if its hello has another shape.
+pub fn hello_version(bytes: &[u8]) -> Option<u32> {
+    postcard::take_from_bytes::<u32>(bytes).ok().map(|(v, _)| v)
 }
 
 /// Decode a message, which must fill `bytes` exactly.

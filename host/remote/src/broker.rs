@@ -23,7 +23,8 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Resume, Role, Submission, ToBroker, ToPeer, Welcome,
+    self, Hello, INPUT_BLOCK, MAX_CREDIT, PROTOCOL_VERSION, Resume, Role, Submission, ToBroker,
+    ToPeer, Welcome,
 };
 use crate::queue::{Completion, Lot, Queue};
 use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
@@ -35,6 +36,8 @@ pub struct BrokerConfig {
     pub bind: Endpoint,
     pub key: ClusterKey,
     pub heartbeat: Duration,
+    /// The nodes read the broker's store too (`--store file://...`).
+    pub shared_store: bool,
 }
 
 /// What runs clients' jobs and commands (the command line's `submit`,
@@ -60,6 +63,7 @@ pub struct BrokerHandle {
     outbox: Outbox<Outgoing>,
     jobs: Arc<AtomicU64>,
     store: Arc<BlobStore>,
+    shared_store: bool,
 }
 
 impl std::fmt::Debug for BrokerHandle {
@@ -83,6 +87,11 @@ impl BrokerHandle {
     pub fn store(&self) -> &Arc<BlobStore> {
         &self.store
     }
+
+    /// Whether the nodes read the broker's store directly.
+    pub fn shared_store(&self) -> bool {
+        self.shared_store
+    }
 }
 
 /// Input blocks a client may send ahead.
@@ -91,8 +100,6 @@ const INPUT_CREDIT: u32 = 8;
 const OUTPUT_WINDOW: u64 = 32 << 20;
 /// Output bytes per message.
 const OUTPUT_BLOCK: usize = 1 << 20;
-/// Credit a node may hold, at most.
-const MAX_CREDIT: usize = 1 << 16;
 
 /// A job thread's end of its client's session.
 pub struct ClientLink {
@@ -335,7 +342,10 @@ impl Broker {
             outbox: outbox.clone(),
             jobs: Arc::new(AtomicU64::new(0)),
             store: store.clone(),
+            shared_store: config.shared_store,
         };
+        let nonce = wire::nonce();
+        let first_ticket = u64::from_le_bytes(nonce[..8].try_into().expect("8 bytes")) >> 1;
         let broker = Broker {
             config,
             _context: context,
@@ -347,7 +357,7 @@ impl Broker {
             sessions: HashMap::new(),
             routes: HashMap::new(),
             next_session: 1,
-            queue: Queue::default(),
+            queue: Queue::new(first_ticket),
             rotation: 0,
             rejected: 0,
         };
@@ -484,27 +494,19 @@ impl Broker {
     }
 
     fn hello(&mut self, routing: Vec<u8>, address: String, frame: &[u8]) {
-        let opened = wire::open(&FrameKey::hello(&self.config.key), frame)
-            .map_err(|e| e.to_string())
-            .and_then(|(header, payload)| {
-                protocol::decode::<Hello>(payload)
-                    .map(|hello| (header, hello))
-                    .map_err(|e| e.to_string())
-            });
-        let (header, hello) = match opened {
+        let (header, payload) = match wire::open(&FrameKey::hello(&self.config.key), frame) {
             Ok(opened) => opened,
             Err(why) => return self.reject(&address, why),
         };
         let welcome_key = FrameKey::welcome(&self.config.key);
-        if hello.version != PROTOCOL_VERSION {
+        let version = protocol::hello_version(payload);
+        if let Some(version) = version.filter(|&v| v != PROTOCOL_VERSION) {
             self.log(format!(
-                "refused {address}: it speaks protocol {}, this broker {PROTOCOL_VERSION}",
-                hello.version
+                "refused {address}: it speaks protocol {version}, this broker {PROTOCOL_VERSION}"
             ));
             let refusal = Welcome::Refused(format!(
-                "the broker speaks wrun protocol {PROTOCOL_VERSION}, this peer {}: run the same \
-                 wrun version on both",
-                hello.version
+                "the broker speaks wrun protocol {PROTOCOL_VERSION}, this peer {version}: run \
+                 the same wrun version on both"
             ));
             let frame = wire::seal(
                 &welcome_key,
@@ -518,6 +520,10 @@ impl Broker {
                 .send_multipart([&routing[..], &frame[..]], zmq::DONTWAIT);
             return;
         }
+        let hello = match protocol::decode::<Hello>(payload) {
+            Ok(hello) => hello,
+            Err(why) => return self.reject(&address, why),
+        };
         if let Some(old) = self.routes.get(&routing).copied() {
             self.end_session(old, "said hello again");
         }

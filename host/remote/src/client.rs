@@ -146,14 +146,16 @@ impl Client {
     pub fn recv(&mut self) -> Result<ToPeer, ClientError> {
         loop {
             let now = Instant::now();
-            if now.duration_since(self.last_seen) >= self.heartbeat * 3 {
-                return Err(ClientError::Lost(self.endpoint.url.clone()));
-            }
             if now.duration_since(self.last_sent) >= self.heartbeat {
                 self.send(&ToBroker::Heartbeat)?;
             }
             let wait = (self.heartbeat / 2).as_millis() as i64;
             if self.socket.poll(zmq::POLLIN, wait).unwrap_or(0) == 0 {
+                // Silent only if nothing is waiting either: this process
+                // may have been busy writing the output.
+                if now.duration_since(self.last_seen) >= self.heartbeat * 3 {
+                    return Err(ClientError::Lost(self.endpoint.url.clone()));
+                }
                 continue;
             }
             let Ok(frame) = self.socket.recv_bytes(0) else {
@@ -236,6 +238,9 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
+        // Given a moment to leave, so that the broker ends the session now
+        // rather than after three heartbeats.
+        let _ = self.socket.set_linger(100);
         let _ = self.send(&ToBroker::Bye);
     }
 }

@@ -2,15 +2,17 @@
 //! in the broker's queue, and nodes' results come back to its workers.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crossbeam_channel::RecvTimeoutError;
 use wrun_runtime::{Checkpointing, Ended, Failure, TaskFailure};
-use wrun_scheduler::{BatchExecutor, BatchOutcome, Executor, Task};
+use wrun_scheduler::{BatchExecutor, BatchOutcome, BatchReport, Executor, Task};
 use wrun_store::Digest;
 
 use crate::broker::BrokerHandle;
 use crate::convert;
-use crate::protocol::{Data, MAX_INLINE, Work};
+use crate::protocol::{Data, MAX_FETCH, MAX_INLINE, Work};
 use crate::queue::{Lot, LotTask};
 
 /// Runs a job's tasks on the broker's nodes.
@@ -25,7 +27,7 @@ pub struct RemoteExecutor {
 
 impl RemoteExecutor {
     /// Batches of a job in flight at once.
-    pub const LOTS: usize = 16;
+    pub const LOTS: usize = 64;
 
     /// An executor for a job running `work` at `priority`.
     pub fn new(broker: BrokerHandle, work: Work, priority: i32) -> Self {
@@ -44,11 +46,20 @@ impl RemoteExecutor {
         if bytes.len() <= MAX_INLINE {
             return Ok(Data::Inline(bytes.to_vec()));
         }
+        if bytes.len() > MAX_FETCH && !self.broker.shared_store() {
+            return Err(format!(
+                "a chunk of {} bytes is larger than a node can fetch from the broker ({} \
+                 bytes): use smaller chunks, or a store shared by the broker and its nodes \
+                 (--store file://...)",
+                bytes.len(),
+                MAX_FETCH
+            ));
+        }
         self.broker
             .store()
             .put_unsynced(bytes)
             .map(|digest| Data::Stored(*digest.as_bytes()))
-            .map_err(|e| e.to_string())
+            .map_err(|e| format!("cannot store the chunk for the nodes: {e}"))
     }
 }
 
@@ -73,11 +84,10 @@ impl Executor for RemoteExecutor {
         task: &Task,
         _checkpointing: Option<&Checkpointing<'_>>,
     ) -> Result<Ended, TaskFailure> {
-        let mut result = None;
-        self.execute_batch(std::slice::from_ref(task), &mut |_, outcome| {
-            result = Some(outcome.result)
-        });
-        result.expect("a batch reports every task")
+        let mut one = One(None);
+        self.execute_batch(std::slice::from_ref(task), &mut one);
+        one.0
+            .expect("a batch reports every task it does not abandon")
     }
 
     fn batches(&self) -> Option<&dyn BatchExecutor> {
@@ -86,13 +96,17 @@ impl Executor for RemoteExecutor {
 }
 
 impl BatchExecutor for RemoteExecutor {
-    fn execute_batch(&self, tasks: &[Task], done: &mut dyn FnMut(usize, BatchOutcome)) {
+    fn execute_batch(&self, tasks: &[Task], report: &mut dyn BatchReport) {
         let mut pending = vec![true; tasks.len()];
         let mut lot_tasks = Vec::with_capacity(tasks.len());
         let mut positions = Vec::with_capacity(tasks.len());
+        let mut stored = Vec::new();
         for (position, task) in tasks.iter().enumerate() {
             match self.data(&task.data) {
                 Ok(data) => {
+                    if let Data::Stored(digest) = data {
+                        stored.push(Digest::from_bytes(digest));
+                    }
                     lot_tasks.push(LotTask {
                         data,
                         records: task.records.clone(),
@@ -101,10 +115,7 @@ impl BatchExecutor for RemoteExecutor {
                 }
                 Err(e) => {
                     pending[position] = false;
-                    done(
-                        position,
-                        host_failure(format!("cannot store the chunk for the nodes: {e}")),
-                    );
+                    report.done(position, host_failure(e));
                 }
             }
         }
@@ -112,45 +123,80 @@ impl BatchExecutor for RemoteExecutor {
             return;
         }
         let (reply, results) = crossbeam_channel::unbounded();
+        let abandoned = Arc::new(AtomicBool::new(false));
         let submitted = self.broker.submit(Lot {
             work: self.work.clone(),
             priority: self.priority,
             job_seq: self.job,
             tasks: lot_tasks,
             reply,
+            abandoned: abandoned.clone(),
         });
-        if submitted {
-            // Ends when every task has its result, or when the broker's
-            // queue is gone (the process is ending).
-            for _ in 0..positions.len() {
-                let Ok((at, result)) = results.recv() else {
+        let mut open = positions.len();
+        let mut gone = !submitted;
+        while open > 0 && !gone {
+            let (at, result) = match results.recv_timeout(<dyn BatchReport>::PATIENCE) {
+                Ok(received) => received,
+                Err(RecvTimeoutError::Timeout) => {
+                    if report.keep_waiting() {
+                        continue;
+                    }
+                    // The job stopped: the broker drops what it has not
+                    // sent; what runs finishes unheard.
+                    abandoned.store(true, Ordering::Release);
                     break;
-                };
-                let position = positions[at];
-                pending[position] = false;
-                let store = self.broker.store();
-                let outcome = convert::outcome_from_wire(result.outcome, |digest| {
-                    store
-                        .get(&Digest::from_bytes(*digest))
-                        .ok()
-                        .flatten()
-                        .map(|bytes| bytes.to_vec())
-                });
-                done(
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    gone = true;
+                    break;
+                }
+            };
+            open -= 1;
+            let position = positions[at];
+            pending[position] = false;
+            let store = self.broker.store();
+            let outcome = convert::outcome_from_wire(result.outcome, |digest| {
+                store
+                    .get(&Digest::from_bytes(*digest))
+                    .ok()
+                    .flatten()
+                    .map(|bytes| bytes.to_vec())
+            });
+            report.done(
+                position,
+                BatchOutcome {
+                    result: outcome.map(Ended::Finished),
+                    started_at: result.started_at,
+                    wall: Duration::from_micros(result.wall_us),
+                },
+            );
+        }
+        if gone {
+            for (position, _) in pending.iter().enumerate().filter(|(_, p)| **p) {
+                report.done(
                     position,
-                    BatchOutcome {
-                        result: outcome.map(Ended::Finished),
-                        started_at: result.started_at,
-                        wall: Duration::from_micros(result.wall_us),
-                    },
+                    host_failure("the broker is shutting down".to_owned()),
                 );
             }
         }
-        for (position, _) in pending.iter().enumerate().filter(|(_, p)| **p) {
-            done(
-                position,
-                host_failure("the broker is shutting down".to_owned()),
-            );
+        // The chunks were kept for the nodes only.
+        if open == 0 {
+            for digest in stored {
+                let _ = self.broker.store().delete(&digest);
+            }
         }
+    }
+}
+
+/// Runs the batch and keeps waiting: for a single task.
+struct One(Option<Result<Ended, TaskFailure>>);
+
+impl BatchReport for One {
+    fn done(&mut self, _: usize, outcome: BatchOutcome) {
+        self.0 = Some(outcome.result);
+    }
+
+    fn keep_waiting(&mut self) -> bool {
+        true
     }
 }

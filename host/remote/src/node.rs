@@ -25,8 +25,8 @@ use wrun_store::{BlobStore, Digest};
 use crate::convert;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Blake3, Data, Hello, MAX_INLINE, MAX_MESSAGE, Outcome, PROTOCOL_VERSION, Role,
-    TaskResult, ToBroker, ToPeer, Welcome, WireTask, Work,
+    self, Blake3, Data, Hello, MAX_CREDIT, MAX_INLINE, MAX_MESSAGE, Outcome, PROTOCOL_VERSION,
+    Role, TaskResult, ToBroker, ToPeer, Welcome, WireTask, Work,
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
@@ -271,6 +271,9 @@ impl Node {
                         };
                         self.in_hand = 0;
                         self.unused = 0;
+                        // What failed before may work now.
+                        self.unavailable.clear();
+                        self.runners.retain(|_, runner| runner.is_ok());
                         self.log(format!(
                             "connected to {} with {} slots",
                             self.config.connect.url, self.config.slots
@@ -416,6 +419,9 @@ impl Node {
         if let Some(runner) = self.runners.get(work) {
             return runner.clone();
         }
+        // Compiling a large module takes a while on this thread: the
+        // broker hears from the node just before.
+        self.send(&ToBroker::Heartbeat);
         let made = self.make_runner(work);
         if let Err(why) = &made {
             self.log(why);
@@ -472,7 +478,7 @@ impl Node {
     fn top_up(&mut self) {
         let per_slot =
             (Self::QUEUE_TIME.as_micros() as f64 / self.mean_us.max(1.0)).clamp(1.0, 512.0);
-        let want = (per_slot as usize + 1) * self.config.slots.max(1);
+        let want = ((per_slot as usize + 1) * self.config.slots.max(1)).min(MAX_CREDIT);
         let have = self.in_hand + self.unused;
         if have < want && (want - have) * 4 >= want.min(4 * self.config.slots.max(1)) {
             let more = want - have;

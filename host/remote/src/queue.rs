@@ -13,6 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
 
@@ -38,6 +39,9 @@ pub struct Lot {
     pub tasks: Vec<LotTask>,
     /// Each task's first result, with its position in `tasks`.
     pub reply: Sender<(usize, TaskResult)>,
+    /// Set when the job stops waiting for the lot (it was cancelled or
+    /// failed): its tasks not yet sent are dropped.
+    pub abandoned: Arc<AtomicBool>,
 }
 
 struct LotState {
@@ -57,7 +61,6 @@ pub enum Completion {
 }
 
 /// Pending tasks and tickets in flight.
-#[derive(Default)]
 pub struct Queue {
     /// Undispatched positions of each lot, in dispatch order.
     pending: BTreeMap<(Reverse<i32>, u64, u64), VecDeque<usize>>,
@@ -82,8 +85,23 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    /// Bytes of inline chunk data per assignment message, about.
+    /// Bytes of task data per assignment message, about.
     const MESSAGE_BYTES: usize = 8 * MAX_INLINE;
+
+    /// An empty queue whose tickets start at `first_ticket`: a random
+    /// start per broker process, so that a result a node computed for an
+    /// earlier broker process cannot match a ticket of this one.
+    pub fn new(first_ticket: u64) -> Queue {
+        Queue {
+            pending: BTreeMap::new(),
+            lots: HashMap::new(),
+            tickets: HashMap::new(),
+            next_lot: 0,
+            next_ticket: first_ticket,
+            queued: 0,
+            duplicates: 0,
+        }
+    }
 
     /// Queue a lot's tasks.
     pub fn push(&mut self, lot: Lot) {
@@ -130,16 +148,32 @@ impl Queue {
             };
             let lot_id = entry.key().2;
             let state = self.lots.get_mut(&lot_id).expect("pending lots exist");
+            if state.lot.abandoned.load(Ordering::Acquire) {
+                // Its job stopped waiting: drop what was not sent.
+                let dropped = entry.remove().len();
+                self.queued -= dropped;
+                state.open -= dropped;
+                if state.open == 0 {
+                    self.forget(lot_id);
+                }
+                continue;
+            }
             let mut tasks = Vec::new();
             while left > 0 && bytes < Self::MESSAGE_BYTES {
                 let Some(position) = entry.get_mut().pop_front() else {
                     break;
                 };
+                if state.resolved[position] {
+                    // Put back after its node died, then answered late.
+                    self.queued -= 1;
+                    continue;
+                }
                 let task = &state.lot.tasks[position];
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
                 self.tickets.insert(ticket, (lot_id, position, node));
                 state.tickets.push(ticket);
+                bytes += 64 + 4 * task.records.len();
                 if let Data::Inline(data) = &task.data {
                     bytes += data.len();
                 }
@@ -187,21 +221,27 @@ impl Queue {
         state.open -= 1;
         let _ = state.lot.reply.send((position, result));
         if state.open == 0 {
-            let state = self.lots.remove(&lot_id).expect("present");
-            for ticket in state.tickets {
-                self.tickets.remove(&ticket);
-            }
-            // A task still pending (put back after a node died, then
-            // answered by the dead node's late result) is not run again.
-            self.queued -= self
-                .pending
-                .iter()
-                .filter(|(key, _)| key.2 == lot_id)
-                .map(|(_, positions)| positions.len())
-                .sum::<usize>();
-            self.pending.retain(|key, _| key.2 != lot_id);
+            self.forget(lot_id);
         }
         Completion::Accepted
+    }
+
+    /// Drop a lot whose every task is resolved or dropped, with its
+    /// tickets and anything of it still pending.
+    fn forget(&mut self, lot_id: u64) {
+        let state = self.lots.remove(&lot_id).expect("present");
+        for ticket in state.tickets {
+            self.tickets.remove(&ticket);
+        }
+        // A task still pending (put back after a node died, then answered
+        // by the dead node's late result) is not run again.
+        self.queued -= self
+            .pending
+            .iter()
+            .filter(|(key, _)| key.2 == lot_id)
+            .map(|(_, positions)| positions.len())
+            .sum::<usize>();
+        self.pending.retain(|key, _| key.2 != lot_id);
     }
 
     /// `node` is gone: put its unanswered tasks back at the front of their
@@ -269,6 +309,7 @@ mod tests {
                 job_seq,
                 tasks,
                 reply,
+                abandoned: Arc::default(),
             },
             results,
         )
@@ -297,7 +338,7 @@ mod tests {
 
     #[test]
     fn higher_priority_first_then_fifo_and_never_more_than_the_credit() {
-        let mut queue = Queue::default();
+        let mut queue = Queue::new(0);
         let (low, _l) = lot(0, 1, 2);
         let (older, _o) = lot(5, 2, 2);
         let (newer, _n) = lot(5, 3, 2);
@@ -315,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_dead_nodes_tasks_are_requeued_and_the_first_result_wins() {
-        let mut queue = Queue::default();
+        let mut queue = Queue::new(1 << 40);
         let (lot, results) = lot(0, 1, 3);
         queue.push(lot);
         let first = tickets(&queue.take(7, 3));
@@ -341,5 +382,20 @@ mod tests {
         // duplicate too.
         assert_eq!(queue.complete(result(first[2].1)), Completion::Duplicate);
         assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
+    }
+
+    #[test]
+    fn an_abandoned_lot_sends_nothing_more_and_is_forgotten() {
+        let mut queue = Queue::new(0);
+        let (lot, _results) = lot(0, 1, 4);
+        let abandoned = lot.abandoned.clone();
+        queue.push(lot);
+        let sent = tickets(&queue.take(1, 1));
+        abandoned.store(true, Ordering::Release);
+        assert!(queue.take(1, 10).is_empty());
+        assert_eq!(queue.queued(), 0);
+        // The task in flight still ends it; then nothing is left.
+        assert_eq!(queue.complete(result(sent[0].1)), Completion::Accepted);
+        assert!(queue.lots.is_empty() && queue.tickets.is_empty());
     }
 }

@@ -74,6 +74,9 @@ pub fn router(context: &zmq::Context, endpoint: &Endpoint) -> Result<zmq::Socket
     configure(&socket)
         // Sending to a peer that is gone fails instead of vanishing.
         .and_then(|()| socket.set_router_mandatory(true))
+        // A peer that floods (key or not) is read no faster than the
+        // broker handles its messages: libzmq stops reading its connection.
+        .and_then(|()| socket.set_rcvhwm(RECEIVE_QUEUE))
         .and_then(|()| socket.bind(&endpoint.url))
         .map_err(error)?;
     Ok(socket)
@@ -92,6 +95,9 @@ pub fn dealer(context: &zmq::Context, endpoint: &Endpoint) -> Result<zmq::Socket
         .map_err(zmq_error(&endpoint.url))?;
     Ok(socket)
 }
+
+/// Messages queued per peer at the broker before libzmq stops reading it.
+const RECEIVE_QUEUE: i32 = 1000;
 
 fn configure(socket: &zmq::Socket) -> zmq::Result<()> {
     // A larger frame closes the connection before it is read.
@@ -165,6 +171,8 @@ pub fn waker(context: &zmq::Context) -> Result<(Arc<Waker>, WakeReceiver), Trans
     pull.bind(&name).map_err(zmq_error(&name))?;
     let push = context.socket(zmq::PUSH).map_err(zmq_error(&name))?;
     push.set_linger(0)
+        // A wake never fails for want of room.
+        .and_then(|()| push.set_sndhwm(0))
         .and_then(|()| push.connect(&name))
         .map_err(zmq_error(&name))?;
     let waker = Arc::new(Waker {

@@ -43,11 +43,26 @@ pub struct BatchOutcome {
     pub wall: Duration,
 }
 
+/// What a batch executor reports to, and asks, while a batch runs.
+pub trait BatchReport {
+    /// Task `position` of the batch ended.
+    fn done(&mut self, position: usize, outcome: BatchOutcome);
+    /// Asked at least every [`BatchReport::PATIENCE`] while waiting for
+    /// results; false abandons the tasks not yet done (the job stopped).
+    fn keep_waiting(&mut self) -> bool;
+}
+
+impl dyn BatchReport {
+    /// How long a batch executor waits for results before asking again.
+    pub const PATIENCE: Duration = Duration::from_millis(2);
+}
+
 /// Runs batches of tasks, reporting each task's outcome as it arrives.
 pub trait BatchExecutor: Send + Sync {
-    /// Run `tasks`; call `done` exactly once per task, with its position in
-    /// `tasks`, in any order, before returning.
-    fn execute_batch(&self, tasks: &[Task], done: &mut dyn FnMut(usize, BatchOutcome));
+    /// Run `tasks`, reporting each one's outcome once, with its position in
+    /// `tasks`, in any order. Tasks not reported when it returns were
+    /// abandoned because [`BatchReport::keep_waiting`] said so.
+    fn execute_batch(&self, tasks: &[Task], report: &mut dyn BatchReport);
 }
 
 /// Runs tasks on this machine's cores, in the sandbox.

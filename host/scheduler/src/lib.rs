@@ -36,7 +36,7 @@ mod window;
 mod worker;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
-pub use executor::{BatchExecutor, BatchOutcome, Executor, LocalExecutor};
+pub use executor::{BatchExecutor, BatchOutcome, BatchReport, Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
 pub use job::{FailedTask, Job, JobError, Sink, Summary, Update};
 pub use pace::Adaptive;

@@ -10,7 +10,7 @@ use wrun_journal::Millis;
 use crate::dispatch::{Done, Event, TaskMeta};
 use crate::pace::Pace;
 use crate::record::{Checkpoints, Prior, RetriedAttempt};
-use crate::{BatchExecutor, Executor, Task};
+use crate::{BatchExecutor, BatchOutcome, BatchReport, Executor, Task};
 use wrun_runtime::{Checkpoint, Checkpointing, Failure, TaskFailure};
 use wrun_store::{BlobStore, Digest};
 
@@ -80,47 +80,26 @@ impl Worker<'_> {
     ) -> bool {
         let skip_from = self.skip_from.load(Ordering::Acquire);
         let mut tasks: Vec<Task> = batch.into_iter().filter(|t| t.index < skip_from).collect();
-        let mut retried: HashMap<u64, Vec<RetriedAttempt>> = HashMap::new();
-        let mut done = Vec::with_capacity(tasks.len());
-        let mut reported = Instant::now();
-        let mut open = true;
-        while !tasks.is_empty() {
-            let mut again = Vec::new();
-            remote.execute_batch(&tasks, &mut |position, outcome| {
-                let task = &tasks[position];
-                self.pace.observe(outcome.wall, task.data.len() as u64);
-                let attempts = retried.entry(task.index).or_default();
-                match outcome.result {
-                    Err(failure)
-                        if crate::failure_kind(&failure.reason).is_transient()
-                            && attempts.len() < self.retries as usize =>
-                    {
-                        attempts.push(RetriedAttempt {
-                            started_at: outcome.started_at,
-                            ended_at: outcome.started_at + outcome.wall.as_millis() as Millis,
-                            failure,
-                        });
-                        again.push(position);
-                    }
-                    result => {
-                        done.push(Done {
-                            meta: TaskMeta::of(task),
-                            result,
-                            started_at: outcome.started_at,
-                            wall: outcome.wall,
-                            retried: retried.remove(&task.index).unwrap_or_default(),
-                        });
-                        if open && reported.elapsed() >= Self::REPORT_EVERY {
-                            open = events.send(Event::Done(std::mem::take(&mut done))).is_ok();
-                            reported = Instant::now();
-                        }
-                    }
-                }
-            });
-            again.sort_unstable();
+        let mut sending = Sending {
+            events,
+            retried: HashMap::new(),
+            done: Vec::new(),
+            reported: Instant::now(),
+            open: true,
+        };
+        while !tasks.is_empty() && sending.open {
+            let mut report = Reporter {
+                worker: self,
+                tasks: &tasks,
+                again: Vec::new(),
+                sending: &mut sending,
+            };
+            remote.execute_batch(&tasks, &mut report);
+            let again = report.again;
             tasks = again.into_iter().map(|p| tasks[p].clone()).collect();
         }
-        open && (done.is_empty() || events.send(Event::Done(done)).is_ok())
+        sending.flush();
+        sending.open
     }
 
     /// Run one task, retrying failures that may not recur.
@@ -185,5 +164,86 @@ impl Worker<'_> {
                 }
             }
         }
+    }
+}
+
+/// Finished tasks of a worker's batches on their way to the dispatcher,
+/// sent on at least every [`Worker::REPORT_EVERY`].
+struct Sending<'e> {
+    events: &'e Sender<Event>,
+    /// Failed attempts of tasks to run again, by chunk index.
+    retried: HashMap<u64, Vec<RetriedAttempt>>,
+    done: Vec<Done>,
+    reported: Instant,
+    /// False once the dispatcher is gone.
+    open: bool,
+}
+
+impl Sending<'_> {
+    fn flush(&mut self) {
+        if self.open && !self.done.is_empty() {
+            self.open = self
+                .events
+                .send(Event::Done(std::mem::take(&mut self.done)))
+                .is_ok();
+        }
+        self.reported = Instant::now();
+    }
+
+    fn flush_due(&mut self) {
+        if self.reported.elapsed() >= Worker::REPORT_EVERY {
+            self.flush();
+        }
+    }
+}
+
+/// A worker's side of one round of a batch on a batch executor.
+struct Reporter<'r, 'a, 'e> {
+    worker: &'r Worker<'a>,
+    tasks: &'r [Task],
+    /// Positions in `tasks` to run again.
+    again: Vec<usize>,
+    sending: &'r mut Sending<'e>,
+}
+
+impl BatchReport for Reporter<'_, '_, '_> {
+    fn done(&mut self, position: usize, outcome: BatchOutcome) {
+        let task = &self.tasks[position];
+        self.worker
+            .pace
+            .observe(outcome.wall, task.data.len() as u64);
+        let attempts = self.sending.retried.entry(task.index).or_default();
+        match outcome.result {
+            Err(failure)
+                if crate::failure_kind(&failure.reason).is_transient()
+                    && attempts.len() < self.worker.retries as usize =>
+            {
+                attempts.push(RetriedAttempt {
+                    started_at: outcome.started_at,
+                    ended_at: outcome.started_at + outcome.wall.as_millis() as Millis,
+                    failure,
+                });
+                self.again.push(position);
+            }
+            result => {
+                let retried = self.sending.retried.remove(&task.index).unwrap_or_default();
+                self.sending.done.push(Done {
+                    meta: TaskMeta::of(task),
+                    result,
+                    started_at: outcome.started_at,
+                    wall: outcome.wall,
+                    retried,
+                });
+                self.sending.flush_due();
+            }
+        }
+    }
+
+    fn keep_waiting(&mut self) -> bool {
+        self.sending.flush_due();
+        // Tasks of a batch are in input order: once the job stopped before
+        // the first, none of them is wanted.
+        let first = self.tasks.first().map_or(u64::MAX, |t| t.index);
+        self.sending.open && first < self.worker.skip_from.load(Ordering::Acquire)
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use wrun_journal::{JobId, JobSpec, TaskStateKind};
 use wrun_remote::broker::{BrokerHandle, ClientLink, Service};
 use wrun_remote::executor::RemoteExecutor;
-use wrun_remote::protocol::{Resume, Submission, ToPeer, Work};
+use wrun_remote::protocol::{MAX_MESSAGE, Resume, Submission, ToPeer, Work};
 use wrun_store::{BlobStore, Digest};
 
 use crate::args::When;
@@ -119,7 +119,8 @@ impl BrokerService {
                     &mut spec,
                     &submission.fingerprint,
                     submission.name.as_deref(),
-                    &modules,
+                    // Kept above already.
+                    &[],
                     &mut |note| link.send(ToPeer::Note(note)),
                 )?)
             }
@@ -177,9 +178,15 @@ impl Service for BrokerService {
     }
 
     fn command(&self, argv: Vec<String>) -> (u8, Vec<u8>, Vec<u8>) {
-        if !argv.first().is_some_and(|c| COMMANDS.contains(&c.as_str())) {
+        // Only job commands, and only on this broker's own journal.
+        let allowed = argv.first().is_some_and(|c| COMMANDS.contains(&c.as_str()))
+            && !argv
+                .iter()
+                .any(|a| a.starts_with("--broker") || a.starts_with("--key"));
+        if !allowed {
             let message = format!(
-                "wrun: error: a broker runs only these commands for clients: {}\n",
+                "wrun: error: a broker runs only these commands for clients, on its own \
+                 journal: {}\n",
                 COMMANDS.join(", ")
             );
             return (Code::Usage as u8, Vec::new(), message.into_bytes());
@@ -195,11 +202,22 @@ impl Service for BrokerService {
             command.env("WRUN_STORE", url);
         }
         match command.output() {
-            Ok(output) => (
-                output.status.code().unwrap_or(1) as u8,
-                output.stdout,
-                output.stderr,
-            ),
+            Ok(mut output) => {
+                // One message carries it back.
+                let limit = MAX_MESSAGE / 2;
+                if output.stdout.len() > limit {
+                    output.stdout.truncate(limit);
+                    output.stderr.extend_from_slice(
+                        b"wrun: the output was cut: run the command on the broker's machine\n",
+                    );
+                }
+                output.stderr.truncate(limit / 2);
+                (
+                    output.status.code().unwrap_or(1) as u8,
+                    output.stdout,
+                    output.stderr,
+                )
+            }
             Err(e) => (
                 Code::Internal as u8,
                 Vec::new(),

@@ -167,7 +167,7 @@ pub(crate) fn remote(table: &mut Table, dir: &Path, workers: usize, scale: usize
     detection(table, &root, &broker, &endpoint);
 }
 
-/// How long the broker (default 1 s heartbeat) takes to notice a node
+/// How long the broker (default heartbeat) takes to notice a node
 /// that died (SIGKILL: its connection closes) and one that hangs (SIGSTOP:
 /// silent, connection open), median of [`REPEATS`] each.
 fn detection(table: &mut Table, root: &Path, broker: &Process, endpoint: &str) {
@@ -204,7 +204,7 @@ fn detection(table: &mut Table, root: &Path, broker: &Process, endpoint: &str) {
         table.row(
             what,
             fmt_ms(median(times)),
-            "heartbeat 1 s; target <= 3 s (a silent node is dead after 3 intervals)",
+            "default heartbeat (750 ms); target <= 3 s (a silent node is dead after 3 intervals)",
         );
     }
 }

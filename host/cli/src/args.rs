@@ -90,8 +90,8 @@ pub(crate) struct BrokerArgs {
     pub(crate) key: Option<PathBuf>,
 
     /// How often peers must show they are alive; one silent for 3 intervals
-    /// is dropped.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_positive_duration)]
+    /// is presumed dead (a node: its tasks run elsewhere).
+    #[arg(long, value_name = "DURATION", default_value = "750ms", value_parser = parse_positive_duration)]
     pub(crate) heartbeat: Duration,
 
     /// Where modules and large chunks and outputs are kept: a directory

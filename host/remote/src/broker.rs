@@ -374,7 +374,7 @@ impl Broker {
 
     /// Serve until the process ends.
     pub fn run(mut self, service: Arc<dyn Service>) -> ! {
-        let tick = self.config.heartbeat / 4;
+        let tick = self.config.heartbeat / 8;
         let mut next_tick = Instant::now() + tick;
         loop {
             let timeout = next_tick.saturating_duration_since(Instant::now());

@@ -19,7 +19,15 @@ fn work_input(dir: &Path) -> PathBuf {
     path
 }
 
+/// Iterations of the probe's hash per record: about 2.5 ms.
+const WORK: &str = "150000";
+
 fn work_args<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    work_args_with(input, out, WORK)
+}
+
+/// The job, with `work` iterations per record.
+fn work_args_with<'a>(input: &'a Path, out: &'a Path, work: &'a str) -> Vec<&'a str> {
     vec![
         "submit",
         TASK_PROBE,
@@ -35,14 +43,18 @@ fn work_args<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
         out.to_str().unwrap(),
         "--",
         "work",
-        "150000",
+        work,
     ]
 }
 
 /// What an uninterrupted run writes.
 fn reference(input: &Path, dir: &Path) -> Vec<u8> {
+    reference_with(input, dir, WORK)
+}
+
+fn reference_with(input: &Path, dir: &Path, work: &str) -> Vec<u8> {
     let out = dir.join("reference.txt");
-    let mut args = work_args(input, &out);
+    let mut args = work_args_with(input, &out, work);
     args.insert(1, "--no-journal");
     let run = wrun(&args, None);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -532,9 +544,13 @@ fn an_adaptive_job_resumes_cutting_the_chunks_it_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let input = work_input(dir.path());
-    let expected = reference(&input, dir.path());
+    // Four times the usual work: seconds, not a fraction of one, so that
+    // the job cannot finish before it is killed however loaded the
+    // machine is.
+    let work = "600000";
+    let expected = reference_with(&input, dir.path(), work);
     let out = dir.path().join("out.txt");
-    let mut args = work_args(&input, &out);
+    let mut args = work_args_with(&input, &out, work);
     // Adaptive instead of 4 records a chunk: sizes follow measured cost.
     let at = args.iter().position(|&a| a == "--chunk-records").unwrap();
     args.splice(

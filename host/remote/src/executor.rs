@@ -100,13 +100,9 @@ impl BatchExecutor for RemoteExecutor {
         let mut pending = vec![true; tasks.len()];
         let mut lot_tasks = Vec::with_capacity(tasks.len());
         let mut positions = Vec::with_capacity(tasks.len());
-        let mut stored = Vec::new();
         for (position, task) in tasks.iter().enumerate() {
             match self.data(&task.data) {
                 Ok(data) => {
-                    if let Data::Stored(digest) = data {
-                        stored.push(Digest::from_bytes(digest));
-                    }
                     lot_tasks.push(LotTask {
                         data,
                         records: task.records.clone(),
@@ -177,12 +173,6 @@ impl BatchExecutor for RemoteExecutor {
                     position,
                     host_failure("the broker is shutting down".to_owned()),
                 );
-            }
-        }
-        // The chunks were kept for the nodes only.
-        if open == 0 {
-            for digest in stored {
-                let _ = self.broker.store().delete(&digest);
             }
         }
     }

@@ -60,8 +60,7 @@ pub(crate) struct Remote {
     pub(crate) key: Option<PathBuf>,
 }
 
-/// Run a broker: queue the tasks of jobs submitted with --broker and hand
-/// them to nodes
+/// Run a broker: queue the tasks of jobs submitted with --broker for nodes
 ///
 /// The broker owns the journal (in $WRUN_HOME) of the jobs submitted to it:
 /// clients stream it their input and receive the output in order; `wrun

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
 
-use crate::protocol::{Assignment, Data, MAX_INLINE, TaskResult, WireTask, Work};
+use crate::protocol::{
+    Assignment, Data, MAX_INLINE, Outcome, TaskResult, WireFailure, WireTask, Work,
+};
 
 /// Which node a ticket went to.
 pub type NodeId = u64;
@@ -47,6 +49,8 @@ pub struct Lot {
 struct LotState {
     lot: Lot,
     resolved: Vec<bool>,
+    /// How many times each task's node died while running it.
+    lost: Vec<u8>,
     open: usize,
     tickets: Vec<u64>,
 }
@@ -85,6 +89,9 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
+    /// Node deaths during one task after which it fails.
+    pub const MAX_LOST: u8 = 3;
+
     /// Bytes of task data per assignment message, about.
     const MESSAGE_BYTES: usize = 8 * MAX_INLINE;
 
@@ -119,6 +126,7 @@ impl Queue {
             LotState {
                 lot,
                 resolved: vec![false; n],
+                lost: vec![0; n],
                 open: n,
                 tickets: Vec::new(),
             },
@@ -217,13 +225,19 @@ impl Queue {
             self.duplicates += 1;
             return Completion::Duplicate;
         }
+        self.resolve(lot_id, position, result);
+        Completion::Accepted
+    }
+
+    /// Hand a task's result to its job.
+    fn resolve(&mut self, lot_id: u64, position: usize, result: TaskResult) {
+        let state = self.lots.get_mut(&lot_id).expect("live lot");
         state.resolved[position] = true;
         state.open -= 1;
         let _ = state.lot.reply.send((position, result));
         if state.open == 0 {
             self.forget(lot_id);
         }
-        Completion::Accepted
     }
 
     /// Drop a lot whose every task is resolved or dropped, with its
@@ -245,20 +259,30 @@ impl Queue {
     }
 
     /// `node` is gone: put its unanswered tasks back at the front of their
-    /// lots. Returns how many.
+    /// lots. Returns how many. A task whose node died [`Self::MAX_LOST`]
+    /// times while running it fails instead (a host failure, which the
+    /// job's `--retries` may run again): a task that kills its node does
+    /// not take down every node in turn, forever.
     pub fn requeue(&mut self, node: NodeId) -> usize {
-        let lost: Vec<(u64, usize)> = self
+        let mut lost: Vec<(u64, usize, u64)> = self
             .tickets
-            .values()
-            .filter(|&&(_, _, n)| n == node)
-            .map(|&(lot, position, _)| (lot, position))
+            .iter()
+            .filter(|(_, (_, _, n))| *n == node)
+            .map(|(&ticket, &(lot, position, _))| (lot, position, ticket))
             .collect();
-        let mut lost = lost;
         lost.sort_unstable();
         let mut requeued = 0;
-        for (lot_id, position) in lost.into_iter().rev() {
-            let state = &self.lots[&lot_id];
+        for (lot_id, position, ticket) in lost.into_iter().rev() {
+            let Some(state) = self.lots.get_mut(&lot_id) else {
+                continue;
+            };
             if state.resolved[position] {
+                continue;
+            }
+            state.lost[position] += 1;
+            if state.lost[position] >= Self::MAX_LOST {
+                let deaths = state.lost[position];
+                self.resolve(lot_id, position, lost_task(ticket, deaths));
                 continue;
             }
             let key = (Reverse(state.lot.priority), state.lot.job_seq, lot_id);
@@ -274,10 +298,27 @@ impl Queue {
     }
 }
 
+/// The result of a task whose node died too often while running it.
+fn lost_task(ticket: u64, deaths: u8) -> TaskResult {
+    TaskResult {
+        ticket,
+        started_at: wrun_journal::now(),
+        wall_us: 0,
+        outcome: Outcome::Failed {
+            failure: WireFailure::Host {
+                message: format!(
+                    "the node running it died {deaths} times (the task may be what kills it); \
+                     not sent to another node"
+                ),
+            },
+            log: Vec::new(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::Outcome;
     use wrun_journal::LimitsSpec;
 
     fn lot(
@@ -397,5 +438,27 @@ mod tests {
         // The task in flight still ends it; then nothing is left.
         assert_eq!(queue.complete(result(sent[0].1)), Completion::Accepted);
         assert!(queue.lots.is_empty() && queue.tickets.is_empty());
+    }
+
+    #[test]
+    fn a_task_whose_node_keeps_dying_fails_instead_of_going_round() {
+        let mut queue = Queue::new(0);
+        let (lot, results) = lot(0, 1, 1);
+        queue.push(lot);
+        for node in 1..u64::from(Queue::MAX_LOST) {
+            assert_eq!(tickets(&queue.take(node, 1)).len(), 1);
+            assert_eq!(queue.requeue(node), 1);
+        }
+        queue.take(9, 1);
+        assert_eq!(queue.requeue(9), 0);
+        let (_, result) = results.try_recv().unwrap();
+        assert!(matches!(
+            result.outcome,
+            Outcome::Failed {
+                failure: WireFailure::Host { .. },
+                ..
+            }
+        ));
+        assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
     }
 }

@@ -586,3 +586,34 @@ fn a_job_with_no_nodes_is_cancelled_and_resumed_when_one_joins() {
         local_reference(&input, cluster.dir.path())
     );
 }
+
+/// A producer that stalls for longer than three heartbeats (`--input -`
+/// fed by a slow pipe) does not cost the session: the input is read on a
+/// thread of its own while the session stays alive.
+#[test]
+fn a_stalled_input_producer_keeps_its_session() {
+    let cluster = Cluster::start(1);
+    let input = slow_input(cluster.dir.path());
+    let out = cluster.dir.path().join("echo.txt");
+    // The broker's heartbeat is 200 ms: the producer stalls for five.
+    let script = format!(
+        "(head -n 100 {input}; sleep 1; tail -n +101 {input}) | {wrun} submit {probe} \
+         --input - --format lines --chunk-records 2 -o {out} --broker {endpoint} -- echo",
+        input = input.display(),
+        wrun = wrun_binary().display(),
+        probe = TASK_PROBE,
+        out = out.display(),
+        endpoint = cluster.endpoint,
+    );
+    let output = Command::new("sh")
+        .args(["-c", &script])
+        .env("WRUN_HOME", cluster.client())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&input).unwrap());
+}

@@ -3,13 +3,16 @@
 //! output down, both flow-controlled).
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::key::ClusterKey;
 use crate::protocol::{
     self, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Role, ToBroker, ToPeer, Welcome,
 };
-use crate::transport::{self, Endpoint, TransportError};
+use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
 
 /// The client's side could not go on.
@@ -47,6 +50,9 @@ pub struct Client {
     heartbeat: Duration,
     last_seen: Instant,
     last_sent: Instant,
+    /// Wakes the session thread when an input block is ready.
+    waker: Arc<Waker>,
+    wake: WakeReceiver,
 }
 
 impl std::fmt::Debug for Client {
@@ -113,6 +119,7 @@ impl Client {
                 }) => {
                     let (up, down) = FrameKey::session(key, &nonce, &broker);
                     let now = Instant::now();
+                    let (waker, wake) = transport::waker(&context)?;
                     return Ok(Client {
                         endpoint: endpoint.clone(),
                         _context: context,
@@ -122,6 +129,8 @@ impl Client {
                         heartbeat: Duration::from_millis(heartbeat_ms.max(10)),
                         last_seen: now,
                         last_sent: now,
+                        waker,
+                        wake,
                     });
                 }
                 Ok(Welcome::Refused(why)) => {
@@ -145,12 +154,31 @@ impl Client {
     /// the broker is silent for three heartbeat intervals.
     pub fn recv(&mut self) -> Result<ToPeer, ClientError> {
         loop {
+            if let Next::Message(message) = self.next(None)? {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// The next message, or `Input` as soon as `input` holds a block.
+    fn next(&mut self, input: Option<&Receiver<InputBlock>>) -> Result<Next, ClientError> {
+        loop {
+            if input.is_some_and(|blocks| !blocks.is_empty()) {
+                return Ok(Next::Input);
+            }
             let now = Instant::now();
             if now.duration_since(self.last_sent) >= self.heartbeat {
                 self.send(&ToBroker::Heartbeat)?;
             }
             let wait = (self.heartbeat / 2).as_millis() as i64;
-            if self.socket.poll(zmq::POLLIN, wait).unwrap_or(0) == 0 {
+            let mut items = [
+                self.socket.as_poll_item(zmq::POLLIN),
+                self.wake.socket().as_poll_item(zmq::POLLIN),
+            ];
+            let _ = zmq::poll(&mut items, wait);
+            let readable = items[0].is_readable();
+            self.wake.drain();
+            if !readable {
                 // Silent only if nothing is waiting either: this process
                 // may have been busy writing the output.
                 if now.duration_since(self.last_seen) >= self.heartbeat * 3 {
@@ -171,7 +199,7 @@ impl Client {
             };
             self.last_seen = Instant::now();
             if message != ToPeer::Heartbeat {
-                return Ok(message);
+                return Ok(Next::Message(message));
             }
         }
     }
@@ -197,29 +225,45 @@ impl Client {
     /// Stream a job: `input` up while the broker grants credit, the
     /// job's output down into `output` (acknowledged as written), notes to
     /// `note`, until the broker says how the job ended. `credit` is what
-    /// the broker granted with the job's acceptance.
+    /// the broker granted with the job's acceptance. The input is read on a
+    /// thread of its own, so that a slow producer does not silence the
+    /// session.
     pub fn stream(
         &mut self,
         mut credit: u32,
-        input: &mut dyn Read,
+        input: Box<dyn Read + Send>,
         output: &mut dyn Write,
         note: &mut dyn FnMut(&str),
     ) -> Result<Ended, ClientError> {
+        let (sender, blocks) = crossbeam_channel::bounded(INPUT_AHEAD);
+        let waker = self.waker.clone();
+        std::thread::Builder::new()
+            .name("wrun-input".into())
+            .spawn(move || read_blocks(input, &sender, &waker))
+            .map_err(ClientError::Io)?;
         let mut input_done = false;
-        let mut block = vec![0; INPUT_BLOCK];
         loop {
             while credit > 0 && !input_done {
-                let filled = read_full(input, &mut block)?;
-                if filled > 0 {
-                    self.send(&ToBroker::Input(block[..filled].to_vec()))?;
+                let Ok(block) = blocks.try_recv() else {
+                    break;
+                };
+                let block = block?;
+                let last = block.len() < INPUT_BLOCK;
+                if !block.is_empty() {
+                    self.send(&ToBroker::Input(block))?;
                     credit -= 1;
                 }
-                if filled < block.len() {
+                if last {
                     self.send(&ToBroker::InputEnd)?;
                     input_done = true;
                 }
             }
-            match self.recv()? {
+            let waiting = credit > 0 && !input_done;
+            let message = match self.next(waiting.then_some(&blocks))? {
+                Next::Input => continue,
+                Next::Message(message) => message,
+            };
+            match message {
                 ToPeer::InputCredit(more) => credit += more,
                 ToPeer::Output(bytes) => {
                     output.write_all(&bytes)?;
@@ -232,6 +276,38 @@ impl Client {
                 }
                 other => return Err(self.unexpected(&other)),
             }
+        }
+    }
+}
+
+/// A block of input, read ahead; shorter than [`INPUT_BLOCK`] at the end.
+type InputBlock = io::Result<Vec<u8>>;
+
+/// Input blocks read ahead of the broker's credit.
+const INPUT_AHEAD: usize = 8;
+
+/// What the session thread waits for.
+enum Next {
+    Message(ToPeer),
+    Input,
+}
+
+/// The input thread: blocks until the end or an error, each announced.
+fn read_blocks(mut input: Box<dyn Read + Send>, blocks: &Sender<InputBlock>, waker: &Waker) {
+    loop {
+        let mut block = vec![0; INPUT_BLOCK];
+        let read = read_full(&mut *input, &mut block).map(|filled| {
+            block.truncate(filled);
+            block
+        });
+        let last = !matches!(&read, Ok(block) if block.len() == INPUT_BLOCK);
+        // The session ended first: nobody wants the rest.
+        if blocks.send(read).is_err() {
+            return;
+        }
+        waker.wake();
+        if last {
+            return;
         }
     }
 }

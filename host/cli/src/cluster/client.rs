@@ -63,7 +63,7 @@ pub(crate) fn forward(remote: &Remote) -> Result<(), Fail> {
 pub(crate) fn submit(
     remote: &Remote,
     submission: Submission,
-    mut input: Box<dyn Read + Send>,
+    input: Box<dyn Read + Send>,
     output: Option<&Path>,
 ) -> Result<(), Fail> {
     let mut client = connect(remote)?;
@@ -88,9 +88,7 @@ pub(crate) fn submit(
     };
     let (mut out, _) = job::open_output(output)?;
     let ended_with = client
-        .stream(credit, &mut input, &mut out, &mut |note| {
-            eprintln!("{note}")
-        })
+        .stream(credit, input, &mut out, &mut |note| eprintln!("{note}"))
         .map_err(broker_failure)?;
     ended(ended_with)
 }
@@ -119,12 +117,10 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
             other => return Err(unexpected(&other)),
         }
     };
-    let (mut input, _) = job::open_recorded_input(args.run.job, &spec)?;
+    let (input, _) = job::open_recorded_input(args.run.job, &spec)?;
     let (mut out, _) = job::open_output(spec.output.as_deref().map(Path::new))?;
     let ended_with = client
-        .stream(credit, &mut input, &mut out, &mut |note| {
-            eprintln!("{note}")
-        })
+        .stream(credit, input, &mut out, &mut |note| eprintln!("{note}"))
         .map_err(broker_failure)?;
     ended(ended_with)
 }

@@ -35,9 +35,12 @@ pub enum ClientError {
     /// The broker sent something out of place.
     #[error("the broker at {0} sent an unexpected message: {1}")]
     Unexpected(String, String),
-    /// Reading the input or writing the output failed.
-    #[error("{0}")]
-    Io(#[from] io::Error),
+    /// Reading the input failed.
+    #[error("cannot read the input: {0}")]
+    Input(#[source] io::Error),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] io::Error),
 }
 
 /// A session with the broker.
@@ -240,14 +243,14 @@ impl Client {
         std::thread::Builder::new()
             .name("wrun-input".into())
             .spawn(move || read_blocks(input, &sender, &waker))
-            .map_err(ClientError::Io)?;
+            .map_err(ClientError::Input)?;
         let mut input_done = false;
         loop {
             while credit > 0 && !input_done {
                 let Ok(block) = blocks.try_recv() else {
                     break;
                 };
-                let block = block?;
+                let block = block.map_err(ClientError::Input)?;
                 let last = block.len() < INPUT_BLOCK;
                 if !block.is_empty() {
                     self.send(&ToBroker::Input(block))?;

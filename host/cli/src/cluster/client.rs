@@ -25,7 +25,8 @@ fn connect(remote: &Remote) -> Result<Client, Fail> {
 
 fn broker_failure(error: ClientError) -> Fail {
     let code = match error {
-        ClientError::Io(_) => Code::Output,
+        ClientError::Input(_) => Code::Input,
+        ClientError::Output(_) => Code::Output,
         _ => Code::Broker,
     };
     Fail::new(code, error)

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use crate::support::{GC_CONTENT, TASK_PROBE, repo, wait_until, wrun, wrun_binary, wrun_in};
+use crate::support::{
+    GC_CONTENT, TASK_PROBE, repo, spawn_wrun, wait_until, wrun, wrun_binary, wrun_in,
+};
 
 /// A `wrun broker` or `wrun node` process, its standard error collected.
 struct Peer {
@@ -133,15 +135,21 @@ impl Cluster {
         home
     }
 
-    /// `wrun COMMAND --broker ENDPOINT [--key KEY] ARGS` from the
-    /// client's home.
-    fn wrun(&self, args: &[&str]) -> crate::support::Run {
+    /// `COMMAND --broker ENDPOINT [--key KEY] ARGS`: before any task
+    /// arguments after `--`.
+    fn remote<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut args: Vec<&str> = args.to_vec();
         let mut remote = vec!["--broker", &self.endpoint];
         if let Some(key) = &self.key {
             remote.extend(["--key", key.to_str().unwrap()]);
         }
         args.splice(1..1, remote);
+        args
+    }
+
+    /// `wrun ARGS` against the broker, from the client's home.
+    fn wrun(&self, args: &[&str]) -> crate::support::Run {
+        let args = self.remote(args);
         wrun_in(&self.client(), &args, None)
     }
 
@@ -242,17 +250,31 @@ fn local_reference(input: &Path, dir: &Path) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+/// `wrun ARGS` against the broker, from the client's home, not waited for.
 fn spawn_client(cluster: &Cluster, args: &[&str]) -> Child {
-    Command::new(wrun_binary())
-        .env("WRUN_HOME", cluster.client())
-        .env("WRUN_BROKER", &cluster.endpoint)
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn wrun")
+    spawn_wrun(&cluster.client(), &cluster.remote(args))
+}
+
+/// gc-content over the sample FASTA, into `out`.
+fn gc_job<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "submit",
+        GC_CONTENT,
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]
+}
+
+/// `wrun resume 1` against the broker gives what local mode writes.
+fn assert_resumes_to_local(cluster: &Cluster, input: &Path, out: &Path) {
+    let run = cluster.wrun(&["resume", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(out).unwrap(),
+        local_reference(input, cluster.dir.path())
+    );
 }
 
 fn wait_ok(child: Child) {
@@ -269,16 +291,9 @@ fn a_broker_and_three_nodes_write_what_local_mode_writes() {
     let cluster = Cluster::start(3);
     let out = cluster.dir.path().join("gc.tsv");
     let input = repo().join("examples/data/reads.fa");
-    let run = cluster.wrun(&[
-        "submit",
-        GC_CONTENT,
-        "--input",
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--chunk-records",
-        "5",
-    ]);
+    let mut job = gc_job(&input, &out);
+    job.extend(["--chunk-records", "5"]);
+    let run = cluster.wrun(&job);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr.contains("wrun: job 1 on tcp://127.0.0.1:"),
@@ -397,14 +412,7 @@ fn a_peer_with_a_wrong_key_gets_nothing_and_is_logged() {
     let listed = cluster.wrun(&["status", "--json"]);
     assert_eq!(listed.stdout_text().trim(), "[]", "{}", listed.stderr);
     let out = dir.path().join("gc.tsv");
-    let run = cluster.wrun(&[
-        "submit",
-        GC_CONTENT,
-        "--input",
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let run = cluster.wrun(&gc_job(&input, &out));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!stranger.log().contains("connected"), "{}", stranger.log());
     assert!(!cluster.broker.log().contains("stranger"));
@@ -432,14 +440,7 @@ fn garbage_and_oversized_messages_do_not_crash_the_broker() {
     // Still serving.
     let out = cluster.dir.path().join("gc.tsv");
     let input = repo().join("examples/data/reads.fa");
-    let run = cluster.wrun(&[
-        "submit",
-        GC_CONTENT,
-        "--input",
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let run = cluster.wrun(&gc_job(&input, &out));
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
@@ -464,12 +465,7 @@ fn a_killed_broker_loses_no_job_and_its_nodes_come_back() {
             node.log().matches("connected to").count() >= 2
         });
     }
-    let run = cluster.wrun(&["resume", "1"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        local_reference(&input, cluster.dir.path())
-    );
+    assert_resumes_to_local(&cluster, &input, &out);
 }
 
 #[test]
@@ -579,12 +575,7 @@ fn a_job_with_no_nodes_is_cancelled_and_resumed_when_one_joins() {
         String::from_utf8_lossy(&output.stderr)
     );
     cluster.add_node();
-    let run = cluster.wrun(&["resume", "1"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        local_reference(&input, cluster.dir.path())
-    );
+    assert_resumes_to_local(&cluster, &input, &out);
 }
 
 /// A producer that stalls for longer than three heartbeats (`--input -`

@@ -298,11 +298,11 @@ enum Next {
 /// The input thread: blocks until the end or an error, each announced.
 fn read_blocks(mut input: Box<dyn Read + Send>, blocks: &Sender<InputBlock>, waker: &Waker) {
     loop {
-        let mut block = vec![0; INPUT_BLOCK];
-        let read = read_full(&mut *input, &mut block).map(|filled| {
-            block.truncate(filled);
-            block
-        });
+        let mut block = Vec::with_capacity(INPUT_BLOCK);
+        let read = (&mut input)
+            .take(INPUT_BLOCK as u64)
+            .read_to_end(&mut block)
+            .map(|_| block);
         let last = !matches!(&read, Ok(block) if block.len() == INPUT_BLOCK);
         // The session ended first: nobody wants the rest.
         if blocks.send(read).is_err() {
@@ -322,18 +322,4 @@ impl Drop for Client {
         let _ = self.socket.set_linger(100);
         let _ = self.send(&ToBroker::Bye);
     }
-}
-
-/// Read until `buf` is full or the input ends.
-fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

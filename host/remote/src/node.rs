@@ -73,7 +73,7 @@ enum Availability {
 
 /// A task waiting for its module or chunk.
 struct Parked {
-    work: Work,
+    work: Arc<Work>,
     task: WireTask,
 }
 
@@ -309,9 +309,11 @@ impl Node {
                     let n = assignment.tasks.len();
                     self.unused = self.unused.saturating_sub(n);
                     self.in_hand += n;
+                    // One work per assignment, shared by its tasks.
+                    let work = Arc::new(assignment.work);
                     for task in assignment.tasks {
                         self.parked.push(Parked {
-                            work: assignment.work.clone(),
+                            work: work.clone(),
                             task,
                         });
                     }

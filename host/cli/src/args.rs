@@ -43,7 +43,24 @@ pub(crate) enum Command {
     Cache(CacheCommand),
     Broker(BrokerArgs),
     Node(NodeArgs),
+    Nodes(NodesArgs),
     Keygen(KeygenArgs),
+}
+
+/// List the nodes connected to a broker
+///
+/// Each node's name, address, wrun version, slots, the tasks it runs now,
+/// the tasks it finished and how long ago the broker last heard from it.
+/// A node that falls silent for three heartbeat intervals is presumed dead
+/// and leaves the list (its tasks are queued again).
+#[derive(Debug, Args)]
+pub(crate) struct NodesArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 /// Where the broker is, for commands that can run against one.
@@ -470,6 +487,9 @@ pub(crate) struct SnapshotArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 /// Run a job's failed chunks again

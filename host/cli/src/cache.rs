@@ -7,12 +7,12 @@ use wrun_runtime::{Limits, Listed, Runtime};
 
 use crate::args::{CacheCommand, CompileArgs};
 use crate::exit::{Code, Fail, OrFail};
-use crate::home::{home, open_store};
 use crate::module_source;
+use wrun_jobs::Home;
 
 pub(crate) fn compile(args: CompileArgs) -> Result<(), Fail> {
-    let runtime =
-        Runtime::with_store(Limits::default(), 1, open_store()?).or_fail(Code::Internal)?;
+    let runtime = Runtime::with_store(Limits::default(), 1, Home::from_env()?.store()?)
+        .or_fail(Code::Internal)?;
     for path in &args.modules {
         let loaded = module_source::load(path, false)?;
         let module = runtime
@@ -30,8 +30,8 @@ pub(crate) fn compile(args: CompileArgs) -> Result<(), Fail> {
 }
 
 pub(crate) fn run(command: CacheCommand) -> Result<(), Fail> {
-    let runtime =
-        Runtime::with_store(Limits::default(), 1, open_store()?).or_fail(Code::Internal)?;
+    let runtime = Runtime::with_store(Limits::default(), 1, Home::from_env()?.store()?)
+        .or_fail(Code::Internal)?;
     let cache = runtime.cache().expect("a runtime with a store has a cache");
     match command {
         CacheCommand::Ls { json } => {
@@ -60,7 +60,7 @@ pub(crate) fn run(command: CacheCommand) -> Result<(), Fail> {
         }
         CacheCommand::Clear => {
             cache.clear().or_fail(Code::Internal)?;
-            println!("cleared {}", home()?.display());
+            println!("cleared {}", Home::from_env()?.root().display());
         }
     }
     Ok(())

@@ -1,271 +1,103 @@
-//! `wrun resume`, `retry`, `cancel` and `rm`: acting on recorded jobs.
+//! `wrun resume`, `retry`, `cancel`, `snapshot`, `rm` and `output`: the
+//! job library's control operations, shown.
 
-use wrun_journal::{JobId, JobLock, JobState, TaskStateKind};
-use wrun_store::Digest;
+use wrun_jobs::control::{self, Cancelled, SnapshotTaken};
+use wrun_jobs::{Destination, Home, Local, Requeue};
 
-use crate::args::{CancelArgs, ResumeArgs, RmArgs, RunArgs, SnapshotArgs};
-use crate::exit::{Code, Fail, OrFail};
-use crate::home;
-use crate::job::{self, Display, Journaled};
+use crate::args::{CancelArgs, OutputArgs, ResumeArgs, RmArgs, RunArgs, SnapshotArgs};
+use crate::exit::Fail;
+use crate::run::{self, Display};
 
 /// `wrun resume JOB`.
 pub(crate) fn resume(resume: ResumeArgs) -> Result<(), Fail> {
-    if resume.remote.broker.is_some() {
-        return crate::cluster::resume(&resume);
-    }
-    let args = resume.run;
-    let mut journal = home::open_journal()?;
-    if !resumable(&mut journal, args.job, resume.add_fuel, &mut |n| {
-        eprintln!("{n}")
-    })? {
+    let home = Home::from_env()?;
+    let id = resume.run.job;
+    if !control::resumable(&home, id, resume.add_fuel, &mut |n| eprintln!("{n}"))? {
         return Ok(());
     }
-    rerun(journal, args, &[TaskStateKind::Cancelled])
-}
-
-/// Whether job `id` can be resumed (false, with a note, when it is done;
-/// an error when it failed), after raising its fuel budget by `add_fuel`.
-pub(crate) fn resumable(
-    journal: &mut wrun_journal::Journal,
-    id: JobId,
-    add_fuel: Option<u64>,
-    note: &mut dyn FnMut(String),
-) -> Result<bool, Fail> {
-    let record = journal.job(id).or_fail(Code::Journal)?;
-    match record.state {
-        JobState::Done => {
-            note(format!(
-                "wrun: job {} is done; `wrun output {}` writes its output",
-                record.id, record.id
-            ));
-            return Ok(false);
-        }
-        JobState::Failed => {
-            return Err(Fail::new(
-                Code::JobState,
-                anyhow::anyhow!(
-                    "job {} failed; `wrun retry {}` runs its failed chunks again",
-                    record.id,
-                    record.id
-                ),
-            ));
-        }
-        JobState::Running | JobState::Cancelled | JobState::Suspended => {}
-    }
-    if let Some(add) = add_fuel {
-        let _lock = job::lock(id)?;
-        let mut spec = journal.job(id).or_fail(Code::Journal)?.spec;
-        let Some(fuel) = spec.limits.fuel else {
-            return Err(Fail::new(
-                Code::Usage,
-                anyhow::anyhow!("job {id} has no fuel budget (it was submitted without --fuel)"),
-            ));
-        };
-        spec.limits.fuel = Some(fuel.saturating_add(add));
-        journal.set_spec(id, &spec).or_fail(Code::Journal)?;
-        note(format!(
-            "wrun: job {id}: fuel budget per chunk raised from {fuel} to {}",
-            fuel.saturating_add(add)
-        ));
-    }
-    Ok(true)
+    rerun(&home, resume.run, Requeue::Cancelled)
 }
 
 /// `wrun retry JOB`.
 pub(crate) fn retry(args: RunArgs) -> Result<(), Fail> {
-    let journal = home::open_journal()?;
-    rerun(
-        journal,
-        args,
-        &[TaskStateKind::Failed, TaskStateKind::Cancelled],
-    )
+    rerun(&Home::from_env()?, args, Requeue::FailedAndCancelled)
 }
 
-fn rerun(
-    mut journal: wrun_journal::Journal,
-    args: RunArgs,
-    requeue: &[TaskStateKind],
-) -> Result<(), Fail> {
-    let lock = job::lock(args.job)?;
-    // Everything that can refuse the run is checked before the job or its
-    // output is touched.
-    let spec = journal.job(args.job).or_fail(Code::Journal)?.spec;
-    let store = home::open_store()?;
-    let workers = job::workers(args.jobs);
-    let plan = job::plan(args.job, spec, workers, &store)?;
-    let (_, prior) = job::reopen(&mut journal, args.job, requeue)?;
-    let destination = job::open_output(plan.spec.output.as_deref().map(std::path::Path::new))?;
+fn rerun(home: &Home, args: RunArgs, requeue: Requeue) -> Result<(), Fail> {
+    let placement = Local::new(args.jobs);
+    let run = control::rerun(home, args.job, requeue, &placement, &mut |n| {
+        eprintln!("{n}")
+    })?;
     if args.verbose {
         eprintln!(
             "wrun: job {}: {} chunks finished by earlier runs",
             args.job,
-            prior.finished()
+            run.finished_before()
         );
     }
-    let journaled = Journaled {
-        journal,
-        job: args.job,
-        _lock: lock,
-        store,
-        prior,
-    };
     let display = Display {
         progress: args.progress,
         verbose: args.verbose,
     };
-    job::run(plan, destination, Some(journaled), display)
+    run::execute(run, display)
 }
 
 /// `wrun cancel JOB`.
 pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
-    let mut journal = home::open_journal()?;
-    let record = journal.job(args.job).or_fail(Code::Journal)?;
-    if !matches!(record.state, JobState::Running | JobState::Suspended) {
-        return Err(Fail::new(
-            Code::JobState,
-            anyhow::anyhow!("job {} is {}, not running", record.id, record.state),
-        ));
-    }
-    let lock = JobLock::acquire(&home::locks()?, args.job).or_fail(Code::Internal)?;
-    let (state, text) = match lock {
-        // Nobody runs it (it was interrupted, or has just ended): cancel it
-        // here, if it is still unfinished now that nobody can change it.
-        Some(_lock) => {
-            let state = journal.job(args.job).or_fail(Code::Journal)?.state;
-            if !matches!(state, JobState::Running | JobState::Suspended) {
-                return Err(Fail::new(
-                    Code::JobState,
-                    anyhow::anyhow!("job {} is {state}, not running", args.job),
-                ));
-            }
-            let cancelled = journal
-                .cancel_unfinished(args.job, Some(JobState::Cancelled))
-                .or_fail(Code::Journal)?;
-            (
-                "cancelled",
-                format!("cancelled ({cancelled} chunks unfinished)"),
-            )
-        }
-        // Its process stops at its next commit (within a fraction of a
-        // second, once its running chunks finish).
-        None => {
-            journal.request_cancel(args.job).or_fail(Code::Journal)?;
-            (
-                "cancel-requested",
-                "cancel requested; it stops once its running chunks finish".to_owned(),
-            )
-        }
-    };
-    match args.json {
-        true => println!("{}", serde_json::json!({ "job": args.job, "state": state })),
-        false => println!("job {}: {text}", args.job),
-    }
+    let cancelled = control::cancel(&Home::from_env()?, args.job)?;
+    print_cancelled(args.job, cancelled, args.json);
     Ok(())
+}
+
+/// What `wrun cancel` prints.
+pub(crate) fn print_cancelled(job: i64, cancelled: Cancelled, json: bool) {
+    let (state, text) = match cancelled {
+        Cancelled::Cancelled { unfinished } => (
+            "cancelled",
+            format!("cancelled ({unfinished} chunks unfinished)"),
+        ),
+        Cancelled::CancelRequested => (
+            "cancel-requested",
+            "cancel requested; it stops once its running chunks finish".to_owned(),
+        ),
+    };
+    match json {
+        true => println!("{}", serde_json::json!({ "job": job, "state": state })),
+        false => println!("job {job}: {text}"),
+    }
 }
 
 /// `wrun snapshot JOB`.
 pub(crate) fn snapshot(args: SnapshotArgs) -> Result<(), Fail> {
-    let mut journal = home::open_journal()?;
-    let record = journal.job(args.job).or_fail(Code::Journal)?;
-    let not_running = || {
-        Fail::new(
-            Code::JobState,
-            anyhow::anyhow!("job {} is not running: nothing to snapshot", args.job),
-        )
-    };
-    if record.state != JobState::Running {
-        return Err(not_running());
-    }
-    if JobLock::acquire(&home::locks()?, args.job)
-        .or_fail(Code::Internal)?
-        .is_some()
-    {
-        // Nobody holds the lock: the process that ran it died.
-        return Err(not_running());
-    }
-    let request = journal.request_snapshot(args.job).or_fail(Code::Journal)?;
-    let deadline = std::time::Instant::now() + args.wait;
-    // The job's process sees the request at its next commit (at least
-    // every 200 ms) and records it served once every task then running has
-    // checkpointed or ended.
-    loop {
-        if journal.snapshots_taken(args.job).or_fail(Code::Journal)? >= request {
-            break;
-        }
-        let state = journal.job(args.job).or_fail(Code::Journal)?.state;
-        if state != JobState::Running {
-            return Err(Fail::new(
-                Code::JobState,
-                anyhow::anyhow!(
-                    "job {} ended ({state}) before taking the snapshot",
-                    args.job
-                ),
-            ));
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(Fail::new(
-                Code::JobState,
-                anyhow::anyhow!(
-                    "job {} took no snapshot within {} (its tasks snapshot between two                      calls; the request stands)",
-                    args.job,
-                    humantime::format_duration(args.wait)
-                ),
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let tasks: Vec<_> = journal
-        .tasks(args.job, None)
-        .or_fail(Code::Journal)?
-        .into_iter()
-        .filter(|t| t.snapshot.is_some() && t.state.kind() == TaskStateKind::Running)
-        .collect();
-    if args.json {
-        let list: Vec<_> = tasks
-            .iter()
-            .map(|t| {
-                serde_json::json!({
-                    "index": t.index,
-                    "snapshot": t.snapshot.as_ref().map(crate::status::SnapshotView::of),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({ "job": args.job, "request": request, "tasks": list })
-        );
-    } else {
-        println!("job {}: snapshot {request} taken", args.job);
-        for task in &tasks {
-            if let Some(snapshot) = &task.snapshot {
-                println!(
-                    "  chunk {}: {} ({})",
-                    task.index,
-                    snapshot.position,
-                    &Digest::from_bytes(snapshot.digest).to_hex()[..16]
-                );
-            }
-        }
-    }
+    let taken = control::snapshot(&Home::from_env()?, args.job, args.wait)?;
+    print_snapshot(&taken, args.json);
     Ok(())
+}
+
+/// What `wrun snapshot` prints.
+pub(crate) fn print_snapshot(taken: &SnapshotTaken, json: bool) {
+    if json {
+        // Through a `Value`: its keys are sorted, as they always were.
+        let value = serde_json::to_value(taken).expect("a snapshot serialises");
+        println!("{value}");
+        return;
+    }
+    println!("job {}: snapshot {} taken", taken.job, taken.request);
+    for task in &taken.tasks {
+        println!(
+            "  chunk {}: {} ({})",
+            task.index,
+            task.snapshot.position,
+            &task.snapshot.blake3[..16]
+        );
+    }
 }
 
 /// `wrun rm JOB...`.
 pub(crate) fn rm(args: RmArgs) -> Result<(), Fail> {
-    let mut journal = home::open_journal()?;
-    let locks = home::locks()?;
-    let store = home::open_store()?;
+    let home = Home::from_env()?;
     for &id in &args.jobs {
-        let _lock = JobLock::acquire(&locks, id)
-            .or_fail(Code::Internal)?
-            .ok_or_else(|| {
-                Fail::new(
-                    Code::JobState,
-                    anyhow::anyhow!("job {id} is running; `wrun cancel {id}` first"),
-                )
-            })?;
-        remove(&mut journal, &store, id)?;
-        JobLock::remove(&locks, id).or_fail(Code::Internal)?;
+        control::remove(&home, id)?;
         if !args.json {
             println!("removed job {id}");
         }
@@ -276,16 +108,12 @@ pub(crate) fn rm(args: RmArgs) -> Result<(), Fail> {
     Ok(())
 }
 
-fn remove(
-    journal: &mut wrun_journal::Journal,
-    store: &wrun_store::BlobStore,
-    id: JobId,
-) -> Result<(), Fail> {
-    let orphans = journal.remove_job(id).or_fail(Code::Journal)?;
-    for digest in orphans {
-        store
-            .delete(&Digest::from_bytes(digest))
-            .or_fail(Code::Internal)?;
-    }
+/// `wrun output JOB`.
+pub(crate) fn output(args: OutputArgs) -> Result<(), Fail> {
+    let home = Home::from_env()?;
+    // Checked before -o is created.
+    home.journal()?.job(args.job)?;
+    let mut out = Destination::open(args.output.as_deref())?;
+    wrun_jobs::output::write(&home, args.job, &mut out, &mut |n| eprintln!("{n}"))?;
     Ok(())
 }

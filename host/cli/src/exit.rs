@@ -7,6 +7,7 @@
 use std::fmt::Display;
 use std::process::ExitCode;
 
+use wrun_jobs::ErrorKind;
 use wrun_journal::FailureKind;
 
 /// Why `wrun` exited unsuccessfully.
@@ -139,6 +140,24 @@ impl Fail {
 impl From<wrun_journal::JournalError> for Fail {
     fn from(error: wrun_journal::JournalError) -> Self {
         Fail::new(Code::Journal, error)
+    }
+}
+
+impl From<wrun_jobs::Error> for Fail {
+    fn from(error: wrun_jobs::Error) -> Self {
+        let code = match error.kind() {
+            ErrorKind::Internal => Code::Internal,
+            ErrorKind::Usage => Code::Usage,
+            ErrorKind::Input => Code::Input,
+            ErrorKind::Module => Code::Module,
+            ErrorKind::Output => Code::Output,
+            ErrorKind::Journal => Code::Journal,
+            ErrorKind::Cancelled => Code::Cancelled,
+            ErrorKind::JobState => Code::JobState,
+            ErrorKind::Suspended => Code::Suspended,
+            ErrorKind::Task(kind) => Code::of_task(kind),
+        };
+        Fail::new(code, error)
     }
 }
 

@@ -7,14 +7,11 @@ mod cluster;
 mod control;
 mod drain;
 mod exit;
-mod home;
-mod input;
 mod inspect;
-mod job;
 mod module_source;
-mod output;
 mod progress;
-mod reduce;
+mod remote;
+mod run;
 mod status;
 mod submit;
 mod summary;
@@ -39,13 +36,11 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         args::Command::Submit(submit) => submit::run(*submit),
-        args::Command::Status(args) if args.remote.broker.is_some() => {
-            cluster::forward(&args.remote)
-        }
-        args::Command::Logs(args) if args.remote.broker.is_some() => cluster::forward(&args.remote),
-        args::Command::Cancel(args) if args.remote.broker.is_some() => {
-            cluster::forward(&args.remote)
-        }
+        args::Command::Status(args) if args.remote.broker.is_some() => remote::status(args),
+        args::Command::Logs(args) if args.remote.broker.is_some() => remote::logs(args),
+        args::Command::Cancel(args) if args.remote.broker.is_some() => remote::cancel(args),
+        args::Command::Snapshot(args) if args.remote.broker.is_some() => remote::snapshot(args),
+        args::Command::Resume(args) if args.remote.broker.is_some() => cluster::resume(&args),
         args::Command::Status(args) => status::status(args),
         args::Command::Logs(args) => status::logs(args),
         args::Command::Resume(args) => control::resume(args),
@@ -53,12 +48,13 @@ fn main() -> ExitCode {
         args::Command::Cancel(args) => control::cancel(args),
         args::Command::Snapshot(args) => control::snapshot(args),
         args::Command::Rm(args) => control::rm(args),
-        args::Command::Output(args) => output::run(args),
+        args::Command::Output(args) => control::output(args),
         args::Command::Inspect(inspect) => inspect::run(inspect),
         args::Command::Compile(compile) => cache::compile(compile),
         args::Command::Cache(command) => cache::run(command),
         args::Command::Broker(args) => cluster::broker(args),
         args::Command::Node(args) => cluster::node(args),
+        args::Command::Nodes(args) => remote::nodes(args),
         args::Command::Keygen(args) => cluster::keygen(args),
     };
     match result {

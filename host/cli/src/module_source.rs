@@ -3,21 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use wrun_jobs::ModuleBytes;
+
 use crate::exit::{Code, Fail, OrFail};
 
 /// The target guests are built for.
 const TARGET: &str = "wasm32-wasip1";
 
-/// A module's bytes and the name errors use for it.
-#[derive(Debug)]
-pub(crate) struct Loaded {
-    pub(crate) source: String,
-    pub(crate) bytes: Vec<u8>,
-}
-
 /// Read `path`: a wasm file, or a crate directory that is built first with
 /// `cargo build --release --target wasm32-wasip1`.
-pub(crate) fn load(path: &Path, verbose: bool) -> Result<Loaded, Fail> {
+pub(crate) fn load(path: &Path, verbose: bool) -> Result<ModuleBytes, Fail> {
     let wasm = if path.is_dir() {
         build_crate(path, verbose)?
     } else {
@@ -26,7 +21,7 @@ pub(crate) fn load(path: &Path, verbose: bool) -> Result<Loaded, Fail> {
     let source = wasm.display().to_string();
     let bytes = std::fs::read(&wasm)
         .or_fail_with(Code::Module, || format!("cannot read module {source}"))?;
-    Ok(Loaded { source, bytes })
+    Ok(ModuleBytes { source, bytes })
 }
 
 /// Build the crate in `dir` for wasm and return its `.wasm` artifact.

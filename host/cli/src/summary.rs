@@ -7,7 +7,7 @@ use std::time::Duration;
 use wrun_journal::{FailureKind, JobId};
 use wrun_scheduler::Summary;
 
-use crate::exit::{Code, Fail};
+use crate::exit::Fail;
 
 /// Report a finished job; failures (with `--keep-going`) make it an error.
 pub(crate) fn finish(
@@ -24,23 +24,10 @@ pub(crate) fn finish(
             eprintln!("wrun: {line}");
         }
     }
-    let Some(first) = summary.failed.first() else {
-        return Ok(());
-    };
     for failed in &summary.failed {
         eprintln!("wrun: {input_name}: {failed}");
     }
-    let hint = job.map_or_else(String::new, |id| {
-        format!(" (`wrun logs {id}` shows their logs, `wrun retry {id}` runs them again)")
-    });
-    Err(Fail::new(
-        Code::of_task(first.error.kind),
-        anyhow::anyhow!(
-            "{} of {} chunks failed{hint}",
-            summary.failed.len(),
-            summary.tasks
-        ),
-    ))
+    wrun_jobs::check(summary, job).map_err(Fail::from)
 }
 
 /// The end-of-job summary: counts, failures grouped by reason, the

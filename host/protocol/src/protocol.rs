@@ -13,7 +13,7 @@ use wrun_journal::LimitsSpec;
 use crate::wire::Nonce;
 
 /// The version of these messages; bumped on any change to them.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
@@ -41,8 +41,13 @@ pub struct Hello {
 /// Who is connecting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
-    /// A node that runs tasks, `slots` at a time.
-    Node { name: String, slots: u32 },
+    /// A node that runs tasks, `slots` at a time; `version` is its wrun
+    /// version, for `wrun nodes`.
+    Node {
+        name: String,
+        slots: u32,
+        version: String,
+    },
     /// A command-line client (submit, status, ...).
     Client,
 }
@@ -78,9 +83,9 @@ pub enum ToBroker {
     InputEnd,
     /// Client: these many more output bytes were written.
     OutputAck(u64),
-    /// Client: run a read-only or control command (`status`, `logs`,
-    /// `cancel`, ...) on the broker's journal; the arguments after `wrun`.
-    Command(Vec<String>),
+    /// Client: a job command, answered from the broker's own journal (or,
+    /// for [`Control::Nodes`], its sessions) with [`ToPeer::Reply`].
+    Control(Control),
     /// Leaving.
     Bye,
 }
@@ -114,14 +119,76 @@ pub enum ToPeer {
     Note(String),
     /// Client: the job is over; `code` is wrun's exit code.
     Ended { code: u8, message: String },
-    /// Client: a command's result.
-    CommandDone {
-        code: u8,
-        #[serde(with = "serde_bytes")]
-        stdout: Vec<u8>,
-        #[serde(with = "serde_bytes")]
-        stderr: Vec<u8>,
+    /// Client: the answer to a [`ToBroker::Control`].
+    Reply(Reply),
+}
+
+/// A job command a client asks the broker for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// `wrun status`: every job the filter selects, or one job in detail
+    /// (its tasks in `state`, if given).
+    Status {
+        job: Option<i64>,
+        /// A job state (the list) or a task state (one job).
+        state: Option<String>,
+        /// Jobs whose name contains this.
+        name: Option<String>,
+        /// Jobs created in the last this many milliseconds.
+        since_ms: Option<u64>,
     },
+    /// `wrun logs JOB [CHUNK]`.
+    Logs { job: i64, task: Option<u64> },
+    /// `wrun cancel JOB`.
+    Cancel { job: i64 },
+    /// `wrun snapshot JOB`: wait up to `wait_ms` milliseconds for it.
+    Snapshot { job: i64, wait_ms: u64 },
+    /// `wrun nodes`: the connected nodes.
+    Nodes,
+}
+
+/// The broker's answer to a [`Control`]. Job reports travel as the JSON
+/// that `wrun status|logs|snapshot --json` print (their one definition is
+/// the job library's `views`): those shapes omit empty fields, which
+/// postcard cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// `Status` without a job: the jobs, as JSON.
+    Jobs(String),
+    /// `Status` of one job: the job, its spec and tasks, as JSON.
+    Job(String),
+    /// `Logs`: the attempts, as JSON.
+    Logs(String),
+    /// `Cancel`: cancelled at once (`requested` false, with the count of
+    /// unfinished chunks), or asked of the process running it.
+    Cancelled { requested: bool, unfinished: u64 },
+    /// `Snapshot`: the snapshot taken, as JSON.
+    Snapshot(String),
+    /// `Nodes`: the connected nodes.
+    Nodes(Vec<NodeInfo>),
+    /// The command failed: wrun's exit code and the message.
+    Failed { code: u8, message: String },
+}
+
+/// A connected node, as `wrun nodes` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its `--name`.
+    pub name: String,
+    /// Where it connects from.
+    pub address: String,
+    /// Its wrun version.
+    pub version: String,
+    /// Tasks it runs at once.
+    pub slots: u32,
+    /// Tasks dispatched to it and not yet answered.
+    pub running: u64,
+    /// Tasks it finished (results the broker accepted).
+    pub done: u64,
+    /// Milliseconds since it connected.
+    pub connected_ms: u64,
+    /// Milliseconds since the broker last heard from it.
+    pub last_heard_ms: u64,
 }
 
 /// A job submitted to the broker.

@@ -23,8 +23,8 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Hello, INPUT_BLOCK, MAX_CREDIT, PROTOCOL_VERSION, Resume, Role, Submission, ToBroker,
-    ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, PROTOCOL_VERSION, Reply, Resume, Role,
+    Submission, ToBroker, ToPeer, Welcome,
 };
 use crate::queue::{Completion, Lot, Queue};
 use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
@@ -47,8 +47,9 @@ pub trait Service: Send + Sync + 'static {
     fn submit(&self, submission: Submission, link: ClientLink);
     /// Go on with a job for the client at the other end of `link`.
     fn resume(&self, resume: Resume, link: ClientLink);
-    /// Run a command; its exit code, standard output and error.
-    fn command(&self, argv: Vec<String>) -> (u8, Vec<u8>, Vec<u8>);
+    /// Answer a job command from the broker's journal
+    /// ([`Control::Nodes`] never reaches it: the broker answers that).
+    fn control(&self, control: Control) -> Reply;
 }
 
 /// Work for the socket thread.
@@ -282,7 +283,11 @@ enum Peer {
     Node {
         name: String,
         slots: u32,
+        version: String,
         credit: usize,
+        /// Results of its that were accepted.
+        done: u64,
+        connected: Instant,
     },
     Client {
         input: Option<Sender<InputEvent>>,
@@ -532,12 +537,21 @@ impl Broker {
         let id = self.next_session;
         self.next_session += 1;
         let peer = match &hello.role {
-            Role::Node { name, slots } => {
-                self.log(format!("node {name} ({address}) joined with {slots} slots"));
+            Role::Node {
+                name,
+                slots,
+                version,
+            } => {
+                self.log(format!(
+                    "node {name} ({address}, wrun {version}) joined with {slots} slots"
+                ));
                 Peer::Node {
                     name: name.clone(),
                     slots: *slots,
+                    version: version.clone(),
                     credit: 0,
+                    done: 0,
+                    connected: Instant::now(),
                 }
             }
             Role::Client => Peer::Client {
@@ -588,8 +602,11 @@ impl Broker {
                 *credit = (*credit + n as usize).min(MAX_CREDIT);
             }
             (ToBroker::Results(results), Some(_), _) => {
+                let mut accepted = 0;
                 for result in results {
-                    if self.queue.complete(result) == Completion::Duplicate
+                    let completion = self.queue.complete(result);
+                    accepted += u64::from(completion == Completion::Accepted);
+                    if completion == Completion::Duplicate
                         && self.queue.duplicates.is_power_of_two()
                     {
                         self.log(format!(
@@ -598,6 +615,11 @@ impl Broker {
                             self.queue.duplicates
                         ));
                     }
+                }
+                if let Some(Peer::Node { done, .. }) =
+                    self.sessions.get_mut(&id).map(|s| &mut s.peer)
+                {
+                    *done += accepted;
                 }
             }
             (ToBroker::Fetch(digest), Some(_), _) => {
@@ -631,19 +653,16 @@ impl Broker {
                 let _ = input.try_send(InputEvent::End);
             }
             (ToBroker::OutputAck(bytes), _, Some((_, Some(acks)))) => acks.ack(bytes),
-            (ToBroker::Command(argv), _, Some(_)) => {
+            (ToBroker::Control(Control::Nodes), _, Some(_)) => {
+                let nodes = self.nodes();
+                self.send(id, &ToPeer::Reply(Reply::Nodes(nodes)));
+            }
+            (ToBroker::Control(control), _, Some(_)) => {
                 let service = service.clone();
                 let outbox = self.outbox.clone();
-                spawn("wrun-command", move || {
-                    let (code, stdout, stderr) = service.command(argv);
-                    outbox.send(Outgoing::Send(
-                        id,
-                        ToPeer::CommandDone {
-                            code,
-                            stdout,
-                            stderr,
-                        },
-                    ));
+                spawn("wrun-control", move || {
+                    let reply = service.control(control);
+                    outbox.send(Outgoing::Send(id, ToPeer::Reply(reply)));
                 });
             }
             (message, _, _) => {
@@ -708,6 +727,38 @@ impl Broker {
                 return;
             }
         }
+    }
+
+    /// The connected nodes, by name.
+    fn nodes(&self) -> Vec<NodeInfo> {
+        let now = Instant::now();
+        let millis = |since: Instant| now.duration_since(since).as_millis() as u64;
+        let mut nodes: Vec<NodeInfo> = self
+            .sessions
+            .iter()
+            .filter_map(|(&id, session)| match &session.peer {
+                Peer::Node {
+                    name,
+                    slots,
+                    version,
+                    done,
+                    connected,
+                    ..
+                } => Some(NodeInfo {
+                    name: name.clone(),
+                    address: session.address.clone(),
+                    version: version.clone(),
+                    slots: *slots,
+                    running: self.queue.in_flight_on(id) as u64,
+                    done: *done,
+                    connected_ms: millis(*connected),
+                    last_heard_ms: millis(session.last_seen),
+                }),
+                Peer::Client { .. } => None,
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        nodes
     }
 
     fn heartbeats(&mut self) {

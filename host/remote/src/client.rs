@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Role, ToBroker, ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Reply, Role, ToBroker, ToPeer, Welcome,
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
@@ -207,15 +207,11 @@ impl Client {
         }
     }
 
-    /// Run a command on the broker: its exit code, stdout and stderr.
-    pub fn command(&mut self, argv: Vec<String>) -> Result<(u8, Vec<u8>, Vec<u8>), ClientError> {
-        self.send(&ToBroker::Command(argv))?;
+    /// Ask the broker a job command and wait for its reply.
+    pub fn control(&mut self, control: Control) -> Result<Reply, ClientError> {
+        self.send(&ToBroker::Control(control))?;
         match self.recv()? {
-            ToPeer::CommandDone {
-                code,
-                stdout,
-                stderr,
-            } => Ok((code, stdout, stderr)),
+            ToPeer::Reply(reply) => Ok(reply),
             other => Err(self.unexpected(&other)),
         }
     }

@@ -228,6 +228,7 @@ impl Node {
             role: Role::Node {
                 name: self.config.name.clone(),
                 slots: self.config.slots as u32,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
             },
         };
         let frame = wire::seal(

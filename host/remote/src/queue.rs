@@ -143,6 +143,11 @@ impl Queue {
         self.tickets.len()
     }
 
+    /// Tasks dispatched to `node` and not yet answered.
+    pub fn in_flight_on(&self, node: NodeId) -> usize {
+        self.tickets.values().filter(|(_, _, n)| *n == node).count()
+    }
+
     /// Up to `credit` tasks for `node`, highest priority first, as
     /// messages of at most about [`Self::MESSAGE_BYTES`] of inline data.
     pub fn take(&mut self, node: NodeId, credit: usize) -> Vec<Vec<Assignment>> {

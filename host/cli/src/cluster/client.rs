@@ -1,17 +1,17 @@
 //! The `--broker` side of the command line: submit and resume stream a
 //! job through the broker; the job commands run on it.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use wrun_jobs::Destination;
 use wrun_journal::JobSpec;
 use wrun_remote::client::{Client, ClientError, Ended};
-use wrun_remote::protocol::{Resume, Submission, ToBroker, ToPeer};
+use wrun_remote::protocol::{Control, Reply, Resume, Submission, ToBroker, ToPeer};
 
 use crate::args::{Remote, ResumeArgs};
 use crate::exit::{Code, Fail, OrFail};
-use crate::job;
 
 /// How long to wait for the broker's welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,30 +32,13 @@ fn broker_failure(error: ClientError) -> Fail {
     Fail::new(code, error)
 }
 
-/// Run the job command this process was started with on the broker,
-/// minus `--broker` and `--key`, and print what it printed.
-pub(crate) fn forward(remote: &Remote) -> Result<(), Fail> {
-    let mut argv = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--broker" | "--key" => {
-                args.next();
-            }
-            _ if arg.starts_with("--broker=") || arg.starts_with("--key=") => {}
-            _ => argv.push(arg),
-        }
-    }
+/// Ask the broker `control` and wait for its reply; a failure it reports
+/// comes back with its exit code.
+pub(crate) fn control(remote: &Remote, control: Control) -> Result<Reply, Fail> {
     let mut client = connect(remote)?;
-    let (code, stdout, stderr) = client.command(argv).map_err(broker_failure)?;
-    std::io::stdout()
-        .write_all(&stdout)
-        .and_then(|()| std::io::stdout().flush())
-        .or_fail_with(Code::Output, || "cannot write standard output")?;
-    let _ = std::io::stderr().write_all(&stderr);
-    match code {
-        0 => Ok(()),
-        code => Err(Fail::remote(code, String::new())),
+    match client.control(control).map_err(broker_failure)? {
+        Reply::Failed { code, message } => Err(Fail::remote(code, message)),
+        reply => Ok(reply),
     }
 }
 
@@ -87,9 +70,11 @@ pub(crate) fn submit(
             other => return Err(unexpected(&other)),
         }
     };
-    let (mut out, _) = job::open_output(output)?;
+    let mut out = Destination::open(output)?;
     let ended_with = client
-        .stream(credit, input, &mut out, &mut |note| eprintln!("{note}"))
+        .stream(credit, input, &mut out.writer, &mut |note| {
+            eprintln!("{note}")
+        })
         .map_err(broker_failure)?;
     ended(ended_with)
 }
@@ -118,10 +103,12 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
             other => return Err(unexpected(&other)),
         }
     };
-    let (input, _) = job::open_recorded_input(args.run.job, &spec)?;
-    let (mut out, _) = job::open_output(spec.output.as_deref().map(Path::new))?;
+    let input = wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader;
+    let mut out = Destination::open(spec.output.as_deref().map(Path::new))?;
     let ended_with = client
-        .stream(credit, input, &mut out, &mut |note| eprintln!("{note}"))
+        .stream(credit, input, &mut out.writer, &mut |note| {
+            eprintln!("{note}")
+        })
         .map_err(broker_failure)?;
     ended(ended_with)
 }

@@ -9,6 +9,7 @@ mod service;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use wrun_jobs::{Home, Local};
 use wrun_remote::broker::{Broker, BrokerConfig};
 use wrun_remote::key::ClusterKey;
 use wrun_remote::node::{Node, NodeConfig};
@@ -18,9 +19,8 @@ use wrun_store::BlobStore;
 
 use crate::args::{BrokerArgs, KeygenArgs, NodeArgs};
 use crate::exit::{Code, Fail, OrFail};
-use crate::{home, job};
 
-pub(crate) use client::{forward, resume, submit};
+pub(crate) use client::{control, resume, submit};
 
 /// `wrun keygen`.
 pub(crate) fn keygen(args: KeygenArgs) -> Result<(), Fail> {
@@ -51,7 +51,7 @@ fn endpoint(url: &str) -> Result<Endpoint, Fail> {
 /// machine's own in `$WRUN_HOME`.
 fn store(url: Option<&str>) -> Result<(Arc<BlobStore>, bool), Fail> {
     let Some(url) = url else {
-        return Ok((home::open_store()?, false));
+        return Ok((Home::from_env()?.store()?, false));
     };
     let path = match url.split_once("://") {
         Some(("file", path)) => PathBuf::from(path),
@@ -93,7 +93,8 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
     let key = key(args.key.as_deref())?;
     let (store, _) = store(args.store.as_deref())?;
     // Fail now, not at the first job, if the journal cannot be opened.
-    drop(home::open_journal()?);
+    let home = Home::from_env()?;
+    drop(home.journal()?);
     let config = BrokerConfig {
         bind: bind.clone(),
         key,
@@ -104,9 +105,9 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
     eprintln!(
         "wrun broker: listening on {}, journal in {}",
         broker.endpoint(),
-        home::home()?.display()
+        home.root().display()
     );
-    let service = service::BrokerService::new(handle, store, args.store);
+    let service = service::BrokerService::new(handle, home, store);
     broker.run(Arc::new(service))
 }
 
@@ -115,7 +116,7 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
     let connect = endpoint(&args.connect)?;
     let key = key(args.key.as_deref())?;
     let (store, shared_store) = store(args.store.as_deref())?;
-    let slots = job::workers(args.slots);
+    let slots = Local::new(args.slots).workers;
     let name = args.name.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())

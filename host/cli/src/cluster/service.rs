@@ -1,44 +1,69 @@
 //! The broker's [`Service`]: jobs that clients submit or resume run here,
-//! on a thread each, exactly as `wrun submit` runs them locally, except
+//! on a thread each, through the same job library as local mode, except
 //! that the input comes from the client, the output goes back to it, and
-//! the tasks run on the nodes. Job commands run as a child `wrun` on the
-//! broker's journal.
+//! the tasks run on the nodes. Job commands are answered in-process from
+//! the broker's journal.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
+use wrun_jobs::control::{self, Cancelled};
+use wrun_jobs::views::{self, Filter};
+use wrun_jobs::{Claim, Destination, Home, Journaled, Placement, Requeue, Run, Source, admit};
 use wrun_journal::{JobId, JobSpec, TaskStateKind};
 use wrun_remote::broker::{BrokerHandle, ClientLink, Service};
 use wrun_remote::executor::RemoteExecutor;
-use wrun_remote::protocol::{MAX_MESSAGE, Resume, Submission, ToPeer, Work};
+use wrun_remote::protocol::{Control, Reply, Resume, Submission, ToPeer, Work};
+use wrun_runtime::TaskRunner;
+use wrun_scheduler::Executor;
 use wrun_store::{BlobStore, Digest};
 
-use crate::args::When;
-use crate::control;
 use crate::exit::{Code, Fail, OrFail};
-use crate::home;
-use crate::job::{self, Display, Journaled, Plan};
-
-/// Commands a client may run on the broker.
-const COMMANDS: [&str; 3] = ["status", "logs", "cancel"];
 
 pub(super) struct BrokerService {
     handle: BrokerHandle,
+    home: Home,
     store: Arc<BlobStore>,
-    store_url: Option<String>,
+}
+
+/// The broker's nodes, for one job at the given priority.
+struct Nodes<'a> {
+    handle: &'a BrokerHandle,
+    priority: i32,
+}
+
+impl Placement for Nodes<'_> {
+    /// The broker itself runs the splitter and the reducer, one at a time.
+    fn local_slots(&self) -> usize {
+        1
+    }
+
+    fn executor(&self, spec: &JobSpec, _: TaskRunner) -> wrun_jobs::Result<Box<dyn Executor>> {
+        let module = Digest::from_hex(&spec.module.digest).ok_or_else(|| {
+            wrun_jobs::Error::new(
+                wrun_jobs::ErrorKind::Journal,
+                format!("bad module digest {:?}", spec.module.digest),
+            )
+        })?;
+        let work = Work {
+            module: *module.as_bytes(),
+            args: spec.args.clone(),
+            limits: spec.limits.clone(),
+        };
+        Ok(Box::new(RemoteExecutor::new(
+            self.handle.clone(),
+            work,
+            self.priority,
+        )))
+    }
 }
 
 impl BrokerService {
-    pub(super) fn new(
-        handle: BrokerHandle,
-        store: Arc<BlobStore>,
-        store_url: Option<String>,
-    ) -> Self {
+    pub(super) fn new(handle: BrokerHandle, home: Home, store: Arc<BlobStore>) -> Self {
         BrokerService {
             handle,
+            home,
             store,
-            store_url,
         }
     }
 
@@ -50,21 +75,6 @@ impl BrokerService {
         link.send(ToPeer::Ended { code, message });
     }
 
-    fn executor(&self, spec: &JobSpec, priority: i32) -> Result<RemoteExecutor, Fail> {
-        let module = Digest::from_hex(&spec.module.digest).ok_or_else(|| {
-            Fail::new(
-                Code::Journal,
-                anyhow::anyhow!("bad module digest {:?}", spec.module.digest),
-            )
-        })?;
-        let work = Work {
-            module: *module.as_bytes(),
-            args: spec.args.clone(),
-            limits: spec.limits.clone(),
-        };
-        Ok(RemoteExecutor::new(self.handle.clone(), work, priority))
-    }
-
     /// Run `spec` with the client's input and output.
     fn run(
         &self,
@@ -74,48 +84,44 @@ impl BrokerService {
         journaled: Option<Journaled>,
         link: &ClientLink,
     ) -> Result<(), Fail> {
-        // The broker runs the splitter and the reducer, one at a time.
-        let loaded = job::load(&spec, 1, &self.store)?;
-        let plan = Plan {
-            executor: Box::new(self.executor(&spec, priority)?),
-            spec,
-            splitter: loaded.splitter,
-            modules: loaded.modules,
-            input: Box::new(link.input()),
+        let placement = Nodes {
+            handle: &self.handle,
+            priority,
+        };
+        let admitted = admit::admit_recorded(&spec, placement.local_slots(), &self.store)?;
+        let input = Source {
+            reader: Box::new(link.input()),
             size,
-            reducer: loaded.reducer,
+            compressed: false,
         };
-        let display = Display {
-            progress: When::Never,
-            verbose: false,
+        let output = Destination {
+            writer: Box::new(link.output()),
+            name: "the client's output".to_owned(),
         };
-        let output = (
-            Box::new(link.output()) as Box<dyn std::io::Write>,
-            "the client's output".to_owned(),
-        );
-        job::run(plan, output, journaled, display)
+        let run = Run::new(spec, admitted, &placement, input, output, journaled)?;
+        let job = run.job();
+        let summary = run.execute(&mut Quiet)?;
+        wrun_jobs::check(&summary, job)?;
+        Ok(())
     }
 
     fn submission(&self, submission: Submission, link: &ClientLink) -> Result<(), Fail> {
         let mut spec: JobSpec = serde_json::from_str(&submission.spec_json).or_fail(Code::Usage)?;
-        let modules: Vec<&[u8]> = submission.modules.iter().map(|m| &m[..]).collect();
         // Kept whether journaled or not: nodes fetch the task module from
         // the store, and the broker loads every module from it.
-        for bytes in &modules {
-            job::keep_module(&self.store, bytes)?;
+        for bytes in &submission.modules {
+            self.store.put(bytes).or_fail(Code::Internal)?;
         }
         let journaled = match submission.journal {
             false => None,
             true => {
-                let journal = home::open_journal()?;
-                let resumable = match submission.fresh {
-                    true => None,
-                    false => job::unfinished(&journal, &submission.fingerprint)?,
-                };
-                Some(job::open_job(
-                    journal,
+                let claim = Claim::new(
+                    &self.home,
                     self.store.clone(),
-                    resumable,
+                    &submission.fingerprint,
+                    submission.fresh,
+                )?;
+                Some(claim.open(
                     &mut spec,
                     &submission.fingerprint,
                     submission.name.as_deref(),
@@ -126,10 +132,10 @@ impl BrokerService {
             }
         };
         if let Some(journaled) = &journaled {
-            eprintln!("wrun broker: job {} accepted", journaled.job);
+            eprintln!("wrun broker: job {} accepted", journaled.job());
         }
         link.send(ToPeer::Accepted {
-            job: journaled.as_ref().map(|j| j.job as u64),
+            job: journaled.as_ref().map(|j| j.job() as u64),
             credit: link.input_credit(),
         });
         self.run(spec, submission.priority, submission.size, journaled, link)
@@ -137,14 +143,17 @@ impl BrokerService {
 
     fn resumption(&self, resume: Resume, link: &ClientLink) -> Result<(), Fail> {
         let id = resume.job as JobId;
-        let mut journal = home::open_journal()?;
         let mut note = |line: String| link.send(ToPeer::Note(line));
-        if !control::resumable(&mut journal, id, resume.add_fuel, &mut note)? {
+        if !control::resumable(&self.home, id, resume.add_fuel, &mut note)? {
             return Ok(());
         }
-        let lock = job::lock(id)?;
-        let spec = journal.job(id).or_fail(Code::Journal)?.spec;
-        let (_, prior) = job::reopen(&mut journal, id, &[TaskStateKind::Cancelled])?;
+        let (spec, journaled) = control::reopen(
+            &self.home,
+            id,
+            Requeue::Cancelled,
+            self.store.clone(),
+            &mut note,
+        )?;
         link.send(ToPeer::Resuming {
             job: resume.job,
             spec_json: serde_json::to_string(&spec).expect("a job spec serialises"),
@@ -155,15 +164,73 @@ impl BrokerService {
             .as_ref()
             .filter(|input| !input.compressed)
             .and_then(|input| input.size);
-        let journaled = Journaled {
-            journal,
-            job: id,
-            _lock: lock,
-            store: self.store.clone(),
-            prior,
-        };
         self.run(spec, resume.priority, size, Some(journaled), link)
     }
+
+    /// Answer `control` from this broker's journal.
+    fn answer(&self, control: Control) -> Result<Reply, Fail> {
+        Ok(match control {
+            Control::Status {
+                job: Some(id),
+                state,
+                ..
+            } => {
+                let state = match state {
+                    Some(state) => Some(
+                        state
+                            .parse::<TaskStateKind>()
+                            .map_err(|e| Fail::new(Code::Usage, anyhow::anyhow!(e)))?,
+                    ),
+                    None => None,
+                };
+                Reply::Job(json(&views::detail(&self.home, id, state)?))
+            }
+            Control::Status {
+                job: None,
+                state,
+                name,
+                since_ms,
+            } => {
+                let filter = Filter {
+                    state,
+                    name,
+                    since_ms,
+                };
+                Reply::Jobs(json(&views::jobs(&self.home, &filter)?))
+            }
+            Control::Logs { job, task } => Reply::Logs(json(&views::logs(&self.home, job, task)?)),
+            Control::Cancel { job } => match control::cancel(&self.home, job)? {
+                Cancelled::Cancelled { unfinished } => Reply::Cancelled {
+                    requested: false,
+                    unfinished,
+                },
+                Cancelled::CancelRequested => Reply::Cancelled {
+                    requested: true,
+                    unfinished: 0,
+                },
+            },
+            Control::Snapshot { job, wait_ms } => Reply::Snapshot(json(&control::snapshot(
+                &self.home,
+                job,
+                Duration::from_millis(wait_ms),
+            )?)),
+            // The broker's socket thread answers it.
+            Control::Nodes => Reply::Nodes(Vec::new()),
+        })
+    }
+}
+
+/// A job library view as the JSON a reply carries.
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("views serialise")
+}
+
+/// A broker's run shows nothing: the client has the output.
+struct Quiet;
+
+impl wrun_jobs::Observer for Quiet {
+    fn finished(&mut self, _: &wrun_jobs::Update<'_>) {}
+    fn note(&mut self, _: &str) {}
 }
 
 impl Service for BrokerService {
@@ -177,52 +244,10 @@ impl Service for BrokerService {
         Self::end(&link, result);
     }
 
-    fn command(&self, argv: Vec<String>) -> (u8, Vec<u8>, Vec<u8>) {
-        // Only job commands, and only on this broker's own journal.
-        let allowed = argv.first().is_some_and(|c| COMMANDS.contains(&c.as_str()))
-            && !argv
-                .iter()
-                .any(|a| a.starts_with("--broker") || a.starts_with("--key"));
-        if !allowed {
-            let message = format!(
-                "wrun: error: a broker runs only these commands for clients, on its own \
-                 journal: {}\n",
-                COMMANDS.join(", ")
-            );
-            return (Code::Usage as u8, Vec::new(), message.into_bytes());
-        }
-        let exe = std::env::current_exe().unwrap_or_else(|_| Path::new("wrun").to_owned());
-        let mut command = Command::new(exe);
-        command
-            .args(&argv)
-            // The child runs here, on this journal.
-            .env_remove("WRUN_BROKER")
-            .env_remove("WRUN_KEY");
-        if let Some(url) = &self.store_url {
-            command.env("WRUN_STORE", url);
-        }
-        match command.output() {
-            Ok(mut output) => {
-                // One message carries it back.
-                let limit = MAX_MESSAGE / 2;
-                if output.stdout.len() > limit {
-                    output.stdout.truncate(limit);
-                    output.stderr.extend_from_slice(
-                        b"wrun: the output was cut: run the command on the broker's machine\n",
-                    );
-                }
-                output.stderr.truncate(limit / 2);
-                (
-                    output.status.code().unwrap_or(1) as u8,
-                    output.stdout,
-                    output.stderr,
-                )
-            }
-            Err(e) => (
-                Code::Internal as u8,
-                Vec::new(),
-                format!("wrun: error: the broker cannot run wrun: {e}\n").into_bytes(),
-            ),
-        }
+    fn control(&self, control: Control) -> Reply {
+        self.answer(control).unwrap_or_else(|fail| {
+            let (code, message) = fail.into_parts();
+            Reply::Failed { code, message }
+        })
     }
 }

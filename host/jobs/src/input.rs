@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use flate2::bufread::MultiGzDecoder;
-use wrun_journal::{InflateLimits, InputRef};
+use wrun_journal::{InflateLimits, InputRef, JobId, JobSpec};
 
-use crate::exit::{Code, Fail, OrFail};
+use crate::error::{Error, ErrorKind, OrKind, Result};
+use crate::streams::Source;
 
 /// The first bytes of every gzip member.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -21,23 +22,19 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// inputs of one repeated byte compress far better than real data.
 const RATIO_GRACE: u64 = 16 << 20;
 
-/// An opened input.
-pub(crate) struct Opened {
-    /// Its bytes, decompressed.
-    pub(crate) reader: Box<dyn Read + Send>,
-    /// Its size, when known in advance (a regular file, not compressed).
-    pub(crate) size: Option<u64>,
-    pub(crate) compressed: bool,
-}
-
-/// Open the input (`-` is standard input).
-pub(crate) fn open(path: &Path, limits: InflateLimits) -> Result<Opened, Fail> {
+/// Open the input (`-` is standard input), decompressing gzip within
+/// `limits`.
+///
+/// # Errors
+///
+/// [`ErrorKind::Input`] naming the input.
+pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
     let name = path.display().to_string();
     let (raw, size): (Box<dyn Read + Send>, _) = if path.as_os_str() == "-" {
         (Box::new(io::stdin()), None)
     } else {
-        let file =
-            File::open(path).or_fail_with(Code::Input, || format!("cannot open input {name}"))?;
+        let file = File::open(path)
+            .or_kind_with(ErrorKind::Input, || format!("cannot open input {name}"))?;
         let size = file
             .metadata()
             .ok()
@@ -48,16 +45,16 @@ pub(crate) fn open(path: &Path, limits: InflateLimits) -> Result<Opened, Fail> {
     let mut buffered = BufReader::with_capacity(1 << 16, CountingReader::new(raw));
     let head = buffered
         .fill_buf()
-        .or_fail_with(Code::Input, || format!("cannot read input {name}"))?;
+        .or_kind_with(ErrorKind::Input, || format!("cannot read input {name}"))?;
     if !head.starts_with(&GZIP_MAGIC) {
-        return Ok(Opened {
+        return Ok(Source {
             reader: Box::new(buffered),
             size,
             compressed: false,
         });
     }
     let compressed = buffered.get_ref().count.clone();
-    Ok(Opened {
+    Ok(Source {
         reader: Box::new(Inflater {
             decoder: MultiGzDecoder::new(buffered),
             compressed,
@@ -69,8 +66,44 @@ pub(crate) fn open(path: &Path, limits: InflateLimits) -> Result<Opened, Fail> {
     })
 }
 
+/// Open the input job `id` recorded, refusing one that changed since.
+///
+/// # Errors
+///
+/// [`ErrorKind::JobState`] for a job without an input, one that read
+/// standard input, or whose input changed (size or modification time);
+/// [`ErrorKind::Input`] for one that cannot be read.
+pub fn open_recorded(id: JobId, spec: &JobSpec) -> Result<Source> {
+    let Some(recorded) = &spec.input else {
+        return Err(Error::new(
+            ErrorKind::JobState,
+            format!("job {id} has no input to resume"),
+        ));
+    };
+    if recorded.path == "-" {
+        return Err(Error::new(
+            ErrorKind::JobState,
+            format!("job {id} read standard input, which cannot be read again; submit it again"),
+        ));
+    }
+    let path = Path::new(&recorded.path);
+    let opened = open(path, spec.inflate)?;
+    let now = stamp(path);
+    if (now.size, now.modified_ns) != (recorded.size, recorded.modified_ns) {
+        return Err(Error::new(
+            ErrorKind::JobState,
+            format!(
+                "{}: the input changed since job {id} started (size or modification time); \
+                 its finished chunks no longer match it: submit it again",
+                recorded.path
+            ),
+        ));
+    }
+    Ok(opened)
+}
+
 /// The extension that names an input's format: `reads.fq.gz` is `fq`.
-pub(crate) fn format_extension(path: &Path) -> Option<&str> {
+pub fn format_extension(path: &Path) -> Option<&str> {
     let extension = path.extension().and_then(|e| e.to_str())?;
     match extension.to_ascii_lowercase().as_str() {
         "gz" | "gzip" | "bgz" => Path::new(path.file_stem()?)
@@ -82,7 +115,7 @@ pub(crate) fn format_extension(path: &Path) -> Option<&str> {
 
 /// What identifies the input's content for a resume: its path, size and
 /// modification time.
-pub(crate) fn stamp(path: &Path) -> InputRef {
+pub fn stamp(path: &Path) -> InputRef {
     if path.as_os_str() == "-" {
         return InputRef {
             path: "-".to_owned(),

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use wrun_runtime::{Chunk, TaskRunner};
 use wrun_scheduler::Sink;
 
-use crate::exit::{Code, Fail, OrFail};
+use crate::error::{Error, ErrorKind, OrKind, Result};
+use crate::streams::Destination;
 
 /// The chunks' outputs, kept for the reducer: their bytes end to end and
 /// where each starts.
@@ -39,13 +40,14 @@ impl Sink for Collected {
     }
 }
 
-/// Run `reducer` over `collected` and write its output to `out`.
+/// Run `reducer` over `collected` and write its output to `out`; its log
+/// lines go to `note` as `[reduce] …`.
 pub(crate) fn run(
     reducer: &TaskRunner,
     collected: Collected,
-    out: &mut dyn Write,
-    output_name: &str,
-) -> Result<(), Fail> {
+    out: &mut Destination,
+    note: &mut dyn FnMut(&str),
+) -> Result<()> {
     let result = reducer.run(Chunk {
         data: &Bytes::from(collected.data),
         records: &collected.starts,
@@ -55,15 +57,17 @@ pub(crate) fn run(
         Err(failed) => (&[][..], &failed.log),
     };
     for line in String::from_utf8_lossy(log).lines() {
-        eprintln!("[reduce] {line}");
+        note(&format!("[reduce] {line}"));
     }
     if let Err(failed) = &result {
-        return Err(Fail::new(
-            Code::of_task(wrun_scheduler::failure_kind(&failed.reason)),
-            anyhow::anyhow!("reduce {}: {}", reducer.source(), failed.reason),
+        return Err(Error::new(
+            ErrorKind::Task(wrun_scheduler::failure_kind(&failed.reason)),
+            format!("reduce {}: {}", reducer.source(), failed.reason),
         ));
     }
-    out.write_all(output)
-        .and_then(|()| out.flush())
-        .or_fail_with(Code::Output, || format!("cannot write {output_name}"))
+    let name = &out.name;
+    out.writer
+        .write_all(output)
+        .and_then(|()| Write::flush(&mut out.writer))
+        .or_kind_with(ErrorKind::Output, || format!("cannot write {name}"))
 }

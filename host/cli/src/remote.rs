@@ -1,0 +1,138 @@
+//! The job commands against a broker (`--broker`): each is one typed
+//! request, answered from the broker's journal, and shown exactly as the
+//! same command shows a local job.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use wrun_jobs::control::Cancelled;
+use wrun_remote::protocol::{Control, NodeInfo, Reply};
+
+use crate::args::{CancelArgs, LogsArgs, NodesArgs, Remote, SnapshotArgs, StatusArgs};
+use crate::exit::{Code, Fail, OrFail};
+use crate::{cluster, control, status};
+
+/// `wrun status --broker`.
+pub(crate) fn status(args: StatusArgs) -> Result<(), Fail> {
+    let request = Control::Status {
+        job: args.job,
+        state: args.state.clone(),
+        name: args.name.clone(),
+        since_ms: args.since.map(|since| since.as_millis() as u64),
+    };
+    match ask(&args.remote, request)? {
+        Reply::Jobs(json) => status::show_jobs(&parse::<Vec<_>>(&json)?, args.json),
+        Reply::Job(json) => status::show_detail(&parse(&json)?, args.json),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `wrun logs --broker`.
+pub(crate) fn logs(args: LogsArgs) -> Result<(), Fail> {
+    let request = Control::Logs {
+        job: args.job,
+        task: args.task,
+    };
+    match ask(&args.remote, request)? {
+        Reply::Logs(json) => {
+            status::show_logs(&parse::<Vec<_>>(&json)?, args.job, args.task, args.json)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `wrun cancel --broker`.
+pub(crate) fn cancel(args: CancelArgs) -> Result<(), Fail> {
+    match ask(&args.remote, Control::Cancel { job: args.job })? {
+        Reply::Cancelled {
+            requested,
+            unfinished,
+        } => {
+            let cancelled = match requested {
+                true => Cancelled::CancelRequested,
+                false => Cancelled::Cancelled { unfinished },
+            };
+            control::print_cancelled(args.job, cancelled, args.json);
+            Ok(())
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `wrun snapshot --broker`.
+pub(crate) fn snapshot(args: SnapshotArgs) -> Result<(), Fail> {
+    let request = Control::Snapshot {
+        job: args.job,
+        wait_ms: args.wait.as_millis() as u64,
+    };
+    match ask(&args.remote, request)? {
+        Reply::Snapshot(json) => {
+            control::print_snapshot(&parse(&json)?, args.json);
+            Ok(())
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `wrun nodes --broker`.
+pub(crate) fn nodes(args: NodesArgs) -> Result<(), Fail> {
+    if args.remote.broker.is_none() {
+        return Err(Fail::new(
+            Code::Usage,
+            anyhow::anyhow!("wrun nodes lists a broker's nodes: give --broker tcp://HOST:PORT"),
+        ));
+    }
+    let nodes = match ask(&args.remote, Control::Nodes)? {
+        Reply::Nodes(nodes) => nodes,
+        other => return Err(unexpected(&other)),
+    };
+    if args.json {
+        let text = serde_json::to_string_pretty(&nodes).or_fail(Code::Internal)?;
+        println!("{text}");
+        return Ok(());
+    }
+    print!("{}", nodes_table(&nodes));
+    Ok(())
+}
+
+/// The node table `wrun nodes` prints.
+fn nodes_table(nodes: &[NodeInfo]) -> String {
+    let mut text = format!(
+        "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10}\n",
+        "node", "address", "version", "slots", "running", "done", "heard", "up"
+    );
+    let ago = |ms: u64| humantime::format_duration(Duration::from_millis(ms / 100 * 100));
+    for node in nodes {
+        text.push_str(&format!(
+            "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10}\n",
+            node.name,
+            node.address,
+            node.version,
+            node.slots,
+            node.running,
+            node.done,
+            format!("{} ago", ago(node.last_heard_ms)),
+            ago(node.connected_ms / 1000 * 1000).to_string(),
+        ));
+    }
+    if nodes.is_empty() {
+        text.push_str("no nodes are connected\n");
+    }
+    text
+}
+
+fn ask(remote: &Remote, control: Control) -> Result<Reply, Fail> {
+    cluster::control(remote, control)
+}
+
+fn parse<T: DeserializeOwned>(json: &str) -> Result<T, Fail> {
+    serde_json::from_str(json).or_fail(Code::Broker)
+}
+
+fn unexpected(reply: &Reply) -> Fail {
+    let text: String = format!("{reply:?}").chars().take(60).collect();
+    Fail::new(
+        Code::Broker,
+        anyhow::anyhow!("the broker sent an unexpected reply: {text}"),
+    )
+}

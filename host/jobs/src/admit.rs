@@ -1,0 +1,241 @@
+//! A job's modules, from bytes to runnable: the one sequence "admit the
+//! task, build its runner, choose and admit the splitter plugin, admit the
+//! reducer", for a new job (bytes from files) and a recorded one (bytes
+//! from the store) alike.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wrun_journal::{JobSpec, LimitsSpec, ModuleRef};
+use wrun_runtime::{Limits, Module, ModuleInfo, Runtime, Splitter, TaskRunner, plugins};
+use wrun_store::{BlobStore, Digest};
+
+use crate::error::{Error, ErrorKind, OrKind, Result};
+
+/// A module's bytes and where they came from (a path, a crate directory,
+/// a builtin's name), for messages and for the job's spec.
+#[derive(Debug, Clone)]
+pub struct ModuleBytes {
+    /// Where the bytes came from, as messages name the module.
+    pub source: String,
+    /// The module's WebAssembly bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl ModuleBytes {
+    /// How a spec records it: the source (a file's absolute path, so that
+    /// a resume from another directory can fall back to it) and the digest.
+    pub fn reference(&self) -> ModuleRef {
+        ModuleRef {
+            source: absolute(&self.source),
+            digest: Digest::of(&self.bytes).to_hex(),
+        }
+    }
+
+    /// A module `spec` names: from the store by digest, else from its
+    /// source file if that still has the same digest.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Journal`] for a malformed digest, [`ErrorKind::JobState`]
+    /// when neither the store nor the file has the bytes.
+    pub fn stored(store: &BlobStore, module: &ModuleRef) -> Result<Self> {
+        let (source, digest) = (&module.source, &module.digest);
+        let parsed = Digest::from_hex(digest).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Journal,
+                format!("module {source}: bad digest {digest:?} in the journal"),
+            )
+        })?;
+        let bytes = match store.get(&parsed).or_kind(ErrorKind::Internal)? {
+            Some(bytes) => bytes.to_vec(),
+            None => match std::fs::read(source) {
+                Ok(bytes) if Digest::of(&bytes) == parsed => bytes,
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::JobState,
+                        format!(
+                            "module {source} (blake3 {digest}) is no longer in the store, and \
+                             the file is gone or changed"
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok(ModuleBytes {
+            source: source.clone(),
+            bytes,
+        })
+    }
+}
+
+/// A job's modules, admitted and ready to run.
+#[derive(Debug)]
+pub struct Admitted {
+    /// Runs the task on one chunk.
+    pub runner: TaskRunner,
+    /// The task module and the splitter plugin, for `-v`.
+    pub modules: [Module; 2],
+    /// The splitter plugin instance.
+    pub splitter: Splitter,
+    /// The plugin's bytes, as chosen.
+    pub format: ModuleBytes,
+    /// Runs over the chunks' outputs at the end (`--reduce`).
+    pub reducer: Option<TaskRunner>,
+}
+
+/// Admit `task` with `args`, then the splitter plugin `format` returns for
+/// its metadata (`--format auto` needs the task's formats), then the
+/// reducer.
+///
+/// # Errors
+///
+/// [`ErrorKind::Module`] for a module the runtime refuses, or whatever
+/// `format` returns.
+pub fn admit(
+    runtime: &Runtime,
+    task: &ModuleBytes,
+    args: &[String],
+    format: impl FnOnce(&ModuleInfo) -> Result<ModuleBytes>,
+    reduce: Option<&ModuleBytes>,
+) -> Result<Admitted> {
+    let module = admit_one(runtime, task)?;
+    let runner = runtime
+        .task_runner(&module, args)
+        .or_kind(ErrorKind::Module)?;
+    let format = format(module.info())?;
+    let plugin = admit_one(runtime, &format)?;
+    let splitter = runtime.splitter(&plugin).or_kind(ErrorKind::Module)?;
+    let reducer = match reduce {
+        Some(reduce) => {
+            let module = admit_one(runtime, reduce)?;
+            Some(
+                runtime
+                    .task_runner(&module, &[])
+                    .or_kind(ErrorKind::Module)?,
+            )
+        }
+        None => None,
+    };
+    Ok(Admitted {
+        runner,
+        modules: [module, plugin],
+        splitter,
+        format,
+        reducer,
+    })
+}
+
+/// Admit the modules `spec` names (from the store, else their files), in a
+/// runtime for `workers` tasks at once.
+///
+/// # Errors
+///
+/// As [`admit`] and [`ModuleBytes::stored`]; [`ErrorKind::JobState`] for a
+/// job that has no input (its splitter is not recorded).
+pub fn admit_recorded(spec: &JobSpec, workers: usize, store: &Arc<BlobStore>) -> Result<Admitted> {
+    let runtime = runtime(&spec.limits, workers, Some(store.clone()))?;
+    let task = ModuleBytes::stored(store, &spec.module)?;
+    let reduce = match &spec.reduce {
+        Some(reduce) => Some(ModuleBytes::stored(store, reduce)?),
+        None => None,
+    };
+    let format = |_: &ModuleInfo| match &spec.format {
+        Some(format) => ModuleBytes::stored(store, format),
+        None => Err(Error::new(
+            ErrorKind::JobState,
+            "the job has no input to resume",
+        )),
+    };
+    admit(&runtime, &task, &spec.args, format, reduce.as_ref())
+}
+
+fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
+    runtime
+        .admit(&module.source, &module.bytes)
+        .or_kind(ErrorKind::Module)
+}
+
+/// A runtime for `workers` tasks at once (plus the splitter), with the
+/// artifact cache in `cache` if given.
+///
+/// # Errors
+///
+/// [`ErrorKind::Internal`] when the engine cannot be created.
+pub fn runtime(
+    limits: &LimitsSpec,
+    workers: usize,
+    cache: Option<Arc<BlobStore>>,
+) -> Result<Runtime> {
+    let slots = workers as u32 + 1;
+    let limits = runtime_limits(limits);
+    match cache {
+        Some(store) => Runtime::with_store(limits, slots, store),
+        None => Runtime::new(limits, slots),
+    }
+    .or_kind(ErrorKind::Internal)
+}
+
+/// Runtime limits from a spec's.
+pub fn runtime_limits(spec: &LimitsSpec) -> Limits {
+    Limits {
+        fuel: spec.fuel,
+        timeout: spec.timeout_ms.map(Duration::from_millis),
+        memory: spec.memory,
+        output: usize::try_from(spec.output).unwrap_or(usize::MAX),
+        ..Limits::default()
+    }
+}
+
+/// `--format`: `auto` (the input's extension if the task accepts it, else
+/// the task's first format, else lines), a builtin name, or a plugin file.
+///
+/// # Errors
+///
+/// [`ErrorKind::Module`] for an unknown name or an unreadable file.
+pub fn resolve_format(format: &str, task: &ModuleInfo, input: &Path) -> Result<ModuleBytes> {
+    let builtin = |name: &str| {
+        plugins::builtin(name).map(|bytes| ModuleBytes {
+            source: plugins::source_name(name),
+            bytes: bytes.to_vec(),
+        })
+    };
+    if format == "auto" {
+        let extension = crate::input::format_extension(input);
+        let name = plugins::detect(&task.formats, extension);
+        return builtin(name)
+            .ok_or_else(|| Error::new(ErrorKind::Internal, format!("no builtin plugin {name}")));
+    }
+    if let Some(found) = builtin(format) {
+        return Ok(found);
+    }
+    let path = Path::new(format);
+    if path.is_file() {
+        let bytes = std::fs::read(path)
+            .or_kind_with(ErrorKind::Module, || format!("cannot read plugin {format}"))?;
+        return Ok(ModuleBytes {
+            source: format.to_owned(),
+            bytes,
+        });
+    }
+    let known: Vec<&str> = plugins::names().collect();
+    Err(Error::new(
+        ErrorKind::Module,
+        format!(
+            "unknown format {format:?}: use auto, {}, or the path of a splitter plugin .wasm",
+            known.join(", ")
+        ),
+    ))
+}
+
+/// A module's source as recorded: a file as an absolute path, a builtin
+/// as its name.
+fn absolute(source: &str) -> String {
+    let path = Path::new(source);
+    match path.is_file() {
+        true => std::path::absolute(path)
+            .map_or_else(|_| source.to_owned(), |p| p.display().to_string()),
+        false => source.to_owned(),
+    }
+}

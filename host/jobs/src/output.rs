@@ -1,0 +1,98 @@
+//! A recorded job's output, re-assembled from its stored chunks.
+
+use std::io::Write;
+
+use wrun_journal::{JobId, JobState, TaskState};
+use wrun_store::Digest;
+
+use crate::error::{Error, ErrorKind, OrKind, Result};
+use crate::home::Home;
+use crate::streams::Destination;
+
+/// Write job `id`'s output to `out`: every chunk's stored output in input
+/// order (a `--reduce` job's chunks, before the reduce, with a `note`).
+///
+/// # Errors
+///
+/// [`ErrorKind::JobState`] when a chunk is unfinished or its stored output
+/// is missing or damaged (the chunks before it are written);
+/// [`ErrorKind::Output`]; [`ErrorKind::Journal`].
+pub fn write(
+    home: &Home,
+    id: JobId,
+    out: &mut Destination,
+    note: &mut dyn FnMut(String),
+) -> Result<()> {
+    let journal = home.journal()?;
+    let record = journal.job(id)?;
+    if let Some(reduce) = &record.spec.reduce {
+        note(format!(
+            "wrun: note: job {id} reduces its chunks with {}: these are the chunks' outputs, \
+             before the reduce",
+            reduce.source
+        ));
+    }
+    let store = home.store()?;
+    let output_name = out.name.clone();
+    let write_error = |name: &str| format!("cannot write {name}");
+    let mut expected = 0;
+    let mut missing = None;
+    for task in journal.tasks(id, None)? {
+        if task.index != expected {
+            missing = Some(format!("chunk {expected} was never run"));
+            break;
+        }
+        expected += 1;
+        match &task.state {
+            TaskState::Done { output, .. } => {
+                let bytes = if output.len == 0 {
+                    Vec::new()
+                } else if output.inline {
+                    journal.output(id, task.index)?.unwrap_or_default()
+                } else {
+                    store
+                        .get(&Digest::from_bytes(output.digest))
+                        .or_kind(ErrorKind::Internal)?
+                        .map(|b| b.to_vec())
+                        .unwrap_or_default()
+                };
+                if *Digest::of(&bytes).as_bytes() != output.digest {
+                    missing = Some(format!(
+                        "the stored output of chunk {} is missing or damaged",
+                        task.index
+                    ));
+                    break;
+                }
+                out.writer
+                    .write_all(&bytes)
+                    .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
+            }
+            // A failed chunk has no output; `--keep-going` jobs go on.
+            TaskState::Failed { .. } if record.spec.keep_going => {}
+            other => {
+                missing = Some(format!("chunk {} is {}", task.index, other.kind()));
+                break;
+            }
+        }
+    }
+    out.writer
+        .flush()
+        .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
+    if missing.is_none() && record.tasks_total != Some(expected) {
+        missing = Some(format!("chunk {expected} was never run"));
+    }
+    match missing {
+        None => Ok(()),
+        Some(why) => Err(Error::new(
+            ErrorKind::JobState,
+            format!(
+                "job {id}: {why}; the output of every chunk before it was written{}",
+                if record.state == JobState::Running {
+                    " (`wrun resume` finishes the job)"
+                } else {
+                    ""
+                }
+            ),
+        )),
+    }
+}

@@ -1,0 +1,413 @@
+//! Running a job: a [`Run`] holds everything one run needs (spec, loaded
+//! modules, executor, input and output streams, its place in the journal)
+//! and [`Run::execute`] drives the scheduler to the end, records the
+//! job's final state and turns what went wrong into an [`Error`] that says
+//! what to do next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wrun_journal::{CheckpointEvery, JobId, JobSpec, JobState, SuspendReason};
+use wrun_runtime::{Every, Module, Requests, SplitError, Splitter, TaskRunner};
+use wrun_scheduler::{
+    Adaptive, Checkpoints, Chunking, Executor, Job, JobError, LocalExecutor, Recording, Summary,
+    Update,
+};
+
+use crate::admit::Admitted;
+use crate::error::{Error, ErrorKind, Result};
+use crate::journaled::Journaled;
+use crate::reduce;
+use crate::streams::{Destination, Source};
+
+/// Bytes read from the input and handed to the splitter at a time.
+const BLOCK_SIZE: usize = 1 << 20;
+
+/// Where a job's tasks run: this process's cores, or a broker's nodes.
+pub trait Placement {
+    /// Task instances this process needs at once (the runtime's pool size,
+    /// the splitter aside).
+    fn local_slots(&self) -> usize;
+
+    /// The executor for a job of `spec`, whose task `runner` this process
+    /// admitted.
+    ///
+    /// # Errors
+    ///
+    /// Whatever makes the job impossible to place.
+    fn executor(&self, spec: &JobSpec, runner: TaskRunner) -> Result<Box<dyn Executor>>;
+}
+
+/// Tasks run on this machine, `workers` at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Local {
+    /// Worker threads (and task instances) at once.
+    pub workers: usize,
+}
+
+impl Local {
+    /// `workers` workers, or one per core.
+    pub fn new(workers: Option<u32>) -> Self {
+        let workers = match workers {
+            Some(n) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Local { workers }
+    }
+}
+
+impl Placement for Local {
+    fn local_slots(&self) -> usize {
+        self.workers
+    }
+
+    fn executor(&self, _: &JobSpec, runner: TaskRunner) -> Result<Box<dyn Executor>> {
+        Ok(Box::new(LocalExecutor::new(runner, self.workers)))
+    }
+}
+
+/// One run of a job, ready to execute.
+pub struct Run {
+    spec: JobSpec,
+    executor: Box<dyn Executor>,
+    splitter: Splitter,
+    modules: [Module; 2],
+    reducer: Option<TaskRunner>,
+    input: Source,
+    output: Destination,
+    journaled: Option<Journaled>,
+    requests: Arc<Requests>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("job", &self.job())
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a run tells its caller as it goes.
+pub trait Observer {
+    /// A task finished (or failed): its input bytes, log and outcome.
+    fn finished(&mut self, update: &Update<'_>);
+    /// A line for the user (the reducer's log).
+    fn note(&mut self, line: &str);
+}
+
+impl Run {
+    /// A run of `spec` with its `admitted` modules, tasks placed by
+    /// `placement`, reading `input` and writing `output`, recorded in the
+    /// journal if `journaled`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Placement::executor`].
+    pub fn new(
+        spec: JobSpec,
+        admitted: Admitted,
+        placement: &dyn Placement,
+        input: Source,
+        output: Destination,
+        journaled: Option<Journaled>,
+    ) -> Result<Self> {
+        Ok(Run {
+            executor: placement.executor(&spec, admitted.runner)?,
+            spec,
+            splitter: admitted.splitter,
+            modules: admitted.modules,
+            reducer: admitted.reducer,
+            input,
+            output,
+            journaled,
+            requests: Arc::default(),
+        })
+    }
+
+    /// The job's id, when it is recorded.
+    pub fn job(&self) -> Option<JobId> {
+        self.journaled.as_ref().map(|j| j.job)
+    }
+
+    /// Its spec.
+    pub fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+
+    /// The task module and the splitter plugin.
+    pub fn modules(&self) -> &[Module; 2] {
+        &self.modules
+    }
+
+    /// Tasks run at once.
+    pub fn slots(&self) -> usize {
+        self.executor.slots()
+    }
+
+    /// The input's size in bytes, when known.
+    pub fn input_size(&self) -> Option<u64> {
+        self.input.size
+    }
+
+    /// The input's name for messages (its recorded path).
+    pub fn input_name(&self) -> String {
+        self.spec
+            .input
+            .as_ref()
+            .map_or_else(String::new, |i| i.path.clone())
+    }
+
+    /// Chunks finished by earlier runs of a recorded job.
+    pub fn finished_before(&self) -> usize {
+        self.journaled.as_ref().map_or(0, |j| j.prior.finished())
+    }
+
+    /// Snapshot and drain requests for the running tasks of a recorded job
+    /// (a signal handler drains the job through them).
+    pub fn requests(&self) -> Arc<Requests> {
+        self.requests.clone()
+    }
+
+    /// Run every task, write the outputs in input order, run the reducer,
+    /// and record the job's final state.
+    ///
+    /// # Errors
+    ///
+    /// The first task failure (without `--keep-going`), a bad input, an
+    /// unwritable output, a cancel or a suspension, each as its kind, with
+    /// what the output holds and the command that goes on.
+    pub fn execute(self, observer: &mut dyn Observer) -> Result<Summary> {
+        let Run {
+            spec,
+            executor,
+            splitter,
+            modules: _,
+            reducer,
+            input,
+            mut output,
+            mut journaled,
+            requests,
+        } = self;
+        let job = Job {
+            executor: &*executor,
+            splitter,
+            input: input.reader,
+            chunking: chunking(&spec),
+            block_size: BLOCK_SIZE,
+            keep_going: spec.keep_going,
+            retries: spec.retries,
+            adaptive: spec.adaptive_ms.map(|ms| Adaptive {
+                target: Duration::from_millis(ms),
+                input_size: input.size,
+            }),
+            recording: journaled.as_mut().map(|j| Recording {
+                journal: &mut j.journal,
+                job: j.job,
+                store: &j.store,
+                prior: std::mem::take(&mut j.prior),
+                checkpoints: Checkpoints {
+                    every: spec.checkpoint_every.map(|every| match every {
+                        CheckpointEvery::Calls(calls) => Every::Calls(calls),
+                        CheckpointEvery::Millis(ms) => Every::Time(Duration::from_millis(ms)),
+                    }),
+                    requests,
+                },
+            }),
+        };
+        let mut on_update = |update: Update<'_>| observer.finished(&update);
+        let mut collected = reducer.as_ref().map(|_| reduce::Collected::default());
+        let result = match &mut collected {
+            Some(collected) => job.run(collected, &mut on_update),
+            None => job.run(&mut output.writer, &mut on_update),
+        };
+        let reduced = match (&result, &reducer, collected) {
+            (Ok(_), Some(reducer), Some(collected)) => {
+                Some(reduce::run(reducer, collected, &mut output, &mut |line| {
+                    observer.note(line)
+                }))
+            }
+            _ => None,
+        };
+        let Destination {
+            writer,
+            name: output_name,
+        } = output;
+        drop(writer);
+        let state = match &reduced {
+            Some(Err(_)) => Some(JobState::Failed),
+            _ => final_state(&result),
+        };
+        let id = journaled.as_ref().map(|j| j.job);
+        if let (Some(journaled), Some(state)) = (&mut journaled, state) {
+            journaled.journal.finish_job(journaled.job, state)?;
+        }
+        if let Some(Err(error)) = reduced {
+            return Err(error);
+        }
+        let context = Context {
+            job: id,
+            input: spec
+                .input
+                .as_ref()
+                .map_or_else(String::new, |i| i.path.clone()),
+            output: output_name,
+            has_output_file: spec.output.is_some(),
+        };
+        result.map_err(|error| context.error(error))
+    }
+}
+
+/// The chunking a spec records.
+pub fn chunking(spec: &JobSpec) -> Chunking {
+    Chunking {
+        max_records: spec.chunk_records,
+        max_bytes: spec.chunk_bytes,
+        max_residues: spec.chunk_residues,
+    }
+}
+
+/// How a job cuts chunks, in words: `7 records or 1.0 MiB`.
+pub fn describe_chunking(spec: &JobSpec) -> String {
+    if let Some(ms) = spec.adaptive_ms {
+        return format!("adaptive size, about {ms} ms of work each");
+    }
+    let chunking = chunking(spec);
+    let bounds: Vec<String> = [
+        chunking.max_records.map(|n| format!("{n} records")),
+        chunking
+            .max_bytes
+            .map(|n| bytesize::ByteSize(n).to_string()),
+        chunking.max_residues.map(|n| format!("{n} residues")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match bounds.is_empty() {
+        true => "the whole input".to_owned(),
+        false => bounds.join(" or "),
+    }
+}
+
+/// The error for a run whose tasks failed with `--keep-going`: `N of M
+/// chunks failed`, as the first failure's kind; `Ok` when none did.
+///
+/// # Errors
+///
+/// [`ErrorKind::Task`] of the first failure in input order.
+pub fn check(summary: &Summary, job: Option<JobId>) -> Result<()> {
+    let Some(first) = summary.failed.first() else {
+        return Ok(());
+    };
+    let hint = job.map_or_else(String::new, |id| {
+        format!(" (`wrun logs {id}` shows their logs, `wrun retry {id}` runs them again)")
+    });
+    Err(Error::new(
+        ErrorKind::Task(first.error.kind),
+        format!(
+            "{} of {} chunks failed{hint}",
+            summary.failed.len(),
+            summary.tasks
+        ),
+    ))
+}
+
+/// The state a run leaves its job in; `None` leaves it `running`, which
+/// once this process exits reads as interrupted: resumable.
+fn final_state(result: &Result<Summary, JobError>) -> Option<JobState> {
+    match result {
+        Ok(summary) if summary.failed.is_empty() => Some(JobState::Done),
+        Ok(_) => Some(JobState::Failed),
+        Err(JobError::Task(_) | JobError::Split(_) | JobError::Chunk(_)) => Some(JobState::Failed),
+        Err(JobError::Cancelled) => Some(JobState::Cancelled),
+        Err(JobError::Suspended { .. }) => Some(JobState::Suspended),
+        Err(
+            JobError::Input(_)
+            | JobError::InputChanged { .. }
+            | JobError::Output(_)
+            | JobError::Journal(_)
+            | JobError::Store(_)
+            | JobError::State(_)
+            | JobError::Internal(_),
+        ) => None,
+    }
+}
+
+/// What an error message names: the job, its input and output.
+struct Context {
+    job: Option<JobId>,
+    input: String,
+    output: String,
+    /// Whether the output is a file (which then holds a prefix).
+    has_output_file: bool,
+}
+
+impl Context {
+    /// `error`, with the job, input and output named, and what to do next.
+    fn error(&self, error: JobError) -> Error {
+        let Context { job, input, .. } = self;
+        let output = &self.output;
+        let name = job.map_or_else(String::new, |id| format!("job {id}: "));
+        let partial = match self.has_output_file {
+            true => format!("; {output} holds the output of every chunk before it"),
+            false => String::new(),
+        };
+        let retry = job.map_or_else(String::new, |id| {
+            format!(" (`wrun logs {id}` shows its log, `wrun retry {id}` runs it again)")
+        });
+        let resume = job.map_or_else(String::new, |id| {
+            format!("; nothing done is lost: `wrun resume {id}` goes on")
+        });
+        let (kind, message) = match error {
+            JobError::Task(failed) => (
+                ErrorKind::Task(failed.error.kind),
+                format!("{name}{input}: {failed}{partial}{retry}"),
+            ),
+            JobError::Split(SplitError::Rejected { plugin, message }) => (
+                ErrorKind::Input,
+                format!("{name}{input}: {message} (format {plugin}){partial}"),
+            ),
+            error @ JobError::Split(_) => (
+                ErrorKind::Module,
+                format!("{name}{input}: {error}{partial}"),
+            ),
+            error @ JobError::Chunk(_) => {
+                (ErrorKind::Input, format!("{name}{input}: {error}{partial}"))
+            }
+            error @ JobError::Input(_) => (
+                ErrorKind::Input,
+                format!("{name}{input}: {error}{partial}{resume}"),
+            ),
+            error @ JobError::InputChanged { .. } => {
+                (ErrorKind::JobState, format!("{name}{input}: {error}"))
+            }
+            JobError::Output(error) => (
+                ErrorKind::Output,
+                format!("{name}cannot write {output}: {error}{resume}"),
+            ),
+            JobError::Cancelled => (
+                ErrorKind::Cancelled,
+                format!("{name}cancelled{partial}{resume}"),
+            ),
+            error @ JobError::Suspended { reason, .. } => {
+                let how = match (reason, job) {
+                    (SuspendReason::Fuel, Some(id)) => {
+                        format!("; `wrun resume {id} --add-fuel N` goes on from their snapshots")
+                    }
+                    (SuspendReason::Drain, Some(id)) => {
+                        format!("; `wrun resume {id}` goes on from their snapshots")
+                    }
+                    (_, None) => String::new(),
+                };
+                (ErrorKind::Suspended, format!("{name}{error}{partial}{how}"))
+            }
+            error @ (JobError::Journal(_) | JobError::Store(_)) => {
+                (ErrorKind::Journal, format!("{name}{error}"))
+            }
+            error @ (JobError::State(_) | JobError::Internal(_)) => {
+                (ErrorKind::Internal, format!("{name}{error}"))
+            }
+        };
+        Error::new(kind, message)
+    }
+}

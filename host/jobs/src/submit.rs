@@ -1,0 +1,309 @@
+//! A new job from a request: its modules admitted, its input opened, its
+//! spec and fingerprint computed; then either run here (a new journaled
+//! job, or the unfinished one with the same fingerprint, resumed) or
+//! handed to a broker. A module given no input runs once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use wrun_journal::{CheckpointEvery, InflateLimits, InputRef, JobSpec, LimitsSpec};
+use wrun_runtime::{Chunk, Kind, ModuleInfo, Unit};
+use wrun_scheduler::Chunking;
+use wrun_store::{BlobStore, Digest};
+
+use crate::admit::{self, Admitted, ModuleBytes};
+use crate::error::{Error, ErrorKind, OrKind, Result};
+use crate::home::Home;
+use crate::journaled::{Claim, Journaled};
+use crate::run::{Placement, Run, chunking};
+use crate::streams::{Destination, Source};
+
+/// What a new job is: the modules, the input and output, and the options
+/// that shape its result.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The task module.
+    pub task: ModuleBytes,
+    /// `--format`: `auto`, a builtin plugin's name, or a plugin's path.
+    pub format: String,
+    /// The reducer module (`--reduce`).
+    pub reduce: Option<ModuleBytes>,
+    /// The input (`-`: standard input); `None` runs the module once.
+    pub input: Option<PathBuf>,
+    /// The output file; `None` is standard output.
+    pub output: Option<PathBuf>,
+    /// Arguments passed to the task.
+    pub args: Vec<String>,
+    /// Most records per chunk.
+    pub chunk_records: Option<u64>,
+    /// Most bytes per chunk.
+    pub chunk_bytes: Option<u64>,
+    /// Most residues (sequence bytes) per chunk.
+    pub chunk_residues: Option<u64>,
+    /// Adaptive chunking's target time per task; `None` is static.
+    pub adaptive: Option<Duration>,
+    /// Limits per chunk.
+    pub limits: LimitsSpec,
+    /// Run every chunk whatever fails.
+    pub keep_going: bool,
+    /// Attempts after a host failure, per chunk.
+    pub retries: u32,
+    /// Caps on a compressed input.
+    pub inflate: InflateLimits,
+    /// How often running tasks are snapshotted.
+    pub checkpoint_every: Option<CheckpointEvery>,
+}
+
+/// How a request is kept: its name, whether it resumes an unfinished job
+/// of the same definition, and which parts of the home it uses.
+#[derive(Debug, Clone, Default)]
+pub struct Keeping {
+    /// The job's `--name`.
+    pub name: Option<String>,
+    /// Start a new job even when an unfinished one has this definition.
+    pub fresh: bool,
+    /// Record the job in the journal.
+    pub journal: bool,
+    /// Use the compiled-module cache.
+    pub cache: bool,
+}
+
+/// A new job, prepared: everything checked and loaded, nothing recorded.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Its spec, with automatic chunking resolved.
+    pub spec: JobSpec,
+    /// The definition as the user gave it (chunking unresolved): the same
+    /// submit again finds the job by it.
+    pub fingerprint: [u8; 32],
+    /// Its modules, admitted.
+    pub admitted: Admitted,
+    /// The input.
+    pub input: Source,
+    /// The modules' bytes: task, splitter plugin, and reducer if any.
+    pub modules: Vec<Vec<u8>>,
+    keeping: Keeping,
+    store: Option<Arc<BlobStore>>,
+}
+
+/// What a request became: a job over an input, or a module run once.
+#[derive(Debug)]
+pub enum Submitted {
+    /// A job over an input, prepared.
+    Job(Box<Prepared>),
+    /// A module without input, run once.
+    Once(Once),
+}
+
+/// A module run once on an empty chunk, with no records.
+#[derive(Debug)]
+pub struct Once {
+    /// Its output.
+    pub output: Vec<u8>,
+    /// Its log.
+    pub log: Vec<u8>,
+    /// How it failed, if it did.
+    pub error: Option<Error>,
+}
+
+/// Check and load `request`: admit its modules in a runtime for
+/// `placement`, open its input, and compute its spec; a request without
+/// input runs its module once, here and now.
+///
+/// # Errors
+///
+/// [`ErrorKind::Usage`] for adaptive chunking with a task whose output
+/// depends on where chunks are cut; [`ErrorKind::Module`];
+/// [`ErrorKind::Input`].
+pub fn prepare(
+    home: &Home,
+    request: Request,
+    keeping: Keeping,
+    placement: &dyn Placement,
+) -> Result<Submitted> {
+    // The store holds the artifact cache and the journal's modules and
+    // large outputs: with neither, wrun needs no home at all.
+    let store = match keeping.cache || keeping.journal {
+        true => Some(home.store()?),
+        false => None,
+    };
+    let cache = store.clone().filter(|_| keeping.cache);
+    let runtime = admit::runtime(&request.limits, placement.local_slots(), cache)?;
+    let Some(input_path) = request.input.clone() else {
+        return once(&runtime, &request).map(Submitted::Once);
+    };
+    let input = crate::input::open(&input_path, request.inflate)?;
+    let format = |info: &ModuleInfo| {
+        check_adaptive(&request, info)?;
+        admit::resolve_format(&request.format, info, &input_path)
+    };
+    let admitted = admit::admit(
+        &runtime,
+        &request.task,
+        &request.args,
+        format,
+        request.reduce.as_ref(),
+    )?;
+    let mut spec = JobSpec {
+        module: request.task.reference(),
+        format: Some(admitted.format.reference()),
+        input: Some(InputRef {
+            compressed: input.compressed,
+            ..crate::input::stamp(&input_path)
+        }),
+        output: request.output.as_deref().map(|p| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_owned())
+                .display()
+                .to_string()
+        }),
+        chunk_records: request.chunk_records,
+        chunk_bytes: request.chunk_bytes,
+        chunk_residues: request.chunk_residues,
+        adaptive_ms: request.adaptive.map(|t| t.as_millis().max(1) as u64),
+        args: request.args.clone(),
+        limits: request.limits.clone(),
+        keep_going: request.keep_going,
+        retries: request.retries,
+        inflate: request.inflate,
+        checkpoint_every: request.checkpoint_every,
+        reduce: request.reduce.as_ref().map(ModuleBytes::reference),
+    };
+    let fingerprint = fingerprint(&spec);
+    if chunking(&spec) == Chunking::default() {
+        let auto = Chunking::auto(input.size, placement.local_slots());
+        spec.chunk_records = auto.max_records;
+        spec.chunk_bytes = auto.max_bytes;
+    }
+    let mut modules = vec![request.task.bytes, admitted.format.bytes.clone()];
+    modules.extend(request.reduce.map(|reduce| reduce.bytes));
+    Ok(Submitted::Job(Box::new(Prepared {
+        spec,
+        fingerprint,
+        admitted,
+        input,
+        modules,
+        store: store.filter(|_| keeping.journal),
+        keeping,
+    })))
+}
+
+/// The fingerprint of a spec: blake3 of its JSON.
+fn fingerprint(spec: &JobSpec) -> [u8; 32] {
+    let json = serde_json::to_string(spec).expect("a job spec serialises");
+    *Digest::of(json.as_bytes()).as_bytes()
+}
+
+/// `--chunking adaptive` needs an SDK task of `unit=record`, whose output
+/// does not depend on where chunks are cut.
+fn check_adaptive(request: &Request, info: &ModuleInfo) -> Result<()> {
+    if request.adaptive.is_none() || (info.kind == Kind::Task && info.unit == Unit::Record) {
+        return Ok(());
+    }
+    let what = match info.kind {
+        Kind::Task => "an SDK task of unit=chunk",
+        _ => "a WASI command, which sees whole chunks",
+    };
+    Err(Error::new(
+        ErrorKind::Usage,
+        format!(
+            "{}: --chunking adaptive needs an SDK task of unit=record, whose output does not \
+             depend on where chunks are cut; this is {what}",
+            request.task.source,
+        ),
+    ))
+}
+
+/// Run the task module once on an empty chunk.
+fn once(runtime: &wrun_runtime::Runtime, request: &Request) -> Result<Once> {
+    let module = runtime
+        .admit(&request.task.source, &request.task.bytes)
+        .or_kind(ErrorKind::Module)?;
+    check_adaptive(request, module.info())?;
+    let runner = runtime
+        .task_runner(&module, &request.args)
+        .or_kind(ErrorKind::Module)?;
+    Ok(
+        match runner.run(Chunk {
+            data: &Bytes::new(),
+            records: &[],
+        }) {
+            Ok(done) => Once {
+                output: done.output,
+                log: done.log,
+                error: None,
+            },
+            Err(failed) => Once {
+                output: Vec::new(),
+                log: failed.log,
+                error: Some(Error::new(
+                    ErrorKind::Task(wrun_scheduler::failure_kind(&failed.reason)),
+                    format!("{}: {}", runner.source(), failed.reason),
+                )),
+            },
+        },
+    )
+}
+
+impl Prepared {
+    /// Whether it runs without the journal (`--no-journal`).
+    pub fn is_journaled(&self) -> bool {
+        self.store.is_some()
+    }
+
+    /// Its name, whether it starts fresh, and what it keeps.
+    pub fn keeping(&self) -> &Keeping {
+        &self.keeping
+    }
+
+    /// Run it here: the unfinished job with the same fingerprint is
+    /// resumed (`note` says so) unless fresh, else a new one is recorded;
+    /// the output is opened only once the journal has decided, so an
+    /// unwritable `-o` records nothing and a refused resume truncates
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::JobState`] when another process runs the same job;
+    /// [`ErrorKind::Output`]; [`ErrorKind::Journal`].
+    pub fn start(
+        self,
+        home: &Home,
+        placement: &dyn Placement,
+        note: &mut dyn FnMut(String),
+    ) -> Result<Run> {
+        let Prepared {
+            mut spec,
+            fingerprint,
+            admitted,
+            input,
+            modules,
+            keeping,
+            store,
+        } = self;
+        // The same job, interrupted or cancelled, is resumed; stdin cannot
+        // be read again, so a job over it is always new.
+        let fresh = keeping.fresh || spec.input.as_ref().is_some_and(|i| i.path == "-");
+        let claim = match store {
+            Some(store) => Some(Claim::new(home, store, &fingerprint, fresh)?),
+            None => None,
+        };
+        let output = Destination::open(spec.output.as_deref().map(std::path::Path::new))?;
+        let journaled: Option<Journaled> = match claim {
+            Some(claim) => {
+                let modules: Vec<&[u8]> = modules.iter().map(|m| &m[..]).collect();
+                Some(claim.open(
+                    &mut spec,
+                    &fingerprint,
+                    keeping.name.as_deref(),
+                    &modules,
+                    note,
+                )?)
+            }
+            None => None,
+        };
+        Run::new(spec, admitted, placement, input, output, journaled)
+    }
+}

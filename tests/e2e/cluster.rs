@@ -608,3 +608,47 @@ fn a_stalled_input_producer_keeps_its_session() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&input).unwrap());
 }
+
+/// `wrun nodes --json` against the cluster, parsed.
+fn nodes(cluster: &Cluster) -> Vec<serde_json::Value> {
+    let run = cluster.wrun(&["nodes", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+#[test]
+fn wrun_nodes_lists_connected_nodes_and_drops_a_dead_one() {
+    let mut cluster = Cluster::start(2);
+    let listed = nodes(&cluster);
+    let names: Vec<&str> = listed.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["n1", "n2"]);
+    for node in &listed {
+        assert_eq!(node["slots"], 1);
+        assert_eq!(node["running"], 0);
+        assert_eq!(node["version"], env!("CARGO_PKG_VERSION"));
+        assert!(node["address"].as_str().unwrap().contains("127.0.0.1"), "{node}");
+        assert!(node["last_heard_ms"].as_u64().is_some());
+    }
+    let text = cluster.wrun(&["nodes"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout_text().starts_with("node "), "{}", text.stdout_text());
+
+    // A node killed without a word is presumed dead after three heartbeat
+    // intervals (200 ms here) and leaves the list.
+    cluster.nodes[1].kill();
+    wait_until("the killed node leaves `wrun nodes`", || {
+        let names: Vec<String> = nodes(&cluster)
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect();
+        names == ["n1"]
+    });
+}
+
+#[test]
+fn wrun_nodes_needs_a_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = wrun_in(dir.path(), &["nodes"], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--broker"), "{}", run.stderr);
+}

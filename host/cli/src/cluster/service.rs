@@ -60,7 +60,7 @@ impl BrokerService {
         let work = Work {
             module: *module.as_bytes(),
             args: spec.args.clone(),
-            limits: spec.limits.clone(),
+            limits: wrun_remote::convert::limits_to_wire(&spec.limits),
         };
         Ok(RemoteExecutor::new(self.handle.clone(), work, priority))
     }

@@ -22,7 +22,9 @@ pub enum KeyError {
     /// The file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The key file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: io::Error,
     },
@@ -31,7 +33,12 @@ pub enum KeyError {
         "{path}: the key file is readable by other users (mode {mode:o}); \
          `chmod 600 {path}` and try again"
     )]
-    Exposed { path: PathBuf, mode: u32 },
+    Exposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The file does not hold a key.
     #[error("{0}: not a wrun cluster key (expected 64 hex digits, as `wrun keygen` writes)")]
     Malformed(PathBuf),

@@ -8,11 +8,13 @@
 //! again. Decoding never trusts a length prefix to allocate.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use wrun_journal::LimitsSpec;
 
 use crate::wire::Nonce;
 
-/// The version of these messages; bumped on any change to them.
+/// The version of these messages; bumped on any change to them (a change of
+/// a Rust type that leaves the postcard encoding as it was is none).
+/// Version 2: typed job commands ([`Control`], [`Reply`]) instead of
+/// forwarded arguments, and a node's wrun version in its hello.
 pub const PROTOCOL_VERSION: u32 = 2;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
@@ -34,18 +36,23 @@ pub type Blake3 = [u8; 32];
 /// The first message of a connection (sealed as a hello frame).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
+    /// The sender's [`PROTOCOL_VERSION`]; first, so that [`hello_version`]
+    /// reads it whatever follows.
     pub version: u32,
+    /// Who is connecting.
     pub role: Role,
 }
 
 /// Who is connecting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
-    /// A node that runs tasks, `slots` at a time; `version` is its wrun
-    /// version, for `wrun nodes`.
+    /// A node that runs tasks, `slots` at a time.
     Node {
+        /// The node's name, for logs and `wrun nodes`.
         name: String,
+        /// Tasks it runs at once.
         slots: u32,
+        /// Its wrun version, for `wrun nodes`.
         version: String,
     },
     /// A command-line client (submit, status, ...).
@@ -56,7 +63,12 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Welcome {
     /// Go ahead: the session keys derive from both nonces.
-    Accepted { nonce: Nonce, heartbeat_ms: u64 },
+    Accepted {
+        /// The broker's session nonce.
+        nonce: Nonce,
+        /// How often each side sends a heartbeat, in milliseconds.
+        heartbeat_ms: u64,
+    },
     /// Not this peer: why.
     Refused(String),
 }
@@ -99,16 +111,26 @@ pub enum ToPeer {
     Assign(Vec<Assignment>),
     /// Node: the blob asked for, or `None` when the broker has none.
     Blob {
+        /// The digest asked for.
         digest: Blake3,
+        /// The blob's bytes.
         bytes: Option<serde_bytes::ByteBuf>,
     },
     /// Client: the job runs (journaled as `job`); send up to `credit`
     /// input blocks before waiting for [`ToPeer::InputCredit`].
-    Accepted { job: Option<u64>, credit: u32 },
+    Accepted {
+        /// The job's id in the broker's journal, if it is journaled.
+        job: Option<u64>,
+        /// Input blocks the client may send now.
+        credit: u32,
+    },
     /// Client: the job to resume, as recorded; stream its input.
     Resuming {
+        /// The job's id in the broker's journal.
         job: u64,
+        /// Its spec as recorded, as JSON (its journal form).
         spec_json: String,
+        /// Input blocks the client may send now.
         credit: u32,
     },
     /// Client: send this many more input blocks.
@@ -118,7 +140,12 @@ pub enum ToPeer {
     /// Client: a line for the user's terminal (a resumed job's note).
     Note(String),
     /// Client: the job is over; `code` is wrun's exit code.
-    Ended { code: u8, message: String },
+    Ended {
+        /// wrun's exit code for the job.
+        code: u8,
+        /// Why it ended, when not successfully (empty otherwise).
+        message: String,
+    },
     /// Client: the answer to a [`ToBroker::Control`].
     Reply(Reply),
 }
@@ -129,6 +156,7 @@ pub enum Control {
     /// `wrun status`: every job the filter selects, or one job in detail
     /// (its tasks in `state`, if given).
     Status {
+        /// One job in detail, or every job the filter selects.
         job: Option<i64>,
         /// A job state (the list) or a task state (one job).
         state: Option<String>,
@@ -138,11 +166,24 @@ pub enum Control {
         since_ms: Option<u64>,
     },
     /// `wrun logs JOB [CHUNK]`.
-    Logs { job: i64, task: Option<u64> },
+    Logs {
+        /// The job.
+        job: i64,
+        /// Only this chunk's attempts.
+        task: Option<u64>,
+    },
     /// `wrun cancel JOB`.
-    Cancel { job: i64 },
-    /// `wrun snapshot JOB`: wait up to `wait_ms` milliseconds for it.
-    Snapshot { job: i64, wait_ms: u64 },
+    Cancel {
+        /// The job.
+        job: i64,
+    },
+    /// `wrun snapshot JOB`.
+    Snapshot {
+        /// The job.
+        job: i64,
+        /// How long to wait for the snapshot, in milliseconds.
+        wait_ms: u64,
+    },
     /// `wrun nodes`: the connected nodes.
     Nodes,
 }
@@ -161,13 +202,23 @@ pub enum Reply {
     Logs(String),
     /// `Cancel`: cancelled at once (`requested` false, with the count of
     /// unfinished chunks), or asked of the process running it.
-    Cancelled { requested: bool, unfinished: u64 },
+    Cancelled {
+        /// Whether the process running it was asked to stop.
+        requested: bool,
+        /// Chunks cancelled at once (0 when requested).
+        unfinished: u64,
+    },
     /// `Snapshot`: the snapshot taken, as JSON.
     Snapshot(String),
     /// `Nodes`: the connected nodes.
     Nodes(Vec<NodeInfo>),
     /// The command failed: wrun's exit code and the message.
-    Failed { code: u8, message: String },
+    Failed {
+        /// wrun's exit code for the failure.
+        code: u8,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A connected node, as `wrun nodes` shows it.
@@ -198,6 +249,7 @@ pub struct Submission {
     pub spec_json: String,
     /// What identifies the same job again (see `wrun submit`).
     pub fingerprint: Blake3,
+    /// The job's name (`--name`).
     pub name: Option<String>,
     /// Start a new job even if an unfinished one has this fingerprint.
     pub fresh: bool,
@@ -205,7 +257,7 @@ pub struct Submission {
     pub journal: bool,
     /// Higher runs first.
     pub priority: i32,
-    /// The input's size, when known (for adaptive chunking).
+    /// The input's size in bytes, when known (for adaptive chunking).
     pub size: Option<u64>,
     /// The task module, the splitter plugin and the reducer, if any.
     pub modules: Vec<serde_bytes::ByteBuf>,
@@ -214,15 +266,21 @@ pub struct Submission {
 /// Go on with job `job`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resume {
+    /// The job's id in the broker's journal.
     pub job: u64,
+    /// Fuel (wasmtime fuel units) added to each suspended task's budget
+    /// (`--add-fuel`).
     pub add_fuel: Option<u64>,
+    /// Higher runs first.
     pub priority: i32,
 }
 
 /// Tasks of one job for a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
+    /// What every task runs.
     pub work: Work,
+    /// The tasks.
     pub tasks: Vec<WireTask>,
 }
 
@@ -231,8 +289,27 @@ pub struct Assignment {
 pub struct Work {
     /// The task module's digest; the node fetches it on a miss.
     pub module: Blake3,
+    /// The task's arguments.
     pub args: Vec<String>,
-    pub limits: LimitsSpec,
+    /// Each task's limits.
+    pub limits: Limits,
+}
+
+/// A job's limits on each of its tasks, as the job spec states them.
+///
+/// Encoded as the journal's `LimitsSpec` was (same fields, same order), so
+/// introducing this type left the encoding of [`Work`] unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Limits {
+    /// Fuel per task, in wasmtime fuel units (about one per wasm
+    /// instruction); `None`: not metered.
+    pub fuel: Option<u64>,
+    /// Wall-clock time per task, in milliseconds; `None`: unlimited.
+    pub timeout_ms: Option<u64>,
+    /// The most linear memory a task may have, in bytes.
+    pub memory: u64,
+    /// The most output a task may produce, in bytes.
+    pub output: u64,
 }
 
 /// One task.
@@ -240,6 +317,7 @@ pub struct Work {
 pub struct WireTask {
     /// The broker's name for this dispatch of the task.
     pub ticket: u64,
+    /// The chunk.
     pub data: Data,
     /// Offsets of its records' starts in `data`.
     pub records: Vec<u32>,
@@ -248,31 +326,43 @@ pub struct WireTask {
 /// Bytes, inline or by digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Data {
+    /// The bytes themselves (up to [`MAX_INLINE`]).
     Inline(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// The blake3 digest of bytes in the store.
     Stored(Blake3),
 }
 
 /// How a task ended on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskResult {
+    /// The dispatch's [`WireTask::ticket`].
     pub ticket: u64,
-    /// Milliseconds since the epoch.
+    /// When the task started, in milliseconds since the Unix epoch.
     pub started_at: i64,
+    /// How long it ran, in microseconds of wall-clock time.
     pub wall_us: u64,
+    /// How it ended.
     pub outcome: Outcome,
 }
 
 /// A task's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
+    /// It ran to completion.
     Finished {
+        /// What it emitted.
         output: Data,
+        /// Its log.
         #[serde(with = "serde_bytes")]
         log: Vec<u8>,
+        /// Fuel consumed, in wasmtime fuel units, when fuel is metered.
         fuel_used: Option<u64>,
     },
+    /// It failed.
     Failed {
+        /// Why.
         failure: WireFailure,
+        /// Its log up to the failure.
         #[serde(with = "serde_bytes")]
         log: Vec<u8>,
     },
@@ -281,23 +371,195 @@ pub enum Outcome {
 /// `wrun_runtime::Failure` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WireFailure {
-    Trap { code: u8, message: Option<String> },
-    OutOfFuel { limit: u64 },
-    TimedOut { ms: u64 },
-    MemoryLimit { limit: u64 },
-    TableLimit { limit: u32 },
-    OutputLimit { limit: u64 },
-    Exit { code: i32 },
-    Guest { status: i32, message: String },
-    Abi { message: String },
-    Host { message: String },
+    /// The guest trapped.
+    Trap {
+        /// The trap's kind.
+        code: TrapCode,
+        /// What the guest said before trapping (an SDK panic message).
+        message: Option<String>,
+    },
+    /// The fuel budget ran out.
+    OutOfFuel {
+        /// The budget, in wasmtime fuel units.
+        limit: u64,
+    },
+    /// The wall-clock budget ran out.
+    TimedOut {
+        /// The budget, in milliseconds.
+        ms: u64,
+    },
+    /// The guest tried to grow its memory past the limit.
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The guest tried to grow a table past the limit.
+    TableLimit {
+        /// The limit, in table elements.
+        limit: u32,
+    },
+    /// The guest produced more output than allowed.
+    OutputLimit {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// A command exited with a non-zero status.
+    Exit {
+        /// Its exit status.
+        code: i32,
+    },
+    /// An SDK guest returned an error status.
+    Guest {
+        /// The ABI status code (`wrun_abi::status`).
+        status: i32,
+        /// The guest's message.
+        message: String,
+    },
+    /// The guest broke the ABI.
+    Abi {
+        /// What it did.
+        message: String,
+    },
+    /// Anything else the node's runtime reported.
+    Host {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// The kind of a trap, as the wire numbers it.
+///
+/// The numbers are this protocol's own, fixed here; they do not follow any
+/// runtime's enum. (They were chosen equal to the codes that wasmtime 48
+/// gave these traps, which version 1 of the protocol sent, so the encoding
+/// did not change.) A number may be added but never reused. A code this
+/// build does not know, from a newer peer, decodes as
+/// [`TrapCode::Unknown`], and encodes back as the same number; only
+/// decoding makes one, so every value has exactly one number.
+///
+/// Encoded as one `u8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "u8", into = "u8")]
+pub enum TrapCode {
+    /// The call stack was exhausted (code 0).
+    StackOverflow,
+    /// An out-of-bounds linear memory access (code 1).
+    MemoryOutOfBounds,
+    /// An atomic access at a misaligned address (code 2).
+    HeapMisaligned,
+    /// An out-of-bounds table access (code 3).
+    TableOutOfBounds,
+    /// An indirect call to a null table entry (code 4).
+    IndirectCallToNull,
+    /// An indirect call whose signature did not match (code 5).
+    BadSignature,
+    /// An integer operation overflowed (code 6).
+    IntegerOverflow,
+    /// An integer division by zero (code 7).
+    IntegerDivisionByZero,
+    /// A float-to-integer conversion out of range (code 8).
+    BadConversionToInteger,
+    /// An `unreachable` instruction ran: an SDK guest's panic (code 9).
+    UnreachableCodeReached,
+    /// Execution was interrupted (code 10); wrun reports it as a timeout.
+    Interrupt,
+    /// The fuel ran out (code 11); wrun reports it as out of fuel.
+    OutOfFuel,
+    /// An atomic wait on a memory that is not shared (code 12).
+    AtomicWaitNonSharedMemory,
+    /// A null reference was used (code 13).
+    NullReference,
+    /// An out-of-bounds array access (code 14).
+    ArrayOutOfBounds,
+    /// An allocation too large to succeed (code 15).
+    AllocationTooLarge,
+    /// A reference cast failed (code 16).
+    CastFailure,
+    /// A code this build does not know (from a newer peer).
+    Unknown(UnknownTrapCode),
+}
+
+/// A trap code that names none of [`TrapCode`]'s kinds; made only by
+/// [`TrapCode::from_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UnknownTrapCode(u8);
+
+impl UnknownTrapCode {
+    /// The number as received.
+    pub fn code(self) -> u8 {
+        self.0
+    }
+}
+
+impl TrapCode {
+    /// The number this kind travels as.
+    pub fn code(self) -> u8 {
+        match self {
+            TrapCode::StackOverflow => 0,
+            TrapCode::MemoryOutOfBounds => 1,
+            TrapCode::HeapMisaligned => 2,
+            TrapCode::TableOutOfBounds => 3,
+            TrapCode::IndirectCallToNull => 4,
+            TrapCode::BadSignature => 5,
+            TrapCode::IntegerOverflow => 6,
+            TrapCode::IntegerDivisionByZero => 7,
+            TrapCode::BadConversionToInteger => 8,
+            TrapCode::UnreachableCodeReached => 9,
+            TrapCode::Interrupt => 10,
+            TrapCode::OutOfFuel => 11,
+            TrapCode::AtomicWaitNonSharedMemory => 12,
+            TrapCode::NullReference => 13,
+            TrapCode::ArrayOutOfBounds => 14,
+            TrapCode::AllocationTooLarge => 15,
+            TrapCode::CastFailure => 16,
+            TrapCode::Unknown(unknown) => unknown.0,
+        }
+    }
+
+    /// The kind a number stands for; [`TrapCode::Unknown`] if none.
+    pub fn from_code(code: u8) -> TrapCode {
+        match code {
+            0 => TrapCode::StackOverflow,
+            1 => TrapCode::MemoryOutOfBounds,
+            2 => TrapCode::HeapMisaligned,
+            3 => TrapCode::TableOutOfBounds,
+            4 => TrapCode::IndirectCallToNull,
+            5 => TrapCode::BadSignature,
+            6 => TrapCode::IntegerOverflow,
+            7 => TrapCode::IntegerDivisionByZero,
+            8 => TrapCode::BadConversionToInteger,
+            9 => TrapCode::UnreachableCodeReached,
+            10 => TrapCode::Interrupt,
+            11 => TrapCode::OutOfFuel,
+            12 => TrapCode::AtomicWaitNonSharedMemory,
+            13 => TrapCode::NullReference,
+            14 => TrapCode::ArrayOutOfBounds,
+            15 => TrapCode::AllocationTooLarge,
+            16 => TrapCode::CastFailure,
+            code => TrapCode::Unknown(UnknownTrapCode(code)),
+        }
+    }
+}
+
+impl From<u8> for TrapCode {
+    fn from(code: u8) -> TrapCode {
+        TrapCode::from_code(code)
+    }
+}
+
+impl From<TrapCode> for u8 {
+    fn from(code: TrapCode) -> u8 {
+        code.code()
+    }
 }
 
 /// A message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The message is larger than [`MAX_MESSAGE`]; its size in bytes.
     #[error("message of {0} bytes is over the {MAX_MESSAGE}-byte limit")]
     TooLarge(usize),
+    /// The bytes are not a message of the expected type; why.
     #[error("malformed message: {0}")]
     Malformed(String),
 }
@@ -340,7 +602,7 @@ mod tests {
             wall_us: 2,
             outcome: Outcome::Failed {
                 failure: WireFailure::Trap {
-                    code: 3,
+                    code: TrapCode::TableOutOfBounds,
                     message: Some("boom".into()),
                 },
                 log: b"log".to_vec(),
@@ -351,7 +613,7 @@ mod tests {
             work: Work {
                 module: [1; 32],
                 args: vec!["-k".into()],
-                limits: LimitsSpec {
+                limits: Limits {
                     fuel: None,
                     timeout_ms: Some(5),
                     memory: 1 << 20,
@@ -365,6 +627,70 @@ mod tests {
             }],
         }]);
         assert_eq!(decode::<ToPeer>(&encode(&assign)).unwrap(), assign);
+    }
+
+    #[test]
+    fn work_encodes_as_in_version_1() {
+        // Version 1 sent the journal's `LimitsSpec` here; the protocol's
+        // own `Limits` must encode the same.
+        let work = Work {
+            module: [1; 32],
+            args: vec!["-k".into()],
+            limits: Limits {
+                fuel: None,
+                timeout_ms: Some(5),
+                memory: 1 << 20,
+                output: 300,
+            },
+        };
+        let mut expected = vec![1; 32];
+        expected.extend_from_slice(&[1, 2, b'-', b'k']);
+        expected.extend_from_slice(&[0, 1, 5, 0x80, 0x80, 0x40, 0xac, 0x02]);
+        assert_eq!(encode(&work), expected);
+        assert_eq!(decode::<Work>(&expected).unwrap(), work);
+    }
+
+    #[test]
+    fn trap_codes_are_fixed_and_every_byte_round_trips() {
+        // The numbering is part of the protocol: changing one breaks peers.
+        let fixed = [
+            (TrapCode::StackOverflow, 0),
+            (TrapCode::MemoryOutOfBounds, 1),
+            (TrapCode::HeapMisaligned, 2),
+            (TrapCode::TableOutOfBounds, 3),
+            (TrapCode::IndirectCallToNull, 4),
+            (TrapCode::BadSignature, 5),
+            (TrapCode::IntegerOverflow, 6),
+            (TrapCode::IntegerDivisionByZero, 7),
+            (TrapCode::BadConversionToInteger, 8),
+            (TrapCode::UnreachableCodeReached, 9),
+            (TrapCode::Interrupt, 10),
+            (TrapCode::OutOfFuel, 11),
+            (TrapCode::AtomicWaitNonSharedMemory, 12),
+            (TrapCode::NullReference, 13),
+            (TrapCode::ArrayOutOfBounds, 14),
+            (TrapCode::AllocationTooLarge, 15),
+            (TrapCode::CastFailure, 16),
+        ];
+        for (kind, code) in fixed {
+            assert_eq!(kind.code(), code);
+            assert_eq!(TrapCode::from_code(code), kind);
+            assert_eq!(encode(&kind), [code]);
+        }
+        for code in 0..=u8::MAX {
+            let kind = TrapCode::from_code(code);
+            assert_eq!(kind.code(), code);
+            assert_eq!(
+                matches!(kind, TrapCode::Unknown(_)),
+                !fixed.iter().any(|&(_, c)| c == code)
+            );
+            let failure = WireFailure::Trap {
+                code: kind,
+                message: None,
+            };
+            assert_eq!(encode(&failure), [0, code, 0]);
+            assert_eq!(decode::<WireFailure>(&encode(&failure)).unwrap(), failure);
+        }
     }
 
     #[test]

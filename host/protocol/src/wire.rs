@@ -38,8 +38,11 @@ pub type Nonce = [u8; 16];
 /// What a frame is, which decides the key that seals it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A peer's first message, sealed with the cluster's hello key.
     Hello = 1,
+    /// The broker's answer to a hello, sealed with the welcome key.
     Welcome = 2,
+    /// Any later message, sealed with the session key of its direction.
     Session = 3,
 }
 
@@ -54,7 +57,12 @@ pub enum WireError {
     BadTag,
     /// The counter did not grow: a replay.
     #[error("replayed message (counter {counter}, already saw {last})")]
-    Replay { counter: u64, last: u64 },
+    Replay {
+        /// The frame's counter.
+        counter: u64,
+        /// The highest counter opened before it.
+        last: u64,
+    },
     /// A frame of an unexpected kind or session.
     #[error("unexpected {0:?} frame")]
     Unexpected(Kind),
@@ -63,8 +71,11 @@ pub enum WireError {
 /// The unauthenticated header of a frame, read to decide how to open it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// What the frame claims to be.
     pub kind: Kind,
+    /// The session it claims to belong to (the sender's nonce).
     pub session: Nonce,
+    /// Its position in its direction of the session, from 1.
     pub counter: u64,
 }
 
@@ -166,6 +177,7 @@ pub struct Sealer {
 }
 
 impl Sealer {
+    /// Seal frames of session `session` with `key`, counting from 1.
     pub fn new(key: FrameKey, session: Nonce) -> Sealer {
         Sealer {
             key,
@@ -174,6 +186,7 @@ impl Sealer {
         }
     }
 
+    /// Seal `payload` as the session's next frame.
     pub fn seal(&mut self, payload: &[u8]) -> Vec<u8> {
         let frame = seal(&self.key, Kind::Session, &self.session, self.next, payload);
         self.next += 1;
@@ -190,6 +203,7 @@ pub struct Opener {
 }
 
 impl Opener {
+    /// Open frames of session `session` sealed with `key`.
     pub fn new(key: FrameKey, session: Nonce) -> Opener {
         Opener {
             key,

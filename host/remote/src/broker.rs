@@ -33,8 +33,12 @@ use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
 /// How a broker listens.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
+    /// Where to listen (`tcp://HOST:PORT`; port `*`: any free one).
     pub bind: Endpoint,
+    /// The key every peer must share.
     pub key: ClusterKey,
+    /// How often each side sends a heartbeat; three missed ones mean a
+    /// peer is gone.
     pub heartbeat: Duration,
     /// The nodes read the broker's store too (`--store file://...`).
     pub shared_store: bool,

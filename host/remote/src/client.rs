@@ -18,6 +18,7 @@ use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
 /// The client's side could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The socket could not be made or connected.
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// No welcome came.
@@ -69,6 +70,7 @@ impl std::fmt::Debug for Client {
 pub struct Ended {
     /// wrun's exit code.
     pub code: u8,
+    /// Why the job ended, when not successfully (empty otherwise).
     pub message: String,
 }
 

@@ -13,6 +13,8 @@
 //!
 //! The threat model is in `docs/cluster.md`.
 
+#![warn(missing_docs)]
+
 pub mod broker;
 pub mod client;
 pub mod convert;

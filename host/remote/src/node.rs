@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
-use wrun_journal::LimitsSpec;
 use wrun_runtime::{Chunk, Failure, Limits, Runtime, TaskFailure, TaskRunner};
 use wrun_store::{BlobStore, Digest};
 
@@ -34,9 +33,13 @@ use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
 /// How a node runs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
+    /// The broker's endpoint.
     pub connect: Endpoint,
+    /// The key every peer must share.
     pub key: ClusterKey,
+    /// The node's name, as the broker reports it.
     pub name: String,
+    /// Tasks run at once.
     pub slots: usize,
     /// Compiled modules, fetched blobs, large outputs.
     pub store: Arc<BlobStore>,
@@ -50,6 +53,7 @@ pub struct NodeConfig {
 /// Why a node stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The socket could not be made or connected.
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The broker refused this node for good (another protocol version).
@@ -102,7 +106,7 @@ pub struct Node {
     queued: Receiver<SlotTask>,
     results: Receiver<TaskResult>,
     state: State,
-    runtimes: HashMap<LimitsSpec, Runtime>,
+    runtimes: HashMap<protocol::Limits, Runtime>,
     runners: HashMap<Work, Result<Arc<TaskRunner>, String>>,
     parked: Vec<Parked>,
     fetching: HashSet<Blake3>,
@@ -442,13 +446,7 @@ impl Node {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("module {digest} is not in the node's store"))?;
         if !self.runtimes.contains_key(&work.limits) {
-            let limits = Limits {
-                fuel: work.limits.fuel,
-                timeout: work.limits.timeout_ms.map(Duration::from_millis),
-                memory: work.limits.memory,
-                output: usize::try_from(work.limits.output).unwrap_or(usize::MAX),
-                ..self.config.base_limits.clone()
-            };
+            let limits = convert::runtime_limits(&work.limits, &self.config.base_limits);
             let runtime =
                 Runtime::with_store(limits, self.config.slots as u32, self.config.store.clone())
                     .map_err(|e| format!("cannot start a runtime: {e}"))?;

@@ -27,17 +27,22 @@ pub type NodeId = u64;
 /// A task of a lot.
 #[derive(Debug, Clone)]
 pub struct LotTask {
+    /// The chunk.
     pub data: Data,
+    /// Offsets of its records' starts in `data`.
     pub records: Vec<u32>,
 }
 
 /// Tasks of one job, submitted together.
 #[derive(Debug)]
 pub struct Lot {
+    /// What every task runs.
     pub work: Arc<Work>,
+    /// Higher goes first.
     pub priority: i32,
     /// The job's arrival order at the broker.
     pub job_seq: u64,
+    /// The tasks, in input order.
     pub tasks: Vec<LotTask>,
     /// Each task's first result, with its position in `tasks`.
     pub reply: Sender<(usize, TaskResult)>,
@@ -324,7 +329,7 @@ fn lost_task(ticket: u64, deaths: u8) -> TaskResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_journal::LimitsSpec;
+    use crate::protocol::Limits;
 
     fn lot(
         priority: i32,
@@ -335,7 +340,7 @@ mod tests {
         let work = Arc::new(Work {
             module: [job_seq as u8; 32],
             args: Vec::new(),
-            limits: LimitsSpec {
+            limits: Limits {
                 fuel: None,
                 timeout_ms: None,
                 memory: 1 << 20,

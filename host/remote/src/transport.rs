@@ -17,7 +17,9 @@ pub enum TransportError {
     /// ZeroMQ refused (address in use, unresolvable host, ...).
     #[error("{endpoint}: {source}")]
     Zmq {
+        /// The endpoint concerned.
         endpoint: String,
+        /// What ZeroMQ said.
         #[source]
         source: zmq::Error,
     },
@@ -26,11 +28,14 @@ pub enum TransportError {
 /// A `tcp://HOST:PORT` endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The endpoint as given.
     pub url: String,
+    /// Its host, without an IPv6 address's brackets.
     pub host: String,
 }
 
 impl Endpoint {
+    /// Parse `tcp://HOST:PORT` (`*` for the port: any free one).
     pub fn parse(url: &str) -> Result<Endpoint, TransportError> {
         let bad = || TransportError::Endpoint(url.to_owned());
         let rest = url.strip_prefix("tcp://").ok_or_else(bad)?;
@@ -122,6 +127,7 @@ impl std::fmt::Debug for Waker {
 }
 
 impl Waker {
+    /// Wake the receiving thread, unless a wake is pending already.
     pub fn wake(&self) {
         if !self.armed.swap(true, Ordering::AcqRel) {
             let socket = self.socket.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,6 +152,7 @@ impl std::fmt::Debug for WakeReceiver {
 }
 
 impl WakeReceiver {
+    /// The socket to include in the poll.
     pub fn socket(&self) -> &zmq::Socket {
         &self.socket
     }
@@ -205,6 +212,7 @@ impl<T> Clone for Outbox<T> {
 }
 
 impl<T> Outbox<T> {
+    /// Send through `sender`, waking `waker`'s receiver each time.
     pub fn new(sender: Sender<T>, waker: Arc<Waker>) -> Self {
         Outbox { sender, waker }
     }

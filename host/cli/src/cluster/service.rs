@@ -48,7 +48,7 @@ impl Placement for Nodes<'_> {
         let work = Work {
             module: *module.as_bytes(),
             args: spec.args.clone(),
-            limits: spec.limits.clone(),
+            limits: wrun_remote::convert::limits_to_wire(&spec.limits),
         };
         Ok(Box::new(RemoteExecutor::new(
             self.handle.clone(),

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod sql;
+
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 

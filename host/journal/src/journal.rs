@@ -19,25 +19,37 @@ pub type JobId = i64;
 pub enum JournalError {
     /// The file is not a database, or is damaged.
     #[error("the journal {path} is corrupt ({detail}); move it away to start a new one")]
-    Corrupt { path: String, detail: String },
+    Corrupt {
+        /// The journal file.
+        path: String,
+        /// What SQLite found wrong.
+        detail: String,
+    },
     /// Written by a newer wrun.
     #[error("the journal {path} has schema version {found}; this wrun reads up to {supported}")]
     TooNew {
+        /// The journal file.
         path: String,
+        /// Its schema version.
         found: u32,
+        /// The newest schema version this wrun reads.
         supported: u32,
     },
     /// Any other SQLite failure (a full disk, a permission, …).
     #[error("journal {path}: {source}")]
     Sqlite {
+        /// The journal file.
         path: String,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
     /// The directory for the journal cannot be made.
     #[error("cannot create the journal directory {path}: {source}")]
     Directory {
+        /// The directory.
         path: String,
+        /// Why it cannot be made.
         #[source]
         source: std::io::Error,
     },
@@ -47,16 +59,22 @@ pub enum JournalError {
     /// A row that this version cannot have written.
     #[error("journal {path}: job {job}: {detail}")]
     BadRecord {
+        /// The journal file.
         path: String,
+        /// The job the row belongs to.
         job: JobId,
+        /// What is wrong with the row.
         detail: String,
     },
     /// A change of the tasks' states that the state machine does not
     /// allow (see [`TaskState::allows`]); nothing was changed.
     #[error("job {job}: {from} tasks cannot go to {to}")]
     IllegalTransition {
+        /// The job whose tasks were to change.
         job: JobId,
+        /// The first state asked for that may not go to `to`.
         from: TaskStateKind,
+        /// The state they were to go to.
         to: TaskStateKind,
     },
 }
@@ -64,17 +82,24 @@ pub enum JournalError {
 /// A job as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
+    /// Its number.
     pub id: JobId,
+    /// The name given at submit (`--name`), if any.
     pub name: Option<String>,
+    /// What the job is.
     pub spec: JobSpec,
+    /// Where it stands, as recorded.
     pub state: JobState,
     /// `wrun cancel` asked the running process to stop.
     pub cancel_requested: bool,
     /// Number of tasks, once the whole input has been split.
     pub tasks_total: Option<u64>,
+    /// When it was submitted.
     pub created_at: Millis,
     /// When the latest run (submit or resume) started.
     pub started_at: Millis,
+    /// When its latest run ended (`None` while it runs, or if its process
+    /// died).
     pub finished_at: Option<Millis>,
     /// Runs so far: 1 + resumes and retries.
     pub runs: u32,
@@ -108,10 +133,13 @@ impl TaskCounts {
 /// described by its task row.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
+    /// The task's index.
     pub index: u64,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// When the attempt started.
     pub started_at: Millis,
+    /// When it ended.
     pub ended_at: Millis,
     /// `None` when the attempt succeeded.
     pub error: Option<TaskError>,
@@ -126,6 +154,7 @@ pub struct Batch {
     pub tasks: Vec<TaskRow>,
     /// Outputs to keep in the journal, by task index.
     pub outputs: Vec<(u64, Vec<u8>)>,
+    /// Attempts worth keeping (see [`AttemptRecord`]).
     pub attempts: Vec<AttemptRecord>,
     /// The input has been split into this many tasks.
     pub tasks_total: Option<u64>,

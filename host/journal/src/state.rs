@@ -16,6 +16,11 @@
 //!
 //! `done` is final. Each variant holds only the data of its state: a queued
 //! task has no start time, a done task has an output, a failed one a reason.
+//!
+//! [`sql`] is the only place where SQL text names a task state: a statement
+//! that changes many tasks at once takes its clauses from a
+//! [`sql::Transition`], which exists only for pairs that
+//! [`TaskState::allows`].
 
 use std::fmt;
 use std::str::FromStr;

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::schema::{self, MigrateError};
+use crate::state::sql::Transition;
 use crate::state::{FailureKind, JobState, Millis, OutputRef, TaskError, TaskState, TaskStateKind};
 use crate::{JobSpec, SnapshotRef, TaskRow};
 
@@ -18,25 +19,37 @@ pub type JobId = i64;
 pub enum JournalError {
     /// The file is not a database, or is damaged.
     #[error("the journal {path} is corrupt ({detail}); move it away to start a new one")]
-    Corrupt { path: String, detail: String },
+    Corrupt {
+        /// The journal file.
+        path: String,
+        /// What SQLite found wrong.
+        detail: String,
+    },
     /// Written by a newer wrun.
     #[error("the journal {path} has schema version {found}; this wrun reads up to {supported}")]
     TooNew {
+        /// The journal file.
         path: String,
+        /// Its schema version.
         found: u32,
+        /// The newest schema version this wrun reads.
         supported: u32,
     },
     /// Any other SQLite failure (a full disk, a permission, …).
     #[error("journal {path}: {source}")]
     Sqlite {
+        /// The journal file.
         path: String,
+        /// What SQLite said.
         #[source]
         source: rusqlite::Error,
     },
     /// The directory for the journal cannot be made.
     #[error("cannot create the journal directory {path}: {source}")]
     Directory {
+        /// The directory.
         path: String,
+        /// Why it cannot be made.
         #[source]
         source: std::io::Error,
     },
@@ -46,26 +59,47 @@ pub enum JournalError {
     /// A row that this version cannot have written.
     #[error("journal {path}: job {job}: {detail}")]
     BadRecord {
+        /// The journal file.
         path: String,
+        /// The job the row belongs to.
         job: JobId,
+        /// What is wrong with the row.
         detail: String,
+    },
+    /// A change of the tasks' states that the state machine does not
+    /// allow (see [`TaskState::allows`]); nothing was changed.
+    #[error("job {job}: {from} tasks cannot go to {to}")]
+    IllegalTransition {
+        /// The job whose tasks were to change.
+        job: JobId,
+        /// The first state asked for that may not go to `to`.
+        from: TaskStateKind,
+        /// The state they were to go to.
+        to: TaskStateKind,
     },
 }
 
 /// A job as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRecord {
+    /// Its number.
     pub id: JobId,
+    /// The name given at submit (`--name`), if any.
     pub name: Option<String>,
+    /// What the job is.
     pub spec: JobSpec,
+    /// Where it stands, as recorded.
     pub state: JobState,
     /// `wrun cancel` asked the running process to stop.
     pub cancel_requested: bool,
     /// Number of tasks, once the whole input has been split.
     pub tasks_total: Option<u64>,
+    /// When it was submitted.
     pub created_at: Millis,
     /// When the latest run (submit or resume) started.
     pub started_at: Millis,
+    /// When its latest run ended (`None` while it runs, or if its process
+    /// died).
     pub finished_at: Option<Millis>,
     /// Runs so far: 1 + resumes and retries.
     pub runs: u32,
@@ -99,10 +133,13 @@ impl TaskCounts {
 /// described by its task row.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
+    /// The task's index.
     pub index: u64,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// When the attempt started.
     pub started_at: Millis,
+    /// When it ended.
     pub ended_at: Millis,
     /// `None` when the attempt succeeded.
     pub error: Option<TaskError>,
@@ -117,6 +154,7 @@ pub struct Batch {
     pub tasks: Vec<TaskRow>,
     /// Outputs to keep in the journal, by task index.
     pub outputs: Vec<(u64, Vec<u8>)>,
+    /// Attempts worth keeping (see [`AttemptRecord`]).
     pub attempts: Vec<AttemptRecord>,
     /// The input has been split into this many tasks.
     pub tasks_total: Option<u64>,
@@ -307,8 +345,15 @@ impl Journal {
         let claimed = claim(id)?;
         tx.execute(
             "INSERT INTO jobs (id, name, fingerprint, spec, state, created_at, started_at)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5)",
-            params![id, name, &fingerprint[..], spec, now()],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            params![
+                id,
+                name,
+                &fingerprint[..],
+                spec,
+                JobState::Running.as_str(),
+                now()
+            ],
         )
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
@@ -350,8 +395,13 @@ impl Journal {
         self.conn
             .query_row(
                 "SELECT id FROM jobs WHERE fingerprint = ?1
-                 AND state IN ('running', 'cancelled', 'suspended') ORDER BY id DESC LIMIT 1",
-                [&fingerprint[..]],
+                 AND state IN (?2, ?3, ?4) ORDER BY id DESC LIMIT 1",
+                params![
+                    &fingerprint[..],
+                    JobState::Running.as_str(),
+                    JobState::Cancelled.as_str(),
+                    JobState::Suspended.as_str()
+                ],
                 |row| row.get(0),
             )
             .optional()
@@ -570,7 +620,7 @@ impl Journal {
             .map_err(self.error())?;
         rows.map(|row| {
             let (mut attempt, outcome, message) = row.map_err(self.error())?;
-            if outcome != "done" {
+            if outcome != TaskStateKind::Done.as_str() {
                 let kind = outcome
                     .parse()
                     .map_err(|e: String| self.bad_record(id, e))?;
@@ -654,7 +704,7 @@ impl Journal {
                 )?;
                 for attempt in &batch.attempts {
                     let (outcome, message) = match &attempt.error {
-                        None => ("done", None),
+                        None => (TaskStateKind::Done.as_str(), None),
                         Some(error) => (error.kind.as_str(), Some(&error.message)),
                     };
                     insert.execute(params![
@@ -706,9 +756,9 @@ impl Journal {
     pub fn start_run(&mut self, id: JobId) -> Result<(), JournalError> {
         self.update_job(
             id,
-            "UPDATE jobs SET state = 'running', cancel_requested = 0, finished_at = NULL,
+            "UPDATE jobs SET state = ?3, cancel_requested = 0, finished_at = NULL,
              started_at = ?2, runs = runs + 1 WHERE id = ?1",
-            now(),
+            params![id, now(), JobState::Running.as_str()],
         )
     }
 
@@ -730,7 +780,11 @@ impl Journal {
     /// Ask the process running job `id` to stop (it checks at every
     /// commit).
     pub fn request_cancel(&mut self, id: JobId) -> Result<(), JournalError> {
-        self.update_job(id, "UPDATE jobs SET cancel_requested = ?2 WHERE id = ?1", 1)
+        self.update_job(
+            id,
+            "UPDATE jobs SET cancel_requested = ?2 WHERE id = ?1",
+            params![id, 1],
+        )
     }
 
     /// Ask the process running job `id` to snapshot its running tasks (it
@@ -767,22 +821,32 @@ impl Journal {
     /// submitted.
     pub fn set_spec(&mut self, id: JobId, spec: &JobSpec) -> Result<(), JournalError> {
         let text = serde_json::to_string(spec).expect("a job spec always serializes");
-        self.update_job(id, "UPDATE jobs SET spec = ?2 WHERE id = ?1", text)
+        self.update_job(
+            id,
+            "UPDATE jobs SET spec = ?2 WHERE id = ?1",
+            params![id, text],
+        )
     }
 
-    /// Every task of job `id` that has not finished becomes `cancelled`
-    /// (in one transaction with the job's own state when `job_state` is
-    /// given).
+    /// Every task of job `id` that has not finished (that may still be
+    /// cancelled: queued, running or suspended) becomes `cancelled` (in one
+    /// transaction with the job's own state when `job_state` is given).
+    /// Returns how many.
     pub fn cancel_unfinished(
         &mut self,
         id: JobId,
         job_state: Option<JobState>,
     ) -> Result<u64, JournalError> {
+        let cancel = Transition::any_to(TaskStateKind::Cancelled);
         self.transaction(|tx| {
             let at = now();
             let cancelled = tx.execute(
-                "UPDATE tasks SET state = 'cancelled', started_at = NULL, finished_at = ?2
-                     WHERE job = ?1 AND state IN ('queued', 'running', 'suspended')",
+                &format!(
+                    "UPDATE tasks SET {}, started_at = NULL, finished_at = ?2
+                     WHERE job = ?1 AND {}",
+                    cancel.set(),
+                    cancel.filter()
+                ),
                 params![id, at],
             )?;
             if let Some(state) = job_state {
@@ -796,25 +860,29 @@ impl Journal {
     }
 
     /// Tasks of job `id` in any of `states` go back to `queued`, to be run
-    /// again (their attempts stay counted). Returns how many.
+    /// again (their attempts stay counted), in one transaction. Returns how
+    /// many.
+    ///
+    /// A state that may not go to `queued` (see [`TaskState::allows`]) is
+    /// [`JournalError::IllegalTransition`], and nothing changes.
     pub fn requeue(&mut self, id: JobId, states: &[TaskStateKind]) -> Result<u64, JournalError> {
-        let mut changed = 0;
-        for state in states {
-            assert!(
-                TaskState::allows(*state, TaskStateKind::Queued),
-                "{state} tasks cannot be queued again"
-            );
-            changed += self
-                .conn
-                .execute(
-                    "UPDATE tasks SET state = 'queued', started_at = NULL, finished_at = NULL,
-                     wall_us = NULL, failure_kind = NULL, failure_message = NULL
-                     WHERE job = ?1 AND state = ?2",
-                    params![id, state.as_str()],
-                )
-                .map_err(self.error())? as u64;
+        let requeue = transition(id, states, TaskStateKind::Queued)?;
+        if states.is_empty() {
+            return Ok(0);
         }
-        Ok(changed)
+        self.transaction(|tx| {
+            tx.execute(
+                &format!(
+                    "UPDATE tasks SET {}, started_at = NULL, finished_at = NULL,
+                     wall_us = NULL, failure_kind = NULL, failure_message = NULL
+                     WHERE job = ?1 AND {}",
+                    requeue.set(),
+                    requeue.filter()
+                ),
+                [id],
+            )
+        })
+        .map(|changed| changed as u64)
     }
 
     /// Delete job `id` and everything recorded about it. Returns the
@@ -831,7 +899,7 @@ impl Journal {
             let mut stmt = tx
                 .prepare(
                     "SELECT DISTINCT t.output_digest FROM tasks t
-                     WHERE t.job = ?1 AND t.state = 'done' AND t.output_inline = 0
+                     WHERE t.job = ?1 AND t.state = ?2 AND t.output_inline = 0
                      AND NOT EXISTS (SELECT 1 FROM tasks u WHERE u.job != ?1
                          AND u.output_digest = t.output_digest AND u.output_inline = 0)
                      UNION
@@ -840,7 +908,7 @@ impl Journal {
                          AND o.digest = s.digest)",
                 )
                 .map_err(sqlite)?;
-            stmt.query_map([id], |row| row.get(0))
+            stmt.query_map(params![id, TaskStateKind::Done.as_str()], |row| row.get(0))
                 .map_err(sqlite)?
                 .collect::<Result<_, _>>()
                 .map_err(sqlite)?
@@ -862,17 +930,14 @@ impl Journal {
             .collect())
     }
 
+    /// Run `sql`, which changes job `id`'s row, with `params`.
     fn update_job(
         &mut self,
         id: JobId,
         sql: &str,
-        value: impl rusqlite::ToSql,
+        params: impl rusqlite::Params,
     ) -> Result<(), JournalError> {
-        match self
-            .conn
-            .execute(sql, params![id, value])
-            .map_err(self.error())?
-        {
+        match self.conn.execute(sql, params).map_err(self.error())? {
             0 => Err(JournalError::NoJob(id)),
             _ => Ok(()),
         }
@@ -893,6 +958,16 @@ impl Journal {
         tx.commit().map_err(sqlite)?;
         Ok(value)
     }
+}
+
+/// Tasks of job `job` in `from` go to `to`, if the state machine allows
+/// each of those states to.
+pub(crate) fn transition(
+    job: JobId,
+    from: &[TaskStateKind],
+    to: TaskStateKind,
+) -> Result<Transition, JournalError> {
+    Transition::new(from, to).map_err(|from| JournalError::IllegalTransition { job, from, to })
 }
 
 /// Whether SQLite said another connection holds the lock.

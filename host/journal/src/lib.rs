@@ -2,15 +2,19 @@
 //! SQLite database under `WRUN_HOME`, so that nothing done is ever lost.
 //!
 //! * [`Journal`] opens the database (WAL, `synchronous=FULL`), migrates its
-//!   [schema](schema), and reads and writes jobs; a [`Batch`] of task
+//!   schema (module `schema`), and reads and writes jobs; a [`Batch`] of task
 //!   changes is committed in one transaction (group commit), which is what
 //!   keeps the cost per task in microseconds.
-//! * [`TaskState`] is the task state machine; [`JobState`] a job's.
+//! * [`TaskState`] is the task state machine (every change of many tasks'
+//!   states at once in SQL is derived from [`TaskState::allows`]);
+//!   [`JobState`] a job's.
 //! * [`JobSpec`] is what a job is, enough to run it again identically.
 //! * [`JobLock`] tells a running job from an interrupted one.
 //! * [`recover`] holds every rule for what a crash leaves behind.
 //!
 //! The crate knows nothing of WebAssembly, networks or the command line.
+
+#![warn(missing_docs)]
 
 mod journal;
 mod lock;
@@ -33,6 +37,9 @@ pub use state::{
 /// A task as the journal records it: its place in the input, its counters,
 /// and its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Its position fields are being replaced by one position type on another
+// branch: once that is merged, document what is left and drop this.
+#[allow(missing_docs)]
 pub struct TaskRow {
     /// Position of the chunk in the input, from 0.
     pub index: u64,
@@ -58,10 +65,11 @@ pub struct TaskRow {
 pub struct SnapshotRef {
     /// The snapshot blob's digest.
     pub digest: [u8; 32],
+    /// When it was taken.
     pub taken_at: Millis,
     /// Where in its chunk the task was, for people ("before record 12").
     pub position: String,
-    /// Fuel used up to the snapshot, when metered.
+    /// Fuel used up to the snapshot (wasmtime fuel units), when metered.
     pub fuel_used: Option<u64>,
 }
 

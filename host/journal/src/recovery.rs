@@ -2,7 +2,8 @@
 
 use rusqlite::params;
 
-use crate::state::FailureKind;
+use crate::journal::transition;
+use crate::state::{FailureKind, TaskStateKind};
 use crate::{JobId, Journal, JournalError};
 
 /// A task that was running this many times when its host died is not tried
@@ -39,12 +40,18 @@ pub fn recover(journal: &mut Journal, job: JobId) -> Result<Recovery, JournalErr
     journal.job(job)?;
     let message =
         format!("running each of the last {QUARANTINE_AFTER} times its host died; not tried again");
+    let quarantine = transition(job, &[TaskStateKind::Running], TaskStateKind::Failed)?;
+    let requeue = transition(job, &[TaskStateKind::Running], TaskStateKind::Queued)?;
     journal.transaction(|tx| {
         let now = crate::now();
         let quarantined = tx.execute(
-            "UPDATE tasks SET state = 'failed', lost = lost + 1, finished_at = ?2,
-             wall_us = 0, failure_kind = ?3, failure_message = ?4, started_at = NULL
-             WHERE job = ?1 AND state = 'running' AND lost + 1 >= ?5",
+            &format!(
+                "UPDATE tasks SET {}, lost = lost + 1, finished_at = ?2,
+                 wall_us = 0, failure_kind = ?3, failure_message = ?4, started_at = NULL
+                 WHERE job = ?1 AND {} AND lost + 1 >= ?5",
+                quarantine.set(),
+                quarantine.filter()
+            ),
             params![
                 job,
                 now,
@@ -54,8 +61,12 @@ pub fn recover(journal: &mut Journal, job: JobId) -> Result<Recovery, JournalErr
             ],
         )?;
         let requeued = tx.execute(
-            "UPDATE tasks SET state = 'queued', lost = lost + 1, started_at = NULL
-             WHERE job = ?1 AND state = 'running'",
+            &format!(
+                "UPDATE tasks SET {}, lost = lost + 1, started_at = NULL
+                 WHERE job = ?1 AND {}",
+                requeue.set(),
+                requeue.filter()
+            ),
             [job],
         )?;
         Ok(Recovery {

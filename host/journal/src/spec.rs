@@ -18,9 +18,15 @@ pub struct JobSpec {
     /// Where the output goes; `None` is standard output.
     pub output: Option<String>,
     /// Chunk bounds, resolved (auto chunking is recorded as the sizes it
-    /// chose, so a resume with other `-j` cuts the same chunks).
+    /// chose, so a resume with other `-j` cuts the same chunks): a chunk
+    /// holds at most this many records; `None`: no bound on records.
     pub chunk_records: Option<u64>,
+    /// A chunk closes once it holds this many input bytes; `None`: no
+    /// bound on bytes.
     pub chunk_bytes: Option<u64>,
+    /// A chunk closes once its records hold this many residues (sequence
+    /// bytes: each record's bytes after its first line, line breaks
+    /// excluded); `None`: no bound on residues.
     #[serde(default)]
     pub chunk_residues: Option<u64>,
     /// Adaptive chunking: the wall time a task should take, in
@@ -30,10 +36,12 @@ pub struct JobSpec {
     pub adaptive_ms: Option<u64>,
     /// Arguments passed to the task.
     pub args: Vec<String>,
+    /// Limits on each task.
     pub limits: LimitsSpec,
     /// Go on after a failed task.
     pub keep_going: bool,
-    /// Host-side failures are retried this many times.
+    /// Host-side failures are retried this many times (a count; `wrun
+    /// submit --retries` defaults to 2).
     pub retries: u32,
     /// Caps on decompressing a gzip input.
     #[serde(default)]
@@ -50,9 +58,10 @@ pub struct JobSpec {
 /// decompression bomb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InflateLimits {
-    /// Decompressed bytes, in all.
+    /// Decompressed bytes, in all (bytes; default 1 TiB, `--max-inflated`).
     pub max_bytes: u64,
-    /// Decompressed bytes per compressed byte read.
+    /// Decompressed bytes per compressed byte read (a ratio; default
+    /// 1000, `--max-ratio`).
     pub max_ratio: u64,
 }
 
@@ -79,6 +88,8 @@ pub struct ModuleRef {
 pub struct InputRef {
     /// Absolute path, or `-` for standard input (which cannot be resumed).
     pub path: String,
+    /// Its size in bytes when it was submitted (`None` for standard input,
+    /// or when it could not be read).
     pub size: Option<u64>,
     /// Modification time, nanoseconds since the Unix epoch.
     pub modified_ns: Option<i128>,
@@ -87,21 +98,31 @@ pub struct InputRef {
     pub compressed: bool,
 }
 
-/// Per-task limits.
+/// Per-task limits. The defaults named are those of `wrun submit`; this
+/// type has none of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LimitsSpec {
+    /// Instruction budget per task, in wasmtime fuel units; `None` (the
+    /// default, `--fuel`): not metered.
     pub fuel: Option<u64>,
+    /// Wall-clock limit per task, in milliseconds (default 600 000, ten
+    /// minutes, `--timeout`); `None`: no limit (`--timeout none`).
     pub timeout_ms: Option<u64>,
+    /// Linear memory limit per task, in bytes, at most 4 GiB (default
+    /// 1 GiB, `--memory`).
     pub memory: u64,
+    /// Output limit per task, in bytes (default 256 MiB, `--output-limit`).
     pub output: u64,
 }
 
-/// How often running tasks are snapshotted.
+/// How often running tasks are snapshotted (`--checkpoint-every`; no
+/// default: a job without one has no schedule, though `wrun snapshot`
+/// still asks for snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointEvery {
-    /// After this many calls into the task (records and steps).
+    /// After this many calls into the task (records and steps; a count).
     Calls(u64),
-    /// After this many milliseconds.
+    /// After this many milliseconds (wall-clock).
     Millis(u64),
 }

@@ -16,12 +16,19 @@
 //!
 //! `done` is final. Each variant holds only the data of its state: a queued
 //! task has no start time, a done task has an output, a failed one a reason.
+//!
+//! [`sql`] is the only place where SQL text names a task state: a statement
+//! that changes many tasks at once takes its clauses from a
+//! [`sql::Transition`], which exists only for pairs that
+//! [`TaskState::allows`].
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub(crate) mod sql;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -38,25 +45,38 @@ pub enum TaskState {
     },
     /// Finished; its output is stored.
     Done {
+        /// When the successful attempt ended.
         finished_at: Millis,
         /// Wall time of the successful attempt.
         wall: Duration,
-        /// Fuel the attempt consumed, when fuel was metered.
+        /// Fuel the attempt consumed (wasmtime fuel units), when fuel was
+        /// metered.
         fuel_used: Option<u64>,
+        /// Where its output is.
         output: OutputRef,
     },
     /// Finished without an output.
     Failed {
+        /// When the last attempt ended.
         finished_at: Millis,
         /// Wall time of the last attempt.
         wall: Duration,
+        /// Why it failed.
         error: TaskError,
     },
     /// Will not run: the job was cancelled or stopped at an earlier failure.
-    Cancelled { at: Millis },
+    Cancelled {
+        /// When it was cancelled.
+        at: Millis,
+    },
     /// Stopped before the end of its chunk, to be resumed (from its
     /// snapshot, if it has one).
-    Suspended { at: Millis, reason: SuspendReason },
+    Suspended {
+        /// When it stopped.
+        at: Millis,
+        /// Why it stopped.
+        reason: SuspendReason,
+    },
 }
 
 /// Why a task was suspended.
@@ -94,11 +114,17 @@ impl FromStr for SuspendReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStateKind {
+    /// [`TaskState::Queued`].
     Queued,
+    /// [`TaskState::Running`].
     Running,
+    /// [`TaskState::Done`].
     Done,
+    /// [`TaskState::Failed`].
     Failed,
+    /// [`TaskState::Cancelled`].
     Cancelled,
+    /// [`TaskState::Suspended`].
     Suspended,
 }
 
@@ -147,8 +173,11 @@ impl FromStr for TaskStateKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("task {index}: cannot go from {from} to {to}")]
 pub struct IllegalTransition {
+    /// The task's index.
     pub index: u64,
+    /// The state it is in.
     pub from: TaskStateKind,
+    /// The state it was to go to.
     pub to: TaskStateKind,
 }
 
@@ -184,6 +213,7 @@ impl TaskState {
 pub struct OutputRef {
     /// blake3 of the output.
     pub digest: [u8; 32],
+    /// Its length in bytes.
     pub len: u64,
     /// The bytes are in the journal's `outputs` table (else in the store,
     /// named by `digest`).
@@ -193,6 +223,7 @@ pub struct OutputRef {
 /// Why a task failed, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskError {
+    /// Its class.
     pub kind: FailureKind,
     /// The full message, as shown to users.
     pub message: String,

@@ -246,6 +246,51 @@ fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
 }
 
 #[test]
+fn requeueing_a_state_that_may_not_be_queued_is_an_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let job = journal
+        .create_job(None, &[4; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
+    let batch = Batch {
+        tasks: vec![
+            task(0, done(b"a")),
+            task(1, failed(FailureKind::Trap)),
+            task(2, TaskState::Queued),
+        ],
+        ..Batch::default()
+    };
+    journal.commit(job, &batch).unwrap();
+    use TaskStateKind::*;
+    for illegal in [Done, Queued] {
+        let error = journal.requeue(job, &[Failed, illegal]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                JournalError::IllegalTransition { job: j, from, to: Queued }
+                    if j == job && from == illegal
+            ),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("job {job}: {illegal} tasks cannot go to queued")
+        );
+        assert_eq!(journal.tasks(job, None).unwrap(), batch.tasks);
+    }
+    assert_eq!(journal.requeue(job, &[]).unwrap(), 0);
+    assert_eq!(journal.requeue(job, &[Failed, Cancelled]).unwrap(), 1);
+    let states: Vec<_> = journal
+        .tasks(job, None)
+        .unwrap()
+        .iter()
+        .map(|t| t.state.kind())
+        .collect();
+    assert_eq!(states, [Done, Queued, Queued]);
+}
+
+#[test]
 fn cancel_retry_and_remove() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = open(dir.path());

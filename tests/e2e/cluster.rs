@@ -626,12 +626,19 @@ fn wrun_nodes_lists_connected_nodes_and_drops_a_dead_one() {
         assert_eq!(node["slots"], 1);
         assert_eq!(node["running"], 0);
         assert_eq!(node["version"], env!("CARGO_PKG_VERSION"));
-        assert!(node["address"].as_str().unwrap().contains("127.0.0.1"), "{node}");
+        assert!(
+            node["address"].as_str().unwrap().contains("127.0.0.1"),
+            "{node}"
+        );
         assert!(node["last_heard_ms"].as_u64().is_some());
     }
     let text = cluster.wrun(&["nodes"]);
     assert_eq!(text.code, 0, "{}", text.stderr);
-    assert!(text.stdout_text().starts_with("node "), "{}", text.stdout_text());
+    assert!(
+        text.stdout_text().starts_with("node "),
+        "{}",
+        text.stdout_text()
+    );
 
     // A node killed without a word is presumed dead after three heartbeat
     // intervals (200 ms here) and leaves the list.

@@ -82,6 +82,29 @@ A job whose tasks failed has them recorded: `wrun status JOB` lists them,
 `wrun logs JOB` shows their logs, `wrun retry JOB` runs them again.";
 
 impl Code {
+    /// Every code, in order.
+    #[cfg(test)]
+    const ALL: [Code; 18] = [
+        Code::Internal,
+        Code::Usage,
+        Code::Input,
+        Code::Module,
+        Code::Output,
+        Code::Journal,
+        Code::Cancelled,
+        Code::JobState,
+        Code::Suspended,
+        Code::Trap,
+        Code::Fuel,
+        Code::Timeout,
+        Code::Memory,
+        Code::OutputLimit,
+        Code::Exit,
+        Code::TaskError,
+        Code::Abi,
+        Code::Broker,
+    ];
+
     /// The code for a task failure.
     pub(crate) fn of_task(kind: FailureKind) -> Code {
         match kind {
@@ -182,5 +205,53 @@ impl<T, E: Into<anyhow::Error>> OrFail<T> for Result<T, E> {
         context: impl FnOnce() -> C,
     ) -> Result<T, Fail> {
         self.map_err(|e| Fail::new(code, e.into().context(context())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers `TABLE` (`--help`) and the README list, in order.
+    fn listed(lines: impl Iterator<Item = String>) -> Vec<u8> {
+        lines.filter_map(|line| line.parse().ok()).collect()
+    }
+
+    #[test]
+    fn help_and_readme_list_exactly_the_codes_of_the_enum() {
+        let codes: Vec<u8> = std::iter::once(0)
+            .chain(Code::ALL.iter().map(|&code| code as u8))
+            .collect();
+        assert_eq!(
+            codes,
+            (0..=Code::ALL.len() as u8).collect::<Vec<_>>(),
+            "codes are numbered 1, 2, … in the order of ALL"
+        );
+        let help = TABLE.lines().map(|line| {
+            let first = line.split_whitespace().next().unwrap_or("");
+            match line.starts_with("  ") && line.len() > 5 && &line[4..6] == "  " {
+                true => first.to_owned(),
+                false => String::new(),
+            }
+        });
+        assert_eq!(listed(help), codes, "`wrun --help`'s exit-code table");
+        let readme = include_str!("../../../README.md");
+        let table = readme
+            .split("### Exit codes")
+            .nth(1)
+            .expect("the README has an exit-code section");
+        let rows = table
+            .lines()
+            .skip_while(|line| !line.starts_with("| 0 |"))
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                line.trim_start_matches('|')
+                    .split('|')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            });
+        assert_eq!(listed(rows), codes, "the README's exit-code table");
     }
 }

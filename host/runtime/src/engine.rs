@@ -1,9 +1,7 @@
-//! The process-wide [`Runtime`]: engine, linker and epoch clock.
+//! The process-wide [`Runtime`]: engine, linker and the epoch ticker.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread;
-use std::time::Duration;
+use std::sync::mpsc;
 
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
@@ -14,25 +12,14 @@ use wrun_store::BlobStore;
 
 use crate::admission::{self, AdmissionError, Module};
 use crate::cache::ArtifactCache;
+use crate::epoch;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
 use crate::splitter::{SplitError, Splitter};
 use crate::task::TaskRunner;
 
-/// How often the epoch advances; timeouts are measured in these ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
-
 /// Bytes of each memory and table slot kept resident between tasks.
 const KEEP_RESIDENT: usize = 4 << 20;
-
-/// Ticks from now until a store with `timeout` must stop.
-pub(crate) fn deadline_ticks(timeout: Option<Duration>) -> u64 {
-    match timeout {
-        // One extra tick: the current one may be about to end.
-        Some(timeout) => (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1,
-        None => u64::MAX / 2,
-    }
-}
 
 /// A runtime could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -134,18 +121,7 @@ impl Runtime {
             .and_then(|()| crate::host_abi::add_to_linker(&mut linker))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
-        let (ticker, stop) = mpsc::channel::<()>();
-        let weak = engine.weak();
-        thread::Builder::new()
-            .name("wrun-epoch".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(EPOCH_TICK) {
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
+        let ticker = epoch::start_ticker(&engine)
             .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch thread: {e}")))?;
 
         Ok(Runtime {

@@ -28,6 +28,7 @@ pub mod admission;
 mod cache;
 mod checkpoint;
 mod engine;
+mod epoch;
 mod host_abi;
 mod limits;
 mod outcome;

@@ -7,6 +7,7 @@ use wrun_abi::{Kind, export, status};
 
 use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
+use crate::epoch::deadline_ticks;
 use crate::host_abi::guest_slice;
 use crate::outcome::Failure;
 use crate::sandbox::{Sandbox, new_store};
@@ -127,7 +128,7 @@ impl Splitter {
 
     fn call(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<(), Failure> {
         let store = &mut self.store;
-        store.set_epoch_deadline(crate::engine::deadline_ticks(store.data().limits.timeout));
+        store.set_epoch_deadline(deadline_ticks(store.data().limits.timeout));
         let ptr = match self.buffer {
             Some((ptr, size)) if size >= block.len() => {
                 let start = ptr as usize;

@@ -29,6 +29,7 @@ mod cache;
 mod checkpoint;
 mod engine;
 mod epoch;
+mod guest;
 mod host_abi;
 mod limits;
 mod outcome;

@@ -8,10 +8,10 @@ use wrun_abi::{Kind, export, status};
 use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
 use crate::epoch::deadline_ticks;
+use crate::guest::{call, classify, copy_in, len32};
 use crate::host_abi::guest_slice;
 use crate::outcome::Failure;
 use crate::sandbox::{Sandbox, new_store};
-use crate::task::{call, classify, copy_in, len32};
 
 /// Why splitting stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

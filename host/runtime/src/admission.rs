@@ -22,8 +22,8 @@ use wrun_abi::{
 
 use wrun_store::Digest;
 
-use crate::Runtime;
 use crate::cache::Lookup;
+use crate::engine::Runtime;
 use crate::rewrite::{self, MutableGlobal};
 use crate::sandbox::Sandbox;
 
@@ -225,6 +225,14 @@ pub enum AdmissionError {
         expected: &'static str,
         found: Kind,
     },
+}
+
+impl Runtime {
+    /// Admit a module: check it and compile it. `source` names it in errors
+    /// (a path, or `builtin:fasta`).
+    pub fn admit(&self, source: &str, bytes: &[u8]) -> Result<Module, AdmissionError> {
+        admit(self, source, bytes)
+    }
 }
 
 /// What the cheap, pre-compilation pass learns.

@@ -10,13 +10,10 @@ use wasmtime::{
 
 use wrun_store::BlobStore;
 
-use crate::admission::{self, AdmissionError, Module};
 use crate::cache::ArtifactCache;
 use crate::epoch;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
-use crate::splitter::{SplitError, Splitter};
-use crate::task::TaskRunner;
 
 /// Bytes of each memory and table slot kept resident between tasks.
 const KEEP_RESIDENT: usize = 4 << 20;
@@ -58,6 +55,9 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+// `Runtime::admit`, `Runtime::task_runner` and `Runtime::splitter` are
+// defined beside what they build (admission.rs, task.rs, splitter.rs), so
+// that the engine depends on none of them.
 impl Runtime {
     /// A runtime enforcing `limits`, able to run `slots` guest instances at
     /// once (workers plus the splitter), compiling every module it admits.
@@ -151,25 +151,5 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<Sandbox> {
         &self.inner.linker
-    }
-
-    /// Admit a module: check it and compile it. `source` names it in errors
-    /// (a path, or `builtin:fasta`).
-    pub fn admit(&self, source: &str, bytes: &[u8]) -> Result<Module, AdmissionError> {
-        admission::admit(self, source, bytes)
-    }
-
-    /// Prepare `module` (a task or command) to run chunks with `args`.
-    pub fn task_runner(
-        &self,
-        module: &Module,
-        args: &[String],
-    ) -> Result<TaskRunner, AdmissionError> {
-        TaskRunner::new(self, module, args)
-    }
-
-    /// Instantiate `module` (a splitter) to stream one input through.
-    pub fn splitter(&self, module: &Module) -> Result<Splitter, SplitError> {
-        Splitter::new(self, module)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wasmtime::Trap;
 
-use crate::limits::LimitHit;
+use crate::limits::{LimitHit, Limits};
 
 /// A task that ran to completion.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Failure {
     pub(crate) fn from_wasmtime(
         error: wasmtime::Error,
         message: Option<String>,
-        limits: &crate::Limits,
+        limits: &Limits,
     ) -> Failure {
         for cause in error.chain() {
             if let Some(hit) = cause.downcast_ref::<LimitHit>() {

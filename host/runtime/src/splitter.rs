@@ -5,8 +5,8 @@ use std::fmt;
 use wasmtime::{Memory, Store, TypedFunc};
 use wrun_abi::{Kind, export, status};
 
-use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
+use crate::engine::Runtime;
 use crate::epoch::deadline_ticks;
 use crate::guest::{call, classify, copy_in, len32};
 use crate::host_abi::guest_slice;
@@ -47,6 +47,13 @@ impl fmt::Debug for Splitter {
         f.debug_struct("Splitter")
             .field("plugin", &self.plugin)
             .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Instantiate `module` (a splitter) to stream one input through.
+    pub fn splitter(&self, module: &Module) -> Result<Splitter, SplitError> {
+        Splitter::new(self, module)
     }
 }
 

@@ -5,9 +5,9 @@ use wasmtime::{Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wrun_abi::{Kind, Unit, export, status};
 use wrun_store::Digest;
 
-use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
 use crate::checkpoint::{Boundary, Checkpointing, Ended, Session, SuspendReason, Suspended};
+use crate::engine::Runtime;
 use crate::guest::{abi, call, classify, copy_in, len32};
 use crate::outcome::{Failure, TaskFailure, TaskOutput};
 use crate::sandbox::{CommandIo, Sandbox, new_store};
@@ -65,6 +65,17 @@ impl std::fmt::Debug for Sdk {
             .field("args", &self.args)
             .field("unit", &self.unit)
             .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Prepare `module` (a task or command) to run chunks with `args`.
+    pub fn task_runner(
+        &self,
+        module: &Module,
+        args: &[String],
+    ) -> Result<TaskRunner, AdmissionError> {
+        TaskRunner::new(self, module, args)
     }
 }
 

@@ -61,11 +61,21 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// A runtime enforcing `limits`, able to run `slots` guest instances at
     /// once (workers plus the splitter), compiling every module it admits.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Limit`] when `limits.memory` is over
+    /// [`Limits::MAX_MEMORY`]; [`RuntimeError::Engine`] when wasmtime rejects
+    /// the configuration or the epoch thread cannot start.
     pub fn new(limits: Limits, slots: u32) -> Result<Self, RuntimeError> {
         Self::build(limits, slots, None)
     }
 
     /// Like [`Runtime::new`], with compiled artifacts cached in `store`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::new`].
     pub fn with_store(
         limits: Limits,
         slots: u32,

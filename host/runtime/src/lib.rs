@@ -24,6 +24,8 @@
 //!
 //! The crate knows nothing of jobs, chunking, scheduling or the CLI.
 
+#![warn(missing_docs)]
+
 pub mod admission;
 mod cache;
 mod checkpoint;

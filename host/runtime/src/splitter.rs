@@ -21,10 +21,20 @@ pub enum SplitError {
     Admission(#[from] AdmissionError),
     /// The plugin rejected the input as malformed (its message says where).
     #[error("{message}")]
-    Rejected { plugin: String, message: String },
+    Rejected {
+        /// The plugin's source (`builtin:fasta`, or a path).
+        plugin: String,
+        /// The plugin's message.
+        message: String,
+    },
     /// The plugin failed some other way (trap, limit, ABI violation).
     #[error("splitter {plugin} failed: {failure}")]
-    Failed { plugin: String, failure: Failure },
+    Failed {
+        /// The plugin's source (`builtin:fasta`, or a path).
+        plugin: String,
+        /// How it failed.
+        failure: Failure,
+    },
 }
 
 /// One instance of a splitter plugin, fed an input's blocks in order.
@@ -52,6 +62,12 @@ impl fmt::Debug for Splitter {
 
 impl Runtime {
     /// Instantiate `module` (a splitter) to stream one input through.
+    ///
+    /// # Errors
+    ///
+    /// [`SplitError::Admission`] when `module` is not a splitter;
+    /// [`SplitError::Failed`] when instantiating it or its `_initialize`
+    /// fails.
     pub fn splitter(&self, module: &Module) -> Result<Splitter, SplitError> {
         Splitter::new(self, module)
     }
@@ -110,7 +126,14 @@ impl Splitter {
     }
 
     /// Feed the next block; `starts` receives the offsets within `block`
-    /// where records start (ascending, each at most `block.len()`).
+    /// where records start (ascending, each at most `block.len()`). `eof`
+    /// says this is the last block.
+    ///
+    /// # Errors
+    ///
+    /// [`SplitError::Rejected`] when the plugin finds the input malformed;
+    /// [`SplitError::Failed`] when it traps, runs into a limit or reports
+    /// offsets out of order or outside `block`.
     pub fn split(
         &mut self,
         block: &[u8],

@@ -70,6 +70,10 @@ impl std::fmt::Debug for Sdk {
 
 impl Runtime {
     /// Prepare `module` (a task or command) to run chunks with `args`.
+    ///
+    /// # Errors
+    ///
+    /// [`AdmissionError::WrongKind`] when `module` is a splitter.
     pub fn task_runner(
         &self,
         module: &Module,
@@ -141,6 +145,12 @@ impl TaskRunner {
     }
 
     /// Run one chunk in a fresh sandbox.
+    ///
+    /// # Errors
+    ///
+    /// A [`TaskFailure`] when the task does not complete: it trapped, ran
+    /// into a limit, exited non-zero, returned an error status or broke the
+    /// ABI (see [`Failure`]).
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
         match self.run_with(chunk, None)? {
             Ended::Finished(output) => Ok(output),
@@ -154,6 +164,12 @@ impl TaskRunner {
     /// from its beginning: a bad snapshot never produces a wrong result.
     /// WASI commands are not snapshotted (their state includes a stack);
     /// they only ever resume from the start of their chunk.
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskRunner::run`]; with [`Checkpointing::suspend_on_fuel`] a run
+    /// out of fuel is [`Ended::Suspended`] instead, and a snapshot that cannot
+    /// be written fails the run with [`Failure::Host`].
     pub fn run_checkpointed(
         &self,
         chunk: Chunk<'_>,

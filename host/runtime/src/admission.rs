@@ -22,8 +22,8 @@ use wrun_abi::{
 
 use wrun_store::Digest;
 
-use crate::Runtime;
 use crate::cache::Lookup;
+use crate::engine::Runtime;
 use crate::rewrite::{self, MutableGlobal};
 use crate::sandbox::Sandbox;
 
@@ -101,9 +101,12 @@ impl Module {
 pub enum Origin {
     /// Loaded (memory-mapped) from the artifact cache: no compilation.
     CacheHit,
-    /// Compiled; `note` says why a cached artifact was not used or why the
-    /// result could not be cached, when that happened.
-    Compiled { note: Option<String> },
+    /// Compiled.
+    Compiled {
+        /// Why a cached artifact was not used, or why the result could not
+        /// be cached, when that happened.
+        note: Option<String>,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -164,67 +167,124 @@ pub struct Export {
 pub enum AdmissionError {
     /// Zero bytes.
     #[error("{module}: empty file, not a WebAssembly module")]
-    Empty { module: String },
-    /// Over the size cap.
+    Empty {
+        /// The module's source.
+        module: String,
+    },
+    /// Over the size cap (`Limits::module_size`).
     #[error("{module}: module is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
+        /// The module's source.
         module: String,
+        /// The module's size, in bytes.
         size: usize,
+        /// The cap, in bytes.
         limit: usize,
     },
     /// No `\0asm` magic.
     #[error("{module}: not a WebAssembly module (no \\0asm header)")]
-    NotWasm { module: String },
+    NotWasm {
+        /// The module's source.
+        module: String,
+    },
     /// A component, not a core module.
     #[error("{module}: this is a WebAssembly component; wrun runs core modules (wasm32-wasip1)")]
-    Component { module: String },
+    Component {
+        /// The module's source.
+        module: String,
+    },
     /// Malformed or invalid wasm.
     #[error("{module}: invalid WebAssembly: {message}")]
-    Invalid { module: String, message: String },
+    Invalid {
+        /// The module's source.
+        module: String,
+        /// What the parser, validator or compiler reported.
+        message: String,
+    },
     /// The `wrun` section could not be decoded.
     #[error("{module}: {error}")]
     Metadata {
+        /// The module's source.
         module: String,
+        /// What is wrong with the section.
         error: MetadataError,
     },
     /// Built for another ABI version.
     #[error("{module}: built for wrun ABI version {found}, this wrun speaks version {ABI_VERSION}")]
-    AbiVersion { module: String, found: u32 },
+    AbiVersion {
+        /// The module's source.
+        module: String,
+        /// The ABI version its metadata declares.
+        found: u32,
+    },
     /// Neither a `wrun` section nor `_start`.
     #[error(
         "{module}: not a wrun module: it has no `wrun` metadata section (SDK task or splitter) \
          and no `_start` export (WASI command)"
     )]
-    NotRunnable { module: String },
+    NotRunnable {
+        /// The module's source.
+        module: String,
+    },
     /// An import outside the allow-list.
     #[error(
         "{module}: imports `{import_module}::{name}`, which wrun does not provide (allowed: `wrun` ABI functions and WASI preview 1)"
     )]
     DisallowedImport {
+        /// The module's source.
         module: String,
+        /// The import's module name (`env`, say).
         import_module: String,
+        /// The import's item name.
         name: String,
     },
     /// A required export is missing or has the wrong type.
     #[error("{module}: a wrun {kind} must export `{name}` as {expected}, {found}")]
     BadExport {
+        /// The module's source.
         module: String,
+        /// The module's kind, which decides the required exports.
         kind: Kind,
+        /// The required export.
         name: &'static str,
+        /// Its required type, as text (`func(i32) -> i32`).
         expected: String,
+        /// What the module has instead, as a phrase (`found memory`, `but
+        /// it does not`).
         found: String,
     },
     /// Imports could not be linked (a WASI function that does not exist, a
     /// `wrun` import with the wrong signature).
     #[error("{module}: cannot link imports: {message}")]
-    Link { module: String, message: String },
+    Link {
+        /// The module's source.
+        module: String,
+        /// What the linker reported.
+        message: String,
+    },
     /// The module is of the wrong kind for how it is used.
     #[error("{module}: is a wrun {found}, but a {expected} is needed here")]
     WrongKind {
+        /// The module's source.
         module: String,
+        /// The kinds that would do here, as a phrase (`task or command`).
         expected: &'static str,
+        /// The module's kind.
         found: Kind,
     },
+}
+
+impl Runtime {
+    /// Admit a module: check it and compile it. `source` names it in errors
+    /// (a path, or `builtin:fasta`).
+    ///
+    /// # Errors
+    ///
+    /// The [`AdmissionError`] of the first check the module fails; its
+    /// message starts with `source`.
+    pub fn admit(&self, source: &str, bytes: &[u8]) -> Result<Module, AdmissionError> {
+        admit(self, source, bytes)
+    }
 }
 
 /// What the cheap, pre-compilation pass learns.

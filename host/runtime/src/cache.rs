@@ -244,6 +244,11 @@ impl ArtifactCache {
     }
 
     /// Every cached artifact (of any engine configuration), by key.
+    /// Entries whose index record cannot be parsed are skipped.
+    ///
+    /// # Errors
+    ///
+    /// The [`StoreError`] of a failed store read.
     pub fn list(&self) -> Result<Vec<Listed>, StoreError> {
         let mut listed = Vec::new();
         for meta in self.store.list_entries(ENTRIES)? {
@@ -263,7 +268,12 @@ impl ArtifactCache {
     }
 
     /// Remove one entry, its artifact, and its module blob unless another
-    /// entry still uses it.
+    /// entry still uses it (`remaining`: the other entries).
+    ///
+    /// # Errors
+    ///
+    /// The [`StoreError`] of the first deletion that fails; what was deleted
+    /// before it stays deleted.
     pub fn remove(&self, victim: &Listed, remaining: &[Listed]) -> Result<(), StoreError> {
         self.store.delete_entry(ENTRIES, &victim.key)?;
         self.store.delete_entry(USES, &victim.key)?;
@@ -282,7 +292,12 @@ impl ArtifactCache {
 
     /// Remove entries unused for longer than `max_age`, then the least
     /// recently used until the artifacts and modules fit in `max_size`
-    /// bytes. Returns what was removed.
+    /// bytes. Returns what was removed, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// The [`StoreError`] of the first store operation that fails; entries
+    /// removed before it stay removed.
     pub fn gc(
         &self,
         max_age: Option<Duration>,
@@ -311,6 +326,10 @@ impl ArtifactCache {
 
     /// Remove every entry, with its artifact and module. The rest of the
     /// store (job outputs, job modules) is not the cache's to remove.
+    ///
+    /// # Errors
+    ///
+    /// The [`StoreError`] of the first store operation that fails.
     pub fn clear(&self) -> Result<(), StoreError> {
         for entry in self.list()? {
             self.remove(&entry, &[])?;

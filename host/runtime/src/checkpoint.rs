@@ -91,10 +91,11 @@ impl std::fmt::Debug for Checkpointing<'_> {
 /// A snapshot of a running task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The snapshot blob.
     pub snapshot: Taken,
     /// Where the task was.
     pub cursor: Cursor,
-    /// Fuel used up to that point, when fuel is metered.
+    /// Fuel used up to that point, in fuel units, when fuel is metered.
     pub fuel_used: Option<u64>,
 }
 
@@ -110,6 +111,7 @@ pub enum SuspendReason {
 /// A run that stopped early and can go on later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suspended {
+    /// Why it stopped.
     pub reason: SuspendReason,
     /// The snapshot to continue from; `None`: start the chunk over.
     pub resume_from: Option<Checkpoint>,
@@ -120,7 +122,9 @@ pub struct Suspended {
 /// How a checkpointed run ended, short of failing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
+    /// The chunk is done.
     Finished(TaskOutput),
+    /// The run stopped early; the chunk goes on from the snapshot, if any.
     Suspended(Suspended),
 }
 

@@ -1,9 +1,7 @@
-//! The process-wide [`Runtime`]: engine, linker and epoch clock.
+//! The process-wide [`Runtime`]: engine, linker and the epoch ticker.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread;
-use std::time::Duration;
+use std::sync::mpsc;
 
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
@@ -12,27 +10,13 @@ use wasmtime::{
 
 use wrun_store::BlobStore;
 
-use crate::admission::{self, AdmissionError, Module};
 use crate::cache::ArtifactCache;
+use crate::epoch;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
-use crate::splitter::{SplitError, Splitter};
-use crate::task::TaskRunner;
-
-/// How often the epoch advances; timeouts are measured in these ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Bytes of each memory and table slot kept resident between tasks.
 const KEEP_RESIDENT: usize = 4 << 20;
-
-/// Ticks from now until a store with `timeout` must stop.
-pub(crate) fn deadline_ticks(timeout: Option<Duration>) -> u64 {
-    match timeout {
-        // One extra tick: the current one may be about to end.
-        Some(timeout) => (timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1,
-        None => u64::MAX / 2,
-    }
-}
 
 /// A runtime could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -71,14 +55,27 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
+// `Runtime::admit`, `Runtime::task_runner` and `Runtime::splitter` are
+// defined beside what they build (admission.rs, task.rs, splitter.rs), so
+// that the engine depends on none of them.
 impl Runtime {
     /// A runtime enforcing `limits`, able to run `slots` guest instances at
     /// once (workers plus the splitter), compiling every module it admits.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Limit`] when `limits.memory` is over
+    /// [`Limits::MAX_MEMORY`]; [`RuntimeError::Engine`] when wasmtime rejects
+    /// the configuration or the epoch thread cannot start.
     pub fn new(limits: Limits, slots: u32) -> Result<Self, RuntimeError> {
         Self::build(limits, slots, None)
     }
 
     /// Like [`Runtime::new`], with compiled artifacts cached in `store`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::new`].
     pub fn with_store(
         limits: Limits,
         slots: u32,
@@ -134,18 +131,7 @@ impl Runtime {
             .and_then(|()| crate::host_abi::add_to_linker(&mut linker))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
-        let (ticker, stop) = mpsc::channel::<()>();
-        let weak = engine.weak();
-        thread::Builder::new()
-            .name("wrun-epoch".into())
-            .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(EPOCH_TICK) {
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })
+        let ticker = epoch::start_ticker(&engine)
             .map_err(|e| RuntimeError::Engine(format!("cannot start the epoch thread: {e}")))?;
 
         Ok(Runtime {
@@ -175,25 +161,5 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<Sandbox> {
         &self.inner.linker
-    }
-
-    /// Admit a module: check it and compile it. `source` names it in errors
-    /// (a path, or `builtin:fasta`).
-    pub fn admit(&self, source: &str, bytes: &[u8]) -> Result<Module, AdmissionError> {
-        admission::admit(self, source, bytes)
-    }
-
-    /// Prepare `module` (a task or command) to run chunks with `args`.
-    pub fn task_runner(
-        &self,
-        module: &Module,
-        args: &[String],
-    ) -> Result<TaskRunner, AdmissionError> {
-        TaskRunner::new(self, module, args)
-    }
-
-    /// Instantiate `module` (a splitter) to stream one input through.
-    pub fn splitter(&self, module: &Module) -> Result<Splitter, SplitError> {
-        Splitter::new(self, module)
     }
 }

@@ -24,10 +24,14 @@
 //!
 //! The crate knows nothing of jobs, chunking, scheduling or the CLI.
 
+#![warn(missing_docs)]
+
 pub mod admission;
 mod cache;
 mod checkpoint;
 mod engine;
+mod epoch;
+mod guest;
 mod host_abi;
 mod limits;
 mod outcome;

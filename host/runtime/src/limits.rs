@@ -6,27 +6,30 @@ use std::time::Duration;
 /// a job; splitters get the memory, table and timeout limits per call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Instruction budget (wasmtime fuel); `None` turns metering off, which
-    /// is faster.
+    /// Instruction budget, in wasmtime fuel units (about one per wasm
+    /// instruction); `None` turns metering off, which is faster.
     pub fuel: Option<u64>,
-    /// Wall-clock budget, enforced by epoch interruption; `None` for none.
+    /// Wall-clock budget (a `Duration`), enforced by epoch interruption in
+    /// 10 ms ticks, so a task may overrun it by about one tick; `None` for
+    /// none.
     pub timeout: Option<Duration>,
-    /// Linear memory, in bytes (at most 4 GiB, the wasm32 maximum).
+    /// Linear memory, in bytes (at most [`Limits::MAX_MEMORY`], the wasm32
+    /// maximum).
     pub memory: u64,
-    /// Elements in any one table.
+    /// Size of any one table, in elements.
     pub table_elements: u32,
-    /// Bytes of output a task may produce.
+    /// Output a task may produce, in bytes; more fails the task.
     pub output: usize,
-    /// Bytes of log kept per task; the rest is dropped.
+    /// Log kept per task, in bytes; the rest is dropped.
     pub log: usize,
-    /// Bytes of native stack wasm may use.
+    /// Native stack wasm may use, in bytes.
     pub stack: usize,
     /// Largest module accepted, in bytes.
     pub module_size: usize,
 }
 
 impl Limits {
-    /// Largest linear memory a wasm32 module can have.
+    /// Largest linear memory a wasm32 module can have, in bytes (4 GiB).
     pub const MAX_MEMORY: u64 = 4 << 30;
 }
 

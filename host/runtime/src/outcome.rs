@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wasmtime::Trap;
 
-use crate::limits::LimitHit;
+use crate::limits::{LimitHit, Limits};
 
 /// A task that ran to completion.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -14,7 +14,7 @@ pub struct TaskOutput {
     pub output: Vec<u8>,
     /// The task's log (SDK `log`, or stderr), truncated at the log limit.
     pub log: Vec<u8>,
-    /// Fuel consumed, when fuel is metered (`--fuel`).
+    /// Fuel consumed, in fuel units, when fuel is metered (`--fuel`).
     pub fuel_used: Option<u64>,
 }
 
@@ -39,17 +39,36 @@ pub enum Failure {
         message: Option<String>,
     },
     /// The fuel budget ran out.
-    OutOfFuel { limit: u64 },
+    OutOfFuel {
+        /// The budget, in fuel units.
+        limit: u64,
+    },
     /// The wall-clock budget ran out.
-    Timeout { limit: Duration },
-    /// The guest tried to grow its memory past the limit.
-    MemoryLimit { limit: u64 },
+    Timeout {
+        /// The budget.
+        limit: Duration,
+    },
+    /// The guest tried to grow its memory past the limit, or could not take
+    /// its input (`wrun_reserve` returned 0, or the input is 4 GiB or more).
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The guest tried to grow a table past the limit.
-    TableLimit { limit: u32 },
+    TableLimit {
+        /// The limit, in elements.
+        limit: u32,
+    },
     /// The guest produced more output than allowed.
-    OutputLimit { limit: usize },
+    OutputLimit {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A command exited with a non-zero status.
-    Exit { code: i32 },
+    Exit {
+        /// The exit status (`proc_exit`'s argument).
+        code: i32,
+    },
     /// An SDK guest returned an error status.
     Guest {
         /// The ABI status code (`wrun_abi::status`).
@@ -59,9 +78,15 @@ pub enum Failure {
     },
     /// The guest broke the ABI (a buffer outside its memory, an unknown
     /// status, a failed `wrun_reserve`).
-    Abi { message: String },
+    Abi {
+        /// What the guest did wrong.
+        message: String,
+    },
     /// Anything else wasmtime reported (instantiation failure, host error).
-    Host { message: String },
+    Host {
+        /// The error, with its causes.
+        message: String,
+    },
 }
 
 impl Failure {
@@ -70,7 +95,7 @@ impl Failure {
     pub(crate) fn from_wasmtime(
         error: wasmtime::Error,
         message: Option<String>,
-        limits: &crate::Limits,
+        limits: &Limits,
     ) -> Failure {
         for cause in error.chain() {
             if let Some(hit) = cause.downcast_ref::<LimitHit>() {

@@ -17,6 +17,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
+use crate::epoch::deadline_ticks;
 use crate::limits::{Limiter, Limits};
 use crate::pipe::{CappedPipe, Overflow};
 
@@ -86,7 +87,7 @@ pub(crate) fn new_store(
             .set_fuel(fuel)
             .expect("fuel is enabled on the engine whenever a fuel limit is set");
     }
-    store.set_epoch_deadline(crate::engine::deadline_ticks(limits.timeout));
+    store.set_epoch_deadline(deadline_ticks(limits.timeout));
     store.epoch_deadline_trap();
     store
 }

@@ -5,12 +5,13 @@ use std::fmt;
 use wasmtime::{Memory, Store, TypedFunc};
 use wrun_abi::{Kind, export, status};
 
-use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
+use crate::engine::Runtime;
+use crate::epoch::deadline_ticks;
+use crate::guest::{call, classify, copy_in, len32};
 use crate::host_abi::guest_slice;
 use crate::outcome::Failure;
 use crate::sandbox::{Sandbox, new_store};
-use crate::task::{call, classify, copy_in, len32};
 
 /// Why splitting stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,10 +21,20 @@ pub enum SplitError {
     Admission(#[from] AdmissionError),
     /// The plugin rejected the input as malformed (its message says where).
     #[error("{message}")]
-    Rejected { plugin: String, message: String },
+    Rejected {
+        /// The plugin's source (`builtin:fasta`, or a path).
+        plugin: String,
+        /// The plugin's message.
+        message: String,
+    },
     /// The plugin failed some other way (trap, limit, ABI violation).
     #[error("splitter {plugin} failed: {failure}")]
-    Failed { plugin: String, failure: Failure },
+    Failed {
+        /// The plugin's source (`builtin:fasta`, or a path).
+        plugin: String,
+        /// How it failed.
+        failure: Failure,
+    },
 }
 
 /// One instance of a splitter plugin, fed an input's blocks in order.
@@ -46,6 +57,19 @@ impl fmt::Debug for Splitter {
         f.debug_struct("Splitter")
             .field("plugin", &self.plugin)
             .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Instantiate `module` (a splitter) to stream one input through.
+    ///
+    /// # Errors
+    ///
+    /// [`SplitError::Admission`] when `module` is not a splitter;
+    /// [`SplitError::Failed`] when instantiating it or its `_initialize`
+    /// fails.
+    pub fn splitter(&self, module: &Module) -> Result<Splitter, SplitError> {
+        Splitter::new(self, module)
     }
 }
 
@@ -102,7 +126,14 @@ impl Splitter {
     }
 
     /// Feed the next block; `starts` receives the offsets within `block`
-    /// where records start (ascending, each at most `block.len()`).
+    /// where records start (ascending, each at most `block.len()`). `eof`
+    /// says this is the last block.
+    ///
+    /// # Errors
+    ///
+    /// [`SplitError::Rejected`] when the plugin finds the input malformed;
+    /// [`SplitError::Failed`] when it traps, runs into a limit or reports
+    /// offsets out of order or outside `block`.
     pub fn split(
         &mut self,
         block: &[u8],
@@ -127,7 +158,7 @@ impl Splitter {
 
     fn call(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<(), Failure> {
         let store = &mut self.store;
-        store.set_epoch_deadline(crate::engine::deadline_ticks(store.data().limits.timeout));
+        store.set_epoch_deadline(deadline_ticks(store.data().limits.timeout));
         let ptr = match self.buffer {
             Some((ptr, size)) if size >= block.len() => {
                 let start = ptr as usize;

@@ -1,13 +1,14 @@
 //! Running one chunk through a task module.
 
 use bytes::Bytes;
-use wasmtime::{AsContextMut, Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
+use wasmtime::{Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wrun_abi::{Kind, Unit, export, status};
 use wrun_store::Digest;
 
-use crate::Runtime;
 use crate::admission::{AdmissionError, Module};
 use crate::checkpoint::{Boundary, Checkpointing, Ended, Session, SuspendReason, Suspended};
+use crate::engine::Runtime;
+use crate::guest::{abi, call, classify, copy_in, len32};
 use crate::outcome::{Failure, TaskFailure, TaskOutput};
 use crate::sandbox::{CommandIo, Sandbox, new_store};
 use crate::snapshot::{Cursor, Identity, Live};
@@ -64,6 +65,21 @@ impl std::fmt::Debug for Sdk {
             .field("args", &self.args)
             .field("unit", &self.unit)
             .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Prepare `module` (a task or command) to run chunks with `args`.
+    ///
+    /// # Errors
+    ///
+    /// [`AdmissionError::WrongKind`] when `module` is a splitter.
+    pub fn task_runner(
+        &self,
+        module: &Module,
+        args: &[String],
+    ) -> Result<TaskRunner, AdmissionError> {
+        TaskRunner::new(self, module, args)
     }
 }
 
@@ -129,6 +145,12 @@ impl TaskRunner {
     }
 
     /// Run one chunk in a fresh sandbox.
+    ///
+    /// # Errors
+    ///
+    /// A [`TaskFailure`] when the task does not complete: it trapped, ran
+    /// into a limit, exited non-zero, returned an error status or broke the
+    /// ABI (see [`Failure`]).
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
         match self.run_with(chunk, None)? {
             Ended::Finished(output) => Ok(output),
@@ -142,6 +164,12 @@ impl TaskRunner {
     /// from its beginning: a bad snapshot never produces a wrong result.
     /// WASI commands are not snapshotted (their state includes a stack);
     /// they only ever resume from the start of their chunk.
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskRunner::run`]; with [`Checkpointing::suspend_on_fuel`] a run
+    /// out of fuel is [`Ended::Suspended`] instead, and a snapshot that cannot
+    /// be written fails the run with [`Failure::Host`].
     pub fn run_checkpointed(
         &self,
         chunk: Chunk<'_>,
@@ -433,81 +461,4 @@ where
         .ok_or_else(|| abi(&format!("export `{name}` is not a function")))?
         .typed(&*store)
         .map_err(|e| abi(&format!("export `{name}`: {e:#}")))
-}
-
-/// Ask the guest for a buffer and copy `bytes` into it.
-pub(crate) fn copy_in(
-    store: &mut Store<Sandbox>,
-    memory: Memory,
-    reserve: &TypedFunc<u32, u32>,
-    bytes: &[u8],
-) -> Result<u32, Failure> {
-    let len = len32(bytes.len())?;
-    let ptr = reserve
-        .call(&mut *store, len)
-        .map_err(|e| classify(store, e))?;
-    if ptr == 0 {
-        return Err(Failure::MemoryLimit {
-            limit: store.data().limits.memory,
-        });
-    }
-    let start = ptr as usize;
-    let target = memory
-        .data_mut(store.as_context_mut())
-        .get_mut(start..start + bytes.len())
-        .ok_or_else(|| {
-            abi(&format!(
-                "`wrun_reserve({len})` returned {ptr:#x}, outside the guest's memory"
-            ))
-        })?;
-    target.copy_from_slice(bytes);
-    Ok(ptr)
-}
-
-/// Call an export that returns a status, and interpret it with [`check`].
-pub(crate) fn call<P: wasmtime::WasmParams>(
-    store: &mut Store<Sandbox>,
-    function: &TypedFunc<P, i32>,
-    params: P,
-    name: &str,
-) -> Result<i32, Failure> {
-    let result = function.call(&mut *store, params);
-    check(store, result, name)
-}
-
-/// Interpret an export's result: a negative status fails with the guest's
-/// message, a trap is classified, any other value is returned.
-pub(crate) fn check(
-    store: &mut Store<Sandbox>,
-    result: wasmtime::Result<i32>,
-    function: &str,
-) -> Result<i32, Failure> {
-    match result {
-        Ok(code) if code < 0 => Err(Failure::Guest {
-            status: code,
-            message: store.data_mut().error.take().unwrap_or_else(|| {
-                format!("`{function}` returned status {code} without a message")
-            }),
-        }),
-        Ok(code) => Ok(code),
-        Err(error) => Err(classify(store, error)),
-    }
-}
-
-pub(crate) fn classify(store: &mut Store<Sandbox>, error: wasmtime::Error) -> Failure {
-    let sandbox = store.data_mut();
-    let message = sandbox.error.take();
-    Failure::from_wasmtime(error, message, &sandbox.limits)
-}
-
-fn abi(message: &str) -> Failure {
-    Failure::Abi {
-        message: message.to_owned(),
-    }
-}
-
-pub(crate) fn len32(len: usize) -> Result<u32, Failure> {
-    u32::try_from(len).map_err(|_| Failure::MemoryLimit {
-        limit: u32::MAX as u64,
-    })
 }

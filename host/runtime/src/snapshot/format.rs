@@ -32,16 +32,35 @@ pub enum SnapshotError {
     /// The blob (or one it builds on) is not in the store, or its bytes do
     /// not match its digest (the store drops such a blob).
     #[error("snapshot {digest} is missing from the store or corrupt")]
-    Missing { digest: String },
+    Missing {
+        /// The missing blob's digest, in hex.
+        digest: String,
+    },
     /// The blob is not a snapshot this build understands.
     #[error("snapshot {digest} is malformed: {reason}")]
-    Malformed { digest: String, reason: String },
+    Malformed {
+        /// The snapshot's digest, in hex.
+        digest: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The snapshot belongs to another module, chunk or argument list.
     #[error("snapshot {digest} was taken of {what} than this task's")]
-    Mismatch { digest: String, what: &'static str },
+    Mismatch {
+        /// The snapshot's digest, in hex.
+        digest: String,
+        /// What differs, as a phrase (`another module`, `another chunk`,
+        /// `other arguments`).
+        what: &'static str,
+    },
     /// The store failed.
     #[error("cannot read snapshot {digest}: {message}")]
-    Store { digest: String, message: String },
+    Store {
+        /// The digest of the blob being read, in hex.
+        digest: String,
+        /// What the store reported.
+        message: String,
+    },
 }
 
 /// A mutable global's value, by its type's bits.
@@ -81,10 +100,15 @@ pub(crate) struct Piece {
 pub enum Cursor {
     /// The next call is `wrun_record` for record `next` of the chunk (with
     /// `unit=chunk`, 0 before the one call and 1 after it).
-    Records { next: u32 },
-    /// Every record is done and `wrun_step` returned `MORE` this many
-    /// times.
-    Steps { done: u64 },
+    Records {
+        /// Index of the next record in the chunk, from 0.
+        next: u32,
+    },
+    /// Every record is done and `wrun_step` returned `MORE` some times.
+    Steps {
+        /// How many times `wrun_step` returned `MORE`.
+        done: u64,
+    },
 }
 
 impl std::fmt::Display for Cursor {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use wrun_journal::Millis;
 use wrun_runtime::{Checkpointing, Chunk, Ended, TaskFailure, TaskRunner};
 
-use crate::Task;
+use crate::chunker::Task;
 
 /// Something that runs tasks: the local pool, or nodes through a broker.
 ///

@@ -26,18 +26,23 @@
 
 mod chunker;
 mod dispatch;
+mod error;
+mod event;
 mod executor;
 mod failure;
 mod job;
 mod pace;
 mod reader;
 mod record;
+mod report;
 mod window;
 mod worker;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
+pub use error::JobError;
 pub use executor::{BatchExecutor, BatchOutcome, BatchReport, Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
-pub use job::{FailedTask, Job, JobError, Sink, Summary, Update};
+pub use job::Job;
 pub use pace::Adaptive;
 pub use record::{Checkpoints, Prior, Recording};
+pub use report::{FailedTask, Sink, Summary, Update};

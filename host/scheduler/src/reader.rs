@@ -6,12 +6,12 @@ use std::io::{self, Read};
 use crossbeam_channel::Sender;
 use wrun_runtime::Splitter;
 
-use crate::dispatch::{Event, TaskMeta};
-use crate::job::JobError;
+use crate::chunker::{Chunker, Chunking, Task};
+use crate::error::JobError;
+use crate::event::{Event, TaskMeta};
 use crate::pace::{Adaptive, Pace};
 use crate::record::{Prior, PriorOutcome};
 use crate::window::Window;
-use crate::{Chunker, Chunking, Task};
 
 /// The reader thread: stream `input` through the splitter and chunker and
 /// queue the tasks, never more than the window ahead of the output.

@@ -10,21 +10,20 @@
 //! a task that finishes sooner is written once, in its final state, which
 //! is what keeps the journal's cost per task in microseconds.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wrun_journal::{
     AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, SnapshotRef,
     TaskError, TaskRow, TaskState, TaskStateKind,
 };
-use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskFailure, TaskOutput};
+use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskOutput};
 use wrun_store::{BlobStore, Digest};
 
-use crate::dispatch::{Done, TaskMeta};
-use crate::job::JobError;
+use crate::error::JobError;
+use crate::event::{Done, TaskMeta};
+use crate::failure::{suspend_reason, task_error};
 
 /// Outputs up to this size are kept in the journal itself; larger ones in
 /// the content-addressed store.
@@ -138,13 +137,6 @@ impl Prior {
         }
         lengths
     }
-}
-
-/// One attempt that failed and was retried.
-pub(crate) struct RetriedAttempt {
-    pub(crate) started_at: Millis,
-    pub(crate) ended_at: Millis,
-    pub(crate) failure: TaskFailure,
 }
 
 /// The dispatcher's side of the journal.
@@ -337,7 +329,7 @@ impl<'a> Recorder<'a> {
                 attempt: first + n as u32,
                 started_at: retried.started_at,
                 ended_at: retried.ended_at,
-                error: Some(crate::task_error(&retried.failure.reason)),
+                error: Some(task_error(&retried.failure.reason)),
                 log: retried.failure.log.clone(),
             });
         }
@@ -359,7 +351,7 @@ impl<'a> Recorder<'a> {
                 (state, log.clone(), None)
             }
             Ok(Ended::Suspended(suspended)) => {
-                let reason = crate::failure::suspend_reason(suspended.reason);
+                let reason = suspend_reason(suspended.reason);
                 row.snapshot = suspended.resume_from.as_ref().map(snapshot_ref);
                 if let Some(checkpoint) = &suspended.resume_from
                     && checkpoint.snapshot.stored > 0
@@ -374,7 +366,7 @@ impl<'a> Recorder<'a> {
                 (state, suspended.log.clone(), None)
             }
             Err(failure) => {
-                let error = crate::task_error(&failure.reason);
+                let error = task_error(&failure.reason);
                 let state = TaskState::Failed {
                     finished_at,
                     wall: done.wall,

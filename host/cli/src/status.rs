@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
+use wrun_journal::ChunkPos;
 use wrun_journal::{
     AttemptRecord, JobLock, JobRecord, JobSpec, JobState, Journal, Millis, TaskCounts, TaskRow,
     TaskState, TaskStateKind,
@@ -60,10 +61,8 @@ fn is_zero(n: &u64) -> bool {
 struct TaskView {
     index: u64,
     state: TaskStateKind,
-    offset: u64,
-    len: u64,
-    first_record: u64,
-    records: u64,
+    #[serde(flatten)]
+    pos: ChunkPos,
     attempts: u32,
     lost: u32,
     started_at: Option<String>,
@@ -218,10 +217,10 @@ fn job_detail(journal: &Journal, id: i64, args: &StatusArgs) -> Result<(), Fail>
             view.state.as_str(),
             format!(
                 "{}..{}",
-                view.first_record + 1,
-                view.first_record + view.records
+                view.pos.first_record + 1,
+                view.pos.first_record + view.pos.records
             ),
-            format!("{}..{}", view.offset, view.offset + view.len),
+            format!("{}..{}", view.pos.offset, view.pos.end()),
             view.attempts,
             view.wall_us
                 .map_or("-".to_owned(), |us| format_wall(Duration::from_micros(us))),
@@ -409,10 +408,7 @@ fn task_view(task: &TaskRow) -> TaskView {
     let mut view = TaskView {
         index: task.index,
         state: task.state.kind(),
-        offset: task.offset,
-        len: task.len,
-        first_record: task.first_record,
-        records: task.records,
+        pos: task.pos,
         attempts: task.attempts,
         lost: task.lost,
         started_at: None,

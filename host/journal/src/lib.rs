@@ -12,6 +12,7 @@
 //!
 //! The crate knows nothing of WebAssembly, networks or the command line.
 
+mod chunk;
 mod journal;
 mod lock;
 mod recovery;
@@ -19,6 +20,7 @@ mod schema;
 mod spec;
 mod state;
 
+pub use chunk::ChunkPos;
 pub use journal::{
     AttemptRecord, Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now,
 };
@@ -36,12 +38,8 @@ pub use state::{
 pub struct TaskRow {
     /// Position of the chunk in the input, from 0.
     pub index: u64,
-    /// Byte range of the chunk in the input.
-    pub offset: u64,
-    pub len: u64,
-    /// Index of its first record, and how many records it holds.
-    pub first_record: u64,
-    pub records: u64,
+    /// Where the chunk lies in the input.
+    pub pos: ChunkPos,
     /// Attempts started so far.
     pub attempts: u32,
     /// Times its host died while it was running.

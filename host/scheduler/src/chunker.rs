@@ -1,6 +1,7 @@
 //! Grouping records into tasks.
 
 use bytes::Bytes;
+use wrun_journal::ChunkPos;
 
 /// How records are grouped into tasks. A chunk is closed before the record
 /// that would start it past any bound; a single record larger than a bound
@@ -52,6 +53,19 @@ pub struct Task {
     pub data: Bytes,
     /// Offset in `data` of each record's start; the first is 0.
     pub records: Vec<u32>,
+}
+
+impl Task {
+    /// Where the chunk lies in the input (its length and record count are
+    /// those of `data` and `records`).
+    pub fn pos(&self) -> ChunkPos {
+        ChunkPos {
+            offset: self.offset,
+            len: self.data.len() as u64,
+            first_record: self.first_record,
+            records: self.records.len() as u64,
+        }
+    }
 }
 
 /// The chunker could not form a task.

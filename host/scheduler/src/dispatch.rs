@@ -274,17 +274,18 @@ impl<'a> Dispatcher<'a> {
     ) {
         on_update(Update::Finished {
             index: meta.index,
-            bytes: meta.len,
-            records: meta.records,
+            bytes: meta.pos.len,
+            records: meta.pos.records,
             log,
             error: result.as_ref().err(),
         });
         self.summary.tasks += 1;
-        self.summary.records += meta.records;
-        self.summary.input_bytes += meta.len;
+        self.summary.records += meta.pos.records;
+        self.summary.input_bytes += meta.pos.len;
         match result {
             Ok(output) => {
-                self.pending.insert(meta.index, (meta.len, Some(output)));
+                self.pending
+                    .insert(meta.index, (meta.pos.len, Some(output)));
             }
             Err(error) => self.task_failed(meta, error),
         }
@@ -293,14 +294,11 @@ impl<'a> Dispatcher<'a> {
     fn task_failed(&mut self, meta: TaskMeta, error: TaskError) {
         let failed = FailedTask {
             index: meta.index,
-            first_record: meta.first_record,
-            records: meta.records,
-            offset: meta.offset,
-            len: meta.len,
+            pos: meta.pos,
             error,
         };
         if self.keep_going {
-            self.pending.insert(meta.index, (meta.len, None));
+            self.pending.insert(meta.index, (meta.pos.len, None));
             self.summary.failed.push(failed);
             return;
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use wrun_journal::Millis;
+use wrun_journal::{ChunkPos, Millis};
 use wrun_runtime::{Checkpoint, Ended, TaskFailure};
 
 use crate::chunker::Task;
@@ -41,20 +41,14 @@ pub(crate) struct Done {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TaskMeta {
     pub(crate) index: u64,
-    pub(crate) first_record: u64,
-    pub(crate) records: u64,
-    pub(crate) offset: u64,
-    pub(crate) len: u64,
+    pub(crate) pos: ChunkPos,
 }
 
 impl TaskMeta {
     pub(crate) fn of(task: &Task) -> Self {
         TaskMeta {
             index: task.index,
-            first_record: task.first_record,
-            records: task.records.len() as u64,
-            offset: task.offset,
-            len: task.data.len() as u64,
+            pos: task.pos(),
         }
     }
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wrun_journal::{
-    AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, SnapshotRef,
-    TaskError, TaskRow, TaskState, TaskStateKind,
+    AttemptRecord, Batch, ChunkPos, Committed, JobId, Journal, JournalError, Millis, OutputRef,
+    SnapshotRef, TaskError, TaskRow, TaskState, TaskStateKind,
 };
 use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskOutput};
 use wrun_store::{BlobStore, Digest};
@@ -62,8 +62,7 @@ pub struct Prior {
 
 #[derive(Debug)]
 pub(crate) struct PriorTask {
-    pub(crate) offset: u64,
-    pub(crate) len: u64,
+    pub(crate) pos: ChunkPos,
     attempts: u32,
     lost: u32,
     pub(crate) outcome: PriorOutcome,
@@ -94,8 +93,7 @@ impl Prior {
                     _ => PriorOutcome::Pending,
                 };
                 let task = PriorTask {
-                    offset: row.offset,
-                    len: row.len,
+                    pos: row.pos,
                     attempts: row.attempts,
                     lost: row.lost,
                     outcome,
@@ -133,7 +131,7 @@ impl Prior {
         let count = self.tasks.keys().max().map_or(0, |&last| last + 1);
         let mut lengths = vec![None; count as usize];
         for (&index, task) in &self.tasks {
-            lengths[index as usize] = Some(task.len);
+            lengths[index as usize] = Some(task.pos.len);
         }
         lengths
     }
@@ -284,10 +282,7 @@ impl<'a> Recorder<'a> {
                 .map_or((0, 0), |p| (p.attempts, p.lost));
             let row = TaskRow {
                 index: meta.index,
-                offset: meta.offset,
-                len: meta.len,
-                first_record: meta.first_record,
-                records: meta.records,
+                pos: meta.pos,
                 attempts,
                 lost,
                 node: None,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use wrun_journal::TaskError;
+use wrun_journal::{ChunkPos, TaskError};
 
 /// Where a job's outputs go: every task's output (none for a failed task
 /// under `keep_going`), once, in input order. Any writer is a sink that
@@ -51,30 +51,15 @@ pub enum Update<'a> {
 pub struct FailedTask {
     /// Chunk index.
     pub index: u64,
-    /// Index of its first record.
-    pub first_record: u64,
-    /// Records in the chunk.
-    pub records: u64,
-    /// Byte offset of the chunk in the input.
-    pub offset: u64,
-    /// Chunk length in bytes.
-    pub len: u64,
+    /// Where the chunk lies in the input.
+    pub pos: ChunkPos,
     /// What happened.
     pub error: TaskError,
 }
 
 impl fmt::Display for FailedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "chunk {} (records {}..{}, bytes {}..{}): {}",
-            self.index,
-            self.first_record + 1,
-            self.first_record + self.records,
-            self.offset,
-            self.offset + self.len,
-            self.error
-        )
+        write!(f, "chunk {} ({}): {}", self.index, self.pos, self.error)
     }
 }
 

@@ -407,3 +407,6 @@ impl<'a> Dispatcher<'a> {
         Ok(self.summary)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,8 +21,8 @@ pub struct Chunking {
 }
 
 impl Chunking {
-    /// Largest chunk accepted: a chunk must fit a wasm32 memory with room
-    /// to spare.
+    /// Largest chunk accepted, in bytes: a chunk must fit a wasm32 memory
+    /// with room to spare.
     pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
     /// Byte-sized chunks that keep `slots` workers busy on an input of
@@ -73,7 +73,12 @@ impl Task {
 pub enum ChunkError {
     /// One record is too large to become a task.
     #[error("the record starting at byte {offset} is larger than {limit} bytes")]
-    RecordTooLarge { offset: u64, limit: u64 },
+    RecordTooLarge {
+        /// Where the record starts in the input, in bytes.
+        offset: u64,
+        /// The largest chunk accepted, in bytes.
+        limit: u64,
+    },
 }
 
 /// Turns a stream of blocks and the record starts a splitter found in them

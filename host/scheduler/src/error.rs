@@ -36,17 +36,27 @@ pub enum JobError {
         SuspendReason::Fuel => "out of fuel",
         SuspendReason::Drain => "the job was asked to stop",
     })]
-    Suspended { tasks: u64, reason: SuspendReason },
+    Suspended {
+        /// Tasks suspended (0 when the job was drained before any ran).
+        tasks: u64,
+        /// Why the first of them was.
+        reason: SuspendReason,
+    },
     /// The input is not what an earlier run of the job split.
     #[error(
         "the input changed since the job started: chunk {index} now covers bytes \
          {offset}..{end}, it covered {was_offset}..{was_end}"
     )]
     InputChanged {
+        /// The chunk that moved.
         index: u64,
+        /// Where it starts now, in bytes.
         offset: u64,
+        /// Where it ends now (exclusive), in bytes.
         end: u64,
+        /// Where it started, in bytes.
         was_offset: u64,
+        /// Where it ended (exclusive), in bytes.
         was_end: u64,
     },
     /// The journal could not record the job.

@@ -36,6 +36,7 @@ pub trait Executor: Send + Sync {
 /// How one task of a batch ended.
 #[derive(Debug)]
 pub struct BatchOutcome {
+    /// Its end: finished or suspended, or how it failed.
     pub result: Result<Ended, TaskFailure>,
     /// When it started, in milliseconds since the epoch.
     pub started_at: Millis,

@@ -8,9 +8,9 @@
 //! * **workers**, one per [`Executor`] slot, pull tasks from a bounded queue
 //!   (so fast workers take more) and run them;
 //! * the **dispatcher** (the calling thread) alone owns the job's state: it
-//!   receives every [`event`](dispatch) as a message, writes outputs in input
-//!   order as soon as the ordered prefix is complete, and decides when to
-//!   stop.
+//!   receives every event (a closed enum) as a message, writes outputs in
+//!   input order as soon as the ordered prefix is complete, and decides when
+//!   to stop.
 //!
 //! Memory stays flat whatever the input size: the queue is bounded and the
 //! reader may run at most a fixed window of tasks ahead of the output.
@@ -23,6 +23,10 @@
 //!
 //! The crate knows nothing of the command line; it knows the runtime only
 //! through [`Executor`] and [`wrun_runtime::Splitter`].
+
+// Every public item is documented, with the unit of every size and time
+// that is a plain number.
+#![warn(missing_docs)]
 
 mod chunker;
 mod dispatch;

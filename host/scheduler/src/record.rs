@@ -32,7 +32,9 @@ const INLINE_MAX: usize = 1 << 20;
 /// A job to record: where, and what earlier runs committed.
 #[derive(Debug)]
 pub struct Recording<'a> {
+    /// The journal the job is recorded in.
     pub journal: &'a mut Journal,
+    /// The job, created in `journal` beforehand.
     pub job: JobId,
     /// Holds outputs too large for the journal.
     pub store: &'a BlobStore,

@@ -87,10 +87,10 @@ pub(crate) fn show_detail(detail: &JobDetail, json: bool) -> Result<(), Fail> {
             view.state.as_str(),
             format!(
                 "{}..{}",
-                view.first_record + 1,
-                view.first_record + view.records
+                view.pos.first_record + 1,
+                view.pos.first_record + view.pos.records
             ),
-            format!("{}..{}", view.offset, view.offset + view.len),
+            format!("{}..{}", view.pos.offset, view.pos.end()),
             view.attempts,
             view.wall_us
                 .map_or("-".to_owned(), |us| format_wall(Duration::from_micros(us))),

@@ -7,8 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use wrun_journal::{
-    AttemptRecord, JobId, JobRecord, JobSpec, JobState, Journal, Millis, TaskCounts, TaskRow,
-    TaskState, TaskStateKind,
+    AttemptRecord, ChunkPos, JobId, JobRecord, JobSpec, JobState, Journal, Millis, TaskCounts,
+    TaskRow, TaskState, TaskStateKind,
 };
 
 use crate::error::{Error, ErrorKind, Result};
@@ -91,14 +91,10 @@ pub struct TaskView {
     pub index: u64,
     /// Its state.
     pub state: TaskStateKind,
-    /// Its first byte's offset in the (decompressed) input.
-    pub offset: u64,
-    /// Its length in bytes.
-    pub len: u64,
-    /// Its first record's index in the input, from 0.
-    pub first_record: u64,
-    /// Records in it.
-    pub records: u64,
+    /// Where it lies in the input (flattened: `offset`, `len`,
+    /// `first_record`, `records`).
+    #[serde(flatten)]
+    pub pos: ChunkPos,
     /// Attempts started.
     pub attempts: u32,
     /// Times the process or node running it died.
@@ -315,10 +311,7 @@ fn task_view(task: &TaskRow) -> TaskView {
     let mut view = TaskView {
         index: task.index,
         state: task.state.kind(),
-        offset: task.offset,
-        len: task.len,
-        first_record: task.first_record,
-        records: task.records,
+        pos: task.pos,
         attempts: task.attempts,
         lost: task.lost,
         started_at: None,

@@ -9,7 +9,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavio
 use crate::schema::{self, MigrateError};
 use crate::state::sql::Transition;
 use crate::state::{FailureKind, JobState, Millis, OutputRef, TaskError, TaskState, TaskStateKind};
-use crate::{JobSpec, SnapshotRef, TaskRow};
+use crate::{ChunkPos, JobSpec, SnapshotRef, TaskRow};
 
 /// A job's number, unique in a journal.
 pub type JobId = i64;
@@ -576,10 +576,7 @@ impl Journal {
         };
         Ok(TaskRow {
             index: raw.index,
-            offset: raw.offset,
-            len: raw.len,
-            first_record: raw.first_record,
-            records: raw.records,
+            pos: raw.pos,
             attempts: raw.attempts,
             lost: raw.lost,
             node: raw.node,
@@ -663,10 +660,10 @@ impl Journal {
                     insert.execute(params![
                         id,
                         task.index,
-                        task.offset,
-                        task.len,
-                        task.first_record,
-                        task.records,
+                        task.pos.offset,
+                        task.pos.len,
+                        task.pos.first_record,
+                        task.pos.records,
                         task.attempts,
                         task.lost,
                         task.node,
@@ -1030,10 +1027,7 @@ const TASK_COLUMNS: &str = "idx, offset, len, first_record, records, attempts, l
 
 struct RawTask {
     index: u64,
-    offset: u64,
-    len: u64,
-    first_record: u64,
-    records: u64,
+    pos: ChunkPos,
     attempts: u32,
     lost: u32,
     node: Option<String>,
@@ -1057,10 +1051,12 @@ struct RawTask {
 fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
     Ok(RawTask {
         index: row.get(0)?,
-        offset: row.get(1)?,
-        len: row.get(2)?,
-        first_record: row.get(3)?,
-        records: row.get(4)?,
+        pos: ChunkPos {
+            offset: row.get(1)?,
+            len: row.get(2)?,
+            first_record: row.get(3)?,
+            records: row.get(4)?,
+        },
         attempts: row.get(5)?,
         lost: row.get(6)?,
         node: row.get(7)?,

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod chunk;
 mod journal;
 mod lock;
 mod recovery;
@@ -23,6 +24,7 @@ mod schema;
 mod spec;
 mod state;
 
+pub use chunk::ChunkPos;
 pub use journal::{
     AttemptRecord, Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now,
 };
@@ -37,24 +39,18 @@ pub use state::{
 /// A task as the journal records it: its place in the input, its counters,
 /// and its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-// Its position fields are being replaced by one position type on another
-// branch: once that is merged, document what is left and drop this.
-#[allow(missing_docs)]
 pub struct TaskRow {
     /// Position of the chunk in the input, from 0.
     pub index: u64,
-    /// Byte range of the chunk in the input.
-    pub offset: u64,
-    pub len: u64,
-    /// Index of its first record, and how many records it holds.
-    pub first_record: u64,
-    pub records: u64,
+    /// Where the chunk lies in the input.
+    pub pos: ChunkPos,
     /// Attempts started so far.
     pub attempts: u32,
     /// Times its host died while it was running.
     pub lost: u32,
     /// Where it ran last (`None`: this machine).
     pub node: Option<String>,
+    /// Its state, with that state's data.
     pub state: TaskState,
     /// Its latest snapshot, if one was taken and it has not finished.
     pub snapshot: Option<SnapshotRef>,

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use wrun_journal::ChunkPos;
 use wrun_journal::{
     AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState, Journal, JournalError,
     LimitsSpec, ModuleRef, OutputRef, QUARANTINE_AFTER, Recovery, SnapshotRef, SuspendReason,
@@ -43,10 +44,12 @@ fn spec() -> JobSpec {
 fn task(index: u64, state: TaskState) -> TaskRow {
     TaskRow {
         index,
-        offset: index * 100,
-        len: 100,
-        first_record: index * 10,
-        records: 10,
+        pos: ChunkPos {
+            offset: index * 100,
+            len: 100,
+            first_record: index * 10,
+            records: 10,
+        },
         attempts: 1,
         lost: 0,
         node: None,

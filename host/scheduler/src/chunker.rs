@@ -1,6 +1,7 @@
 //! Grouping records into tasks.
 
 use bytes::Bytes;
+use wrun_journal::ChunkPos;
 
 /// How records are grouped into tasks. A chunk is closed before the record
 /// that would start it past any bound; a single record larger than a bound
@@ -20,8 +21,8 @@ pub struct Chunking {
 }
 
 impl Chunking {
-    /// Largest chunk accepted: a chunk must fit a wasm32 memory with room
-    /// to spare.
+    /// Largest chunk accepted, in bytes: a chunk must fit a wasm32 memory
+    /// with room to spare.
     pub const MAX_CHUNK_BYTES: u64 = 1 << 30;
 
     /// Byte-sized chunks that keep `slots` workers busy on an input of
@@ -54,12 +55,30 @@ pub struct Task {
     pub records: Vec<u32>,
 }
 
+impl Task {
+    /// Where the chunk lies in the input (its length and record count are
+    /// those of `data` and `records`).
+    pub fn pos(&self) -> ChunkPos {
+        ChunkPos {
+            offset: self.offset,
+            len: self.data.len() as u64,
+            first_record: self.first_record,
+            records: self.records.len() as u64,
+        }
+    }
+}
+
 /// The chunker could not form a task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
     /// One record is too large to become a task.
     #[error("the record starting at byte {offset} is larger than {limit} bytes")]
-    RecordTooLarge { offset: u64, limit: u64 },
+    RecordTooLarge {
+        /// Where the record starts in the input, in bytes.
+        offset: u64,
+        /// The largest chunk accepted, in bytes.
+        limit: u64,
+    },
 }
 
 /// Turns a stream of blocks and the record starts a splitter found in them

@@ -7,63 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
-use wrun_journal::{Millis, SuspendReason, TaskError, TaskState};
-use wrun_runtime::{Checkpoint, Ended, Requests, TaskFailure};
+use wrun_journal::{SuspendReason, TaskError, TaskState};
+use wrun_runtime::{Ended, Requests};
 
-use crate::Task;
-use crate::job::{FailedTask, JobError, Sink, Summary, Update};
-use crate::record::{PriorOutcome, Recorder, RetriedAttempt};
+use crate::error::JobError;
+use crate::event::{Done, Event, TaskMeta};
+use crate::failure::{suspend_reason, task_error};
+use crate::record::{PriorOutcome, Recorder};
+use crate::report::{FailedTask, Sink, Summary, Update};
 use crate::window::Window;
-
-/// Messages to the dispatcher.
-pub(crate) enum Event {
-    /// The reader queued these tasks (sent only when recording).
-    Queued(Vec<TaskMeta>),
-    /// A worker took these tasks (sent only when recording).
-    Started(Vec<u64>, Millis),
-    /// A worker finished a batch of tasks.
-    Done(Vec<Done>),
-    /// An earlier run of the job finished this task.
-    Restored(TaskMeta),
-    /// A running task was snapshotted.
-    Checkpoint(u64, Checkpoint),
-    /// The reader stopped: the input ended after this many tasks, or
-    /// failed.
-    InputEnd(Result<Option<u64>, JobError>),
-}
-
-/// A task a worker finished.
-pub(crate) struct Done {
-    pub(crate) meta: TaskMeta,
-    pub(crate) result: Result<Ended, TaskFailure>,
-    /// When the last attempt started, and how long it ran.
-    pub(crate) started_at: Millis,
-    pub(crate) wall: Duration,
-    /// Earlier attempts of this run that failed and were retried.
-    pub(crate) retried: Vec<RetriedAttempt>,
-}
-
-/// A task's identity, kept once its data has been dropped.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TaskMeta {
-    pub(crate) index: u64,
-    pub(crate) first_record: u64,
-    pub(crate) records: u64,
-    pub(crate) offset: u64,
-    pub(crate) len: u64,
-}
-
-impl TaskMeta {
-    pub(crate) fn of(task: &Task) -> Self {
-        TaskMeta {
-            index: task.index,
-            first_record: task.first_record,
-            records: task.records.len() as u64,
-            offset: task.offset,
-            len: task.data.len() as u64,
-        }
-    }
-}
 
 /// The dispatcher's state; it alone decides what is written and when to
 /// stop.
@@ -299,7 +251,7 @@ impl<'a> Dispatcher<'a> {
                 self.outcome(meta, &output.log, Ok(output.output), on_update);
             }
             Ok(Ended::Suspended(suspended)) => {
-                let reason = crate::failure::suspend_reason(suspended.reason);
+                let reason = suspend_reason(suspended.reason);
                 let (count, _) = self.suspended.get_or_insert((0, reason));
                 *count += 1;
                 // The output stops here until it is resumed: finish only
@@ -307,7 +259,7 @@ impl<'a> Dispatcher<'a> {
                 self.stop(meta.index + 1);
             }
             Err(failure) => {
-                let error = crate::task_error(&failure.reason);
+                let error = task_error(&failure.reason);
                 self.outcome(meta, &failure.log, Err(error), on_update);
             }
         }
@@ -322,17 +274,18 @@ impl<'a> Dispatcher<'a> {
     ) {
         on_update(Update::Finished {
             index: meta.index,
-            bytes: meta.len,
-            records: meta.records,
+            bytes: meta.pos.len,
+            records: meta.pos.records,
             log,
             error: result.as_ref().err(),
         });
         self.summary.tasks += 1;
-        self.summary.records += meta.records;
-        self.summary.input_bytes += meta.len;
+        self.summary.records += meta.pos.records;
+        self.summary.input_bytes += meta.pos.len;
         match result {
             Ok(output) => {
-                self.pending.insert(meta.index, (meta.len, Some(output)));
+                self.pending
+                    .insert(meta.index, (meta.pos.len, Some(output)));
             }
             Err(error) => self.task_failed(meta, error),
         }
@@ -341,14 +294,11 @@ impl<'a> Dispatcher<'a> {
     fn task_failed(&mut self, meta: TaskMeta, error: TaskError) {
         let failed = FailedTask {
             index: meta.index,
-            first_record: meta.first_record,
-            records: meta.records,
-            offset: meta.offset,
-            len: meta.len,
+            pos: meta.pos,
             error,
         };
         if self.keep_going {
-            self.pending.insert(meta.index, (meta.len, None));
+            self.pending.insert(meta.index, (meta.pos.len, None));
             self.summary.failed.push(failed);
             return;
         }
@@ -457,3 +407,6 @@ impl<'a> Dispatcher<'a> {
         Ok(self.summary)
     }
 }
+
+#[cfg(test)]
+mod tests;

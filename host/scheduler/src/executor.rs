@@ -5,7 +5,7 @@ use std::time::Duration;
 use wrun_journal::Millis;
 use wrun_runtime::{Checkpointing, Chunk, Ended, TaskFailure, TaskRunner};
 
-use crate::Task;
+use crate::chunker::Task;
 
 /// Something that runs tasks: the local pool, or nodes through a broker.
 ///
@@ -36,6 +36,7 @@ pub trait Executor: Send + Sync {
 /// How one task of a batch ended.
 #[derive(Debug)]
 pub struct BatchOutcome {
+    /// Its end: finished or suspended, or how it failed.
     pub result: Result<Ended, TaskFailure>,
     /// When it started, in milliseconds since the epoch.
     pub started_at: Millis,

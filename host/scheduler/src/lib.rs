@@ -8,9 +8,9 @@
 //! * **workers**, one per [`Executor`] slot, pull tasks from a bounded queue
 //!   (so fast workers take more) and run them;
 //! * the **dispatcher** (the calling thread) alone owns the job's state: it
-//!   receives every [`event`](dispatch) as a message, writes outputs in input
-//!   order as soon as the ordered prefix is complete, and decides when to
-//!   stop.
+//!   receives every event (a closed enum) as a message, writes outputs in
+//!   input order as soon as the ordered prefix is complete, and decides when
+//!   to stop.
 //!
 //! Memory stays flat whatever the input size: the queue is bounded and the
 //! reader may run at most a fixed window of tasks ahead of the output.
@@ -24,20 +24,29 @@
 //! The crate knows nothing of the command line; it knows the runtime only
 //! through [`Executor`] and [`wrun_runtime::Splitter`].
 
+// Every public item is documented, with the unit of every size and time
+// that is a plain number.
+#![warn(missing_docs)]
+
 mod chunker;
 mod dispatch;
+mod error;
+mod event;
 mod executor;
 mod failure;
 mod job;
 mod pace;
 mod reader;
 mod record;
+mod report;
 mod window;
 mod worker;
 
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
+pub use error::JobError;
 pub use executor::{BatchExecutor, BatchOutcome, BatchReport, Executor, LocalExecutor};
 pub use failure::{failure_kind, task_error};
-pub use job::{FailedTask, Job, JobError, Sink, Summary, Update};
+pub use job::Job;
 pub use pace::Adaptive;
 pub use record::{Checkpoints, Prior, Recording};
+pub use report::{FailedTask, Sink, Summary, Update};

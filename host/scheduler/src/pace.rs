@@ -71,7 +71,8 @@ impl Pace {
 pub struct Adaptive {
     /// Wall time a task should take.
     pub target: Duration,
-    /// The input's size, when known (else chunks do not shrink at the end).
+    /// The input's size in bytes, when known (else chunks do not shrink at
+    /// the end).
     pub input_size: Option<u64>,
 }
 

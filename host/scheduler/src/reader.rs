@@ -6,12 +6,12 @@ use std::io::{self, Read};
 use crossbeam_channel::Sender;
 use wrun_runtime::Splitter;
 
-use crate::dispatch::{Event, TaskMeta};
-use crate::job::JobError;
+use crate::chunker::{Chunker, Chunking, Task};
+use crate::error::JobError;
+use crate::event::{Event, TaskMeta};
 use crate::pace::{Adaptive, Pace};
 use crate::record::{Prior, PriorOutcome};
 use crate::window::Window;
-use crate::{Chunker, Chunking, Task};
 
 /// The reader thread: stream `input` through the splitter and chunker and
 /// queue the tasks, never more than the window ahead of the output.
@@ -108,15 +108,15 @@ impl Batcher<'_> {
             .get(task.index)
             .filter(|prior| !matches!(prior.outcome, PriorOutcome::Pending));
         if let Some(prior) = finished_before {
-            let end = task.offset + task.data.len() as u64;
-            if (prior.offset, prior.offset + prior.len) != (task.offset, end) {
+            let (now, was) = (task.pos(), prior.pos);
+            if (now.offset, now.end()) != (was.offset, was.end()) {
                 self.open = false;
                 self.error = Some(JobError::InputChanged {
                     index: task.index,
-                    offset: task.offset,
-                    end,
-                    was_offset: prior.offset,
-                    was_end: prior.offset + prior.len,
+                    offset: now.offset,
+                    end: now.end(),
+                    was_offset: was.offset,
+                    was_end: was.end(),
                 });
                 return;
             }

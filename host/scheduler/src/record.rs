@@ -10,21 +10,20 @@
 //! a task that finishes sooner is written once, in its final state, which
 //! is what keeps the journal's cost per task in microseconds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use wrun_journal::{
-    AttemptRecord, Batch, Committed, JobId, Journal, JournalError, Millis, OutputRef, SnapshotRef,
-    TaskError, TaskRow, TaskState, TaskStateKind,
+    AttemptRecord, Batch, ChunkPos, Committed, JobId, Journal, JournalError, Millis, OutputRef,
+    SnapshotRef, TaskError, TaskRow, TaskState, TaskStateKind,
 };
-use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskFailure, TaskOutput};
+use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskOutput};
 use wrun_store::{BlobStore, Digest};
 
-use crate::dispatch::{Done, TaskMeta};
-use crate::job::JobError;
+use crate::error::JobError;
+use crate::event::{Done, TaskMeta};
+use crate::failure::{suspend_reason, task_error};
 
 /// Outputs up to this size are kept in the journal itself; larger ones in
 /// the content-addressed store.
@@ -33,7 +32,9 @@ const INLINE_MAX: usize = 1 << 20;
 /// A job to record: where, and what earlier runs committed.
 #[derive(Debug)]
 pub struct Recording<'a> {
+    /// The journal the job is recorded in.
     pub journal: &'a mut Journal,
+    /// The job, created in `journal` beforehand.
     pub job: JobId,
     /// Holds outputs too large for the journal.
     pub store: &'a BlobStore,
@@ -63,8 +64,7 @@ pub struct Prior {
 
 #[derive(Debug)]
 pub(crate) struct PriorTask {
-    pub(crate) offset: u64,
-    pub(crate) len: u64,
+    pub(crate) pos: ChunkPos,
     attempts: u32,
     lost: u32,
     pub(crate) outcome: PriorOutcome,
@@ -95,8 +95,7 @@ impl Prior {
                     _ => PriorOutcome::Pending,
                 };
                 let task = PriorTask {
-                    offset: row.offset,
-                    len: row.len,
+                    pos: row.pos,
                     attempts: row.attempts,
                     lost: row.lost,
                     outcome,
@@ -134,17 +133,10 @@ impl Prior {
         let count = self.tasks.keys().max().map_or(0, |&last| last + 1);
         let mut lengths = vec![None; count as usize];
         for (&index, task) in &self.tasks {
-            lengths[index as usize] = Some(task.len);
+            lengths[index as usize] = Some(task.pos.len);
         }
         lengths
     }
-}
-
-/// One attempt that failed and was retried.
-pub(crate) struct RetriedAttempt {
-    pub(crate) started_at: Millis,
-    pub(crate) ended_at: Millis,
-    pub(crate) failure: TaskFailure,
 }
 
 /// The dispatcher's side of the journal.
@@ -292,10 +284,7 @@ impl<'a> Recorder<'a> {
                 .map_or((0, 0), |p| (p.attempts, p.lost));
             let row = TaskRow {
                 index: meta.index,
-                offset: meta.offset,
-                len: meta.len,
-                first_record: meta.first_record,
-                records: meta.records,
+                pos: meta.pos,
                 attempts,
                 lost,
                 node: None,
@@ -337,7 +326,7 @@ impl<'a> Recorder<'a> {
                 attempt: first + n as u32,
                 started_at: retried.started_at,
                 ended_at: retried.ended_at,
-                error: Some(crate::task_error(&retried.failure.reason)),
+                error: Some(task_error(&retried.failure.reason)),
                 log: retried.failure.log.clone(),
             });
         }
@@ -359,7 +348,7 @@ impl<'a> Recorder<'a> {
                 (state, log.clone(), None)
             }
             Ok(Ended::Suspended(suspended)) => {
-                let reason = crate::failure::suspend_reason(suspended.reason);
+                let reason = suspend_reason(suspended.reason);
                 row.snapshot = suspended.resume_from.as_ref().map(snapshot_ref);
                 if let Some(checkpoint) = &suspended.resume_from
                     && checkpoint.snapshot.stored > 0
@@ -374,7 +363,7 @@ impl<'a> Recorder<'a> {
                 (state, suspended.log.clone(), None)
             }
             Err(failure) => {
-                let error = crate::task_error(&failure.reason);
+                let error = task_error(&failure.reason);
                 let state = TaskState::Failed {
                     finished_at,
                     wall: done.wall,

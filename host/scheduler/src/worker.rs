@@ -7,12 +7,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use wrun_journal::Millis;
 
-use crate::dispatch::{Done, Event, TaskMeta};
-use crate::pace::Pace;
-use crate::record::{Checkpoints, Prior, RetriedAttempt};
-use crate::{BatchExecutor, BatchOutcome, BatchReport, Executor, Task};
 use wrun_runtime::{Checkpoint, Checkpointing, Failure, TaskFailure};
 use wrun_store::{BlobStore, Digest};
+
+use crate::chunker::Task;
+use crate::event::{Done, Event, RetriedAttempt, TaskMeta};
+use crate::executor::{BatchExecutor, BatchOutcome, BatchReport, Executor};
+use crate::failure::failure_kind;
+use crate::pace::Pace;
+use crate::record::{Checkpoints, Prior};
 
 /// What every worker thread shares.
 pub(crate) struct Worker<'a> {
@@ -144,7 +147,7 @@ impl Worker<'_> {
             self.pace.observe(wall, task.data.len() as u64);
             match result {
                 Err(failure)
-                    if crate::failure_kind(&failure.reason).is_transient()
+                    if failure_kind(&failure.reason).is_transient()
                         && retried.len() < self.retries as usize =>
                 {
                     retried.push(RetriedAttempt {
@@ -215,7 +218,7 @@ impl BatchReport for Reporter<'_, '_, '_> {
         let attempts = self.sending.retried.entry(task.index).or_default();
         match outcome.result {
             Err(failure)
-                if crate::failure_kind(&failure.reason).is_transient()
+                if failure_kind(&failure.reason).is_transient()
                     && attempts.len() < self.worker.retries as usize =>
             {
                 attempts.push(RetriedAttempt {

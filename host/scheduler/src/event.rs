@@ -1,0 +1,61 @@
+//! What the reader and the workers tell the dispatcher: the closed
+//! [`Event`] enum and what its variants carry.
+
+use std::time::Duration;
+
+use wrun_journal::{ChunkPos, Millis};
+use wrun_runtime::{Checkpoint, Ended, TaskFailure};
+
+use crate::chunker::Task;
+use crate::error::JobError;
+
+/// Messages to the dispatcher.
+pub(crate) enum Event {
+    /// The reader queued these tasks (sent only when recording).
+    Queued(Vec<TaskMeta>),
+    /// A worker took these tasks (sent only when recording).
+    Started(Vec<u64>, Millis),
+    /// A worker finished a batch of tasks.
+    Done(Vec<Done>),
+    /// An earlier run of the job finished this task.
+    Restored(TaskMeta),
+    /// A running task was snapshotted.
+    Checkpoint(u64, Checkpoint),
+    /// The reader stopped: the input ended after this many tasks, or
+    /// failed.
+    InputEnd(Result<Option<u64>, JobError>),
+}
+
+/// A task a worker finished.
+pub(crate) struct Done {
+    pub(crate) meta: TaskMeta,
+    pub(crate) result: Result<Ended, TaskFailure>,
+    /// When the last attempt started, and how long it ran.
+    pub(crate) started_at: Millis,
+    pub(crate) wall: Duration,
+    /// Earlier attempts of this run that failed and were retried.
+    pub(crate) retried: Vec<RetriedAttempt>,
+}
+
+/// A task's identity, kept once its data has been dropped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaskMeta {
+    pub(crate) index: u64,
+    pub(crate) pos: ChunkPos,
+}
+
+impl TaskMeta {
+    pub(crate) fn of(task: &Task) -> Self {
+        TaskMeta {
+            index: task.index,
+            pos: task.pos(),
+        }
+    }
+}
+
+/// One attempt that failed and was retried.
+pub(crate) struct RetriedAttempt {
+    pub(crate) started_at: Millis,
+    pub(crate) ended_at: Millis,
+    pub(crate) failure: TaskFailure,
+}

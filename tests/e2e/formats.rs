@@ -196,7 +196,7 @@ fn a_decompression_bomb_fails_cleanly() {
 
 /// `examples/revcomp-c`, built by the build script with clang.
 fn revcomp_c() -> &'static str {
-    let module = env!("WRUN_TEST_REVCOMP_C");
+    let module = wrun_tests::REVCOMP_C;
     assert!(
         !module.starts_with("missing"),
         "{module}: .ci/run installs clang, lld, wasi-libc and libclang-rt-14-dev-wasm32"

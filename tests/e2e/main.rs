@@ -1,5 +1,6 @@
-//! End-to-end tests of wrun: real guests, built from source by this
-//! package's build script, run through the runtime and the `wrun` binary.
+//! End-to-end tests of wrun: real guests, built from source by the
+//! `wrun-tests` crate (`tests/`), run through the runtime and the `wrun`
+//! binary, which cargo builds before this test (`CARGO_BIN_EXE_wrun`).
 //!
 //! One test binary (as ripgrep does); modules by subject.
 

@@ -9,33 +9,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use wrun_runtime::{Chunk, Limits, Runtime, TaskFailure, TaskOutput};
 
-/// An SDK task whose behaviour is its first argument.
-pub(crate) const TASK_PROBE: &str = env!("WRUN_TEST_TASK_PROBE");
-/// A WASI command whose behaviour is its first argument.
-pub(crate) const COMMAND_PROBE: &str = env!("WRUN_TEST_COMMAND_PROBE");
-/// `examples/gc-content`.
-pub(crate) const GC_CONTENT: &str = env!("WRUN_TEST_GC_CONTENT");
-/// `examples/wc`.
-pub(crate) const WC: &str = env!("WRUN_TEST_WC");
-/// `examples/kmer-count` and its reducer `examples/kmer-merge`.
-pub(crate) const KMER_COUNT: &str = env!("WRUN_TEST_KMER_COUNT");
-pub(crate) const KMER_MERGE: &str = env!("WRUN_TEST_KMER_MERGE");
-/// `examples/sw-search`.
-pub(crate) const SW_SEARCH: &str = env!("WRUN_TEST_SW_SEARCH");
-/// `examples/pi`: a long Monte Carlo run in `step()`, for snapshots.
-pub(crate) const PI: &str = env!("WRUN_TEST_PI");
-/// `plugins/fasta`.
-pub(crate) const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
+pub(crate) use wrun_tests::{
+    COMMAND_PROBE, FASTA_PLUGIN, GC_CONTENT, KMER_COUNT, KMER_MERGE, PI, SW_SEARCH, TASK_PROBE, WC,
+    repo,
+};
 
 /// Longest any `wrun` process may run in a test.
 const PROCESS_LIMIT: Duration = Duration::from_secs(120);
-
-/// The repository root.
-pub(crate) fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the repository")
-}
 
 /// The shipped sample FASTA and its expected gc-content output.
 pub(crate) fn sample() -> (PathBuf, String) {
@@ -72,21 +52,9 @@ pub(crate) fn run_task(
     })
 }
 
-/// The `wrun` binary next to this test binary (`target/<profile>/wrun`),
-/// built by `cargo test --workspace`.
+/// The `wrun` binary, built by cargo for this test run.
 pub(crate) fn wrun_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let wrun = dir.join(format!("wrun{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        wrun.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        wrun.display()
-    );
-    wrun
+    PathBuf::from(env!("CARGO_BIN_EXE_wrun"))
 }
 
 /// What a `wrun` run produced.

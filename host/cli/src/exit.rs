@@ -143,11 +143,6 @@ impl Fail {
         }
     }
 
-    /// The exit code and the message, to send to a client.
-    pub(crate) fn into_parts(self) -> (u8, String) {
-        (self.code, format!("{:#}", self.error))
-    }
-
     /// Print `wrun: error: …` (with causes) and return the exit code.
     pub(crate) fn report(self) -> ExitCode {
         // A forwarded command's failure came with its own message (it was
@@ -166,21 +161,30 @@ impl From<wrun_journal::JournalError> for Fail {
     }
 }
 
+/// The exit code of a job library error.
+pub(crate) fn code_of(error: &wrun_jobs::Error) -> u8 {
+    kind_code(error.kind()) as u8
+}
+
 impl From<wrun_jobs::Error> for Fail {
     fn from(error: wrun_jobs::Error) -> Self {
-        let code = match error.kind() {
-            ErrorKind::Internal => Code::Internal,
-            ErrorKind::Usage => Code::Usage,
-            ErrorKind::Input => Code::Input,
-            ErrorKind::Module => Code::Module,
-            ErrorKind::Output => Code::Output,
-            ErrorKind::Journal => Code::Journal,
-            ErrorKind::Cancelled => Code::Cancelled,
-            ErrorKind::JobState => Code::JobState,
-            ErrorKind::Suspended => Code::Suspended,
-            ErrorKind::Task(kind) => Code::of_task(kind),
-        };
-        Fail::new(code, error)
+        Fail::new(kind_code(error.kind()), error)
+    }
+}
+
+/// The code for each kind of job library error.
+fn kind_code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::Internal => Code::Internal,
+        ErrorKind::Usage => Code::Usage,
+        ErrorKind::Input => Code::Input,
+        ErrorKind::Module => Code::Module,
+        ErrorKind::Output => Code::Output,
+        ErrorKind::Journal => Code::Journal,
+        ErrorKind::Cancelled => Code::Cancelled,
+        ErrorKind::JobState => Code::JobState,
+        ErrorKind::Suspended => Code::Suspended,
+        ErrorKind::Task(kind) => Code::of_task(kind),
     }
 }
 

@@ -1,7 +1,4 @@
 //! What `wrun --help` teaches is part of the interface: golden tests.
-//!
-//! (Being an integration test of this package also makes `cargo test
-//! --workspace` build the `wrun` binary that `tests/e2e` drives.)
 
 use std::process::Command;
 

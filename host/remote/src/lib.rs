@@ -9,7 +9,9 @@
 //! * [`node`]: a node's loop: credit, module and chunk fetches, slots;
 //! * [`client`]: the command line's side of a session;
 //! * [`executor`]: the scheduler's [`wrun_scheduler::Executor`] that sends
-//!   a job's tasks through the broker.
+//!   a job's tasks through the broker;
+//! * [`service`]: the broker's [`broker::Service`] over the job library
+//!   (`wrun-jobs`): clients' jobs and job commands, in-process.
 //!
 //! The threat model is in `docs/cluster.md`.
 
@@ -21,6 +23,7 @@ pub mod convert;
 pub mod executor;
 pub mod node;
 pub mod queue;
+pub mod service;
 pub mod transport;
 
 pub use wrun_protocol::{key, protocol, wire};

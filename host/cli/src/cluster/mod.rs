@@ -4,7 +4,6 @@
 //! threat model in `docs/cluster.md`.
 
 mod client;
-mod service;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use wrun_jobs::{Home, Local};
 use wrun_remote::broker::{Broker, BrokerConfig};
 use wrun_remote::key::ClusterKey;
 use wrun_remote::node::{Node, NodeConfig};
+use wrun_remote::service::JobService;
 use wrun_remote::transport::Endpoint;
 use wrun_runtime::Limits;
 use wrun_store::BlobStore;
@@ -107,7 +107,7 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
         broker.endpoint(),
         home.root().display()
     );
-    let service = service::BrokerService::new(handle, home, store);
+    let service = JobService::new(handle, home, store, crate::exit::code_of);
     broker.run(Arc::new(service))
 }
 

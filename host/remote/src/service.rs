@@ -1,29 +1,47 @@
-//! The broker's [`Service`]: jobs that clients submit or resume run here,
-//! on a thread each, through the same job library as local mode, except
-//! that the input comes from the client, the output goes back to it, and
-//! the tasks run on the nodes. Job commands are answered in-process from
-//! the broker's journal.
+//! The broker's [`Service`] over the job library: jobs that clients submit
+//! or resume run in the broker's process, on a thread each, through the
+//! same `wrun-jobs` calls as local mode, except that the input comes from
+//! the client, the output goes back to it, and the tasks run on the nodes
+//! (the job's [`Placement`]). Job commands are answered
+//! in-process from the broker's journal.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use wrun_jobs::control::{self, Cancelled};
 use wrun_jobs::views::{self, Filter};
-use wrun_jobs::{Claim, Destination, Home, Journaled, Placement, Requeue, Run, Source, admit};
+use wrun_jobs::{
+    Claim, Destination, Error, ErrorKind, Home, Journaled, Placement, Requeue, Result, Run, Source,
+    admit,
+};
 use wrun_journal::{JobId, JobSpec, TaskStateKind};
-use wrun_remote::broker::{BrokerHandle, ClientLink, Service};
-use wrun_remote::executor::RemoteExecutor;
-use wrun_remote::protocol::{Control, Reply, Resume, Submission, ToPeer, Work};
 use wrun_runtime::TaskRunner;
 use wrun_scheduler::Executor;
 use wrun_store::{BlobStore, Digest};
 
-use crate::exit::{Code, Fail, OrFail};
+use crate::broker::{BrokerHandle, ClientLink, Service};
+use crate::executor::RemoteExecutor;
+use crate::protocol::{Control, Reply, Resume, Submission, ToPeer, Work};
 
-pub(super) struct BrokerService {
+/// The exit code a client reports for a job library error (the command
+/// line's one table of codes).
+pub type ExitCode = fn(&Error) -> u8;
+
+/// Runs clients' jobs and answers their job commands with the job library,
+/// on the broker's journal (`home`) and store.
+pub struct JobService {
     handle: BrokerHandle,
     home: Home,
     store: Arc<BlobStore>,
+    exit_code: ExitCode,
+}
+
+impl std::fmt::Debug for JobService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobService")
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The broker's nodes, for one job at the given priority.
@@ -38,17 +56,17 @@ impl Placement for Nodes<'_> {
         1
     }
 
-    fn executor(&self, spec: &JobSpec, _: TaskRunner) -> wrun_jobs::Result<Box<dyn Executor>> {
+    fn executor(&self, spec: &JobSpec, _: TaskRunner) -> Result<Box<dyn Executor>> {
         let module = Digest::from_hex(&spec.module.digest).ok_or_else(|| {
-            wrun_jobs::Error::new(
-                wrun_jobs::ErrorKind::Journal,
+            Error::new(
+                ErrorKind::Journal,
                 format!("bad module digest {:?}", spec.module.digest),
             )
         })?;
         let work = Work {
             module: *module.as_bytes(),
             args: spec.args.clone(),
-            limits: wrun_remote::convert::limits_to_wire(&spec.limits),
+            limits: crate::convert::limits_to_wire(&spec.limits),
         };
         Ok(Box::new(RemoteExecutor::new(
             self.handle.clone(),
@@ -58,19 +76,28 @@ impl Placement for Nodes<'_> {
     }
 }
 
-impl BrokerService {
-    pub(super) fn new(handle: BrokerHandle, home: Home, store: Arc<BlobStore>) -> Self {
-        BrokerService {
+impl JobService {
+    /// A service for the broker behind `handle`, on the journal in `home`
+    /// and the modules and outputs in `store`; `exit_code` words failures
+    /// as the command line's exit codes.
+    pub fn new(
+        handle: BrokerHandle,
+        home: Home,
+        store: Arc<BlobStore>,
+        exit_code: ExitCode,
+    ) -> Self {
+        JobService {
             handle,
             home,
             store,
+            exit_code,
         }
     }
 
-    fn end(link: &ClientLink, result: Result<(), Fail>) {
+    fn end(&self, link: &ClientLink, result: Result<()>) {
         let (code, message) = match result {
             Ok(()) => (0, String::new()),
-            Err(fail) => fail.into_parts(),
+            Err(error) => ((self.exit_code)(&error), error.message().to_owned()),
         };
         link.send(ToPeer::Ended { code, message });
     }
@@ -83,7 +110,7 @@ impl BrokerService {
         size: Option<u64>,
         journaled: Option<Journaled>,
         link: &ClientLink,
-    ) -> Result<(), Fail> {
+    ) -> Result<()> {
         let placement = Nodes {
             handle: &self.handle,
             priority,
@@ -105,12 +132,19 @@ impl BrokerService {
         Ok(())
     }
 
-    fn submission(&self, submission: Submission, link: &ClientLink) -> Result<(), Fail> {
-        let mut spec: JobSpec = serde_json::from_str(&submission.spec_json).or_fail(Code::Usage)?;
+    fn submission(&self, submission: Submission, link: &ClientLink) -> Result<()> {
+        let mut spec: JobSpec = serde_json::from_str(&submission.spec_json).map_err(|e| {
+            Error::new(
+                ErrorKind::Usage,
+                format!("the submitted job spec is malformed: {e}"),
+            )
+        })?;
         // Kept whether journaled or not: nodes fetch the task module from
         // the store, and the broker loads every module from it.
         for bytes in &submission.modules {
-            self.store.put(bytes).or_fail(Code::Internal)?;
+            self.store.put(bytes).map_err(|e| {
+                Error::new(ErrorKind::Internal, format!("cannot keep a module: {e}"))
+            })?;
         }
         let journaled = match submission.journal {
             false => None,
@@ -141,7 +175,7 @@ impl BrokerService {
         self.run(spec, submission.priority, submission.size, journaled, link)
     }
 
-    fn resumption(&self, resume: Resume, link: &ClientLink) -> Result<(), Fail> {
+    fn resumption(&self, resume: Resume, link: &ClientLink) -> Result<()> {
         let id = resume.job as JobId;
         let mut note = |line: String| link.send(ToPeer::Note(line));
         if !control::resumable(&self.home, id, resume.add_fuel, &mut note)? {
@@ -168,7 +202,7 @@ impl BrokerService {
     }
 
     /// Answer `control` from this broker's journal.
-    fn answer(&self, control: Control) -> Result<Reply, Fail> {
+    fn answer(&self, control: Control) -> Result<Reply> {
         Ok(match control {
             Control::Status {
                 job: Some(id),
@@ -179,7 +213,7 @@ impl BrokerService {
                     Some(state) => Some(
                         state
                             .parse::<TaskStateKind>()
-                            .map_err(|e| Fail::new(Code::Usage, anyhow::anyhow!(e)))?,
+                            .map_err(|e| Error::new(ErrorKind::Usage, e))?,
                     ),
                     None => None,
                 };
@@ -233,21 +267,21 @@ impl wrun_jobs::Observer for Quiet {
     fn note(&mut self, _: &str) {}
 }
 
-impl Service for BrokerService {
+impl Service for JobService {
     fn submit(&self, submission: Submission, link: ClientLink) {
         let result = self.submission(submission, &link);
-        Self::end(&link, result);
+        self.end(&link, result);
     }
 
     fn resume(&self, resume: Resume, link: ClientLink) {
         let result = self.resumption(resume, &link);
-        Self::end(&link, result);
+        self.end(&link, result);
     }
 
     fn control(&self, control: Control) -> Reply {
-        self.answer(control).unwrap_or_else(|fail| {
-            let (code, message) = fail.into_parts();
-            Reply::Failed { code, message }
+        self.answer(control).unwrap_or_else(|error| Reply::Failed {
+            code: (self.exit_code)(&error),
+            message: error.message().to_owned(),
         })
     }
 }

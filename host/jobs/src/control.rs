@@ -12,7 +12,8 @@ use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
 use crate::input::open_recorded;
 use crate::journaled::{Requeue, reopen_locked};
-use crate::run::{Placement, Run};
+use crate::placement::Placement;
+use crate::run::Run;
 use crate::streams::Destination;
 use crate::views::SnapshotView;
 

@@ -10,61 +10,18 @@ use std::time::Duration;
 use wrun_journal::{CheckpointEvery, JobId, JobSpec, JobState, SuspendReason};
 use wrun_runtime::{Every, Module, Requests, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{
-    Adaptive, Checkpoints, Chunking, Executor, Job, JobError, LocalExecutor, Recording, Summary,
-    Update,
+    Adaptive, Checkpoints, Chunking, Executor, Job, JobError, Recording, Summary, Update,
 };
 
 use crate::admit::Admitted;
 use crate::error::{Error, ErrorKind, Result};
 use crate::journaled::Journaled;
+use crate::placement::Placement;
 use crate::reduce;
 use crate::streams::{Destination, Source};
 
 /// Bytes read from the input and handed to the splitter at a time.
 const BLOCK_SIZE: usize = 1 << 20;
-
-/// Where a job's tasks run: this process's cores, or a broker's nodes.
-pub trait Placement {
-    /// Task instances this process needs at once (the runtime's pool size,
-    /// the splitter aside).
-    fn local_slots(&self) -> usize;
-
-    /// The executor for a job of `spec`, whose task `runner` this process
-    /// admitted.
-    ///
-    /// # Errors
-    ///
-    /// Whatever makes the job impossible to place.
-    fn executor(&self, spec: &JobSpec, runner: TaskRunner) -> Result<Box<dyn Executor>>;
-}
-
-/// Tasks run on this machine, `workers` at a time.
-#[derive(Debug, Clone, Copy)]
-pub struct Local {
-    /// Worker threads (and task instances) at once.
-    pub workers: usize,
-}
-
-impl Local {
-    /// `workers` workers, or one per core.
-    pub fn new(workers: Option<u32>) -> Self {
-        let workers = match workers {
-            Some(n) => n as usize,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        Local { workers }
-    }
-}
-
-impl Placement for Local {
-    fn local_slots(&self) -> usize {
-        self.workers
-    }
-
-    fn executor(&self, _: &JobSpec, runner: TaskRunner) -> Result<Box<dyn Executor>> {
-        Ok(Box::new(LocalExecutor::new(runner, self.workers)))
-    }
-}
 
 /// One run of a job, ready to execute.
 pub struct Run {

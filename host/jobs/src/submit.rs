@@ -17,7 +17,8 @@ use crate::admit::{self, Admitted, ModuleBytes};
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
 use crate::journaled::{Claim, Journaled};
-use crate::run::{Placement, Run, chunking};
+use crate::placement::Placement;
+use crate::run::{Run, chunking};
 use crate::streams::{Destination, Source};
 
 /// What a new job is: the modules, the input and output, and the options

@@ -90,7 +90,7 @@ pub fn rerun(
     let store = home.store()?;
     let admitted = admit_recorded(&spec, placement.local_slots(), &store)?;
     let input = open_recorded(id, &spec)?;
-    let journaled = reopen_locked(journal, id, lock, store, requeue, note)?;
+    let (_, journaled) = reopen_locked(journal, id, lock, store, requeue, note)?;
     let output = Destination::open(spec.output.as_deref().map(std::path::Path::new))?;
     Run::new(spec, admitted, placement, input, output, Some(journaled))
 }
@@ -109,11 +109,8 @@ pub fn reopen(
     store: std::sync::Arc<wrun_store::BlobStore>,
     note: &mut dyn FnMut(String),
 ) -> Result<(JobSpec, crate::journaled::Journaled)> {
-    let journal = home.journal()?;
     let lock = home.lock(id)?;
-    let spec = journal.job(id)?.spec;
-    let journaled = reopen_locked(journal, id, lock, store, requeue, note)?;
-    Ok((spec, journaled))
+    reopen_locked(home.journal()?, id, lock, store, requeue, note)
 }
 
 /// What [`cancel`] did.

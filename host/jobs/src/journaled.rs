@@ -126,20 +126,15 @@ impl Claim {
         match resumable {
             Some((id, lock)) => {
                 // Go on with it, cutting the chunks it cut.
-                let (recorded, prior) = reopen(&mut journal, id, Requeue::Cancelled, note)?;
+                let (recorded, journaled) =
+                    reopen_locked(journal, id, lock, store, Requeue::Cancelled, note)?;
                 note(format!(
                     "wrun: resuming job {id}, which has {} chunks finished (--fresh starts a new \
                      job instead)",
-                    prior.finished()
+                    journaled.prior.finished()
                 ));
                 *spec = recorded;
-                Ok(Journaled {
-                    journal,
-                    job: id,
-                    _lock: lock,
-                    store,
-                    prior,
-                })
+                Ok(journaled)
             }
             None => {
                 for bytes in modules {
@@ -160,8 +155,8 @@ impl Claim {
 
 /// Job `id`, locked by this process, made ready for another run: what a
 /// dead process left is recovered, tasks in `requeue`'s states are queued
-/// again, and the run is marked started. Call it only once nothing else
-/// can refuse the run.
+/// again, and the run is marked started; its recorded spec and its journal
+/// side. Call it only once nothing else can refuse the run.
 ///
 /// # Errors
 ///
@@ -173,15 +168,16 @@ pub(crate) fn reopen_locked(
     store: Arc<BlobStore>,
     requeue: Requeue,
     note: &mut dyn FnMut(String),
-) -> Result<Journaled> {
-    let (_, prior) = reopen(&mut journal, id, requeue, note)?;
-    Ok(Journaled {
+) -> Result<(JobSpec, Journaled)> {
+    let (spec, prior) = reopen(&mut journal, id, requeue, note)?;
+    let journaled = Journaled {
         journal,
         job: id,
         _lock: lock,
         store,
         prior,
-    })
+    };
+    Ok((spec, journaled))
 }
 
 /// Recover, requeue and start job `id`; its spec and what earlier runs

@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -94,6 +94,45 @@ CREATE TABLE snapshots (
     digest BLOB NOT NULL,
     PRIMARY KEY (job, idx, digest)
 ) WITHOUT ROWID;
+";
+
+/// Version 3: `task_counts`, each job's tasks by state (count, input bytes,
+/// records), kept by triggers in the same transaction as every change to
+/// `tasks`, whatever statement makes it: `wrun status` reads a few rows per
+/// job instead of scanning its tasks (0.42 s for one job of 2M tasks
+/// before). The triggers need `recursive_triggers` on the connection, so
+/// that an `INSERT OR REPLACE` counts the row it replaces as deleted.
+const V3: &str = "
+CREATE TABLE task_counts (
+    job INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    tasks INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    PRIMARY KEY (job, state)
+) WITHOUT ROWID;
+INSERT INTO task_counts (job, state, tasks, bytes, records)
+    SELECT job, state, count(*), sum(len), sum(records) FROM tasks GROUP BY job, state;
+CREATE TRIGGER task_counts_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO task_counts (job, state, tasks, bytes, records)
+        VALUES (NEW.job, NEW.state, 1, NEW.len, NEW.records)
+        ON CONFLICT (job, state) DO UPDATE SET tasks = tasks + 1,
+            bytes = bytes + excluded.bytes, records = records + excluded.records;
+END;
+CREATE TRIGGER task_counts_delete AFTER DELETE ON tasks BEGIN
+    UPDATE task_counts SET tasks = tasks - 1, bytes = bytes - OLD.len,
+        records = records - OLD.records
+        WHERE job = OLD.job AND state = OLD.state;
+END;
+CREATE TRIGGER task_counts_update AFTER UPDATE OF state, len, records ON tasks BEGIN
+    UPDATE task_counts SET tasks = tasks - 1, bytes = bytes - OLD.len,
+        records = records - OLD.records
+        WHERE job = OLD.job AND state = OLD.state;
+    INSERT INTO task_counts (job, state, tasks, bytes, records)
+        VALUES (NEW.job, NEW.state, 1, NEW.len, NEW.records)
+        ON CONFLICT (job, state) DO UPDATE SET tasks = tasks + 1,
+            bytes = bytes + excluded.bytes, records = records + excluded.records;
+END;
 ";
 
 /// Why the schema could not be brought up to date.

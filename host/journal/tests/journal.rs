@@ -473,3 +473,103 @@ fn a_job_lock_is_exclusive_and_dies_with_its_holder() {
     assert!(JobLock::acquire(dir.path(), 1).unwrap().is_some());
     JobLock::remove(dir.path(), 1).unwrap();
 }
+
+/// The counts a scan of job `job`'s task rows gives.
+fn scanned(journal: &Journal, job: i64) -> wrun_journal::TaskCounts {
+    let mut counts = wrun_journal::TaskCounts::default();
+    for row in journal.tasks(job, None).unwrap() {
+        let kind = row.state.kind();
+        *counts.by_state.entry(kind).or_default() += 1;
+        if matches!(kind, TaskStateKind::Done | TaskStateKind::Failed) {
+            counts.finished_bytes += row.pos.len;
+        }
+        if kind == TaskStateKind::Done {
+            counts.done_records += row.pos.records;
+        }
+    }
+    counts
+}
+
+#[test]
+fn the_task_summary_agrees_with_the_tasks_after_every_kind_of_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let job = journal
+        .create_job(None, &[4; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
+    let check = |journal: &Journal, step: &str| {
+        assert_eq!(
+            journal.counts(job).unwrap(),
+            scanned(journal, job),
+            "{step}"
+        );
+    };
+    let commit = |journal: &mut Journal, tasks: Vec<TaskRow>| {
+        journal
+            .commit(
+                job,
+                &Batch {
+                    tasks,
+                    ..Batch::default()
+                },
+            )
+            .unwrap();
+    };
+    check(&journal, "new job");
+    // New rows, then the same rows again in other states (INSERT OR
+    // REPLACE), with a chunk whose length changes.
+    commit(
+        &mut journal,
+        (0..6).map(|i| task(i, TaskState::Queued)).collect(),
+    );
+    check(&journal, "queued");
+    commit(
+        &mut journal,
+        vec![
+            task(0, done(b"a")),
+            task(1, TaskState::Running { started_at: 1 }),
+            task(2, failed(FailureKind::Trap)),
+            TaskRow {
+                pos: ChunkPos {
+                    len: 7,
+                    ..task(3, TaskState::Queued).pos
+                },
+                ..task(3, TaskState::Running { started_at: 2 })
+            },
+        ],
+    );
+    check(&journal, "replaced");
+    // Recovery's bulk updates, a cancel, a requeue.
+    recover(&mut journal, job).unwrap();
+    check(&journal, "recovered");
+    journal
+        .cancel_unfinished(job, Some(JobState::Cancelled))
+        .unwrap();
+    check(&journal, "cancelled");
+    journal
+        .requeue(job, &[TaskStateKind::Failed, TaskStateKind::Cancelled])
+        .unwrap();
+    check(&journal, "requeued");
+    // Another job's tasks are counted apart; removing this job forgets it.
+    let other = journal
+        .create_job(None, &[5; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
+    journal
+        .commit(
+            other,
+            &Batch {
+                tasks: vec![task(0, done(b"b"))],
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+    check(&journal, "other job");
+    journal.remove_job(job).unwrap();
+    assert_eq!(
+        journal.counts(job).unwrap(),
+        wrun_journal::TaskCounts::default()
+    );
+    assert_eq!(journal.counts(other).unwrap().get(TaskStateKind::Done), 1);
+}

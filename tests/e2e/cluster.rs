@@ -659,3 +659,45 @@ fn wrun_nodes_needs_a_broker() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--broker"), "{}", run.stderr);
 }
+
+/// An RFC 3339 UTC timestamp at the start of a log line.
+fn stamped(line: &str) -> bool {
+    regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")
+        .unwrap()
+        .is_match(line)
+}
+
+#[test]
+fn broker_and_node_log_lines_carry_timestamps_as_text_or_json() {
+    let cluster = Cluster::start(1);
+    let broker = cluster.broker.log();
+    assert!(broker.contains("joined with 1 slots"), "{broker}");
+    assert!(broker.lines().all(stamped), "{broker}");
+    let node = cluster.nodes[0].log();
+    assert!(node.lines().all(stamped), "{node}");
+
+    let home = cluster.dir.path().join("json-node");
+    let json = Peer::start(
+        &home,
+        &[
+            "node",
+            "--connect",
+            &cluster.endpoint,
+            "--slots",
+            "1",
+            "--name",
+            "j1",
+            "--log-format",
+            "json",
+        ],
+    );
+    json.wait_for("connected");
+    let line = json.log().lines().next().unwrap().to_owned();
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(
+        stamped(&format!("{} ", event["timestamp"].as_str().unwrap())),
+        "{line}"
+    );
+    assert_eq!(event["fields"]["node"], "j1", "{line}");
+    assert_eq!(event["level"], "INFO", "{line}");
+}

@@ -115,6 +115,31 @@ pub(crate) struct BrokerArgs {
     /// directly [default: $WRUN_HOME].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
+}
+
+/// How a long-running process (broker, node) writes its log.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct LogArgs {
+    /// Log lines on stderr as `text` (an RFC 3339 UTC timestamp, the level,
+    /// the source and the message) or `json` (one object a line, the same
+    /// fields), for a log collector.
+    #[arg(
+        long,
+        env = "WRUN_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub(crate) log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Run a node: take tasks from a broker and run them on this machine
@@ -151,6 +176,9 @@ pub(crate) struct NodeArgs {
     /// $WRUN_HOME].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 /// Write a new cluster key file, readable only by you

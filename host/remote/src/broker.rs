@@ -420,7 +420,7 @@ impl Broker {
     }
 
     fn log(&self, message: impl std::fmt::Display) {
-        eprintln!("wrun broker: {message}");
+        tracing::info!(target: "wrun::broker", "{message}");
     }
 
     /// A frame failed authentication or decoding: count it, say so now

@@ -194,7 +194,7 @@ impl Node {
     }
 
     fn log(&self, message: impl std::fmt::Display) {
-        eprintln!("wrun node {}: {message}", self.config.name);
+        tracing::info!(target: "wrun::node", node = %self.config.name, "{message}");
     }
 
     /// Run until the broker refuses this node.

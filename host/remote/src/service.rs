@@ -166,7 +166,7 @@ impl JobService {
             }
         };
         if let Some(journaled) = &journaled {
-            eprintln!("wrun broker: job {} accepted", journaled.job());
+            tracing::info!(target: "wrun::broker", "job {} accepted", journaled.job());
         }
         link.send(ToPeer::Accepted {
             job: journaled.as_ref().map(|j| j.job() as u64),

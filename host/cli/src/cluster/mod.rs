@@ -4,6 +4,7 @@
 //! threat model in `docs/cluster.md`.
 
 mod client;
+mod log;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -102,8 +103,10 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
         shared_store: args.store.is_some(),
     };
     let (broker, handle) = Broker::bind(config, store.clone()).or_fail(Code::Usage)?;
-    eprintln!(
-        "wrun broker: listening on {}, journal in {}",
+    log::start(args.log);
+    tracing::info!(
+        target: "wrun::broker",
+        "listening on {}, journal in {}",
         broker.endpoint(),
         home.root().display()
     );
@@ -123,6 +126,7 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
             .unwrap_or_else(|_| "node".to_owned());
         format!("{host}-{}", std::process::id())
     });
+    log::start(args.log);
     let node = Node::start(NodeConfig {
         connect,
         key,

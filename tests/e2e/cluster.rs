@@ -701,3 +701,108 @@ fn broker_and_node_log_lines_carry_timestamps_as_text_or_json() {
     assert_eq!(event["fields"]["node"], "j1", "{line}");
     assert_eq!(event["level"], "INFO", "{line}");
 }
+
+/// A fixed-seed xorshift64* generator: a chaos run is random in what it
+/// hits, and the same run every time.
+struct Chaos(u64);
+
+impl Chaos {
+    /// A number below `n`.
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// Send `signal` to a peer's process.
+fn signal(peer: &Peer, signal: i32) {
+    // SAFETY: kill(2) on a child process this test started and still owns.
+    unsafe { libc::kill(peer.child.id() as i32, signal) };
+}
+
+/// Each live node says "connected to" once more than `before` counted.
+fn wait_reconnected(cluster: &Cluster, before: &[usize]) {
+    for (node, &count) in cluster.nodes.iter().zip(before) {
+        wait_until("the node reconnects", || {
+            node.log().matches("connected to").count() > count
+        });
+    }
+}
+
+#[test]
+fn chaos_node_kills_and_stops_and_a_broker_kill_leave_the_output_identical() {
+    let mut cluster = Cluster::start(3);
+    let input = slow_input(cluster.dir.path());
+    let expected = local_reference(&input, cluster.dir.path());
+    let out = cluster.dir.path().join("remote.txt");
+    let mut rng = Chaos(0x5eed_cafe_f00d);
+    let client = spawn_client(&cluster, &slow_job(&input, &out));
+
+    // Node faults, each once more chunks are done: a SIGKILL (the node is
+    // replaced) or a SIGSTOP (presumed dead after three heartbeats, its
+    // tasks run elsewhere; woken at the next fault, its late results are
+    // duplicates).
+    let mut stopped: Option<usize> = None;
+    let (mut kills, mut stops) = (0, 0);
+    for step in 1..=4 {
+        wait_until("more chunks are done", || cluster.done() >= step * 12);
+        if let Some(node) = stopped.take() {
+            signal(&cluster.nodes[node], libc::SIGCONT);
+        }
+        let victim = rng.below(cluster.nodes.len());
+        if rng.below(2) == 0 {
+            cluster.nodes[victim].kill();
+            let name = format!("spare{step}");
+            let spare = start_node(
+                &cluster.dir.path().join(&name),
+                &name,
+                &cluster.endpoint,
+                None,
+                None,
+            );
+            spare.wait_for("connected");
+            cluster.nodes[victim] = spare;
+            kills += 1;
+        } else {
+            signal(&cluster.nodes[victim], libc::SIGSTOP);
+            stopped = Some(victim);
+            stops += 1;
+        }
+    }
+    // This seed's run has both kinds of fault.
+    assert!(kills > 0 && stops > 0, "{kills} kills, {stops} stops");
+    if let Some(node) = stopped.take() {
+        signal(&cluster.nodes[node], libc::SIGCONT);
+    }
+
+    // The broker dies mid-job: the client is told (exit 18); the same
+    // journal on the same port takes the nodes back and the job resumes.
+    wait_until("more chunks are done", || cluster.done() >= 60);
+    let connected: Vec<usize> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.log().matches("connected to").count())
+        .collect();
+    cluster.broker.kill();
+    let output = client.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(18),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
+    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None, None);
+    cluster.broker = broker;
+    wait_reconnected(&cluster, &connected);
+    let resumed = spawn_client(&cluster, &["resume", "1"]);
+
+    // One more node killed during the resume.
+    wait_until("more chunks are done", || cluster.done() >= 100);
+    let victim = rng.below(cluster.nodes.len());
+    cluster.nodes[victim].kill();
+    wait_ok(resumed);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+}

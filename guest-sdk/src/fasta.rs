@@ -15,8 +15,14 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// Split a record into header and sequence. Fails if it does not start
-    /// with `>`.
+    /// with `>`, or holds a carriage return that ends no line.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        if crate::splitter::has_lone_carriage_return(bytes) {
+            return Err(Error::bad_input(
+                "FASTA record has a carriage return (\\r) that does not end a line: \
+                 classic-Mac or mixed line endings",
+            ));
+        }
         let rest = bytes
             .strip_prefix(b">")
             .ok_or_else(|| Error::bad_input("FASTA record does not start with '>'"))?;
@@ -80,5 +86,12 @@ mod tests {
             Record::parse(b"ACGT\n").unwrap_err().kind(),
             crate::ErrorKind::BadInput
         );
+    }
+
+    #[test]
+    fn a_carriage_return_that_ends_no_line_is_refused() {
+        let error = Record::parse(b">a\rACGT\r").unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::BadInput);
+        assert!(error.message().contains("carriage return"));
     }
 }

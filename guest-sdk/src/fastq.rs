@@ -15,9 +15,16 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
-    /// Split a record into its lines. Fails if it does not start with `@`
-    /// or has fewer than four lines.
+    /// Split a record into its lines. Fails if it does not start with `@`,
+    /// has fewer than four lines, or holds a carriage return that ends no
+    /// line.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        if crate::splitter::has_lone_carriage_return(bytes) {
+            return Err(Error::bad_input(
+                "FASTQ record has a carriage return (\\r) that does not end a line: \
+                 classic-Mac or mixed line endings",
+            ));
+        }
         let rest = bytes
             .strip_prefix(b"@")
             .ok_or_else(|| Error::bad_input("FASTQ record does not start with '@'"))?;
@@ -77,5 +84,12 @@ mod tests {
     fn rejects_what_is_not_fastq() {
         assert!(Record::parse(b">r\nAC\n").is_err());
         assert!(Record::parse(b"@r\nAC\n").is_err());
+    }
+
+    #[test]
+    fn a_carriage_return_that_ends_no_line_is_refused() {
+        let error = Record::parse(b"@a\rACGT\r").unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::BadInput);
+        assert!(error.message().contains("carriage return"));
     }
 }

@@ -18,6 +18,67 @@ pub trait Splitter: Default {
     fn split(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<()>;
 }
 
+/// Finds carriage returns that do not end a line: a `\r` not followed by
+/// `\n`, as in classic-Mac files (`\r` only) or a stray `\r` inside an LF or
+/// CRLF file, however the input is cut into blocks. wrun's rule for every
+/// builtin format (`lines`, `fasta`, `fastq`, and the SDK's record
+/// parsers): such a file is refused, naming the line, rather than read as
+/// lines it does not have (a `\r`-only file would be one long line, and
+/// every record in it lost without a word).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoneCarriageReturn {
+    /// The previous block ended with `\r`: decided by this block's first
+    /// byte.
+    pending: bool,
+}
+
+impl LoneCarriageReturn {
+    /// The offset in `block` (the next block of the input; `eof`: the last
+    /// one) of the first lone `\r`, if any. A lone `\r` that ended the
+    /// previous block is reported at offset 0: it is on the line that
+    /// continues there. Call it once per block, before the block's records
+    /// are reported, and process only the bytes before the offset, so that
+    /// the first problem in the input is the one reported.
+    pub fn find(&mut self, block: &[u8], eof: bool) -> Option<usize> {
+        if std::mem::take(&mut self.pending) {
+            match block.first() {
+                Some(b'\n') => {}
+                Some(_) => return Some(0),
+                None if eof => return Some(0),
+                // An empty block that is not the last decides nothing.
+                None => {
+                    self.pending = true;
+                    return None;
+                }
+            }
+        }
+        for i in memchr::memchr_iter(b'\r', block) {
+            match block.get(i + 1) {
+                Some(b'\n') => {}
+                Some(_) => return Some(i),
+                None if eof => return Some(i),
+                None => self.pending = true,
+            }
+        }
+        None
+    }
+
+    /// The error for a lone `\r` on line `line` (counted from 1).
+    pub fn error(line: u64) -> crate::Error {
+        crate::Error::bad_input(format!(
+            "line {line}: a carriage return (\\r) that does not end a line: classic-Mac or \
+             mixed line endings, which wrun does not guess at; convert them to \\n (for \
+             example `tr '\\r' '\\n' < IN > OUT` for a \\r-only file) and submit again"
+        ))
+    }
+}
+
+/// Whether `bytes` hold a carriage return that does not end a line; for
+/// record parsers, which see whole records.
+pub(crate) fn has_lone_carriage_return(bytes: &[u8]) -> bool {
+    LoneCarriageReturn::default().find(bytes, true).is_some()
+}
+
 /// Skips a UTF-8 byte-order mark at the start of an input, however the
 /// input is cut into blocks (files saved by Windows tools often start with
 /// one). Bytes of an incomplete mark are skipped too: no text format
@@ -68,7 +129,34 @@ impl ByteOrderMark {
 
 #[cfg(test)]
 mod tests {
-    use super::ByteOrderMark;
+    use super::{ByteOrderMark, LoneCarriageReturn};
+
+    /// Lone `\r` offsets found, cutting `input` into blocks of `size`,
+    /// as offsets in the whole input.
+    fn lone(input: &[u8], size: usize) -> Option<usize> {
+        let mut finder = LoneCarriageReturn::default();
+        let blocks: Vec<&[u8]> = input.chunks(size.max(1)).collect();
+        let mut before = 0;
+        for (n, block) in blocks.iter().enumerate() {
+            if let Some(i) = finder.find(block, n + 1 == blocks.len()) {
+                return Some(before + i);
+            }
+            before += block.len();
+        }
+        finder.find(&[], true).map(|i| before + i)
+    }
+
+    #[test]
+    fn lone_carriage_returns_are_found_whatever_the_blocks() {
+        for size in 1..8 {
+            assert_eq!(lone(b"a\r\nb\r\n", size), None, "CRLF, block {size}");
+            assert_eq!(lone(b"a\nb\n", size), None, "LF, block {size}");
+            // Reported where the line containing it goes on.
+            let cr_only = lone(b"ab\rcd\r", size).unwrap();
+            assert!(cr_only == 2 || cr_only == 3, "block {size}: {cr_only}");
+            assert_eq!(lone(b"ab\r", size), Some(2), "block {size}");
+        }
+    }
 
     #[test]
     fn a_mark_is_skipped_across_blocks_and_only_at_the_start() {

@@ -67,3 +67,65 @@ pub fn records<S: Splitter>(input: &[u8], block_size: usize) -> Result<Vec<&[u8]
         .map(|(&s, e)| &input[s..e])
         .collect())
 }
+
+/// A fixed-seed xorshift64* generator, for property tests that must be the
+/// same run every time.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (any value but 0 gives a full-period stream).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
+    }
+}
+
+/// `text` (with `\n` line endings) with each line ending chosen at random:
+/// `\n`, `\r\n`, or, when `lone` is set, sometimes a `\r` alone (never
+/// before an empty line, where it would make a `\r\n` and drop a line).
+/// Also whether the result has a carriage return that ends no line.
+pub fn mix_line_endings(text: &[u8], rng: &mut Rng, lone: bool) -> (Vec<u8>, bool) {
+    let mut mixed = Vec::with_capacity(text.len() + text.len() / 8);
+    for (i, &b) in text.iter().enumerate() {
+        if b != b'\n' {
+            mixed.push(b);
+            continue;
+        }
+        let before_empty_line = text.get(i + 1) == Some(&b'\n');
+        match rng.below(if lone { 8 } else { 2 }) {
+            0 => mixed.push(b'\n'),
+            1 => mixed.extend_from_slice(b"\r\n"),
+            2 if lone && !before_empty_line => mixed.push(b'\r'),
+            _ => mixed.push(b'\n'),
+        }
+    }
+    let ends_no_line = mixed
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && mixed.get(i + 1) != Some(&b'\n'));
+    (mixed, ends_no_line)
+}
+
+/// `records` with every `\r\n` made `\n`: what an LF file's records are.
+pub fn as_lf(records: &[&[u8]]) -> Vec<Vec<u8>> {
+    records
+        .iter()
+        .map(|record| {
+            let mut lf = Vec::with_capacity(record.len());
+            for (i, &b) in record.iter().enumerate() {
+                if !(b == b'\r' && record.get(i + 1) == Some(&b'\n')) {
+                    lf.push(b);
+                }
+            }
+            lf
+        })
+        .collect()
+}

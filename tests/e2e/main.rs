@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod formats;
 mod journal;
+mod line_endings;
 mod outcomes;
 mod retries;
 mod snapshots;

@@ -5,8 +5,11 @@
 //! an error naming its line, as is a NUL byte anywhere (binary input).
 //! `\r\n` line endings, lowercase sequence, a missing final newline and a
 //! UTF-8 byte-order mark are fine: the splitter only looks at line starts.
+//! A carriage return that does not end a line (classic-Mac or mixed line
+//! endings) is an error naming its line: read as one long line, such a file
+//! would lose every record without a word.
 
-use wrun_sdk::{ByteOrderMark, Error, Result, Splitter};
+use wrun_sdk::{ByteOrderMark, Error, LoneCarriageReturn, Result, Splitter};
 
 /// The `fasta` splitter's state across blocks.
 #[derive(Debug)]
@@ -20,6 +23,7 @@ pub struct Fasta {
     /// Bytes seen in earlier blocks.
     bytes_before: u64,
     bom: ByteOrderMark,
+    crs: LoneCarriageReturn,
 }
 
 impl Default for Fasta {
@@ -30,6 +34,7 @@ impl Default for Fasta {
             lines_before: 0,
             bytes_before: 0,
             bom: ByteOrderMark::default(),
+            crs: LoneCarriageReturn::default(),
         }
     }
 }
@@ -76,15 +81,16 @@ fn describe(b: u8) -> String {
 }
 
 impl Splitter for Fasta {
-    fn split(&mut self, block: &[u8], _eof: bool, starts: &mut Vec<u32>) -> Result<()> {
+    fn split(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<()> {
         if u32::try_from(block.len()).is_err() {
             return Err(Error::failed("block longer than 4 GiB"));
         }
-        // Content before a NUL byte is checked first, so that the error
-        // reported is the first one in the input whatever the block
-        // boundaries are.
+        // Content before a NUL byte or a lone carriage return is checked
+        // first, so that the error reported is the first one in the input
+        // whatever the block boundaries are.
         let nul = memchr::memchr(0, block);
-        let clean = &block[..nul.unwrap_or(block.len())];
+        let lone = self.crs.find(block, eof);
+        let clean = &block[..nul.unwrap_or(block.len()).min(lone.unwrap_or(block.len()))];
         let mut from = 0;
         let mark = match self.in_records {
             true => 0,
@@ -102,12 +108,19 @@ impl Splitter for Fasta {
         } else if self.at_line_start && block.first() == Some(&b'>') {
             starts.push(0);
         }
-        if let Some(i) = nul {
-            let line = self.line_of(block, i);
-            return Err(Error::bad_input(format!(
-                "line {line} (byte {}): NUL byte: this is binary data, not FASTA",
-                self.bytes_before + i as u64
-            )));
+        match (nul, lone) {
+            (Some(i), lone) if lone.is_none_or(|cr| i < cr) => {
+                let line = self.line_of(block, i);
+                return Err(Error::bad_input(format!(
+                    "line {line} (byte {}): NUL byte: this is binary data, not FASTA",
+                    self.bytes_before + i as u64
+                )));
+            }
+            (_, Some(cr)) => {
+                // Records before it are reported for nothing: the job stops.
+                return Err(LoneCarriageReturn::error(self.line_of(block, cr)));
+            }
+            _ => {}
         }
         // Offsets fit in u32: checked above.
         starts.extend(
@@ -127,7 +140,7 @@ wrun_sdk::export_splitter!(Fasta, formats = "fasta,fa,fna,faa,ffn,frn,fas,fsa,mp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::records;
+    use wrun_sdk::testing::{Rng, as_lf, mix_line_endings, records};
 
     fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
         for block in (1..=input.len().max(1)).chain([4096]) {
@@ -199,11 +212,77 @@ mod tests {
     }
 
     #[test]
+    fn a_carriage_return_that_ends_no_line_is_an_error_with_its_line() {
+        for block in [1, 2, 3, 5, 100] {
+            for (input, line) in [
+                (&b">a\rACGT\r>b\rGG\r"[..], 1),
+                (b">a\nAC\rGT\n>b\n", 2),
+                (b">a\r\nACGT\r\n>b\r\nGG\r", 4),
+            ] {
+                let error = records::<Fasta>(input, block).unwrap_err();
+                assert_eq!(error.kind(), wrun_sdk::ErrorKind::BadInput);
+                assert!(
+                    error
+                        .message()
+                        .starts_with(&format!("line {line}: a carriage return")),
+                    "block {block}: {}",
+                    error.message()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn binary_input_is_an_error() {
         let error = records::<Fasta>(b">a\nAC\n\x00\x01", 4).unwrap_err();
         assert_eq!(
             error.message(),
             "line 3 (byte 6): NUL byte: this is binary data, not FASTA"
         );
+    }
+
+    /// Random FASTA: records with headers, blank lines, lowercase, and
+    /// sequence lines of random lengths.
+    fn random_fasta(rng: &mut Rng) -> Vec<u8> {
+        let mut text = Vec::new();
+        for r in 0..rng.below(6) + 1 {
+            text.extend_from_slice(format!(">r{r} d\n").as_bytes());
+            for _ in 0..rng.below(4) {
+                let len = rng.below(12);
+                text.extend((0..len).map(|_| b"ACGTacgtN"[rng.below(9) as usize]));
+                text.push(b'\n');
+            }
+        }
+        text
+    }
+
+    /// Property: whatever the mix of line endings and the block size, the
+    /// records are those of the LF file (`\r\n` read as `\n`), or, exactly
+    /// when a carriage return ends no line, the input is refused.
+    #[test]
+    fn any_mix_of_line_endings_gives_the_lf_records_or_a_refusal() {
+        let mut rng = Rng::new(0x11fe_fa57);
+        for case in 0..400 {
+            let lf = random_fasta(&mut rng);
+            let expected = records::<Fasta>(&lf, 4096).unwrap();
+            let (mixed, lone) = mix_line_endings(&lf, &mut rng, case % 2 == 1);
+            let block = rng.below(16) as usize + 1;
+            match records::<Fasta>(&mixed, block) {
+                Ok(got) => {
+                    assert!(!lone, "case {case}: a lone \\r was read: {mixed:?}");
+                    let got = as_lf(&got);
+                    let expected: Vec<&[u8]> = expected.clone();
+                    assert_eq!(got, as_lf(&expected), "case {case}, block {block}");
+                }
+                Err(error) => {
+                    assert!(lone, "case {case}: {}: {mixed:?}", error.message());
+                    assert!(
+                        error.message().contains("carriage return"),
+                        "{}",
+                        error.message()
+                    );
+                }
+            }
+        }
     }
 }

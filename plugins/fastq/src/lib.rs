@@ -7,9 +7,10 @@
 //! a record cut short by the end of the input, a NUL byte (binary input).
 //! Blank lines between records, `\r\n` line endings, a missing final
 //! newline and a UTF-8 byte-order mark are fine; a record's sequence and
-//! quality may be empty.
+//! quality may be empty. A carriage return that does not end a line
+//! (classic-Mac or mixed line endings) is an error naming its line.
 
-use wrun_sdk::{ByteOrderMark, Error, Result, Splitter};
+use wrun_sdk::{ByteOrderMark, Error, LoneCarriageReturn, Result, Splitter};
 
 /// The lines of a record, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,7 @@ pub struct Fastq {
     /// Bytes of the input before this block.
     bytes_before: u64,
     bom: ByteOrderMark,
+    crs: LoneCarriageReturn,
 }
 
 impl Default for Fastq {
@@ -63,6 +65,7 @@ impl Default for Fastq {
             sequence_len: 0,
             bytes_before: 0,
             bom: ByteOrderMark::default(),
+            crs: LoneCarriageReturn::default(),
         }
     }
 }
@@ -159,10 +162,12 @@ impl Splitter for Fastq {
             return Err(Error::failed("block longer than 4 GiB"));
         }
         let mut pos = self.bom.skip(block);
-        // Content before a NUL byte is checked first, so that the error
-        // reported is the first one in the input whatever the blocks.
+        // Content before a NUL byte or a lone carriage return is checked
+        // first, so that the error reported is the first one in the input
+        // whatever the blocks.
         let nul = memchr::memchr(0, block);
-        let clean = &block[..nul.unwrap_or(block.len())];
+        let lone = self.crs.find(block, eof);
+        let clean = &block[..nul.unwrap_or(block.len()).min(lone.unwrap_or(block.len()))];
         let mut newlines = memchr::memchr_iter(b'\n', clean);
         loop {
             let end = newlines.next().filter(|&i| i >= pos);
@@ -176,12 +181,16 @@ impl Splitter for Fastq {
                 None => break,
             }
         }
-        if let Some(i) = nul {
-            return Err(Error::bad_input(format!(
-                "line {} (byte {}): NUL byte: this is binary data, not FASTQ",
-                self.line,
-                self.bytes_before + i as u64
-            )));
+        match (nul, lone) {
+            (Some(i), lone) if lone.is_none_or(|cr| i < cr) => {
+                return Err(Error::bad_input(format!(
+                    "line {} (byte {}): NUL byte: this is binary data, not FASTQ",
+                    self.line,
+                    self.bytes_before + i as u64
+                )));
+            }
+            (_, Some(_)) => return Err(LoneCarriageReturn::error(self.line)),
+            _ => {}
         }
         self.bytes_before += block.len() as u64;
         if eof {
@@ -204,7 +213,7 @@ wrun_sdk::export_splitter!(Fastq, formats = "fastq,fq");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::records;
+    use wrun_sdk::testing::{Rng, as_lf, mix_line_endings, records};
 
     fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
         for block in (1..=input.len().max(1)).chain([4096]) {
@@ -288,5 +297,71 @@ mod tests {
             error(b"@r\nAC\n+\nI\x00"),
             "line 4 (byte 9): NUL byte: this is binary data, not FASTQ"
         );
+    }
+
+    #[test]
+    fn a_carriage_return_that_ends_no_line_is_an_error_with_its_line() {
+        for block in [1, 2, 3, 7, 100] {
+            for (input, line) in [
+                (&b"@a\rAC\r+\rII\r"[..], 1),
+                (b"@a\nAC\n+\nI\rI\n", 4),
+                (b"@a\r\nAC\r\n+\r\nII\r\n@b\r\nG\r", 6),
+            ] {
+                let error = records::<Fastq>(input, block).unwrap_err();
+                assert_eq!(error.kind(), wrun_sdk::ErrorKind::BadInput);
+                assert!(
+                    error
+                        .message()
+                        .starts_with(&format!("line {line}: a carriage return")),
+                    "block {block}: {}",
+                    error.message()
+                );
+            }
+        }
+    }
+
+    /// Random FASTQ: four-line records of random lengths.
+    fn random_fastq(rng: &mut Rng) -> Vec<u8> {
+        let mut text = Vec::new();
+        for r in 0..rng.below(6) + 1 {
+            let len = rng.below(12) as usize;
+            let seq: Vec<u8> = (0..len).map(|_| b"ACGTN"[rng.below(5) as usize]).collect();
+            text.extend_from_slice(format!("@r{r}\n").as_bytes());
+            text.extend_from_slice(&seq);
+            text.extend_from_slice(b"\n+\n");
+            text.extend(std::iter::repeat_n(b'I', len));
+            text.push(b'\n');
+        }
+        text
+    }
+
+    /// Property: whatever the mix of line endings and the block size, the
+    /// records are those of the LF file (`\r\n` read as `\n`), or, exactly
+    /// when a carriage return ends no line, the input is refused.
+    #[test]
+    fn any_mix_of_line_endings_gives_the_lf_records_or_a_refusal() {
+        let mut rng = Rng::new(0x11fe_fa59);
+        for case in 0..400 {
+            let lf = random_fastq(&mut rng);
+            let expected = records::<Fastq>(&lf, 4096).unwrap();
+            let (mixed, lone) = mix_line_endings(&lf, &mut rng, case % 2 == 1);
+            let block = rng.below(16) as usize + 1;
+            match records::<Fastq>(&mixed, block) {
+                Ok(got) => {
+                    assert!(!lone, "case {case}: a lone \\r was read: {mixed:?}");
+                    let got = as_lf(&got);
+                    let expected: Vec<&[u8]> = expected.clone();
+                    assert_eq!(got, as_lf(&expected), "case {case}, block {block}");
+                }
+                Err(error) => {
+                    assert!(lone, "case {case}: {}: {mixed:?}", error.message());
+                    assert!(
+                        error.message().contains("carriage return"),
+                        "{}",
+                        error.message()
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,19 +1,23 @@
 //! Splitter plugin: every line is a record.
 //!
 //! A record is a line including its `\n` (or `\r\n`); the last line may lack
-//! one. Any bytes are accepted: this is the format for plain text.
+//! one. Any bytes are accepted but a carriage return that does not end a
+//! line (classic-Mac or mixed line endings), which is refused naming its
+//! line rather than read as lines the file does not have.
 
-use wrun_sdk::{Error, Result, Splitter};
+use wrun_sdk::{Error, LoneCarriageReturn, Result, Splitter};
 
-/// The `lines` splitter. Stateless but for knowing whether the first block
-/// was seen.
+/// The `lines` splitter's state across blocks.
 #[derive(Debug, Default)]
 pub struct Lines {
     started: bool,
+    /// Lines ended in earlier blocks.
+    lines_before: u64,
+    crs: LoneCarriageReturn,
 }
 
 impl Splitter for Lines {
-    fn split(&mut self, block: &[u8], _eof: bool, starts: &mut Vec<u32>) -> Result<()> {
+    fn split(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<()> {
         if u32::try_from(block.len()).is_err() {
             return Err(Error::failed("block longer than 4 GiB"));
         }
@@ -21,9 +25,17 @@ impl Splitter for Lines {
             self.started = true;
             starts.push(0);
         }
+        let lone = self.crs.find(block, eof);
+        let clean = &block[..lone.unwrap_or(block.len())];
+        let before = starts.len();
         // Offsets fit in u32: checked above.
-        starts.extend(memchr::memchr_iter(b'\n', block).map(|i| (i + 1) as u32));
-        Ok(())
+        starts.extend(memchr::memchr_iter(b'\n', clean).map(|i| (i + 1) as u32));
+        // One start per line end in this block.
+        self.lines_before += (starts.len() - before) as u64;
+        match lone {
+            Some(_) => Err(LoneCarriageReturn::error(self.lines_before + 1)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -44,6 +56,26 @@ mod tests {
                 [&b"a\n"[..], b"bb\r\n", b"\n", b"ccc"],
                 "block {block}"
             );
+        }
+    }
+
+    #[test]
+    fn a_carriage_return_that_ends_no_line_is_refused_with_its_line() {
+        for block in [1, 2, 3, 64] {
+            for (input, line) in [
+                (&b"a\rb\rc\r"[..], 1),
+                (b"a\nb\rc\n", 2),
+                (b"a\r\nb\r\nc\r", 3),
+            ] {
+                let error = records::<Lines>(input, block).unwrap_err();
+                assert!(
+                    error
+                        .message()
+                        .starts_with(&format!("line {line}: a carriage return")),
+                    "block {block}: {}",
+                    error.message()
+                );
+            }
         }
     }
 

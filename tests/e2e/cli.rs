@@ -261,7 +261,8 @@ fn missing_input_and_bad_modules_have_their_own_codes() {
         ],
         None,
     );
-    assert_eq!(run.code, 4);
+    // A name wrun does not know is a bad command line.
+    assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr,
         "wrun: error: unknown format \"bam\": use auto, lines, fasta, fastq, or the path of a splitter plugin .wasm\n"
@@ -446,7 +447,18 @@ fn out_of_fuel_suspends_a_journaled_chunk_and_fails_an_unjournaled_one() {
     assert_eq!(tasks[0]["state"], "done");
     assert_eq!(tasks[1]["state"], "suspended");
     assert_eq!(tasks[1]["suspended"], "fuel");
-    assert_eq!(status_json(home.path(), None)[0]["state"], "suspended");
+    let job = &status_json(home.path(), None)[0];
+    assert_eq!(job["state"], "suspended");
+    // Not finished: `wrun resume` goes on.
+    assert!(job["finished_at"].is_null(), "{job}");
+    let listed = wrun_in(
+        home.path(),
+        &["status", "--state", "suspended", "--json"],
+        None,
+    );
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
 
 #[test]

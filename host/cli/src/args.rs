@@ -420,7 +420,8 @@ pub(crate) struct LogsArgs {
     /// A job number.
     pub(crate) job: i64,
 
-    /// Only this task (chunk index).
+    /// Only this chunk (its index, as `wrun status JOB` lists it).
+    #[arg(value_name = "CHUNK")]
     pub(crate) task: Option<u64>,
 
     /// Print JSON instead of text.

@@ -193,7 +193,8 @@ pub fn runtime_limits(spec: &LimitsSpec) -> Limits {
 ///
 /// # Errors
 ///
-/// [`ErrorKind::Module`] for an unknown name or an unreadable file.
+/// [`ErrorKind::Usage`] for an unknown name, [`ErrorKind::Module`] for an
+/// unreadable file.
 pub fn resolve_format(format: &str, task: &ModuleInfo, input: &Path) -> Result<ModuleBytes> {
     let builtin = |name: &str| {
         plugins::builtin(name).map(|bytes| ModuleBytes {
@@ -220,8 +221,10 @@ pub fn resolve_format(format: &str, task: &ModuleInfo, input: &Path) -> Result<M
         });
     }
     let known: Vec<&str> = plugins::names().collect();
+    // A name wrun does not know is a mistake on the command line (exit 2),
+    // not a rejected module.
     Err(Error::new(
-        ErrorKind::Module,
+        ErrorKind::Usage,
         format!(
             "unknown format {format:?}: use auto, {}, or the path of a splitter plugin .wasm",
             known.join(", ")

@@ -15,7 +15,14 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::home::Home;
 
 /// The job states `wrun status --state` filters by.
-pub const JOB_STATES: [&str; 5] = ["running", "interrupted", "done", "failed", "cancelled"];
+pub const JOB_STATES: [&str; 6] = [
+    "running",
+    "interrupted",
+    "suspended",
+    "done",
+    "failed",
+    "cancelled",
+];
 
 /// Which jobs [`jobs`] lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +43,8 @@ pub struct JobView {
     pub id: i64,
     /// Its `--name`.
     pub name: Option<String>,
-    /// `running`, `interrupted`, `done`, `failed` or `cancelled`.
+    /// `running`, `interrupted`, `suspended`, `done`, `failed` or
+    /// `cancelled`.
     pub state: String,
     /// Its tasks by state.
     pub tasks: TaskCountsView,
@@ -302,7 +310,11 @@ fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobVie
         eta_seconds,
         created_at: timestamp(record.created_at),
         started_at: timestamp(record.started_at),
-        finished_at: record.finished_at.map(timestamp),
+        // A suspended job is not finished: `wrun resume` goes on.
+        finished_at: record
+            .finished_at
+            .filter(|_| record.state != JobState::Suspended)
+            .map(timestamp),
         runs: record.runs,
     })
 }

@@ -12,6 +12,7 @@ mod formats;
 mod journal;
 mod line_endings;
 mod outcomes;
+mod output_guard;
 mod retries;
 mod snapshots;
 mod support;

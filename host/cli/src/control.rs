@@ -112,7 +112,16 @@ pub(crate) fn rm(args: RmArgs) -> Result<(), Fail> {
 pub(crate) fn output(args: OutputArgs) -> Result<(), Fail> {
     let home = Home::from_env()?;
     // Checked before -o is created.
-    home.journal()?.job(args.job)?;
+    let spec = home.journal()?.job(args.job)?.spec;
+    if let Some(output) = &args.output {
+        let reads: Vec<&std::path::Path> = [spec.input.as_ref().map(|i| i.path.as_str())]
+            .into_iter()
+            .flatten()
+            .chain([spec.module.source.as_str()])
+            .map(std::path::Path::new)
+            .collect();
+        wrun_jobs::guard::check_output(output, &reads, &home)?;
+    }
     let mut out = Destination::open(args.output.as_deref())?;
     wrun_jobs::output::write(&home, args.job, &mut out, &mut |n| eprintln!("{n}"))?;
     Ok(())

@@ -18,6 +18,7 @@
 //! * [`views`]: what `status` and `logs` report, as serializable data (the
 //!   one definition of the `--json` shapes).
 //! * [`output`]: a recorded job's output, re-assembled.
+//! * [`guard`]: an output path that would destroy an input is refused.
 //! * [`Home`]: where the journal, store and locks live.
 //!
 //! Every fallible call returns an [`Error`] whose [`ErrorKind`] the
@@ -29,6 +30,7 @@
 pub mod admit;
 pub mod control;
 mod error;
+pub mod guard;
 mod home;
 pub mod input;
 mod journaled;

@@ -3,7 +3,7 @@
 //! job, or the unfinished one with the same fingerprint, resumed) or
 //! handed to a broker. A module given no input runs once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::admit::{self, Admitted, ModuleBytes};
 use crate::error::{Error, ErrorKind, OrKind, Result};
+use crate::guard::check_output;
 use crate::home::Home;
 use crate::journaled::{Claim, Journaled};
 use crate::placement::Placement;
@@ -132,6 +133,7 @@ pub fn prepare(
     };
     let cache = store.clone().filter(|_| keeping.cache);
     let runtime = admit::runtime(&request.limits, placement.local_slots(), cache)?;
+    check_request_output(&request, home)?;
     let Some(input_path) = request.input.clone() else {
         return once(&runtime, &request).map(Submitted::Once);
     };
@@ -189,6 +191,26 @@ pub fn prepare(
         store: store.filter(|_| keeping.journal),
         keeping,
     })))
+}
+
+/// Refuse an output that is one of the files the request reads (input,
+/// modules, plugin) or inside wrun's home, before anything is written.
+fn check_request_output(request: &Request, home: &Home) -> Result<()> {
+    let Some(output) = &request.output else {
+        return Ok(());
+    };
+    let mut reads: Vec<&Path> = request.input.iter().map(PathBuf::as_path).collect();
+    reads.extend(
+        [Some(&request.task), request.reduce.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|module| Path::new(&module.source)),
+    );
+    let plugin = Path::new(&request.format);
+    if plugin.is_file() {
+        reads.push(plugin);
+    }
+    check_output(output, &reads, home)
 }
 
 /// The fingerprint of a spec: blake3 of its JSON.

@@ -128,6 +128,44 @@ fn a_crate_directory_is_built_then_run() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
+
+    // From another directory, under a `.cargo/config.toml` with other
+    // flags for wasm: the same bytes, so the same job and one cache entry.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(elsewhere.path().join(".cargo")).unwrap();
+    std::fs::write(
+        elsewhere.path().join(".cargo/config.toml"),
+        "[target.wasm32-wasip1]\nrustflags = [\"-C\", \"opt-level=1\"]\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(crate::support::wrun_binary())
+        .args([
+            "submit",
+            repo().join("examples/gc-content").to_str().unwrap(),
+        ])
+        .args(["--input", path(&fasta)])
+        .current_dir(elsewhere.path())
+        .env("CARGO_TARGET_DIR", target.path())
+        .env("WRUN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let digest =
+        |job: &str| status_json(home.path(), Some(job))["spec"]["module"]["digest"].clone();
+    assert_eq!(digest("1"), digest("2"));
+    let cache = wrun_in(home.path(), &["cache", "ls", "--json"], None);
+    let entries: serde_json::Value = serde_json::from_slice(&cache.stdout).unwrap();
+    let gc_entries = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.to_string().contains("gc_content"))
+        .count();
+    assert_eq!(gc_entries, 1, "{entries}");
 }
 
 #[test]

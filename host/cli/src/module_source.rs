@@ -10,6 +10,11 @@ use crate::exit::{Code, Fail, OrFail};
 /// The target guests are built for.
 const TARGET: &str = "wasm32-wasip1";
 
+/// The code generation flags every guest is built with, whatever
+/// `.cargo/config.toml` the shell sits under: wasm SIMD (wasmtime runs it;
+/// the SDK's and plugins' `memchr` scans depend on it for speed).
+const GUEST_RUSTFLAGS: &str = "-Ctarget-feature=+simd128";
+
 /// Read `path`: a wasm file, or a crate directory that is built first with
 /// `cargo build --release --target wasm32-wasip1`.
 pub(crate) fn load(path: &Path, verbose: bool) -> Result<ModuleBytes, Fail> {
@@ -37,9 +42,20 @@ fn build_crate(dir: &Path, verbose: bool) -> Result<PathBuf, Fail> {
         ));
     }
     let manifest = manifest.canonicalize().or_fail(Code::Module)?;
+    let crate_dir = manifest.parent().expect("a manifest is in a directory");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
+    // The same bytes from any directory: cargo and rustup read their
+    // configuration and toolchain from the crate's directory, not the
+    // shell's, and the flags a guest needs are set here, not inherited.
     command
+        .current_dir(crate_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", GUEST_RUSTFLAGS)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .args([
             "build",
             "--release",

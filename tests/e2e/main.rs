@@ -8,6 +8,7 @@ mod admission;
 mod cache;
 mod cli;
 mod cluster;
+mod compression;
 mod formats;
 mod journal;
 mod line_endings;

@@ -1,26 +1,22 @@
-//! Opening a job's input: a file, standard input, or either gzip-compressed
-//! (recognised by its magic bytes, decompressed as it streams, with caps so
-//! that a decompression bomb fails cleanly).
+//! Opening a job's input: a file or standard input, plain or compressed
+//! (gzip, bzip2, xz or zstd, recognised by their magic bytes and
+//! decompressed as they stream, with caps so that a decompression bomb
+//! fails cleanly; another compression is named, not read as data).
+
+mod codec;
+mod inflate;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
-use flate2::bufread::MultiGzDecoder;
 use wrun_journal::{InflateLimits, InputRef, JobId, JobSpec};
 
+use self::codec::Compression;
+use self::inflate::{CountingReader, Inflater};
 use crate::error::{Error, ErrorKind, OrKind, Result};
-use crate::streams::Source;
-
-/// The first bytes of every gzip member.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// The ratio cap applies once this much has been decompressed: small
-/// inputs of one repeated byte compress far better than real data.
-const RATIO_GRACE: u64 = 16 << 20;
+use crate::streams::{Notices, Source};
 
 /// Open the input (`-` is standard input), decompressing gzip within
 /// `limits`.
@@ -46,23 +42,45 @@ pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
     let head = buffered
         .fill_buf()
         .or_kind_with(ErrorKind::Input, || format!("cannot read input {name}"))?;
-    if !head.starts_with(&GZIP_MAGIC) {
+    let compression = Compression::sniff(head);
+    if let Compression::Unread(what) = compression {
+        return Err(Error::new(
+            ErrorKind::Input,
+            format!(
+                "{name} is {what}-compressed, which wrun does not read: decompress it first \
+                 (wrun reads plain, gzip, bzip2, xz and zstd inputs)"
+            )
+            .replace("a zip archive-compressed", "a zip archive")
+            .replace("a 7z archive-compressed", "a 7z archive"),
+        ));
+    }
+    let notices = Notices::default();
+    if compression == Compression::None {
         return Ok(Source {
             reader: Box::new(buffered),
             size,
             compressed: false,
+            notices,
         });
     }
     let compressed = buffered.get_ref().count.clone();
+    let decoder = compression
+        .decoder(buffered, notices.clone())
+        .or_kind_with(ErrorKind::Input, || {
+            format!("cannot read input {name} ({})", compression.name())
+        })?
+        .expect("a compression wrun reads has a decoder");
     Ok(Source {
         reader: Box::new(Inflater {
-            decoder: MultiGzDecoder::new(buffered),
+            decoder,
+            codec: compression.name(),
             compressed,
             inflated: 0,
             limits,
         }),
         size: None,
         compressed: true,
+        notices,
     })
 }
 
@@ -102,11 +120,12 @@ pub fn open_recorded(id: JobId, spec: &JobSpec) -> Result<Source> {
     Ok(opened)
 }
 
-/// The extension that names an input's format: `reads.fq.gz` is `fq`.
+/// The extension that names an input's format: `reads.fq.gz` (or `.bz2`,
+/// `.xz`, `.zst`) is `fq`.
 pub fn format_extension(path: &Path) -> Option<&str> {
     let extension = path.extension().and_then(|e| e.to_str())?;
     match extension.to_ascii_lowercase().as_str() {
-        "gz" | "gzip" | "bgz" => Path::new(path.file_stem()?)
+        "gz" | "gzip" | "bgz" | "bz2" | "xz" | "zst" | "zstd" => Path::new(path.file_stem()?)
             .extension()
             .and_then(|e| e.to_str()),
         _ => Some(extension),
@@ -134,65 +153,5 @@ pub fn stamp(path: &Path) -> InputRef {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i128),
         compressed: false,
-    }
-}
-
-/// Counts the bytes read through it.
-struct CountingReader<R> {
-    inner: R,
-    count: Arc<AtomicU64>,
-}
-
-impl<R> CountingReader<R> {
-    fn new(inner: R) -> Self {
-        CountingReader {
-            inner,
-            count: Arc::default(),
-        }
-    }
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Decompresses, refusing to go past the limits.
-struct Inflater<R: BufRead> {
-    decoder: MultiGzDecoder<R>,
-    /// Compressed bytes read so far.
-    compressed: Arc<AtomicU64>,
-    inflated: u64,
-    limits: InflateLimits,
-}
-
-impl<R: BufRead> Read for Inflater<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self
-            .decoder
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), format!("gzip: {e}")))?;
-        self.inflated += n as u64;
-        let compressed = self.compressed.load(Ordering::Relaxed).max(1);
-        let refuse = |why: String| Err(io::Error::new(io::ErrorKind::InvalidData, why));
-        if self.inflated > self.limits.max_bytes {
-            return refuse(format!(
-                "gzip: decompresses to more than {} (--max-inflated)",
-                bytesize::ByteSize(self.limits.max_bytes)
-            ));
-        }
-        if self.inflated > RATIO_GRACE && self.inflated / compressed > self.limits.max_ratio {
-            return refuse(format!(
-                "gzip: {} decompressed from {}, more than {} times as much (--max-ratio): a \
-                 decompression bomb?",
-                bytesize::ByteSize(self.inflated),
-                bytesize::ByteSize(compressed),
-                self.limits.max_ratio
-            ));
-        }
-        Ok(n)
     }
 }

@@ -48,6 +48,6 @@ pub use home::Home;
 pub use journaled::{Claim, Journaled, Requeue};
 pub use placement::{Local, Placement};
 pub use run::{Observer, Run, check, chunking, describe_chunking};
-pub use streams::{Destination, Source};
+pub use streams::{Destination, Notices, Source};
 pub use submit::{Keeping, Once, Prepared, Request, Submitted};
 pub use wrun_scheduler::{Summary, Update};

@@ -4,6 +4,7 @@
 //! job's final state and turns what went wrong into an [`Error`] that says
 //! what to do next.
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,6 +173,7 @@ impl Run {
                 },
             }),
         };
+        let notices = input.notices.clone();
         let mut on_update = |update: Update<'_>| observer.finished(&update);
         let mut collected = reducer.as_ref().map(|_| reduce::Collected::default());
         let result = match &mut collected {
@@ -186,6 +188,10 @@ impl Run {
             }
             _ => None,
         };
+        let input_name = spec.input.as_ref().map_or("", |i| i.path.as_str());
+        for notice in notices.take() {
+            observer.note(&format!("wrun: warning: {input_name}: {notice}"));
+        }
         let Destination {
             writer,
             name: output_name,
@@ -331,6 +337,31 @@ impl Context {
             error @ JobError::Chunk(_) => {
                 (ErrorKind::Input, format!("{name}{input}: {error}{partial}"))
             }
+            // A damaged input (truncated, corrupt) fails the same way on
+            // every resume: say so instead of promising one.
+            JobError::Input(ref cause)
+                if matches!(
+                    cause.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                (
+                    ErrorKind::Input,
+                    format!(
+                        "{name}{input}: {error}{partial}; the input itself is damaged \
+                         (truncated or corrupt): repair or replace it and submit again"
+                    ),
+                )
+            }
+            // Over --max-inflated or --max-ratio: recorded with the job, so
+            // a resume would stop there again.
+            JobError::Input(ref cause) if cause.kind() == io::ErrorKind::FileTooLarge => (
+                ErrorKind::Input,
+                format!(
+                    "{name}{input}: {error}{partial}; if the input is genuine, submit it again \
+                     with a higher --max-inflated or --max-ratio"
+                ),
+            ),
             error @ JobError::Input(_) => (
                 ErrorKind::Input,
                 format!("{name}{input}: {error}{partial}{resume}"),

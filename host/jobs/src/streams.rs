@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{ErrorKind, OrKind, Result};
 
@@ -56,8 +57,31 @@ pub struct Source {
     /// Its size in bytes, when known in advance (a regular file, not
     /// compressed).
     pub size: Option<u64>,
-    /// Whether it is gzip-compressed.
+    /// Whether it is compressed.
     pub compressed: bool,
+    /// What its reader noticed and went on past, for the user.
+    pub notices: Notices,
+}
+
+/// What an input's reader noticed and went on past (bytes after the last
+/// gzip member), told to the user once the input is read. Cheap to clone:
+/// the reader and the run share one list.
+#[derive(Debug, Clone, Default)]
+pub struct Notices(Arc<Mutex<Vec<String>>>);
+
+impl Notices {
+    /// Add one.
+    pub fn push(&self, notice: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(notice);
+    }
+
+    /// Take every one so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl std::fmt::Debug for Source {

@@ -120,6 +120,7 @@ impl JobService {
             reader: Box::new(link.input()),
             size,
             compressed: false,
+            notices: Default::default(),
         };
         let output = Destination {
             writer: Box::new(link.output()),

@@ -13,4 +13,5 @@ mod journal;
 mod outcomes;
 mod retries;
 mod snapshots;
+mod storage;
 mod support;

@@ -40,6 +40,10 @@ pub struct Recording<'a> {
     pub store: &'a BlobStore,
     /// What earlier runs of this job committed.
     pub prior: Prior,
+    /// How many leading chunks' outputs the sink already holds (a resumed
+    /// `-o` file's verified prefix, see [`Prior::leading_outputs`]): they
+    /// are neither read back nor written again.
+    pub kept: u64,
     /// How running tasks are snapshotted.
     pub checkpoints: Checkpoints,
 }
@@ -107,6 +111,19 @@ impl Prior {
         Ok(Prior { tasks })
     }
 
+    /// The outputs of the chunks that earlier runs finished, from chunk 0
+    /// on in input order, up to the first chunk that is not finished:
+    /// `Some` for a done chunk, `None` for a failed one (which writes
+    /// nothing). A resume checks an output file's existing bytes against
+    /// these.
+    pub fn leading_outputs(&self) -> impl Iterator<Item = Option<&OutputRef>> + '_ {
+        (0..).map_while(|index| match &self.tasks.get(&index)?.outcome {
+            PriorOutcome::Done(output) => Some(Some(output)),
+            PriorOutcome::Failed(_) => Some(None),
+            PriorOutcome::Pending => None,
+        })
+    }
+
     /// Tasks that earlier runs finished (done or failed).
     pub fn finished(&self) -> usize {
         self.tasks
@@ -145,6 +162,8 @@ pub(crate) struct Recorder<'a> {
     job: JobId,
     store: &'a BlobStore,
     prior: &'a Prior,
+    /// Leading chunks whose outputs the sink already holds.
+    kept: u64,
     /// Rows of tasks queued or running.
     live: HashMap<u64, TaskRow>,
     /// Tasks whose live row changed since it was last written (some may
@@ -185,6 +204,7 @@ impl<'a> Recorder<'a> {
         job: JobId,
         store: &'a BlobStore,
         prior: &'a Prior,
+        kept: u64,
         eager: bool,
     ) -> Self {
         Recorder {
@@ -192,6 +212,7 @@ impl<'a> Recorder<'a> {
             job,
             store,
             prior,
+            kept,
             live: HashMap::new(),
             changed: Vec::new(),
             finished: Vec::new(),
@@ -436,6 +457,12 @@ impl<'a> Recorder<'a> {
             return Err(lost("does not match its digest"));
         }
         Ok(bytes)
+    }
+
+    /// Whether the sink already holds task `index`'s output (so it is not
+    /// written again).
+    pub(crate) fn is_kept(&self, index: u64) -> bool {
+        index < self.kept
     }
 
     /// What earlier runs recorded of task `index`.

@@ -131,7 +131,7 @@ fn a_committed_batch_reads_back_state_by_state() {
             log: b"line 1\nline 2\n".to_vec(),
         }],
         tasks_total: Some(6),
-        snapshots: vec![(5, [7; 32])],
+        snapshots: vec![(5, vec![[7; 32]])],
         snapshots_taken: None,
     };
     let committed = journal.commit(job, &batch).unwrap();

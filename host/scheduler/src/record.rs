@@ -178,8 +178,9 @@ pub(crate) struct Recorder<'a> {
     uncommitted: Vec<Done>,
     /// When the oldest unwritten change to a live row was made.
     since: Option<Instant>,
-    /// Snapshot blobs written since the last commit.
-    snapshots: Vec<(u64, [u8; 32])>,
+    /// Tasks whose latest snapshot changed since the last commit, with
+    /// the blobs it needs (none: the task needs no snapshot any more).
+    snapshots: Vec<(u64, Vec<[u8; 32]>)>,
     /// The `wrun snapshot` request being served, and the tasks that were
     /// running when it came and have not checkpointed or finished since.
     request: Option<(u64, HashSet<u64>)>,
@@ -284,8 +285,7 @@ impl<'a> Recorder<'a> {
             )));
         };
         row.snapshot = Some(snapshot_ref(checkpoint));
-        self.snapshots
-            .push((index, *checkpoint.snapshot.digest.as_bytes()));
+        self.snapshots.push((index, needs(checkpoint)));
         self.touch(index);
         self.answered(Some(index));
         Ok(())
@@ -365,7 +365,10 @@ impl<'a> Recorder<'a> {
                     fuel_used: *fuel_used,
                     output,
                 };
-                row.snapshot = None;
+                // Done is final: its snapshots are needed no more.
+                if row.snapshot.take().is_some() {
+                    self.snapshots.push((index, Vec::new()));
+                }
                 (state, log.clone(), None)
             }
             Ok(Ended::Suspended(suspended)) => {
@@ -374,8 +377,7 @@ impl<'a> Recorder<'a> {
                 if let Some(checkpoint) = &suspended.resume_from
                     && checkpoint.snapshot.stored > 0
                 {
-                    self.snapshots
-                        .push((index, *checkpoint.snapshot.digest.as_bytes()));
+                    self.snapshots.push((index, needs(checkpoint)));
                 }
                 let state = TaskState::Suspended {
                     at: finished_at,
@@ -524,12 +526,24 @@ impl<'a> Recorder<'a> {
                 .filter(|_| std::mem::take(&mut self.served_unwritten)),
         };
         match self.journal.commit(self.job, &batch) {
-            Ok(committed) => Ok((committed, std::mem::take(&mut self.uncommitted))),
+            Ok(committed) => {
+                self.collect(&committed.superseded);
+                Ok((committed, std::mem::take(&mut self.uncommitted)))
+            }
             // Never reported: a resume runs these tasks again.
             Err(error) => {
                 self.uncommitted.clear();
                 Err(JobError::Journal(error))
             }
+        }
+    }
+
+    /// Delete the snapshot blobs that no task needs any more, now that the
+    /// journal no longer names them. A blob that cannot be deleted is left
+    /// behind (garbage, never read: `wrun rm` does not know it either).
+    fn collect(&self, superseded: &[[u8; 32]]) {
+        for digest in superseded {
+            let _ = self.store.delete(&Digest::from_bytes(*digest));
         }
     }
 
@@ -551,6 +565,15 @@ impl<'a> Recorder<'a> {
         self.changed.clear();
         Ok(())
     }
+}
+
+/// Every blob restoring `checkpoint` needs: its own and its bases.
+fn needs(checkpoint: &Checkpoint) -> Vec<[u8; 32]> {
+    let snapshot = &checkpoint.snapshot;
+    std::iter::once(&snapshot.digest)
+        .chain(&snapshot.bases)
+        .map(|d| *d.as_bytes())
+        .collect()
 }
 
 /// How the journal names a snapshot.

@@ -244,10 +244,14 @@ mod tests {
         }
     }
 
+    /// What a case names: the file's bytes, the finished chunks' outputs
+    /// (`None`: failed), whether the job keeps going, and what is kept.
+    type Case<'a> = (&'a str, &'a [u8], &'a [Option<&'a [u8]>], bool, Verified);
+
     #[test]
     fn keeps_the_prefix_the_journal_vouches_for() {
         let two: &[Option<&[u8]>] = &[Some(b"ab"), Some(b"cde")];
-        let cases: &[(&str, &[u8], &[Option<&[u8]>], bool, Verified)] = &[
+        let cases: &[Case<'_>] = &[
             ("empty", b"", two, false, verified(0, 0, Rest::Unfinished)),
             (
                 "all",

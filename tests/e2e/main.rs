@@ -16,4 +16,5 @@ mod outcomes;
 mod output_guard;
 mod retries;
 mod snapshots;
+mod storage;
 mod support;

@@ -99,6 +99,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
             job,
             store: &store,
             prior: Prior::default(),
+            kept: 0,
             checkpoints: Checkpoints::default(),
         }),
         adaptive: None,

@@ -318,6 +318,11 @@ pub(crate) struct SubmitArgs {
     /// and steps), or every DURATION (e.g. `30s`): a killed job then resumes
     /// from the snapshots instead of from the start of those chunks.
     /// Snapshots store only the memory pages that changed. SDK tasks only.
+    /// Floor: snapshots take at most 10% of a chunk's time (after one that
+    /// took T, the next waits until the chunk has run 9 T more). Only the
+    /// snapshot a chunk would resume from is kept (older ones are deleted);
+    /// one the store cannot hold (a full disk) is skipped, and the chunk
+    /// runs on.
     #[arg(long, value_name = "N|DURATION", value_parser = parse_checkpoint_every)]
     pub(crate) checkpoint_every: Option<CheckpointEvery>,
 

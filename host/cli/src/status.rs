@@ -75,6 +75,12 @@ pub(crate) fn show_detail(detail: &JobDetail, json: bool) -> Result<(), Fail> {
     }
     let view = &detail.job;
     print!("{}", describe_job(view, &detail.spec));
+    if detail.snapshot_bytes > 0 {
+        println!(
+            "  snapshots {} in the store",
+            bytesize::ByteSize(detail.snapshot_bytes)
+        );
+    }
     let mut text = format!(
         "\n{:>6}  {:<9} {:>17}  {:>23}  {:>8}  {:>9}  {:>10}  {:>10}  error\n",
         "chunk", "state", "records", "input bytes", "attempts", "wall", "fuel", "output"

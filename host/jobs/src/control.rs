@@ -13,8 +13,8 @@ use crate::home::Home;
 use crate::input::open_recorded;
 use crate::journaled::{Requeue, reopen_locked};
 use crate::placement::Placement;
+use crate::prefix::Unchecked;
 use crate::run::Run;
-use crate::streams::Destination;
 use crate::views::SnapshotView;
 
 /// Whether job `id` can be resumed: `false` (with a note) when it is
@@ -76,7 +76,8 @@ pub fn resumable(
 /// # Errors
 ///
 /// [`ErrorKind::JobState`] when another process runs it or its input
-/// changed; as [`admit_recorded`], [`Destination::open`].
+/// changed; as [`admit_recorded`]; [`ErrorKind::Output`] when the output cannot be
+/// opened, read or cut.
 pub fn rerun(
     home: &Home,
     id: JobId,
@@ -90,8 +91,9 @@ pub fn rerun(
     let store = home.store()?;
     let admitted = admit_recorded(&spec, placement.local_slots(), &store)?;
     let input = open_recorded(id, &spec)?;
-    let (_, journaled) = reopen_locked(journal, id, lock, store, requeue, note)?;
-    let output = Destination::open(spec.output.as_deref().map(std::path::Path::new))?;
+    let output = Unchecked::open(spec.output.as_deref().map(std::path::Path::new))?;
+    let (_, mut journaled) = reopen_locked(journal, id, lock, store, requeue, note)?;
+    let output = journaled.open_output(output, &spec, note)?;
     Run::new(spec, admitted, placement, input, output, Some(journaled))
 }
 

@@ -10,6 +10,8 @@ use wrun_store::BlobStore;
 
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
+use crate::prefix::Unchecked;
+use crate::streams::Destination;
 
 /// A recorded job that this process runs: its journal connection, its
 /// lock (held while it runs: `wrun status` sees it running), the store of
@@ -21,12 +23,33 @@ pub struct Journaled {
     _lock: JobLock,
     pub(crate) store: Arc<BlobStore>,
     pub(crate) prior: Prior,
+    /// Leading chunks whose outputs the output already holds (set once it
+    /// is opened: [`Journaled::open_output`]).
+    pub(crate) kept: u64,
 }
 
 impl Journaled {
     /// The job's id.
     pub fn job(&self) -> JobId {
         self.job
+    }
+
+    /// Cut `output` to the prefix of this job's finished outputs that it
+    /// holds (`note` says what is kept and rewritten), and remember how
+    /// many chunks that is, so the run does not write them again.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Output`] when the file cannot be read or cut.
+    pub(crate) fn open_output(
+        &mut self,
+        output: Unchecked,
+        spec: &JobSpec,
+        note: &mut dyn FnMut(String),
+    ) -> Result<Destination> {
+        let (destination, kept) = output.keep(self.job, spec, &self.prior, note)?;
+        self.kept = kept;
+        Ok(destination)
     }
 }
 
@@ -147,6 +170,7 @@ impl Claim {
                     _lock: lock,
                     store,
                     prior: Prior::default(),
+                    kept: 0,
                 })
             }
         }
@@ -176,6 +200,7 @@ pub(crate) fn reopen_locked(
         _lock: lock,
         store,
         prior,
+        kept: 0,
     };
     Ok((spec, journaled))
 }

@@ -36,6 +36,7 @@ pub mod input;
 mod journaled;
 pub mod output;
 mod placement;
+mod prefix;
 mod reduce;
 mod run;
 mod streams;

@@ -164,6 +164,7 @@ impl Run {
                 job: j.job,
                 store: &j.store,
                 prior: std::mem::take(&mut j.prior),
+                kept: j.kept,
                 checkpoints: Checkpoints {
                     every: spec.checkpoint_every.map(|every| match every {
                         CheckpointEvery::Calls(calls) => Every::Calls(calls),

@@ -17,8 +17,9 @@ use crate::admit::{self, Admitted, ModuleBytes};
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::guard::check_output;
 use crate::home::Home;
-use crate::journaled::{Claim, Journaled};
+use crate::journaled::Claim;
 use crate::placement::Placement;
+use crate::prefix::Unchecked;
 use crate::run::{Run, chunking};
 use crate::streams::{Destination, Source};
 
@@ -283,9 +284,10 @@ impl Prepared {
 
     /// Run it here: the unfinished job with the same fingerprint is
     /// resumed (`note` says so) unless fresh, else a new one is recorded;
-    /// the output is opened only once the journal has decided, so an
-    /// unwritable `-o` records nothing and a refused resume truncates
-    /// nothing.
+    /// the output is opened once the journal has decided (so a refused
+    /// resume truncates nothing) and before the job is recorded (so an
+    /// unwritable `-o` records nothing), and a resumed job's output keeps
+    /// the prefix the journal vouches for and is appended to.
     ///
     /// # Errors
     ///
@@ -313,19 +315,22 @@ impl Prepared {
             Some(store) => Some(Claim::new(home, store, &fingerprint, fresh)?),
             None => None,
         };
-        let output = Destination::open(spec.output.as_deref().map(std::path::Path::new))?;
-        let journaled: Option<Journaled> = match claim {
+        let path = spec.output.as_deref().map(std::path::Path::new);
+        let (output, journaled) = match claim {
             Some(claim) => {
+                let output = Unchecked::open(path)?;
                 let modules: Vec<&[u8]> = modules.iter().map(|m| &m[..]).collect();
-                Some(claim.open(
+                let mut journaled = claim.open(
                     &mut spec,
                     &fingerprint,
                     keeping.name.as_deref(),
                     &modules,
                     note,
-                )?)
+                )?;
+                let output = journaled.open_output(output, &spec, note)?;
+                (output, Some(journaled))
             }
-            None => None,
+            None => (Destination::open(path)?, None),
         };
         Run::new(spec, admitted, placement, input, output, journaled)
     }

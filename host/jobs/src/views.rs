@@ -11,7 +11,7 @@ use wrun_journal::{
     TaskRow, TaskState, TaskStateKind,
 };
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
 
 /// The job states `wrun status --state` filters by.
@@ -165,6 +165,10 @@ pub struct JobDetail {
     pub spec: JobSpec,
     /// Its tasks, in input order.
     pub tasks: Vec<TaskView>,
+    /// Bytes the store holds for the snapshots its tasks may resume from
+    /// (each blob once; superseded snapshots are deleted).
+    #[serde(default)]
+    pub snapshot_bytes: u64,
 }
 
 /// An attempt as `wrun logs --json` shows it.
@@ -240,7 +244,25 @@ pub fn detail(home: &Home, id: JobId, state: Option<TaskStateKind>) -> Result<Jo
         job: job_view(home, &journal, &record)?,
         tasks: tasks.iter().map(task_view).collect(),
         spec: record.spec,
+        snapshot_bytes: snapshot_bytes(home, &journal, id)?,
     })
+}
+
+/// What job `id`'s snapshots hold in the store, in bytes.
+fn snapshot_bytes(home: &Home, journal: &Journal, id: JobId) -> Result<u64> {
+    let blobs = journal.snapshot_blobs(id)?;
+    if blobs.is_empty() {
+        return Ok(0);
+    }
+    let store = home.store()?;
+    let mut bytes = 0;
+    for digest in blobs {
+        bytes += store
+            .size(&wrun_store::Digest::from_bytes(digest))
+            .or_kind(ErrorKind::Journal)?
+            .unwrap_or(0);
+    }
+    Ok(bytes)
 }
 
 /// The attempts of job `id` (of its chunk `task`, if given) that failed,

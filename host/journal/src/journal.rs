@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::blobs;
 use crate::schema::{self, MigrateError};
 use crate::state::sql::Transition;
 use crate::state::{FailureKind, JobState, Millis, OutputRef, TaskError, TaskState, TaskStateKind};
@@ -158,9 +159,13 @@ pub struct Batch {
     pub attempts: Vec<AttemptRecord>,
     /// The input has been split into this many tasks.
     pub tasks_total: Option<u64>,
-    /// Snapshot blobs written by tasks, by task index (so that removing
-    /// the job can delete them).
-    pub snapshots: Vec<(u64, [u8; 32])>,
+    /// Tasks whose latest snapshot changed, by task index, with every blob
+    /// that snapshot needs (the snapshot's own and its bases; none once
+    /// the task needs no snapshot). They replace what the task needed
+    /// before: blobs no task of any job needs any more are returned by the
+    /// commit ([`Committed::superseded`]), and removing the job deletes the
+    /// rest.
+    pub snapshots: Vec<(u64, Vec<[u8; 32]>)>,
     /// Every snapshot request up to this one has been served.
     pub snapshots_taken: Option<u64>,
 }
@@ -178,12 +183,15 @@ impl Batch {
 }
 
 /// What a commit learnt about the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// `wrun cancel` asked this job to stop.
     pub cancel_requested: bool,
     /// How many snapshots `wrun snapshot` has asked of the job so far.
     pub snapshots_requested: u64,
+    /// Snapshot blobs that the commit's tasks no longer need and that no
+    /// other task of any job needs: the caller deletes them from the store.
+    pub superseded: Vec<[u8; 32]>,
 }
 
 /// The job journal.
@@ -721,14 +729,7 @@ impl Journal {
                     ])?;
                 }
             }
-            if !batch.snapshots.is_empty() {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO snapshots (job, idx, digest) VALUES (?1, ?2, ?3)",
-                )?;
-                for (index, digest) in &batch.snapshots {
-                    insert.execute(params![id, index, &digest[..]])?;
-                }
-            }
+            let superseded = blobs::replace(tx, id, &batch.snapshots)?;
             if let Some(taken) = batch.snapshots_taken {
                 tx.execute(
                     "UPDATE jobs SET snapshots_taken = max(snapshots_taken, ?2) WHERE id = ?1",
@@ -749,6 +750,7 @@ impl Journal {
             Ok(Committed {
                 cancel_requested,
                 snapshots_requested,
+                superseded,
             })
         })
     }
@@ -885,6 +887,20 @@ impl Journal {
             )
         })
         .map(|changed| changed as u64)
+    }
+
+    /// The snapshot blobs job `id`'s tasks need (each distinct blob once):
+    /// what its snapshots hold in the store.
+    pub fn snapshot_blobs(&self, id: JobId) -> Result<Vec<[u8; 32]>, JournalError> {
+        let digests: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT DISTINCT digest FROM snapshots WHERE job = ?1")
+            .and_then(|mut stmt| stmt.query_map([id], |row| row.get(0))?.collect())
+            .map_err(self.error())?;
+        Ok(digests
+            .into_iter()
+            .filter_map(|d| <[u8; 32]>::try_from(d).ok())
+            .collect())
     }
 
     /// Delete job `id` and everything recorded about it. Returns the

@@ -11,11 +11,14 @@
 //! * [`JobSpec`] is what a job is, enough to run it again identically.
 //! * [`JobLock`] tells a running job from an interrupted one.
 //! * [`recover`] holds every rule for what a crash leaves behind.
+//! * Module `blobs` tracks which snapshot blobs each task still needs, so
+//!   that superseded ones are deleted.
 //!
 //! The crate knows nothing of WebAssembly, networks or the command line.
 
 #![warn(missing_docs)]
 
+mod blobs;
 mod chunk;
 mod journal;
 mod lock;

@@ -131,7 +131,7 @@ fn a_committed_batch_reads_back_state_by_state() {
             log: b"line 1\nline 2\n".to_vec(),
         }],
         tasks_total: Some(6),
-        snapshots: vec![(5, [7; 32])],
+        snapshots: vec![(5, vec![[7; 32]])],
         snapshots_taken: None,
     };
     let committed = journal.commit(job, &batch).unwrap();
@@ -572,4 +572,47 @@ fn the_task_summary_agrees_with_the_tasks_after_every_kind_of_change() {
         wrun_journal::TaskCounts::default()
     );
     assert_eq!(journal.counts(other).unwrap().get(TaskStateKind::Done), 1);
+}
+
+#[test]
+fn a_snapshot_supersedes_the_blobs_only_its_predecessors_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let mut create = |fingerprint| {
+        journal
+            .create_job(None, &[fingerprint; 32], &spec(), |_| {
+                Ok::<_, JournalError>(())
+            })
+            .unwrap()
+            .0
+    };
+    let (job, other) = (create(3), create(4));
+    let (a, b, c, d) = ([1; 32], [2; 32], [3; 32], [4; 32]);
+    let mut commit = |job, snapshots: Vec<(u64, Vec<[u8; 32]>)>| {
+        let batch = Batch {
+            snapshots,
+            ..Batch::default()
+        };
+        let mut superseded = journal.commit(job, &batch).unwrap().superseded;
+        superseded.sort_unstable();
+        superseded
+    };
+    // Task 0's snapshots: a; then b on base a; then c on base b.
+    assert_eq!(commit(job, vec![(0, vec![a])]), Vec::<[u8; 32]>::new());
+    assert_eq!(commit(job, vec![(0, vec![b, a])]), Vec::<[u8; 32]>::new());
+    // Another job's task shares blob c (the same chunk, arguments and
+    // module write the same blobs); task 1 needs d.
+    assert_eq!(commit(other, vec![(0, vec![c])]), Vec::<[u8; 32]>::new());
+    assert_eq!(
+        commit(job, vec![(1, vec![d]), (0, vec![c, b])]),
+        vec![a],
+        "a is needed by nothing now"
+    );
+    assert_eq!(commit(job, vec![(0, Vec::new())]), vec![b], "c is shared");
+    let mut blobs = open(dir.path()).snapshot_blobs(job).unwrap();
+    blobs.sort_unstable();
+    assert_eq!(blobs, vec![d]);
+    // Two snapshots of a task in one commit: the first is superseded at
+    // once.
+    assert_eq!(commit(job, vec![(1, vec![a]), (1, vec![b])]), vec![a, d]);
 }

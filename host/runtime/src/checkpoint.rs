@@ -17,9 +17,18 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::outcome::{Failure, TaskOutput};
 use crate::sandbox::Sandbox;
-use crate::snapshot::{Cursor, Identity, Live, Restored, SnapshotError, Snapshotter, Taken};
+use crate::snapshot::{
+    Cursor, Identity, Live, Restored, SnapshotError, Snapshotter, TakeError, Taken,
+};
 
-/// How often a running task is snapshotted.
+/// The most of a task's time that periodic snapshots may take, in
+/// percent: after a snapshot that took `t`, the next periodic one waits
+/// until the task has run `t × (100 − SHARE) / SHARE` more (9 `t`), whatever
+/// [`Every`] says. Snapshots asked for ([`Requests`]) are not held back.
+pub const SNAPSHOT_SHARE_PERCENT: u32 = 10;
+
+/// How often a running task is snapshotted, at most (see
+/// [`SNAPSHOT_SHARE_PERCENT`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Every {
     /// After this many calls into the guest (records and steps).
@@ -89,7 +98,7 @@ impl std::fmt::Debug for Checkpointing<'_> {
 }
 
 /// A snapshot of a running task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The snapshot blob.
     pub snapshot: Taken,
@@ -143,7 +152,11 @@ pub(crate) struct Session<'c, 'a> {
     identity: &'c dyn Fn() -> Identity,
     seen: u64,
     calls: u64,
+    /// When the last snapshot (or attempt) ended, and how long it took.
     since: Instant,
+    cost: Duration,
+    /// Whether the task log already says that a snapshot was not stored.
+    told_unstored: bool,
     /// The last snapshot taken or restored: where a suspended run resumes.
     pub(crate) last: Option<Checkpoint>,
 }
@@ -157,6 +170,8 @@ impl<'c, 'a> Session<'c, 'a> {
             seen: control.requests.generation(),
             calls: 0,
             since: Instant::now(),
+            cost: Duration::ZERO,
+            told_unstored: false,
             last: None,
         }
     }
@@ -183,6 +198,7 @@ impl<'c, 'a> Session<'c, 'a> {
             snapshot: Taken {
                 digest: *digest,
                 stored: 0,
+                bases: restored.bases.clone(),
             },
             cursor: restored.cursor,
             fuel_used: restored.fuel_used,
@@ -209,24 +225,57 @@ impl<'c, 'a> Session<'c, 'a> {
             None => false,
             Some(Every::Calls(n)) => self.calls >= n,
             Some(Every::Time(every)) => self.since.elapsed() >= every,
-        };
+        } && self.since.elapsed() >= floor(self.cost);
         if !requested && !periodic && !draining {
             return Ok(Boundary::Continue);
         }
         self.seen = generation;
-        let snapshot = self.snapshotter().take(store, live, cursor, fuel_used)?;
-        let checkpoint = Checkpoint {
-            snapshot,
-            cursor,
-            fuel_used,
-        };
-        self.last = Some(checkpoint);
+        let started = Instant::now();
+        let taken = self.snapshotter().take(store, live, cursor, fuel_used);
         self.calls = 0;
         self.since = Instant::now();
+        self.cost = self.since - started;
+        let checkpoint = match taken {
+            Ok(snapshot) => Some(Checkpoint {
+                snapshot,
+                cursor,
+                fuel_used,
+            }),
+            Err(TakeError::Failed(failure)) => return Err(failure),
+            // The task goes on without this snapshot (a drain suspends it
+            // with the last one).
+            Err(TakeError::Unstored(message)) => {
+                self.tell_unstored(store, &message);
+                None
+            }
+        };
+        if let Some(checkpoint) = &checkpoint {
+            self.last = Some(checkpoint.clone());
+        }
         if draining {
             return Ok(Boundary::Suspend(SuspendReason::Drain));
         }
-        (self.control.on_checkpoint)(checkpoint);
+        if let Some(checkpoint) = checkpoint {
+            (self.control.on_checkpoint)(checkpoint);
+        }
         Ok(Boundary::Continue)
     }
+
+    /// Say in the task log, once per run, that a snapshot was not stored.
+    fn tell_unstored(&mut self, store: &Store<Sandbox>, message: &str) {
+        if std::mem::replace(&mut self.told_unstored, true) {
+            return;
+        }
+        let note = format!(
+            "wrun: a snapshot could not be stored ({message}); the task goes on without it, and \
+             later snapshots are tried as scheduled\n"
+        );
+        let _ = store.data().log.write(note.as_bytes());
+    }
+}
+
+/// How long after a snapshot that took `cost` the next periodic one may
+/// start (see [`SNAPSHOT_SHARE_PERCENT`]).
+fn floor(cost: Duration) -> Duration {
+    cost * (100 - SNAPSHOT_SHARE_PERCENT) / SNAPSHOT_SHARE_PERCENT
 }

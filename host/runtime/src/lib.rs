@@ -45,7 +45,10 @@ mod task;
 
 pub use admission::{AdmissionError, Module, ModuleInfo, Origin};
 pub use cache::{ArtifactCache, CacheEntry, CacheStats, Listed};
-pub use checkpoint::{Checkpoint, Checkpointing, Ended, Every, Requests, SuspendReason, Suspended};
+pub use checkpoint::{
+    Checkpoint, Checkpointing, Ended, Every, Requests, SNAPSHOT_SHARE_PERCENT, SuspendReason,
+    Suspended,
+};
 pub use engine::{Runtime, RuntimeError};
 pub use limits::Limits;
 pub use outcome::{Failure, TaskFailure, TaskOutput};

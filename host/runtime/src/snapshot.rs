@@ -47,14 +47,34 @@ pub(crate) struct Live {
     pub(crate) globals: Vec<Global>,
 }
 
-/// A snapshot just written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A snapshot just written (or restored).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taken {
     /// The blob's digest: how the journal names the snapshot.
     pub digest: Digest,
     /// Bytes written to the store for it (new pages, new output and the
-    /// manifest).
+    /// manifest); 0 for a restored one.
     pub stored: u64,
+    /// The earlier snapshot blobs whose data holds some of its pages or
+    /// output: restoring it needs them and it, nothing else.
+    pub bases: Vec<Digest>,
+}
+
+/// Why no snapshot was taken at a call boundary.
+#[derive(Debug)]
+pub(crate) enum TakeError {
+    /// The store could not keep the blob (a full disk, a quota): this
+    /// snapshot is skipped, and the next one stores everything it would
+    /// have.
+    Unstored(String),
+    /// The task's state could not be read.
+    Failed(Failure),
+}
+
+impl From<Failure> for TakeError {
+    fn from(failure: Failure) -> Self {
+        TakeError::Failed(failure)
+    }
 }
 
 /// A page or piece of output, and where its bytes are.
@@ -90,6 +110,9 @@ pub(crate) struct Snapshotter<'a> {
     /// Finds the pages written since the previous snapshot, once the first
     /// has been taken (and where the kernel allows it).
     tracker: Option<dirty::WriteTracker>,
+    /// Pages found written for a snapshot the store then refused: the
+    /// tracker no longer reports them, so the next snapshot looks at them.
+    unstored: Vec<u32>,
 }
 
 impl<'a> Snapshotter<'a> {
@@ -102,33 +125,42 @@ impl<'a> Snapshotter<'a> {
             output: Vec::new(),
             output_len: 0,
             tracker: None,
+            unstored: Vec::new(),
         }
     }
 
-    /// Snapshot the task now.
+    /// Snapshot the task now. Nothing changes here unless the store keeps
+    /// the blob: a refused snapshot ([`TakeError::Unstored`]) leaves the
+    /// previous one the base of the next.
     pub(crate) fn take(
         &mut self,
         store: &mut Store<Sandbox>,
         live: &Live,
         cursor: Cursor,
         fuel_used: Option<u64>,
-    ) -> Result<Taken, Failure> {
+    ) -> Result<Taken, TakeError> {
         let memory_bytes = live.memory.data_size(&*store);
-        let candidates = self.written_pages(store, live.memory)?;
+        let mut candidates = self.written_pages(store, live.memory)?;
+        if !self.unstored.is_empty() {
+            candidates.append(&mut self.unstored);
+            candidates.sort_unstable();
+            candidates.dedup();
+        }
         let mut data = Vec::new();
         let memory = live.memory.data(&*store);
-        for index in candidates {
+        let mut pages = self.pages.clone();
+        for &index in &candidates {
             let start = index as usize * PAGE;
             let bytes = &memory[start..start + PAGE];
             let kept = keep(bytes, self.pages.get(&index), &mut data);
-            self.pages.insert(index, kept);
+            pages.insert(index, kept);
         }
         // Output only grows: whole pieces stored before are still valid.
         let unchanged = (self.output_len / PAGE as u64) as usize;
-        self.output.truncate(unchanged);
+        let mut output_kept = self.output[..unchanged.min(self.output.len())].to_vec();
         let output_len = store.data().output.with_bytes(|output| {
             for bytes in output.chunks(PAGE).skip(unchanged) {
-                self.output.push(keep(bytes, None, &mut data));
+                output_kept.push(keep(bytes, None, &mut data));
             }
             output.len() as u64
         });
@@ -139,8 +171,8 @@ impl<'a> Snapshotter<'a> {
             .collect::<Result<Vec<_>, _>>()?;
         let sandbox = store.data();
         let mut bases = Vec::new();
-        let pages = pieces(self.pages.iter().map(|(&i, k)| (i, k)), &mut bases);
-        let output = pieces(self.output.iter().enumerate(), &mut bases);
+        let manifest_pages = pieces(pages.iter().map(|(&i, k)| (i, k)), &mut bases);
+        let output = pieces(output_kept.iter().enumerate(), &mut bases);
         let manifest = Manifest {
             module: *self.identity.module.as_bytes(),
             chunk: *self.identity.chunk.as_bytes(),
@@ -148,7 +180,7 @@ impl<'a> Snapshotter<'a> {
             parent: self.parent.map(|p| *p.as_bytes()),
             memory_bytes: memory_bytes as u64,
             bases,
-            pages,
+            pages: manifest_pages,
             globals,
             cursor,
             output_len,
@@ -161,20 +193,31 @@ impl<'a> Snapshotter<'a> {
         // Unsynced: a snapshot lost in a machine crash fails its digest
         // check and the chunk starts over; the journal, which names it,
         // is synced.
-        let digest = self.store.put_unsynced(&blob).map_err(|e| Failure::Host {
-            message: format!("cannot store a snapshot: {e}"),
-        })?;
+        let digest = match self.store.put_unsynced(&blob) {
+            Ok(digest) => digest,
+            Err(error) => {
+                self.unstored = candidates;
+                return Err(TakeError::Unstored(error.to_string()));
+            }
+        };
         // The pages and pieces written here now live in `digest`.
-        for kept in self.pages.values_mut().chain(&mut self.output) {
+        for kept in pages.values_mut().chain(&mut output_kept) {
             if let At::Pending(offset) = kept.at {
                 kept.at = At::Stored(digest, offset);
             }
         }
+        self.pages = pages;
+        self.output = output_kept;
         self.parent = Some(digest);
         self.output_len = output_len;
         Ok(Taken {
             digest,
             stored: blob.len() as u64,
+            bases: manifest
+                .bases
+                .iter()
+                .map(|b| Digest::from_bytes(*b))
+                .collect(),
         })
     }
 
@@ -377,15 +420,22 @@ impl<'a> Snapshotter<'a> {
         Ok(Restored {
             cursor: manifest.cursor,
             fuel_used: manifest.fuel_used,
+            bases: manifest
+                .bases
+                .iter()
+                .map(|b| Digest::from_bytes(*b))
+                .collect(),
         })
     }
 }
 
 /// Where a restored task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Restored {
     pub(crate) cursor: Cursor,
     pub(crate) fuel_used: Option<u64>,
+    /// The blobs the restored snapshot builds on.
+    pub(crate) bases: Vec<Digest>,
 }
 
 /// How the page (or piece) `bytes` is kept: as it was, as zero, or

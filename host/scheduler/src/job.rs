@@ -93,8 +93,9 @@ impl Job<'_> {
                 job,
                 store,
                 prior,
+                kept,
                 checkpoints,
-            }) => (Some((journal, job, store)), prior, Some(checkpoints)),
+            }) => (Some((journal, job, store, kept)), prior, Some(checkpoints)),
             None => (None, Prior::default(), None),
         };
         let requests = checkpoints
@@ -113,7 +114,7 @@ impl Job<'_> {
             checkpoints: recorder
                 .as_ref()
                 .zip(checkpoints.as_ref())
-                .map(|((_, _, store), checkpoints)| (&**store, checkpoints, prior)),
+                .map(|((_, _, store, _), checkpoints)| (&**store, checkpoints, prior)),
         };
 
         thread::scope(|scope| {
@@ -150,8 +151,9 @@ impl Job<'_> {
             drop(event_tx);
             drop(task_rx);
             let eager = adaptive.is_some();
-            let recorder = recorder
-                .map(|(journal, job, store)| Recorder::new(journal, job, store, prior, eager));
+            let recorder = recorder.map(|(journal, job, store, kept)| {
+                Recorder::new(journal, job, store, prior, kept, eager)
+            });
             let mut dispatcher =
                 Dispatcher::new(out, &window, &skip_from, keep_going, recorder, &requests);
             while let Some(event) = dispatcher.next_event(&event_rx, &mut on_update) {

@@ -40,6 +40,10 @@ pub struct Recording<'a> {
     pub store: &'a BlobStore,
     /// What earlier runs of this job committed.
     pub prior: Prior,
+    /// How many leading chunks' outputs the sink already holds (a resumed
+    /// `-o` file's verified prefix, see [`Prior::leading_outputs`]): they
+    /// are neither read back nor written again.
+    pub kept: u64,
     /// How running tasks are snapshotted.
     pub checkpoints: Checkpoints,
 }
@@ -107,6 +111,19 @@ impl Prior {
         Ok(Prior { tasks })
     }
 
+    /// The outputs of the chunks that earlier runs finished, from chunk 0
+    /// on in input order, up to the first chunk that is not finished:
+    /// `Some` for a done chunk, `None` for a failed one (which writes
+    /// nothing). A resume checks an output file's existing bytes against
+    /// these.
+    pub fn leading_outputs(&self) -> impl Iterator<Item = Option<&OutputRef>> + '_ {
+        (0..).map_while(|index| match &self.tasks.get(&index)?.outcome {
+            PriorOutcome::Done(output) => Some(Some(output)),
+            PriorOutcome::Failed(_) => Some(None),
+            PriorOutcome::Pending => None,
+        })
+    }
+
     /// Tasks that earlier runs finished (done or failed).
     pub fn finished(&self) -> usize {
         self.tasks
@@ -145,6 +162,8 @@ pub(crate) struct Recorder<'a> {
     job: JobId,
     store: &'a BlobStore,
     prior: &'a Prior,
+    /// Leading chunks whose outputs the sink already holds.
+    kept: u64,
     /// Rows of tasks queued or running.
     live: HashMap<u64, TaskRow>,
     /// Tasks whose live row changed since it was last written (some may
@@ -159,8 +178,9 @@ pub(crate) struct Recorder<'a> {
     uncommitted: Vec<Done>,
     /// When the oldest unwritten change to a live row was made.
     since: Option<Instant>,
-    /// Snapshot blobs written since the last commit.
-    snapshots: Vec<(u64, [u8; 32])>,
+    /// Tasks whose latest snapshot changed since the last commit, with
+    /// the blobs it needs (none: the task needs no snapshot any more).
+    snapshots: Vec<(u64, Vec<[u8; 32]>)>,
     /// The `wrun snapshot` request being served, and the tasks that were
     /// running when it came and have not checkpointed or finished since.
     request: Option<(u64, HashSet<u64>)>,
@@ -185,6 +205,7 @@ impl<'a> Recorder<'a> {
         job: JobId,
         store: &'a BlobStore,
         prior: &'a Prior,
+        kept: u64,
         eager: bool,
     ) -> Self {
         Recorder {
@@ -192,6 +213,7 @@ impl<'a> Recorder<'a> {
             job,
             store,
             prior,
+            kept,
             live: HashMap::new(),
             changed: Vec::new(),
             finished: Vec::new(),
@@ -263,8 +285,7 @@ impl<'a> Recorder<'a> {
             )));
         };
         row.snapshot = Some(snapshot_ref(checkpoint));
-        self.snapshots
-            .push((index, *checkpoint.snapshot.digest.as_bytes()));
+        self.snapshots.push((index, needs(checkpoint)));
         self.touch(index);
         self.answered(Some(index));
         Ok(())
@@ -344,7 +365,10 @@ impl<'a> Recorder<'a> {
                     fuel_used: *fuel_used,
                     output,
                 };
-                row.snapshot = None;
+                // Done is final: its snapshots are needed no more.
+                if row.snapshot.take().is_some() {
+                    self.snapshots.push((index, Vec::new()));
+                }
                 (state, log.clone(), None)
             }
             Ok(Ended::Suspended(suspended)) => {
@@ -353,8 +377,7 @@ impl<'a> Recorder<'a> {
                 if let Some(checkpoint) = &suspended.resume_from
                     && checkpoint.snapshot.stored > 0
                 {
-                    self.snapshots
-                        .push((index, *checkpoint.snapshot.digest.as_bytes()));
+                    self.snapshots.push((index, needs(checkpoint)));
                 }
                 let state = TaskState::Suspended {
                     at: finished_at,
@@ -438,6 +461,12 @@ impl<'a> Recorder<'a> {
         Ok(bytes)
     }
 
+    /// Whether the sink already holds task `index`'s output (so it is not
+    /// written again).
+    pub(crate) fn is_kept(&self, index: u64) -> bool {
+        index < self.kept
+    }
+
     /// What earlier runs recorded of task `index`.
     pub(crate) fn prior(&self, index: u64) -> Option<&'a PriorTask> {
         self.prior.get(index)
@@ -497,12 +526,24 @@ impl<'a> Recorder<'a> {
                 .filter(|_| std::mem::take(&mut self.served_unwritten)),
         };
         match self.journal.commit(self.job, &batch) {
-            Ok(committed) => Ok((committed, std::mem::take(&mut self.uncommitted))),
+            Ok(committed) => {
+                self.collect(&committed.superseded);
+                Ok((committed, std::mem::take(&mut self.uncommitted)))
+            }
             // Never reported: a resume runs these tasks again.
             Err(error) => {
                 self.uncommitted.clear();
                 Err(JobError::Journal(error))
             }
+        }
+    }
+
+    /// Delete the snapshot blobs that no task needs any more, now that the
+    /// journal no longer names them. A blob that cannot be deleted is left
+    /// behind (garbage, never read: `wrun rm` does not know it either).
+    fn collect(&self, superseded: &[[u8; 32]]) {
+        for digest in superseded {
+            let _ = self.store.delete(&Digest::from_bytes(*digest));
         }
     }
 
@@ -524,6 +565,15 @@ impl<'a> Recorder<'a> {
         self.changed.clear();
         Ok(())
     }
+}
+
+/// Every blob restoring `checkpoint` needs: its own and its bases.
+fn needs(checkpoint: &Checkpoint) -> Vec<[u8; 32]> {
+    let snapshot = &checkpoint.snapshot;
+    std::iter::once(&snapshot.digest)
+        .chain(&snapshot.bases)
+        .map(|d| *d.as_bytes())
+        .collect()
 }
 
 /// How the journal names a snapshot.

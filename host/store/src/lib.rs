@@ -288,6 +288,17 @@ impl BlobStore {
         Ok(Some((file, stamp)))
     }
 
+    /// The size in bytes of the blob `digest` as stored (not verified);
+    /// `None` when absent.
+    pub fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        let path = Self::blob_path(digest);
+        match block_on(self.store.head(&path)) {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Self::object_error("read", &path)(e)),
+        }
+    }
+
     /// Remove a blob (absent is fine).
     pub fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
         self.delete_path(&Self::blob_path(digest))
@@ -412,6 +423,9 @@ mod tests {
         assert_eq!(store.get(&digest).unwrap().as_deref(), Some(&b"hello"[..]));
         assert_eq!(store.put(b"hello").unwrap(), digest);
         assert!(store.get(&Digest::of(b"other")).unwrap().is_none());
+        assert_eq!(store.size(&digest).unwrap(), Some(5));
+        store.delete(&digest).unwrap();
+        assert_eq!(store.size(&digest).unwrap(), None);
     }
 
     #[test]

@@ -369,6 +369,7 @@ fn run(case: &Case, dir: Option<&Path>) {
                 r.job,
                 &r.store,
                 &prior,
+                0,
                 false,
             )),
             Some((&mut r.other, r.job)),

@@ -437,6 +437,41 @@ fn each_task_outcome_has_its_exit_code_and_done_chunks_stay_done() {
     }
 }
 
+/// A job over standard input cannot be resumed: its messages do not
+/// promise one, and say what works instead.
+#[test]
+fn a_job_over_standard_input_promises_no_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = temp_file(&dir, "in.txt", b"ok:one\nok:two\nspin\n");
+    let home = tempfile::tempdir().unwrap();
+    let run = wrun_in(
+        home.path(),
+        &[
+            "submit",
+            TASK_PROBE,
+            "--input",
+            "-",
+            "--format",
+            "lines",
+            "--chunk-records",
+            "2",
+            "--fuel",
+            "1000000",
+            "--",
+            "spin",
+        ],
+        Some(&input),
+    );
+    assert_eq!(run.code, 9, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("standard input cannot be read again, so the job cannot be resumed")
+            && !run.stderr.contains("wrun resume"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// Out of fuel, a journaled chunk is suspended (exit 9, resumable with
 /// more fuel); without a journal there is nothing to resume, and it fails
 /// (exit 11).

@@ -319,9 +319,15 @@ impl Context {
         let retry = job.map_or_else(String::new, |id| {
             format!(" (`wrun logs {id}` shows its log, `wrun retry {id}` runs it again)")
         });
-        let resume = job.map_or_else(String::new, |id| {
-            format!("; nothing done is lost: `wrun resume {id}` goes on")
-        });
+        // Standard input cannot be read again: no resume can go on.
+        let stdin = input == "-";
+        let resume = match (job, stdin) {
+            (_, true) => "; standard input cannot be read again, so the job cannot be \
+                          resumed: submit the same input again"
+                .to_owned(),
+            (Some(id), false) => format!("; nothing done is lost: `wrun resume {id}` goes on"),
+            (None, false) => String::new(),
+        };
         let (kind, message) = match error {
             JobError::Task(failed) => (
                 ErrorKind::Task(failed.error.kind),
@@ -380,6 +386,7 @@ impl Context {
             ),
             error @ JobError::Suspended { reason, .. } => {
                 let how = match (reason, job) {
+                    (_, Some(_)) if stdin => resume.clone(),
                     (SuspendReason::Fuel, Some(id)) => {
                         format!("; `wrun resume {id} --add-fuel N` goes on from their snapshots")
                     }

@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod attempt;
 mod chunk;
 mod journal;
 mod lock;
@@ -24,12 +25,11 @@ mod schema;
 mod spec;
 mod state;
 
+pub use attempt::{AttemptEnd, AttemptRecord};
 pub use chunk::ChunkPos;
-pub use journal::{
-    AttemptRecord, Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now,
-};
+pub use journal::{Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now};
 pub use lock::JobLock;
-pub use recovery::{QUARANTINE_AFTER, Recovery, recover};
+pub use recovery::{PROCESS_DIED, QUARANTINE_AFTER, Recovery, recover};
 pub use spec::{CheckpointEvery, InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
 pub use state::{
     FailureKind, IllegalTransition, JobState, Millis, OutputRef, SuspendReason, TaskError,

@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 3;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -94,6 +94,13 @@ CREATE TABLE snapshots (
     digest BLOB NOT NULL,
     PRIMARY KEY (job, idx, digest)
 ) WITHOUT ROWID;
+";
+
+/// Version 3: an attempt names the cluster node it ran on (NULL: the
+/// machine of the process that ran the job), and an attempt lost with its
+/// process or node is recorded with the outcome `lost`.
+const V3: &str = "
+ALTER TABLE attempts ADD COLUMN node TEXT;
 ";
 
 /// Why the schema could not be brought up to date.

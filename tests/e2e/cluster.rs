@@ -345,6 +345,46 @@ fn a_node_killed_mid_job_is_detected_and_the_job_completes_the_same() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(requeued >= 1, "{log}");
+    // The broker's journal tells the same: each chunk n1 held shows its
+    // lost dispatch, and one attempt more, in `wrun status` and `wrun logs`.
+    let status = cluster.wrun(&["status", "1", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let detail: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let mut lost_chunks = 0;
+    for task in detail["tasks"].as_array().unwrap() {
+        let (index, lost) = (
+            task["index"].as_u64().unwrap(),
+            task["lost"].as_u64().unwrap(),
+        );
+        assert_eq!(task["state"], "done", "{task}");
+        assert_eq!(task["attempts"].as_u64(), Some(lost + 1), "{task}");
+        let logs = cluster.wrun(&["logs", "1", &index.to_string(), "--json"]);
+        assert_eq!(logs.code, 0, "{}", logs.stderr);
+        let attempts: Vec<serde_json::Value> = serde_json::from_slice(&logs.stdout).unwrap();
+        if lost == 0 {
+            assert!(attempts.is_empty(), "chunk {index}: {attempts:?}");
+            continue;
+        }
+        lost_chunks += 1;
+        let told: Vec<(u64, &str, Option<&str>)> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a["attempt"].as_u64().unwrap(),
+                    a["outcome"].as_str().unwrap(),
+                    a["node"].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            told,
+            [(1, "lost", Some("n1")), (2, "done", None)],
+            "chunk {index}"
+        );
+        let reason = attempts[0]["error"].as_str().unwrap();
+        assert!(reason.starts_with("node n1 "), "{reason}");
+    }
+    assert_eq!(lost_chunks, requeued, "{log}");
 }
 
 #[test]

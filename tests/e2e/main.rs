@@ -11,6 +11,7 @@ mod cluster;
 mod formats;
 mod journal;
 mod outcomes;
+mod recovery;
 mod retries;
 mod snapshots;
 mod support;

@@ -10,6 +10,8 @@
 //!   [`JobState`] a job's.
 //! * [`JobSpec`] is what a job is, enough to run it again identically.
 //! * [`JobLock`] tells a running job from an interrupted one.
+//! * [`AttemptRecord`] is an attempt worth telling about, [`AttemptEnd`]
+//!   how it ended (done, failed, or lost with its process or node).
 //! * [`recover`] holds every rule for what a crash leaves behind.
 //!
 //! The crate knows nothing of WebAssembly, networks or the command line.

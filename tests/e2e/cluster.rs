@@ -345,6 +345,56 @@ fn a_node_killed_mid_job_is_detected_and_the_job_completes_the_same() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(requeued >= 1, "{log}");
+    // The broker's journal tells the same: each chunk a dead node held
+    // (n1, and any other the broker presumed dead on a loaded machine)
+    // shows its lost dispatches, and one attempt more, in `wrun status` and
+    // `wrun logs`.
+    let requeued_in_all: u64 = log
+        .lines()
+        .filter_map(|l| l.split_once(" of its tasks queued again"))
+        .filter_map(|(before, _)| before.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let status = cluster.wrun(&["status", "1", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let detail: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let (mut lost_n1, mut lost_all) = (0, 0);
+    for task in detail["tasks"].as_array().unwrap() {
+        let (index, lost) = (
+            task["index"].as_u64().unwrap(),
+            task["lost"].as_u64().unwrap(),
+        );
+        assert_eq!(task["state"], "done", "{task}");
+        assert_eq!(task["attempts"].as_u64(), Some(lost + 1), "{task}");
+        let logs = cluster.wrun(&["logs", "1", &index.to_string(), "--json"]);
+        assert_eq!(logs.code, 0, "{}", logs.stderr);
+        let attempts: Vec<serde_json::Value> = serde_json::from_slice(&logs.stdout).unwrap();
+        if lost == 0 {
+            assert!(attempts.is_empty(), "chunk {index}: {attempts:?}");
+            continue;
+        }
+        let told: Vec<(u64, &str)> = attempts
+            .iter()
+            .map(|a| {
+                (
+                    a["attempt"].as_u64().unwrap(),
+                    a["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(u64, &str)> = (1..=lost).map(|n| (n, "lost")).collect();
+        expected.push((lost + 1, "done"));
+        assert_eq!(told, expected, "chunk {index}");
+        for attempt in &attempts[..lost as usize] {
+            let node = attempt["node"].as_str().unwrap();
+            let reason = attempt["error"].as_str().unwrap();
+            assert!(reason.starts_with(&format!("node {node} ")), "{reason}");
+            assert!(log.contains(&format!("node {node} (")), "{node}: {log}");
+            lost_n1 += u64::from(node == "n1");
+        }
+        lost_all += lost;
+    }
+    assert_eq!(lost_n1, requeued, "{log}");
+    assert_eq!(lost_all, requeued_in_all, "{log}");
 }
 
 #[test]

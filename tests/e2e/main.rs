@@ -14,6 +14,7 @@ mod journal;
 mod line_endings;
 mod outcomes;
 mod output_guard;
+mod recovery;
 mod retries;
 mod snapshots;
 mod storage;

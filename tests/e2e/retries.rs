@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use wrun_journal::{FailureKind, JobSpec, Journal, JournalError, LimitsSpec, ModuleRef, TaskState};
+use wrun_journal::{
+    AttemptEnd, FailureKind, JobSpec, Journal, JournalError, LimitsSpec, ModuleRef, TaskState,
+};
 use wrun_runtime::{
     Checkpointing, Ended, Failure, Limits, Runtime, TaskFailure, TaskOutput, plugins,
 };
@@ -126,7 +128,10 @@ fn host_failures_are_retried_and_every_attempt_is_recorded() {
     let attempts = journal.attempts(job, Some(1)).unwrap();
     let outcomes: Vec<_> = attempts
         .iter()
-        .map(|a| (a.attempt, a.error.as_ref().map(|e| e.kind)))
+        .map(|a| match &a.end {
+            AttemptEnd::Failed(error) => (a.attempt, Some(error.kind)),
+            _ => (a.attempt, None),
+        })
         .collect();
     assert_eq!(
         outcomes,

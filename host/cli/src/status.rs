@@ -222,7 +222,7 @@ pub(crate) fn show_logs(
     if views.is_empty() {
         let _ = writeln!(
             text,
-            "no logs: no attempt of {} failed, was retried or logged anything",
+            "no logs: no attempt of {} failed, was lost, was retried or logged anything",
             task.map_or(format!("job {job}"), |t| format!("chunk {t}"))
         );
     }

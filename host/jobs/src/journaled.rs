@@ -219,8 +219,8 @@ fn reopen(
         let recovery = wrun_journal::recover(journal, id)?;
         if recovery.quarantined > 0 {
             note(format!(
-                "wrun: job {id}: {} chunks were running each of the last {} times a process \
-                 running them died; they are failed (quarantined), not run again",
+                "wrun: job {id}: {} chunks died {} times with no new snapshot (a process \
+                 running them died each time); they are failed (quarantined), not run again",
                 recovery.quarantined,
                 wrun_journal::QUARANTINE_AFTER
             ));

@@ -182,10 +182,13 @@ pub struct AttemptView {
     pub started_at: String,
     /// When it ended (RFC 3339, UTC).
     pub ended_at: String,
-    /// `done`, or the failure kind.
+    /// `done`, the failure kind, or `lost` (its process or node died).
     pub outcome: String,
-    /// Its failure's message.
+    /// Its failure's message, or why it was lost.
     pub error: Option<String>,
+    /// The cluster node it ran on, when known (omitted when not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// What it logged (lossy UTF-8).
     pub log: String,
 }
@@ -266,7 +269,8 @@ fn snapshot_bytes(home: &Home, journal: &Journal, id: JobId) -> Result<u64> {
 }
 
 /// The attempts of job `id` (of its chunk `task`, if given) that failed,
-/// were retried or logged anything.
+/// were retried, were lost with their process or node, followed such an
+/// attempt, or logged anything.
 ///
 /// # Errors
 ///
@@ -399,12 +403,9 @@ fn attempt_view(attempt: &AttemptRecord) -> AttemptView {
         attempt: attempt.attempt,
         started_at: timestamp(attempt.started_at),
         ended_at: timestamp(attempt.ended_at),
-        outcome: attempt
-            .error
-            .as_ref()
-            .map_or("done", |e| e.kind.as_str())
-            .to_owned(),
-        error: attempt.error.as_ref().map(|e| e.message.clone()),
+        outcome: attempt.end.outcome().to_owned(),
+        error: attempt.end.message().map(str::to_owned),
+        node: attempt.node.clone(),
         log: String::from_utf8_lossy(&attempt.log).into_owned(),
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
+use crate::attempt::{AttemptEnd, AttemptRecord};
 use crate::blobs;
 use crate::schema::{self, MigrateError};
 use crate::state::sql::Transition;
@@ -129,25 +130,6 @@ impl TaskCounts {
     }
 }
 
-/// One attempt at running a task, when worth keeping: it failed, was
-/// retried, or logged something. (A silent successful attempt is fully
-/// described by its task row.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRecord {
-    /// The task's index.
-    pub index: u64,
-    /// 1 for the first attempt.
-    pub attempt: u32,
-    /// When the attempt started.
-    pub started_at: Millis,
-    /// When it ended.
-    pub ended_at: Millis,
-    /// `None` when the attempt succeeded.
-    pub error: Option<TaskError>,
-    /// The task's log (stderr or SDK `log`), as much as the log limit kept.
-    pub log: Vec<u8>,
-}
-
 /// Changes to commit together (see [`Journal::commit`]).
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -268,7 +250,7 @@ impl Journal {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite)?;
-        // `task_counts` is kept by triggers (schema version 3), which must
+        // `task_counts` is kept by triggers (schema version 4), which must
         // see the row an `INSERT OR REPLACE` replaces.
         conn.pragma_update(None, "recursive_triggers", "ON")
             .map_err(sqlite)?;
@@ -607,7 +589,7 @@ impl Journal {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT idx, attempt, started_at, ended_at, outcome, message, log
+                "SELECT idx, attempt, node, started_at, ended_at, outcome, message, log
                  FROM attempts WHERE job = ?1 AND (?2 IS NULL OR idx = ?2)
                  ORDER BY idx, attempt",
             )
@@ -618,27 +600,21 @@ impl Journal {
                     AttemptRecord {
                         index: row.get(0)?,
                         attempt: row.get(1)?,
-                        started_at: row.get(2)?,
-                        ended_at: row.get(3)?,
-                        error: None,
-                        log: row.get(6)?,
+                        node: row.get(2)?,
+                        started_at: row.get(3)?,
+                        ended_at: row.get(4)?,
+                        end: AttemptEnd::Done,
+                        log: row.get(7)?,
                     },
-                    row.get::<_, String>(4)?,
-                    row.get::<_, Option<String>>(5)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Option<String>>(6)?,
                 ))
             })
             .map_err(self.error())?;
         rows.map(|row| {
             let (mut attempt, outcome, message) = row.map_err(self.error())?;
-            if outcome != TaskStateKind::Done.as_str() {
-                let kind = outcome
-                    .parse()
-                    .map_err(|e: String| self.bad_record(id, e))?;
-                attempt.error = Some(TaskError {
-                    kind,
-                    message: message.unwrap_or_default(),
-                });
-            }
+            attempt.end =
+                AttemptEnd::parse(&outcome, message).map_err(|e| self.bad_record(id, e))?;
             Ok(attempt)
         })
         .collect()
@@ -709,22 +685,19 @@ impl Journal {
             if !batch.attempts.is_empty() {
                 let mut insert = tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts
-                         (job, idx, attempt, started_at, ended_at, outcome, message, log)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         (job, idx, attempt, node, started_at, ended_at, outcome, message, log)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
                 for attempt in &batch.attempts {
-                    let (outcome, message) = match &attempt.error {
-                        None => (TaskStateKind::Done.as_str(), None),
-                        Some(error) => (error.kind.as_str(), Some(&error.message)),
-                    };
                     insert.execute(params![
                         id,
                         attempt.index,
                         attempt.attempt,
+                        attempt.node,
                         attempt.started_at,
                         attempt.ended_at,
-                        outcome,
-                        message,
+                        attempt.end.outcome(),
+                        attempt.end.message(),
                         attempt.log,
                     ])?;
                 }

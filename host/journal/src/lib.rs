@@ -10,6 +10,8 @@
 //!   [`JobState`] a job's.
 //! * [`JobSpec`] is what a job is, enough to run it again identically.
 //! * [`JobLock`] tells a running job from an interrupted one.
+//! * [`AttemptRecord`] is an attempt worth telling about, [`AttemptEnd`]
+//!   how it ended (done, failed, or lost with its process or node).
 //! * [`recover`] holds every rule for what a crash leaves behind.
 //! * Module `blobs` tracks which snapshot blobs each task still needs, so
 //!   that superseded ones are deleted.
@@ -18,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod attempt;
 mod blobs;
 mod chunk;
 mod journal;
@@ -27,12 +30,11 @@ mod schema;
 mod spec;
 mod state;
 
+pub use attempt::{AttemptEnd, AttemptRecord};
 pub use chunk::ChunkPos;
-pub use journal::{
-    AttemptRecord, Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now,
-};
+pub use journal::{Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now};
 pub use lock::JobLock;
-pub use recovery::{QUARANTINE_AFTER, Recovery, recover};
+pub use recovery::{PROCESS_DIED, QUARANTINE_AFTER, Recovery, recover};
 pub use spec::{CheckpointEvery, InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
 pub use state::{
     FailureKind, IllegalTransition, JobState, Millis, OutputRef, SuspendReason, TaskError,

@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 4;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -96,13 +96,20 @@ CREATE TABLE snapshots (
 ) WITHOUT ROWID;
 ";
 
-/// Version 3: `task_counts`, each job's tasks by state (count, input bytes,
+/// Version 3: an attempt names the cluster node it ran on (NULL: the
+/// machine of the process that ran the job), and an attempt lost with its
+/// process or node is recorded with the outcome `lost`.
+const V3: &str = "
+ALTER TABLE attempts ADD COLUMN node TEXT;
+";
+
+/// Version 4: `task_counts`, each job's tasks by state (count, input bytes,
 /// records), kept by triggers in the same transaction as every change to
 /// `tasks`, whatever statement makes it: `wrun status` reads a few rows per
 /// job instead of scanning its tasks (0.42 s for one job of 2M tasks
 /// before). The triggers need `recursive_triggers` on the connection, so
 /// that an `INSERT OR REPLACE` counts the row it replaces as deleted.
-const V3: &str = "
+const V4: &str = "
 CREATE TABLE task_counts (
     job INTEGER NOT NULL,
     state TEXT NOT NULL,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use wrun_journal::ChunkPos;
 use wrun_journal::{
-    AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState, Journal, JournalError,
-    LimitsSpec, ModuleRef, OutputRef, QUARANTINE_AFTER, Recovery, SnapshotRef, SuspendReason,
-    TaskError, TaskRow, TaskState, TaskStateKind, recover,
+    AttemptEnd, AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState, Journal,
+    JournalError, LimitsSpec, ModuleRef, OutputRef, PROCESS_DIED, QUARANTINE_AFTER, Recovery,
+    SnapshotRef, SuspendReason, TaskError, TaskRow, TaskState, TaskStateKind, recover,
 };
 
 fn spec() -> JobSpec {
@@ -122,9 +122,10 @@ fn a_committed_batch_reads_back_state_by_state() {
         attempts: vec![AttemptRecord {
             index: 2,
             attempt: 1,
+            node: Some("n1".into()),
             started_at: 3,
             ended_at: 4,
-            error: Some(TaskError {
+            end: AttemptEnd::Failed(TaskError {
                 kind: FailureKind::Fuel,
                 message: "it went fuel".into(),
             }),
@@ -204,6 +205,29 @@ fn the_state_machine_refuses_illegal_transitions() {
     );
 }
 
+/// Attempt `attempt` of task `index`, lost with its process.
+fn lost(index: u64, attempt: u32, started_at: i64) -> AttemptRecord {
+    AttemptRecord {
+        index,
+        attempt,
+        node: None,
+        started_at,
+        ended_at: started_at + 1,
+        end: AttemptEnd::Lost(PROCESS_DIED.into()),
+        log: Vec::new(),
+    }
+}
+
+/// A snapshot taken at `taken_at`.
+fn snapshot(taken_at: i64) -> Option<SnapshotRef> {
+    Some(SnapshotRef {
+        digest: [taken_at as u8; 32],
+        taken_at,
+        position: format!("after {taken_at} calls"),
+        fuel_used: None,
+    })
+}
+
 #[test]
 fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,8 +236,12 @@ fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
         .create_job(None, &[1; 32], &spec(), |_| Ok::<_, JournalError>(()))
         .unwrap()
         .0;
-    let mut repeat = task(2, TaskState::Running { started_at: 1 });
-    repeat.lost = QUARANTINE_AFTER - 1;
+    // Task 2 died twice before, and runs its third attempt.
+    let repeat = TaskRow {
+        attempts: QUARANTINE_AFTER,
+        lost: QUARANTINE_AFTER - 1,
+        ..task(2, TaskState::Running { started_at: 30 })
+    };
     let batch = Batch {
         tasks: vec![
             task(0, done(b"a")),
@@ -222,6 +250,9 @@ fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
             task(3, TaskState::Queued),
             task(4, failed(FailureKind::Trap)),
         ],
+        attempts: (1..QUARANTINE_AFTER)
+            .map(|n| lost(2, n, 10 * i64::from(n)))
+            .collect(),
         ..Batch::default()
     };
     journal.commit(job, &batch).unwrap();
@@ -240,12 +271,87 @@ fn recovery_requeues_running_tasks_and_quarantines_repeat_offenders() {
     assert_eq!(tasks[1].lost, 1);
     assert_eq!(tasks[2].lost, QUARANTINE_AFTER);
     match &tasks[2].state {
-        TaskState::Failed { error, .. } => assert_eq!(error.kind, FailureKind::Quarantined),
+        TaskState::Failed { error, .. } => {
+            assert_eq!(error.kind, FailureKind::Quarantined);
+            assert!(
+                error.message.contains("died 3 times with no new snapshot"),
+                "{error}"
+            );
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(tasks[0], batch.tasks[0], "done tasks are untouched");
+    // Every death is an attempt, lost: as many as the task row counts.
+    let attempts = journal.attempts(job, Some(2)).unwrap();
+    assert_eq!(attempts.len(), QUARANTINE_AFTER as usize);
+    assert_eq!(attempts[2].attempt, QUARANTINE_AFTER);
+    assert_eq!(attempts[2].started_at, 30);
+    assert_eq!(attempts[2].end, AttemptEnd::Lost(PROCESS_DIED.into()));
+    assert_eq!(
+        journal.attempts(job, Some(1)).unwrap(),
+        [AttemptRecord {
+            ended_at: journal.attempts(job, Some(1)).unwrap()[0].ended_at,
+            ..lost(1, 1, 1)
+        }]
+    );
     // Recovering again finds nothing running.
     assert_eq!(recover(&mut journal, job).unwrap(), Recovery::default());
+}
+
+#[test]
+fn only_deaths_with_no_new_snapshot_count_towards_quarantine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let job = journal
+        .create_job(None, &[2; 32], &spec(), |_| Ok::<_, JournalError>(()))
+        .unwrap()
+        .0;
+    let mut run = |started_at: i64, snapshot_at: Option<i64>| {
+        let attempts = journal.task(job, 0).unwrap().map_or(1, |t| t.attempts + 1);
+        let lost = journal.task(job, 0).unwrap().map_or(0, |t| t.lost);
+        let row = TaskRow {
+            attempts,
+            lost,
+            snapshot: snapshot_at.and_then(snapshot),
+            ..task(0, TaskState::Running { started_at })
+        };
+        journal
+            .commit(
+                job,
+                &Batch {
+                    tasks: vec![row],
+                    ..Batch::default()
+                },
+            )
+            .unwrap();
+        recover(&mut journal, job).unwrap()
+    };
+    let requeued = Recovery {
+        requeued: 1,
+        quarantined: 0,
+    };
+    // Every run snapshots before its process dies: resumed every time.
+    for n in 1..=2 * i64::from(QUARANTINE_AFTER) {
+        assert_eq!(run(100 * n, Some(100 * n + 50)), requeued, "death {n}");
+    }
+    // Then runs that die before their first snapshot: the third is the
+    // last.
+    assert_eq!(run(1000, Some(650)), requeued);
+    assert_eq!(run(1100, Some(650)), requeued);
+    assert_eq!(
+        run(1200, Some(650)),
+        Recovery {
+            requeued: 0,
+            quarantined: 1
+        }
+    );
+    let task = journal.task(job, 0).unwrap().unwrap();
+    assert_eq!(task.lost, 2 * QUARANTINE_AFTER + 3);
+    assert_eq!(task.attempts, task.lost);
+    assert_eq!(
+        journal.attempts(job, Some(0)).unwrap().len(),
+        task.lost as usize
+    );
 }
 
 #[test]

@@ -795,7 +795,7 @@ impl Broker {
         self.routes.remove(&session.routing);
         match session.peer {
             Peer::Node { name, slots, .. } => {
-                let requeued = self.queue.requeue(id);
+                let requeued = self.queue.requeue(id, &name, &format!("node {name} {why}"));
                 self.log(format!(
                     "node {name} ({}, {slots} slots) {why}; {requeued} of its tasks queued again",
                     session.address

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
 use wrun_runtime::{Checkpointing, Ended, Failure, TaskFailure};
-use wrun_scheduler::{BatchExecutor, BatchOutcome, BatchReport, Executor, Task};
+use wrun_scheduler::{BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch, Task};
 use wrun_store::Digest;
 
 use crate::broker::BrokerHandle;
 use crate::convert;
 use crate::protocol::{Data, MAX_FETCH, MAX_INLINE, Work};
-use crate::queue::{Lot, LotTask};
+use crate::queue::{Lot, LotEvent, LotTask};
 
 /// Runs a job's tasks on the broker's nodes.
 #[derive(Debug)]
@@ -132,7 +132,11 @@ impl BatchExecutor for RemoteExecutor {
         let mut gone = !submitted;
         while open > 0 && !gone {
             let (at, result) = match results.recv_timeout(<dyn BatchReport>::PATIENCE) {
-                Ok(received) => received,
+                Ok((at, LotEvent::Lost(lost))) => {
+                    report.lost(positions[at], lost);
+                    continue;
+                }
+                Ok((at, LotEvent::Result(result))) => (at, result),
                 Err(RecvTimeoutError::Timeout) => {
                     if report.keep_waiting() {
                         continue;
@@ -185,6 +189,9 @@ impl BatchReport for One {
     fn done(&mut self, _: usize, outcome: BatchOutcome) {
         self.0 = Some(outcome.result);
     }
+
+    /// `execute` returns only the task's end: its lost dispatches go untold.
+    fn lost(&mut self, _: usize, _: LostDispatch) {}
 
     fn keep_waiting(&mut self) -> bool {
         true

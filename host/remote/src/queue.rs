@@ -6,9 +6,11 @@
 //! job (older first: FIFO within a priority), then by lot. Every dispatch of
 //! a task gets a fresh **ticket**; a node's result names its ticket. When a
 //! node dies its unanswered tickets are put back at the front of their lot,
-//! so execution is at least once; the first result for a task resolves it
-//! and any later one (the dead node was only slow, or a node re-sent
-//! results after reconnecting) is a duplicate: counted and dropped.
+//! so execution is at least once, and its job hears of each such lost
+//! dispatch ([`LotEvent::Lost`]), to record it as an attempt; the first
+//! result for a task resolves it and any later one (the dead node was only
+//! slow, or a node re-sent results after reconnecting) is a duplicate:
+//! counted and dropped.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -16,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
+use wrun_journal::{Millis, QUARANTINE_AFTER};
+use wrun_scheduler::LostDispatch;
 
 use crate::protocol::{
     Assignment, Data, MAX_INLINE, Outcome, TaskResult, WireFailure, WireTask, Work,
@@ -44,18 +48,37 @@ pub struct Lot {
     pub job_seq: u64,
     /// The tasks, in input order.
     pub tasks: Vec<LotTask>,
-    /// Each task's first result, with its position in `tasks`.
-    pub reply: Sender<(usize, TaskResult)>,
+    /// What becomes of each task, with its position in `tasks`: its
+    /// dispatches lost with their nodes, then its first result.
+    pub reply: Sender<(usize, LotEvent)>,
     /// Set when the job stops waiting for the lot (it was cancelled or
     /// failed): its tasks not yet sent are dropped.
     pub abandoned: Arc<AtomicBool>,
+}
+
+/// What a lot's job hears of one of its tasks.
+#[derive(Debug)]
+pub enum LotEvent {
+    /// A dispatch of the task died with its node.
+    Lost(LostDispatch),
+    /// The task's first result (the last event of the task).
+    Result(TaskResult),
+}
+
+/// A dispatch of a task: to which lot, position and node, and when.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    lot: u64,
+    position: usize,
+    node: NodeId,
+    sent_at: Millis,
 }
 
 struct LotState {
     lot: Lot,
     resolved: Vec<bool>,
     /// How many times each task's node died while running it.
-    lost: Vec<u8>,
+    lost: Vec<u32>,
     open: usize,
     tickets: Vec<u64>,
 }
@@ -74,8 +97,8 @@ pub struct Queue {
     /// Undispatched positions of each lot, in dispatch order.
     pending: BTreeMap<(Reverse<i32>, u64, u64), VecDeque<usize>>,
     lots: HashMap<u64, LotState>,
-    /// Ticket → (lot, position, node).
-    tickets: HashMap<u64, (u64, usize, NodeId)>,
+    /// Dispatches in flight, by ticket number.
+    tickets: HashMap<u64, Ticket>,
     next_lot: u64,
     next_ticket: u64,
     queued: usize,
@@ -94,8 +117,10 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    /// Node deaths during one task after which it fails.
-    pub const MAX_LOST: u8 = 3;
+    /// Node deaths during one task, each with no new snapshot, after
+    /// which it fails: the journal's quarantine rule. Remote tasks are not
+    /// snapshotted, so every death of a node running one counts.
+    pub const MAX_LOST: u32 = QUARANTINE_AFTER;
 
     /// Bytes of task data per assignment message, about.
     const MESSAGE_BYTES: usize = 8 * MAX_INLINE;
@@ -150,7 +175,7 @@ impl Queue {
 
     /// Tasks dispatched to `node` and not yet answered.
     pub fn in_flight_on(&self, node: NodeId) -> usize {
-        self.tickets.values().filter(|(_, _, n)| *n == node).count()
+        self.tickets.values().filter(|t| t.node == node).count()
     }
 
     /// Up to `credit` tasks for `node`, highest priority first, as
@@ -189,7 +214,15 @@ impl Queue {
                 let task = &state.lot.tasks[position];
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
-                self.tickets.insert(ticket, (lot_id, position, node));
+                self.tickets.insert(
+                    ticket,
+                    Ticket {
+                        lot: lot_id,
+                        position,
+                        node,
+                        sent_at: wrun_journal::now(),
+                    },
+                );
                 state.tickets.push(ticket);
                 bytes += 64 + 4 * task.records.len();
                 if let Data::Inline(data) = &task.data {
@@ -225,7 +258,12 @@ impl Queue {
 
     /// A node's result for a ticket.
     pub fn complete(&mut self, result: TaskResult) -> Completion {
-        let Some(&(lot_id, position, _)) = self.tickets.get(&result.ticket) else {
+        let Some(&Ticket {
+            lot: lot_id,
+            position,
+            ..
+        }) = self.tickets.get(&result.ticket)
+        else {
             self.duplicates += 1;
             return Completion::Duplicate;
         };
@@ -244,7 +282,7 @@ impl Queue {
         let state = self.lots.get_mut(&lot_id).expect("live lot");
         state.resolved[position] = true;
         state.open -= 1;
-        let _ = state.lot.reply.send((position, result));
+        let _ = state.lot.reply.send((position, LotEvent::Result(result)));
         if state.open == 0 {
             self.forget(lot_id);
         }
@@ -268,21 +306,24 @@ impl Queue {
         self.pending.retain(|key, _| key.2 != lot_id);
     }
 
-    /// `node` is gone: put its unanswered tasks back at the front of their
-    /// lots. Returns how many. A task whose node died [`Self::MAX_LOST`]
-    /// times while running it fails instead (a host failure, which the
-    /// job's `--retries` may run again): a task that kills its node does
-    /// not take down every node in turn, forever.
-    pub fn requeue(&mut self, node: NodeId) -> usize {
-        let mut lost: Vec<(u64, usize, u64)> = self
+    /// `node`, named `name`, is gone (`reason` says how it was found):
+    /// put its unanswered tasks back at the front of their lots, telling
+    /// each task's job of the lost dispatch. Returns how many. A task
+    /// whose node died [`Self::MAX_LOST`] times while running it fails
+    /// instead (a host failure, which the job's `--retries` may run
+    /// again): a task that kills its node does not take down every node in
+    /// turn, forever.
+    pub fn requeue(&mut self, node: NodeId, name: &str, reason: &str) -> usize {
+        let mut lost: Vec<(u64, usize, u64, Millis)> = self
             .tickets
             .iter()
-            .filter(|(_, (_, _, n))| *n == node)
-            .map(|(&ticket, &(lot, position, _))| (lot, position, ticket))
+            .filter(|(_, t)| t.node == node)
+            .map(|(&ticket, t)| (t.lot, t.position, ticket, t.sent_at))
             .collect();
         lost.sort_unstable();
+        let now = wrun_journal::now();
         let mut requeued = 0;
-        for (lot_id, position, ticket) in lost.into_iter().rev() {
+        for (lot_id, position, ticket, sent_at) in lost.into_iter().rev() {
             let Some(state) = self.lots.get_mut(&lot_id) else {
                 continue;
             };
@@ -290,9 +331,19 @@ impl Queue {
                 continue;
             }
             state.lost[position] += 1;
-            if state.lost[position] >= Self::MAX_LOST {
-                let deaths = state.lost[position];
-                self.resolve(lot_id, position, lost_task(ticket, deaths));
+            let deaths = state.lost[position];
+            let again = deaths < Self::MAX_LOST;
+            let dispatch = LostDispatch {
+                node: name.to_owned(),
+                reason: reason.to_owned(),
+                started_at: sent_at,
+                ended_at: now,
+                requeued: again,
+            };
+            let _ = state.lot.reply.send((position, LotEvent::Lost(dispatch)));
+            if !again {
+                let result = lost_task(ticket, name, deaths, sent_at, now);
+                self.resolve(lot_id, position, result);
                 continue;
             }
             let key = (Reverse(state.lot.priority), state.lot.job_seq, lot_id);
@@ -308,17 +359,19 @@ impl Queue {
     }
 }
 
-/// The result of a task whose node died too often while running it.
-fn lost_task(ticket: u64, deaths: u8) -> TaskResult {
+/// The result of a task whose node died too often while running it: its
+/// last dispatch, to `node` at `sent_at`, found dead at `now`.
+fn lost_task(ticket: u64, node: &str, deaths: u32, sent_at: Millis, now: Millis) -> TaskResult {
     TaskResult {
         ticket,
-        started_at: wrun_journal::now(),
-        wall_us: 0,
+        started_at: sent_at,
+        wall_us: u64::try_from(now - sent_at).unwrap_or(0) * 1000,
         outcome: Outcome::Failed {
             failure: WireFailure::Host {
                 message: format!(
-                    "the node running it died {deaths} times (the task may be what kills it); \
-                     not sent to another node"
+                    "node {node} presumed dead: the nodes running it died {deaths} times with \
+                     no new snapshot (remote tasks are not snapshotted, so every death counts; \
+                     the task may be what kills them); not sent to another node"
                 ),
             },
             log: Vec::new(),
@@ -335,7 +388,7 @@ mod tests {
         priority: i32,
         job_seq: u64,
         n: usize,
-    ) -> (Lot, crossbeam_channel::Receiver<(usize, TaskResult)>) {
+    ) -> (Lot, crossbeam_channel::Receiver<(usize, LotEvent)>) {
         let (reply, results) = crossbeam_channel::unbounded();
         let work = Arc::new(Work {
             module: [job_seq as u8; 32],
@@ -412,12 +465,22 @@ mod tests {
         queue.push(lot);
         let first = tickets(&queue.take(7, 3));
         assert_eq!(queue.complete(result(first[0].1)), Completion::Accepted);
-        // Node 7 dies with two tasks unanswered.
-        assert_eq!(queue.requeue(7), 2);
+        assert!(matches!(results.try_recv(), Ok((0, LotEvent::Result(_)))));
+        // Node 7 dies with two tasks unanswered: its job hears of both
+        // lost dispatches.
+        assert_eq!(queue.requeue(7, "n7", "node n7 presumed dead"), 2);
+        let lost: Vec<(usize, String, bool)> = results
+            .try_iter()
+            .filter_map(|(p, event)| match event {
+                LotEvent::Lost(lost) => Some((p, lost.node, lost.requeued)),
+                LotEvent::Result(_) => None,
+            })
+            .collect();
+        assert_eq!(lost, [(2, "n7".into(), true), (1, "n7".into(), true)]);
         let second = tickets(&queue.take(8, 10));
         assert_eq!(second.len(), 2);
         // Put back in order, at the front.
-        let position = |queue: &Queue, ticket: u64| queue.tickets[&ticket].1;
+        let position = |queue: &Queue, ticket: u64| queue.tickets[&ticket].position;
         assert_eq!(position(&queue, second[0].1), 1);
         assert_eq!(position(&queue, second[1].1), 2);
         // The dead node was only slow: its late result wins...
@@ -426,7 +489,12 @@ mod tests {
         assert_eq!(queue.complete(result(second[0].1)), Completion::Duplicate);
         assert_eq!(queue.complete(result(second[1].1)), Completion::Accepted);
         assert_eq!(queue.duplicates, 1);
-        let mut positions: Vec<usize> = results.try_iter().map(|(p, _)| p).collect();
+        let mut positions: Vec<usize> = results
+            .try_iter()
+            .filter(|(_, event)| matches!(event, LotEvent::Result(_)))
+            .map(|(p, _)| p)
+            .collect();
+        positions.push(0);
         positions.sort();
         assert_eq!(positions, [0, 1, 2]);
         // Everything is resolved: a result from a forgotten ticket is a
@@ -457,18 +525,36 @@ mod tests {
         queue.push(lot);
         for node in 1..u64::from(Queue::MAX_LOST) {
             assert_eq!(tickets(&queue.take(node, 1)).len(), 1);
-            assert_eq!(queue.requeue(node), 1);
+            assert_eq!(queue.requeue(node, "n", "node n presumed dead"), 1);
         }
         queue.take(9, 1);
-        assert_eq!(queue.requeue(9), 0);
-        let (_, result) = results.try_recv().unwrap();
-        assert!(matches!(
-            result.outcome,
+        assert_eq!(queue.requeue(9, "n9", "node n9 presumed dead"), 0);
+        let events: Vec<LotEvent> = results.try_iter().map(|(_, event)| event).collect();
+        let [lost @ .., LotEvent::Result(result)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        // Every death is told; the last is not sent again.
+        let requeued: Vec<bool> = lost
+            .iter()
+            .map(|event| match event {
+                LotEvent::Lost(lost) => lost.requeued,
+                LotEvent::Result(_) => panic!("one result"),
+            })
+            .collect();
+        assert_eq!(requeued, [true, true, false]);
+        match &result.outcome {
             Outcome::Failed {
-                failure: WireFailure::Host { .. },
+                failure: WireFailure::Host { message },
                 ..
-            }
-        ));
+            } => assert!(
+                message.starts_with(
+                    "node n9 presumed dead: the nodes running it died 3 times \
+                     with no new snapshot"
+                ),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
         assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
     }
 }

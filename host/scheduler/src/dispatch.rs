@@ -131,6 +131,10 @@ impl<'a> Dispatcher<'a> {
                 Some(recorder) => recorder.checkpoint(index, &checkpoint),
                 None => Ok(()),
             },
+            Event::Lost(index, lost) => match &mut self.recorder {
+                Some(recorder) => recorder.lost(index, lost),
+                None => Ok(()),
+            },
             Event::InputEnd(Ok(None)) => Ok(()),
             Event::InputEnd(Ok(Some(tasks))) => {
                 self.input_done = true;

@@ -8,6 +8,7 @@ use wrun_runtime::{Checkpoint, Ended, TaskFailure};
 
 use crate::chunker::Task;
 use crate::error::JobError;
+use crate::executor::LostDispatch;
 
 /// Messages to the dispatcher.
 pub(crate) enum Event {
@@ -21,6 +22,9 @@ pub(crate) enum Event {
     Restored(TaskMeta),
     /// A running task was snapshotted.
     Checkpoint(u64, Checkpoint),
+    /// A dispatch of a running task died with its node (sent only when
+    /// recording).
+    Lost(u64, LostDispatch),
     /// The reader stopped: the input ended after this many tasks, or
     /// failed.
     InputEnd(Result<Option<u64>, JobError>),

@@ -44,10 +44,30 @@ pub struct BatchOutcome {
     pub wall: Duration,
 }
 
+/// A dispatch of a task that died with the node running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostDispatch {
+    /// The node's name.
+    pub node: String,
+    /// Why it is presumed dead ("node n1 was silent for 3 heartbeat
+    /// intervals: presumed dead").
+    pub reason: String,
+    /// When the task was dispatched to it, in milliseconds since the epoch.
+    pub started_at: Millis,
+    /// When the node was found dead, in milliseconds since the epoch.
+    pub ended_at: Millis,
+    /// The task was queued again, for another dispatch. When false it is
+    /// not sent again, and its outcome (a failure saying why) follows.
+    pub requeued: bool,
+}
+
 /// What a batch executor reports to, and asks, while a batch runs.
 pub trait BatchReport {
     /// Task `position` of the batch ended.
     fn done(&mut self, position: usize, outcome: BatchOutcome);
+    /// A dispatch of task `position` died with its node (reported before
+    /// the task's outcome).
+    fn lost(&mut self, position: usize, lost: LostDispatch);
     /// Asked at least every [`BatchReport::PATIENCE`] while waiting for
     /// results; false abandons the tasks not yet done (the job stopped).
     fn keep_waiting(&mut self) -> bool;

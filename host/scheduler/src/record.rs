@@ -15,14 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wrun_journal::{
-    AttemptRecord, Batch, ChunkPos, Committed, JobId, Journal, JournalError, Millis, OutputRef,
-    SnapshotRef, TaskError, TaskRow, TaskState, TaskStateKind,
+    AttemptEnd, AttemptRecord, Batch, ChunkPos, Committed, JobId, Journal, JournalError, Millis,
+    OutputRef, SnapshotRef, TaskError, TaskRow, TaskState, TaskStateKind,
 };
 use wrun_runtime::{Checkpoint, Ended, Every, Requests, TaskOutput};
 use wrun_store::{BlobStore, Digest};
 
 use crate::error::JobError;
 use crate::event::{Done, TaskMeta};
+use crate::executor::LostDispatch;
 use crate::failure::{suspend_reason, task_error};
 
 /// Outputs up to this size are kept in the journal itself; larger ones in
@@ -345,14 +346,15 @@ impl<'a> Recorder<'a> {
             self.attempts.push(AttemptRecord {
                 index,
                 attempt: first + n as u32,
+                node: None,
                 started_at: retried.started_at,
                 ended_at: retried.ended_at,
-                error: Some(task_error(&retried.failure.reason)),
+                end: AttemptEnd::Failed(task_error(&retried.failure.reason)),
                 log: retried.failure.log.clone(),
             });
         }
         let finished_at = done.started_at + done.wall.as_millis() as Millis;
-        let (state, log, error) = match &done.result {
+        let (state, log, end) = match &done.result {
             Ok(Ended::Finished(TaskOutput {
                 output,
                 log,
@@ -369,7 +371,9 @@ impl<'a> Recorder<'a> {
                 if row.snapshot.take().is_some() {
                     self.snapshots.push((index, Vec::new()));
                 }
-                (state, log.clone(), None)
+                // After a lost attempt, the one that made it is told too.
+                let told = row.lost > 0;
+                (state, log.clone(), told.then_some(AttemptEnd::Done))
             }
             Ok(Ended::Suspended(suspended)) => {
                 let reason = suspend_reason(suspended.reason);
@@ -392,16 +396,17 @@ impl<'a> Recorder<'a> {
                     wall: done.wall,
                     error: error.clone(),
                 };
-                (state, failure.log.clone(), Some(error))
+                (state, failure.log.clone(), Some(AttemptEnd::Failed(error)))
             }
         };
-        if error.is_some() || !log.is_empty() || !done.retried.is_empty() {
+        if end.is_some() || !log.is_empty() || !done.retried.is_empty() {
             self.attempts.push(AttemptRecord {
                 index,
                 attempt: row.attempts,
+                node: None,
                 started_at: done.started_at,
                 ended_at: finished_at,
-                error,
+                end: end.unwrap_or(AttemptEnd::Done),
                 log,
             });
         }
@@ -409,6 +414,31 @@ impl<'a> Recorder<'a> {
         self.finished.push(row);
         self.uncommitted.push(done);
         self.answered(Some(index));
+        Ok(())
+    }
+
+    /// A dispatch of task `index` died with its node: it is an attempt,
+    /// lost, and the death is counted. When the task was sent again, that
+    /// dispatch is its next attempt; when it was not, its outcome (which
+    /// says why) follows as this attempt's.
+    pub(crate) fn lost(&mut self, index: u64, lost: LostDispatch) -> Result<(), JobError> {
+        let Some(row) = self.live.get_mut(&index) else {
+            return Err(JobError::Internal(format!("task {index} lost unqueued")));
+        };
+        row.lost += 1;
+        if lost.requeued {
+            self.attempts.push(AttemptRecord {
+                index,
+                attempt: row.attempts,
+                node: Some(lost.node),
+                started_at: lost.started_at,
+                ended_at: lost.ended_at,
+                end: AttemptEnd::Lost(lost.reason),
+                log: Vec::new(),
+            });
+            row.attempts += 1;
+        }
+        self.touch(index);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::chunker::Task;
 use crate::event::{Done, Event, RetriedAttempt, TaskMeta};
-use crate::executor::{BatchExecutor, BatchOutcome, BatchReport, Executor};
+use crate::executor::{BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch};
 use crate::failure::failure_kind;
 use crate::pace::Pace;
 use crate::record::{Checkpoints, Prior};
@@ -239,6 +239,13 @@ impl BatchReport for Reporter<'_, '_, '_> {
                 });
                 self.sending.flush_due();
             }
+        }
+    }
+
+    fn lost(&mut self, position: usize, lost: LostDispatch) {
+        if self.worker.recording && self.sending.open {
+            let index = self.tasks[position].index;
+            self.sending.open = self.sending.events.send(Event::Lost(index, lost)).is_ok();
         }
     }
 

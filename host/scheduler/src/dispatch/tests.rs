@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wrun_journal::{
-    ChunkPos, FailureKind, JobId, JobSpec, Journal, JournalError, LimitsSpec, ModuleRef,
-    TaskStateKind,
+    AttemptEnd, ChunkPos, FailureKind, JobId, JobSpec, Journal, JournalError, LimitsSpec,
+    ModuleRef, TaskStateKind,
 };
 use wrun_runtime::{Ended, Failure, Requests, TaskFailure, TaskOutput};
 use wrun_store::BlobStore;
@@ -20,6 +20,7 @@ use wrun_store::BlobStore;
 use super::Dispatcher;
 use crate::error::JobError;
 use crate::event::{Done, Event, RetriedAttempt, TaskMeta};
+use crate::executor::LostDispatch;
 use crate::record::{Prior, Recorder};
 use crate::report::{Sink, Summary, Update};
 use crate::window::Window;
@@ -32,6 +33,9 @@ enum Step {
     /// Task `index` finished with this output after one attempt that failed
     /// for a host error and was retried.
     Retried(u64, &'static str),
+    /// Task `index` finished with this output, dispatched again after its
+    /// first dispatch died with its node.
+    Lost(u64, &'static str),
     /// Task `index` failed (a guest error).
     Fail(u64),
     /// The reader split the whole input into this many tasks.
@@ -69,7 +73,7 @@ struct Case {
     rows: &'static [(TaskStateKind, u32)],
 }
 
-use Step::{Cancel, End, Fail, InputError, Out, Retried};
+use Step::{Cancel, End, Fail, InputError, Lost, Out, Retried};
 use TaskStateKind::{Cancelled, Done as Finished, Failed, Queued};
 
 const CASES: &[Case] = &[
@@ -171,6 +175,18 @@ const CASES: &[Case] = &[
         rows: &[(Finished, 1), (Finished, 2)],
     },
     Case {
+        name: "lost: a dispatch that died with its node is an attempt, and counted lost",
+        keep_going: false,
+        tasks: 2,
+        steps: &[(Lost(0, "a"), "a"), (Out(1, "b"), "ab"), (End(2), "ab")],
+        skip_from: u64::MAX,
+        result: Expect::Done {
+            tasks: 2,
+            failed: &[],
+        },
+        rows: &[(Finished, 2), (Finished, 1)],
+    },
+    Case {
         name: "an input error still completes the tasks read, which can be resumed",
         keep_going: false,
         tasks: 3,
@@ -214,7 +230,7 @@ fn meta(index: u64) -> TaskMeta {
 /// The event of a step that finishes a task, and the task's index.
 fn task_done(step: Step) -> Option<(u64, Event)> {
     let (index, result, retried) = match step {
-        Out(index, output) => (index, finished(output), Vec::new()),
+        Out(index, output) | Lost(index, output) => (index, finished(output), Vec::new()),
         Retried(index, output) => {
             let retried = RetriedAttempt {
                 started_at: 900,
@@ -403,12 +419,22 @@ fn run(case: &Case, dir: Option<&Path>) {
                 let (other, job) = other.as_mut().expect("a cancel needs a journal");
                 other.request_cancel(*job).unwrap();
             }
-            Out(..) | Retried(..) | Fail(..) => {}
+            Out(..) | Retried(..) | Lost(..) | Fail(..) => {}
         }
         if let Some((index, event)) = task_done(step) {
             if recording {
                 let started = Event::Started(vec![index], 1_000);
                 dispatcher.handle(started, &mut on_update);
+                if let Lost(..) = step {
+                    let lost = LostDispatch {
+                        node: "n1".into(),
+                        reason: "node n1 presumed dead".into(),
+                        started_at: 1_000,
+                        ended_at: 1_500,
+                        requeued: true,
+                    };
+                    dispatcher.handle(Event::Lost(index, lost), &mut on_update);
+                }
             }
             dispatcher.handle(event, &mut on_update);
             ran.push((index, matches!(step, Fail(_))));
@@ -438,6 +464,21 @@ fn run(case: &Case, dir: Option<&Path>) {
             })
             .collect();
         assert_eq!(rows, case.rows, "{what}: the journal's rows");
+        // `wrun logs` agrees with `wrun status`: every lost dispatch is an
+        // attempt, and a chunk of several attempts shows them all.
+        for row in r.journal.tasks(r.job, None).unwrap() {
+            let attempts = r.journal.attempts(r.job, Some(row.index)).unwrap();
+            let lost = attempts
+                .iter()
+                .filter(|a| matches!(a.end, AttemptEnd::Lost(_)))
+                .count();
+            assert_eq!(lost, row.lost as usize, "{what}: task {}", row.index);
+            if row.attempts > 1 {
+                let numbers: Vec<u32> = attempts.iter().map(|a| a.attempt).collect();
+                let all: Vec<u32> = (1..=row.attempts).collect();
+                assert_eq!(numbers, all, "{what}: task {}", row.index);
+            }
+        }
     }
 }
 

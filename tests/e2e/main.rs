@@ -9,6 +9,7 @@ mod cache;
 mod cli;
 mod cluster;
 mod formats;
+mod hostile;
 mod journal;
 mod outcomes;
 mod retries;

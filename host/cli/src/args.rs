@@ -169,7 +169,7 @@ pub(crate) struct KeygenArgs {
 ///
 /// The input is streamed through a splitter plugin (`--format`) that finds
 /// record boundaries; records are grouped into chunks; every chunk runs in a
-/// fresh sandbox with no file system, network, environment or clock, under
+/// fresh sandbox with no file system, network, environment or host clock, under
 /// the limits below. The output of chunk N is written as soon as chunks
 /// 0..N are done, so `-o` always holds a prefix of the final result.
 ///

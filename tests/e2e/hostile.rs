@@ -320,3 +320,99 @@ fn a_guest_that_keeps_calling_the_host_still_ends_at_its_deadline() {
     assert!(run.stderr.contains("timed out after 1s"), "{}", run.stderr);
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
+
+#[test]
+fn a_guest_error_message_is_capped_everywhere_it_is_kept_or_shown() {
+    // chaos sdk_error_flood.wat: every record fills 64 MiB of memory and
+    // hands all of it to `error`, and logs as much.
+    let flood = wat(r#"(module
+        (import "wrun" "log" (func $log (param i32 i32)))
+        (import "wrun" "error" (func $error (param i32 i32)))
+        (memory (export "memory") 1025)
+        (func (export "wrun_reserve") (param i32) (result i32) (i32.const 67108864))
+        (func (export "wrun_init") (param i32) (result i32) (i32.const 0))
+        (func (export "wrun_record") (param i32 i32) (result i32)
+            (memory.fill (i32.const 0) (i32.const 68) (i32.const 67108864))
+            (call $log (i32.const 0) (i32.const 67108864))
+            (call $error (i32.const 0) (i32.const 67108864))
+            (i32.const -1))
+        (func (export "wrun_finish") (result i32) (i32.const 0))
+        (@custom "wrun" "abi=1\nkind=task\n"))"#);
+    let limits = Limits::default();
+    // The caps are stated in `wrun submit --help`.
+    let help = wrun_in(Path::new("/nonexistent"), &["submit", "--help"], None);
+    let stated = |what: &str, cap: usize| format!("{what} at {} KiB", cap >> 10);
+    let help_text = help
+        .stdout_text()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help_text.contains(&stated("stderr)", limits.log)),
+        "{help_text}"
+    );
+    assert!(
+        help_text.contains(&stated("message)", limits.error)),
+        "{help_text}"
+    );
+    let cut = " … [truncated: 64.0 MiB error message cut to 64.0 KiB]";
+    match run(limits.clone(), &flood) {
+        Err(Failure::Guest { message, .. }) => {
+            assert_eq!(message.len(), limits.error + cut.len());
+            assert!(message.ends_with(cut), "{}", &message[limits.error..]);
+        }
+        other => panic!("expected a guest error, got {other:?}"),
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let module = dir.path().join("sdk_error_flood.wasm");
+    std::fs::write(&module, &flood).unwrap();
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, b"a\nb\nc\n").unwrap();
+    let run = wrun_in(
+        home.path(),
+        &[
+            "submit",
+            path(&module),
+            "--input",
+            path(&input),
+            "--chunk-records",
+            "1",
+            "--keep-going",
+        ],
+        None,
+    );
+    assert_eq!(
+        run.code,
+        16,
+        "{}",
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    // Three chunks, each with a capped log and a capped message (the
+    // uncapped run wrote 201 MB here).
+    assert!(
+        run.stderr.len() < 1 << 20,
+        "{} bytes on stderr",
+        run.stderr.len()
+    );
+    assert!(run.stderr.contains(cut), "the cut is said");
+    let status = status_json(home.path(), Some("1"));
+    for task in status["tasks"].as_array().unwrap() {
+        let error = task["error"].as_str().unwrap();
+        assert!(error.len() < limits.error + 200, "{} bytes", error.len());
+        assert!(error.ends_with(cut));
+    }
+    let journal = std::fs::metadata(home.path().join("journal.db"))
+        .unwrap()
+        .len();
+    let wal = std::fs::metadata(home.path().join("journal.db-wal")).map_or(0, |m| m.len());
+    assert!(journal + wal < 8 << 20, "journal {journal} + {wal} bytes");
+    let logs = wrun_in(home.path(), &["logs", "1", "--json"], None);
+    assert!(
+        logs.stdout.len() < 1 << 20,
+        "{} bytes of logs",
+        logs.stdout.len()
+    );
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("[truncated: log cut at 64.0 KiB]"));
+}

@@ -178,6 +178,12 @@ pub(crate) struct KeygenArgs {
 /// (or the same `wrun submit` again) runs only the chunks not yet done and
 /// writes the same output. `wrun status` shows jobs from any terminal.
 ///
+/// Besides the limits below, everything else a task hands back is capped
+/// per chunk: its log (SDK `log`, a command's stderr) at 64 KiB and its
+/// error message (also a trap's message) at 64 KiB; a longer one is cut and
+/// ends with "… [truncated: …]" saying so. A task's clock is virtual: a
+/// sleep returns at once, so no task waits out --timeout.
+///
 /// Examples:
 ///
 ///   wrun submit examples/gc-content --input reads.fa -o gc.tsv
@@ -270,7 +276,8 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_memory)]
     pub(crate) memory: u64,
 
-    /// Output limit per chunk.
+    /// Output limit per chunk (everything it emits, or a command's
+    /// stdout); more fails the chunk.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub(crate) output_limit: u64,
 

@@ -66,7 +66,7 @@ pub(crate) fn new_store(
     command: Option<CommandIo<'_>>,
 ) -> Store<Sandbox> {
     let output = CappedPipe::new(limits.output, Overflow::Fail);
-    let log = CappedPipe::new(limits.log, Overflow::Truncate);
+    let log = CappedPipe::new(limits.log, Overflow::Truncate { what: "log" });
     let random = RandomStreams::default();
     let clock = VirtualClock::default();
     let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args, &random, &clock));

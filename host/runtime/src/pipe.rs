@@ -35,22 +35,14 @@ pub(crate) struct CappedPipe {
     buffer: Arc<Mutex<Vec<u8>>>,
     cap: usize,
     overflow: Overflow,
-    /// What [`Overflow::Truncate`] ends the kept bytes with (a line of its
-    /// own); empty for [`Overflow::Fail`].
-    note: Arc<[u8]>,
 }
 
 impl CappedPipe {
     pub(crate) fn new(cap: usize, overflow: Overflow) -> Self {
-        let note = match overflow {
-            Overflow::Fail => String::new(),
-            Overflow::Truncate { what } => format!("\n{}\n", truncation_note(what, cap, None)),
-        };
         CappedPipe {
             buffer: Arc::default(),
             cap,
             overflow,
-            note: note.into_bytes().into(),
         }
     }
 
@@ -69,19 +61,22 @@ impl CappedPipe {
             buffer.extend_from_slice(bytes);
             return Ok(());
         }
-        match self.overflow {
-            Overflow::Fail => Err(LimitHit::Output { limit: self.cap }),
-            // Cut already (the note may come from a restored snapshot).
-            Overflow::Truncate { .. } if buffer.ends_with(&self.note) => Ok(()),
-            Overflow::Truncate { .. } => {
-                let keep = self.cap.saturating_sub(self.note.len());
-                buffer.truncate(keep);
-                let room = keep - buffer.len();
-                buffer.extend_from_slice(&bytes[..room.min(bytes.len())]);
-                buffer.extend_from_slice(&self.note);
-                Ok(())
-            }
+        let Overflow::Truncate { what } = self.overflow else {
+            return Err(LimitHit::Output { limit: self.cap });
+        };
+        // Made only when the cap is reached, so a task that stays under it
+        // never pays for it.
+        let note = format!("\n{}\n", truncation_note(what, self.cap, None));
+        // Cut already (the note may come from a restored snapshot).
+        if buffer.ends_with(note.as_bytes()) {
+            return Ok(());
         }
+        let keep = self.cap.saturating_sub(note.len());
+        buffer.truncate(keep);
+        let room = keep - buffer.len();
+        buffer.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        buffer.extend_from_slice(note.as_bytes());
+        Ok(())
     }
 
     /// Look at the bytes written so far.

@@ -113,4 +113,8 @@ pub mod status {
     pub const BAD_ARGS: i32 = -2;
     /// The input (a record, a block) was rejected as malformed.
     pub const BAD_INPUT: i32 = -3;
+    /// Every error status a guest may return. Any other negative value,
+    /// like any positive value an export does not define, is an ABI
+    /// violation.
+    pub const ERRORS: [i32; 3] = [FAILED, BAD_ARGS, BAD_INPUT];
 }

@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod compression;
 mod formats;
+mod hostile;
 mod journal;
 mod line_endings;
 mod outcomes;

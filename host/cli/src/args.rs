@@ -197,7 +197,7 @@ pub(crate) struct KeygenArgs {
 ///
 /// The input is streamed through a splitter plugin (`--format`) that finds
 /// record boundaries; records are grouped into chunks; every chunk runs in a
-/// fresh sandbox with no file system, network, environment or clock, under
+/// fresh sandbox with no file system, network, environment or host clock, under
 /// the limits below. The output of chunk N is written as soon as chunks
 /// 0..N are done, so `-o` always holds a prefix of the final result.
 ///
@@ -205,6 +205,12 @@ pub(crate) struct KeygenArgs {
 /// committed before it is reported, so if wrun is killed, `wrun resume JOB`
 /// (or the same `wrun submit` again) runs only the chunks not yet done and
 /// writes the same output. `wrun status` shows jobs from any terminal.
+///
+/// Besides the limits below, everything else a task hands back is capped
+/// per chunk: its log (SDK `log`, a command's stderr) at 64 KiB and its
+/// error message (also a trap's message) at 64 KiB; a longer one is cut and
+/// ends with "… [truncated: …]" saying so. A task's clock is virtual: a
+/// sleep returns at once, so no task waits out --timeout.
 ///
 /// Examples:
 ///
@@ -298,7 +304,8 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_memory)]
     pub(crate) memory: u64,
 
-    /// Output limit per chunk.
+    /// Output limit per chunk (everything it emits, or a command's
+    /// stdout); more fails the chunk.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub(crate) output_limit: u64,
 

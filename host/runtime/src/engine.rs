@@ -127,7 +127,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, Sandbox::wasi)
+        crate::wasi::add_to_linker(&mut linker)
             .and_then(|()| crate::host_abi::add_to_linker(&mut linker))
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
 
@@ -161,5 +161,39 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<Sandbox> {
         &self.inner.linker
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::sandbox::new_store;
+
+    /// `docs/abi.md` lists every import with how it is bounded in time; an
+    /// import linked but not listed there has not been audited.
+    #[test]
+    fn every_linked_import_is_audited_in_the_abi_document() {
+        let runtime = Runtime::new(Limits::default(), 1).unwrap();
+        let mut store = new_store(runtime.engine(), runtime.limits(), None);
+        let linked: BTreeSet<String> = runtime
+            .linker()
+            .iter(&mut store)
+            .map(|(module, name, _)| format!("{module}::{name}"))
+            .collect();
+        let doc = include_str!("../../../docs/abi.md");
+        let table = doc
+            .split("### Which imports can block")
+            .nth(1)
+            .and_then(|rest| rest.split("\n#").next())
+            .expect("docs/abi.md has the import table");
+        let audited: BTreeSet<String> = table
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .flat_map(|row| row.split(" |").next().unwrap_or_default().split(", "))
+            .map(|name| name.trim_matches('`').to_owned())
+            .collect();
+        assert_eq!(linked, audited);
     }
 }

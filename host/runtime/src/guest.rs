@@ -3,6 +3,7 @@
 //! classifying whatever went wrong as a [`Failure`].
 
 use wasmtime::{AsContextMut, Memory, Store, TypedFunc};
+use wrun_abi::status;
 
 use crate::outcome::Failure;
 use crate::sandbox::Sandbox;
@@ -36,32 +37,58 @@ pub(crate) fn copy_in(
     Ok(ptr)
 }
 
+/// What an export returns when it succeeds; every other value but the
+/// error statuses ([`status::ERRORS`]) is an ABI violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returns {
+    /// [`status::OK`] only: `wrun_init`, `wrun_record`, `wrun_finish`.
+    Ok,
+    /// [`status::OK`] or [`status::MORE`]: `wrun_step`.
+    Step,
+    /// Any non-negative count: `wrun_split`.
+    Count,
+}
+
+impl Returns {
+    fn allows(self, code: i32) -> bool {
+        match self {
+            Returns::Ok => code == status::OK,
+            Returns::Step => code == status::OK || code == status::MORE,
+            Returns::Count => code >= 0,
+        }
+    }
+}
+
 /// Call an export that returns a status, and interpret it with [`check`].
 pub(crate) fn call<P: wasmtime::WasmParams>(
     store: &mut Store<Sandbox>,
     function: &TypedFunc<P, i32>,
     params: P,
     name: &str,
+    returns: Returns,
 ) -> Result<i32, Failure> {
     let result = function.call(&mut *store, params);
-    check(store, result, name)
+    check(store, result, name, returns)
 }
 
-/// Interpret an export's result: a negative status fails with the guest's
-/// message, a trap is classified, any other value is returned.
+/// Interpret an export's result: an error status fails with the guest's
+/// message, a value `returns` allows is returned, any other value is an
+/// ABI violation, a trap is classified.
 fn check(
     store: &mut Store<Sandbox>,
     result: wasmtime::Result<i32>,
     function: &str,
+    returns: Returns,
 ) -> Result<i32, Failure> {
     match result {
-        Ok(code) if code < 0 => Err(Failure::Guest {
+        Ok(code) if returns.allows(code) => Ok(code),
+        Ok(code) if status::ERRORS.contains(&code) => Err(Failure::Guest {
             status: code,
             message: store.data_mut().error.take().unwrap_or_else(|| {
                 format!("`{function}` returned status {code} without a message")
             }),
         }),
-        Ok(code) => Ok(code),
+        Ok(code) => Err(abi(&format!("`{function}` returned unknown status {code}"))),
         Err(error) => Err(classify(store, error)),
     }
 }

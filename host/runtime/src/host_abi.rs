@@ -1,13 +1,14 @@
 //! The host side of the guest ABI: the `wrun` import module.
 //!
 //! Guest misuse (a buffer outside linear memory) traps the task with an
-//! [`AbiViolation`]; limits (output) trap with their own error; nothing a
-//! guest passes can make the host allocate more than the guest's own memory
-//! already holds.
+//! [`AbiViolation`]; limits (output) trap with their own error; the log and
+//! the error message are cut at their caps, saying so; nothing a guest
+//! passes can make the host allocate more than its limits allow.
 
 use wasmtime::{Caller, Linker};
 use wrun_abi::{IMPORT_MODULE, export, import};
 
+use crate::limits::capped_text;
 use crate::sandbox::Sandbox;
 
 /// A guest broke the ABI's rules.
@@ -44,7 +45,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
         import::ERROR,
         |mut caller: Caller<'_, Sandbox>, ptr: u32, len: u32| {
             with_guest_bytes(&mut caller, import::ERROR, ptr, len, |sandbox, bytes| {
-                sandbox.error = Some(String::from_utf8_lossy(bytes).into_owned());
+                let cap = sandbox.limits.error;
+                sandbox.error = Some(capped_text("error message", bytes, cap));
                 Ok(())
             })
         },

@@ -29,6 +29,7 @@
 pub mod admission;
 mod cache;
 mod checkpoint;
+mod clock;
 mod engine;
 mod epoch;
 mod guest;
@@ -42,6 +43,7 @@ mod sandbox;
 mod snapshot;
 mod splitter;
 mod task;
+mod wasi;
 
 pub use admission::{AdmissionError, Module, ModuleInfo, Origin};
 pub use cache::{ArtifactCache, CacheEntry, CacheStats, Listed};

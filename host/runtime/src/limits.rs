@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use bytesize::ByteSize;
+
 /// What one task (one chunk) may use. The same limits apply to every task of
 /// a job; splitters get the memory, table and timeout limits per call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +22,13 @@ pub struct Limits {
     pub table_elements: u32,
     /// Output a task may produce, in bytes; more fails the task.
     pub output: usize,
-    /// Log kept per task, in bytes; the rest is dropped.
+    /// Log kept per task (the SDK's `log`, a command's stderr), in bytes;
+    /// the rest is dropped and the kept log ends with a note saying so.
     pub log: usize,
+    /// The guest's error message (`error`, which a trap's message comes
+    /// from too) kept per call, in bytes; a longer one is cut at a
+    /// character boundary and ends with a note saying how long it was.
+    pub error: usize,
     /// Native stack wasm may use, in bytes.
     pub stack: usize,
     /// Largest module accepted, in bytes.
@@ -42,10 +49,42 @@ impl Default for Limits {
             table_elements: 100_000,
             output: 256 << 20,
             log: 64 << 10,
+            error: 64 << 10,
             stack: 512 << 10,
             module_size: 256 << 20,
         }
     }
+}
+
+/// The note that ends a guest's text cut at `cap` bytes: `what` was
+/// `total` bytes long, when known.
+pub(crate) fn truncation_note(what: &str, cap: usize, total: Option<usize>) -> String {
+    let cap = ByteSize(cap as u64);
+    match total {
+        Some(total) => format!(
+            " … [truncated: {} {what} cut to {cap}]",
+            ByteSize(total as u64)
+        ),
+        None => format!(" … [truncated: {what} cut at {cap}]"),
+    }
+}
+
+/// `bytes` as text, cut to at most `cap` bytes at a character boundary and
+/// then ending with a [`truncation_note`] if it was longer. Reads only the
+/// first `cap` bytes, so a guest's huge buffer costs nothing.
+pub(crate) fn capped_text(what: &str, bytes: &[u8], cap: usize) -> String {
+    if bytes.len() <= cap {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let head = &bytes[..cap];
+    // Do not cut a character in two: drop an incomplete one at the end.
+    let head = match std::str::from_utf8(head) {
+        Err(e) if e.error_len().is_none() => &head[..e.valid_up_to()],
+        _ => head,
+    };
+    let mut text = String::from_utf8_lossy(head).into_owned();
+    text.push_str(&truncation_note(what, cap, Some(bytes.len())));
+    text
 }
 
 /// A limit a task ran into, raised from inside wasmtime as the error of the
@@ -96,5 +135,24 @@ impl wasmtime::ResourceLimiter for Limiter {
             }));
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_past_its_cap_is_cut_and_says_so() {
+        assert_eq!(capped_text("error message", b"short", 5), "short");
+        assert_eq!(
+            capped_text("error message", &[b'x'; 64 << 20], 4),
+            "xxxx … [truncated: 64.0 MiB error message cut to 4 B]"
+        );
+        // "é" is two bytes: a cut in its middle drops it.
+        assert_eq!(
+            capped_text("error message", "aéb".as_bytes(), 2),
+            "a … [truncated: 4 B error message cut to 2 B]"
+        );
     }
 }

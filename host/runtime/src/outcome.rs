@@ -76,8 +76,9 @@ pub enum Failure {
         /// The guest's message.
         message: String,
     },
-    /// The guest broke the ABI (a buffer outside its memory, an unknown
-    /// status, a failed `wrun_reserve`).
+    /// The guest broke the ABI (a buffer outside its memory, a misaligned
+    /// or out-of-range pointer handed to a WASI call, an unknown status, a
+    /// failed `wrun_reserve`).
     Abi {
         /// What the guest did wrong.
         message: String,
@@ -111,6 +112,14 @@ impl Failure {
             if let Some(abi) = cause.downcast_ref::<crate::host_abi::AbiViolation>() {
                 return Failure::Abi {
                     message: abi.to_string(),
+                };
+            }
+            // wasmtime-wasi traps when a WASI call is handed a pointer that
+            // is misaligned or outside the guest's memory: the guest's
+            // fault, never retried.
+            if let Some(bad) = cause.downcast_ref::<wiggle::GuestError>() {
+                return Failure::Abi {
+                    message: format!("a WASI call was handed a bad pointer: {bad}"),
                 };
             }
         }

@@ -3,7 +3,8 @@
 //!
 //! wasmtime-wasi's `MemoryOutputPipe` fails with an untyped message when
 //! full; this one either fails with [`LimitHit::Output`] (task output, so the
-//! outcome is "output limit") or silently keeps the first bytes (task log).
+//! outcome is "output limit") or keeps the first bytes and ends them with a
+//! note saying the rest was cut (task log).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,15 +14,19 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-use crate::limits::LimitHit;
+use crate::limits::{LimitHit, truncation_note};
 
 /// What happens to bytes beyond the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Overflow {
     /// The write fails with [`LimitHit::Output`].
     Fail,
-    /// The excess is dropped.
-    Truncate,
+    /// The excess is dropped; the kept bytes end with a note naming
+    /// `what` was cut.
+    Truncate {
+        /// What the pipe holds, for the note ("log").
+        what: &'static str,
+    },
 }
 
 /// A shared, capped byte buffer; clones write to the same buffer.
@@ -47,20 +52,30 @@ impl CappedPipe {
     }
 
     /// Append `bytes`, or fail (with nothing appended) if that passes a
-    /// [`Overflow::Fail`] cap.
+    /// [`Overflow::Fail`] cap. Past a [`Overflow::Truncate`] cap, keep what
+    /// fits before the note, then the note, once.
     pub(crate) fn write(&self, bytes: &[u8]) -> Result<(), LimitHit> {
         let mut buffer = self.lock();
-        let room = self.cap - buffer.len();
-        if bytes.len() > room {
-            match self.overflow {
-                Overflow::Fail => return Err(LimitHit::Output { limit: self.cap }),
-                Overflow::Truncate => {
-                    buffer.extend_from_slice(&bytes[..room]);
-                    return Ok(());
-                }
-            }
+        let room = self.cap.saturating_sub(buffer.len());
+        if bytes.len() <= room {
+            buffer.extend_from_slice(bytes);
+            return Ok(());
         }
-        buffer.extend_from_slice(bytes);
+        let Overflow::Truncate { what } = self.overflow else {
+            return Err(LimitHit::Output { limit: self.cap });
+        };
+        // Made only when the cap is reached, so a task that stays under it
+        // never pays for it.
+        let note = format!("\n{}\n", truncation_note(what, self.cap, None));
+        // Cut already (the note may come from a restored snapshot).
+        if buffer.ends_with(note.as_bytes()) {
+            return Ok(());
+        }
+        let keep = self.cap.saturating_sub(note.len());
+        buffer.truncate(keep);
+        let room = keep - buffer.len();
+        buffer.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        buffer.extend_from_slice(note.as_bytes());
         Ok(())
     }
 
@@ -156,11 +171,21 @@ mod tests {
     }
 
     #[test]
-    fn truncate_mode_keeps_the_first_bytes() {
-        let pipe = CappedPipe::new(4, Overflow::Truncate);
+    fn truncate_mode_keeps_the_first_bytes_and_says_so() {
+        let note = b"\n \xe2\x80\xa6 [truncated: log cut at 40 B]\n";
+        let pipe = CappedPipe::new(40, Overflow::Truncate { what: "log" });
         pipe.write(b"abc").unwrap();
-        pipe.write(b"def").unwrap();
-        assert_eq!(pipe.clone().take(), b"abcd");
+        pipe.write(&[b'd'; 40]).unwrap();
+        pipe.write(b"ghi").unwrap();
+        let kept = 40 - note.len();
+        assert_eq!(kept, 5);
+        assert_eq!(pipe.clone().take(), [&b"abcdd"[..], note].concat());
         assert!(pipe.take().is_empty());
+
+        // Full to the byte, then one more: the note replaces the tail, once.
+        pipe.write(&[b'x'; 40]).unwrap();
+        pipe.write(b"y").unwrap();
+        pipe.write(b"z").unwrap();
+        assert_eq!(pipe.take(), [&[b'x'; 40][..kept], note].concat());
     }
 }

@@ -2,21 +2,20 @@
 //!
 //! Every task gets a fresh store (and a splitter one for its lifetime); the
 //! store's data is a [`Sandbox`]. Nothing ambient is granted: WASI has no
-//! preopened directories, no environment, no network, a frozen clock and a
-//! fixed random stream, so a task is a pure function of its chunk and
-//! arguments and a retry gives the same bytes.
+//! preopened directories, no environment, no network, a virtual clock
+//! ([`VirtualClock`]) and a fixed random stream, so a task is a pure
+//! function of its chunk and arguments and a retry gives the same bytes.
 
+use bytes::Bytes;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use bytes::Bytes;
 use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 
+use crate::clock::VirtualClock;
 use crate::epoch::deadline_ticks;
 use crate::limits::{Limiter, Limits};
 use crate::pipe::{CappedPipe, Overflow};
@@ -38,6 +37,8 @@ pub(crate) struct Sandbox {
     pub(crate) limits: Limits,
     /// How far the guest has read its random streams.
     pub(crate) random: RandomStreams,
+    /// The guest's time, which only its sleeps advance.
+    pub(crate) clock: VirtualClock,
 }
 
 /// A command's standard input and argv.
@@ -51,9 +52,9 @@ impl Sandbox {
     /// The WASI context, called by the WASI imports. An SDK guest's is
     /// created here, on first use, with stdout and stderr going to the log.
     pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
-        let (log, random) = (&self.log, &self.random);
+        let (log, random, clock) = (&self.log, &self.random, &self.clock);
         self.wasi
-            .get_or_insert_with(|| wasi_ctx(None, log, log, &[], random))
+            .get_or_insert_with(|| wasi_ctx(None, log, log, &[], random, clock))
     }
 }
 
@@ -65,9 +66,10 @@ pub(crate) fn new_store(
     command: Option<CommandIo<'_>>,
 ) -> Store<Sandbox> {
     let output = CappedPipe::new(limits.output, Overflow::Fail);
-    let log = CappedPipe::new(limits.log, Overflow::Truncate);
+    let log = CappedPipe::new(limits.log, Overflow::Truncate { what: "log" });
     let random = RandomStreams::default();
-    let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args, &random));
+    let clock = VirtualClock::default();
+    let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args, &random, &clock));
     let sandbox = Sandbox {
         wasi,
         limiter: Limiter {
@@ -79,6 +81,7 @@ pub(crate) fn new_store(
         error: None,
         limits: limits.clone(),
         random,
+        clock,
     };
     let mut store = Store::new(engine, sandbox);
     store.limiter(|sandbox| &mut sandbox.limiter);
@@ -98,6 +101,7 @@ fn wasi_ctx(
     stderr: &CappedPipe,
     args: &[String],
     random: &RandomStreams,
+    clock: &VirtualClock,
 ) -> WasiP1Ctx {
     let mut builder = WasiCtxBuilder::new();
     if let Some(stdin) = stdin {
@@ -110,8 +114,8 @@ fn wasi_ctx(
         .secure_random(random.secure.clone())
         .insecure_random(random.insecure.clone())
         .insecure_random_seed(0x5eed)
-        .wall_clock(FrozenClock)
-        .monotonic_clock(FrozenClock);
+        .wall_clock(clock.clone())
+        .monotonic_clock(clock.clone());
     builder.build_p1()
 }
 
@@ -170,30 +174,5 @@ impl rand_core::TryRng for Stream {
             *byte = RANDOM_STREAM[((start + i as u64) % RANDOM_STREAM.len() as u64) as usize];
         }
         Ok(())
-    }
-}
-
-/// A clock stopped at the Unix epoch: guests get no time source unless a
-/// job grants one.
-#[derive(Debug, Clone, Copy)]
-struct FrozenClock;
-
-impl HostWallClock for FrozenClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl HostMonotonicClock for FrozenClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-
-    fn now(&self) -> u64 {
-        0
     }
 }

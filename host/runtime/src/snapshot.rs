@@ -188,6 +188,7 @@ impl<'a> Snapshotter<'a> {
             log: sandbox.log.with_bytes(<[u8]>::to_vec),
             fuel_used,
             random_drawn: sandbox.random.drawn(),
+            clock_nanos: sandbox.clock.now(),
         };
         let blob = format::encode(&manifest, &data);
         // Unsynced: a snapshot lost in a machine crash fails its digest
@@ -401,6 +402,7 @@ impl<'a> Snapshotter<'a> {
                 .restore(&manifest.log)
                 .map_err(|e| e.to_string())?;
             sandbox.random.restore(manifest.random_drawn);
+            sandbox.clock.restore(manifest.clock_nanos);
             Ok(())
         };
         apply(store).map_err(|reason| malformed(digest, &reason))?;

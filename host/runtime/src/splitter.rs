@@ -8,7 +8,7 @@ use wrun_abi::{Kind, export, status};
 use crate::admission::{AdmissionError, Module};
 use crate::engine::Runtime;
 use crate::epoch::deadline_ticks;
-use crate::guest::{call, classify, copy_in, len32};
+use crate::guest::{Returns, call, classify, copy_in, len32};
 use crate::host_abi::guest_slice;
 use crate::outcome::Failure;
 use crate::sandbox::{Sandbox, new_store};
@@ -181,6 +181,7 @@ impl Splitter {
             &self.split,
             (len32(block.len())?, u32::from(eof)),
             export::SPLIT,
+            Returns::Count,
         )? as u32;
         let at = self
             .boundaries

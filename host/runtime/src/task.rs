@@ -8,7 +8,7 @@ use wrun_store::Digest;
 use crate::admission::{AdmissionError, Module};
 use crate::checkpoint::{Boundary, Checkpointing, Ended, Session, SuspendReason, Suspended};
 use crate::engine::Runtime;
-use crate::guest::{abi, call, classify, copy_in, len32};
+use crate::guest::{Returns, abi, call, classify, copy_in, len32};
 use crate::outcome::{Failure, TaskFailure, TaskOutput};
 use crate::sandbox::{CommandIo, Sandbox, new_store};
 use crate::snapshot::{Cursor, Identity, Live};
@@ -354,7 +354,13 @@ fn start_sdk(
     if !sdk.args.is_empty() {
         copy_in(store, memory, &reserve, &sdk.args)?;
     }
-    call(store, &init, len32(sdk.args.len())?, export::INIT)?;
+    call(
+        store,
+        &init,
+        len32(sdk.args.len())?,
+        export::INIT,
+        Returns::Ok,
+    )?;
     copy_in(store, memory, &reserve, chunk.data)?;
     Ok(())
 }
@@ -417,7 +423,7 @@ fn drive_sdk(
         return Ok(Some(stop));
     }
     for index in first..records {
-        call(store, &record, params(index), export::RECORD)?;
+        call(store, &record, params(index), export::RECORD, Returns::Ok)?;
         let next = Cursor::Records {
             next: index as u32 + 1,
         };
@@ -428,19 +434,17 @@ fn drive_sdk(
     if let Some(step) = &sdk.step {
         let step: TypedFunc<(), i32> = typed(instance, store, step, export::STEP)?;
         loop {
-            match call(store, &step, (), export::STEP)? {
-                status::MORE => {
-                    steps += 1;
-                    if let Some(stop) = boundary(store, Cursor::Steps { done: steps })? {
-                        return Ok(Some(stop));
-                    }
-                }
-                status::OK => break,
-                other => return Err(abi(&format!("`wrun_step` returned unknown status {other}"))),
+            // `Returns::Step` lets only OK and MORE through.
+            if call(store, &step, (), export::STEP, Returns::Step)? == status::OK {
+                break;
+            }
+            steps += 1;
+            if let Some(stop) = boundary(store, Cursor::Steps { done: steps })? {
+                return Ok(Some(stop));
             }
         }
     }
-    call(store, &finish, (), export::FINISH)?;
+    call(store, &finish, (), export::FINISH, Returns::Ok)?;
     Ok(None)
 }
 

@@ -20,7 +20,7 @@ use wrun_store::Digest;
 const MAGIC: &[u8; 8] = b"WRUNSNAP";
 
 /// The format this build writes and reads.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// The unit of memory and output a snapshot stores: a wasm page.
 pub(crate) const PAGE: usize = 64 << 10;
@@ -149,6 +149,8 @@ pub(crate) struct Manifest {
     /// Bytes the guest has drawn from its secure and insecure random
     /// streams.
     pub(crate) random_drawn: [u64; 2],
+    /// The guest's virtual clock, in nanoseconds (version 2 on).
+    pub(crate) clock_nanos: u64,
 }
 
 /// Length of piece `index` of something `total` bytes long.
@@ -290,6 +292,7 @@ mod tests {
             log: b"log".to_vec(),
             fuel_used: Some(9),
             random_drawn: [10, 11],
+            clock_nanos: 12,
         }
     }
 
@@ -316,12 +319,12 @@ mod tests {
             }
         }
         let mut other = blob.clone();
-        other[8] = 2;
+        other[8] = VERSION as u8 + 1;
         assert!(
             decode(&digest, &other)
                 .unwrap_err()
                 .to_string()
-                .contains("version 2")
+                .contains(&format!("version {}", VERSION + 1))
         );
     }
 

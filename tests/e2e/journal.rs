@@ -605,11 +605,13 @@ fn a_full_disk_leaves_a_resumable_job_that_does_not_claim_to_be_complete() {
     );
     let job = &status_json(home.path(), None)[0];
     assert_eq!(job["state"], "interrupted", "{job}");
-    assert_eq!(
-        job["tasks_total"],
-        Value::Null,
-        "the input was not all split"
-    );
+    // Whether the reader split the whole input before the output failed
+    // depends on timing; either way the job does not count as complete.
+    let done = job["tasks"]["done"].as_u64().unwrap();
+    match &job["tasks_total"] {
+        Value::Null => {}
+        total => assert!(done < total.as_u64().unwrap(), "{job}"),
+    }
     // `wrun output` does not pass off a prefix as the whole output.
     let run = wrun_in(
         home.path(),

@@ -855,4 +855,31 @@ fn chaos_node_kills_and_stops_and_a_broker_kill_leave_the_output_identical() {
     cluster.nodes[victim].kill();
     wait_ok(resumed);
     assert_eq!(std::fs::read(&out).unwrap(), expected);
+
+    // The journal tells the truth: every chunk's attempts are the
+    // dispatches that died with their node (or with the broker) plus the
+    // one that finished it, and `wrun logs` lists the same lost attempts.
+    let status = cluster.wrun(&["status", "1", "--json"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let detail: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let tasks = detail["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 200);
+    let mut lost_total = 0;
+    for task in tasks {
+        assert_eq!(task["state"], "done", "{task}");
+        let (attempts, lost) = (task["attempts"].as_u64(), task["lost"].as_u64());
+        assert_eq!(attempts, lost.map(|l| l + 1), "{task}");
+        lost_total += lost.unwrap();
+    }
+    assert!(lost_total > 0, "node kills lost no dispatch?");
+    let logs = cluster.wrun(&["logs", "1", "--json"]);
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    let attempts: serde_json::Value = serde_json::from_slice(&logs.stdout).unwrap();
+    let logged_lost = attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["outcome"] == "lost")
+        .count() as u64;
+    assert_eq!(logged_lost, lost_total);
 }

@@ -148,6 +148,8 @@ fn a_chunk_whose_snapshot_advanced_is_resumed_however_often_its_process_dies() {
         logs.contains("== chunk 0, attempt 1: the wrun process running it died"),
         "{logs}"
     );
+    let table = wrun_in(home, &["status", "1"], None).stdout_text();
+    assert!(table.contains("4 (3 lost)"), "{table}");
 }
 
 #[test]

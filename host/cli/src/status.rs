@@ -97,7 +97,11 @@ pub(crate) fn show_detail(detail: &JobDetail, json: bool) -> Result<(), Fail> {
                 view.pos.first_record + view.pos.records
             ),
             format!("{}..{}", view.pos.offset, view.pos.end()),
-            view.attempts,
+            // Attempts lost with their process or node are counted in.
+            match view.lost {
+                0 => view.attempts.to_string(),
+                lost => format!("{} ({lost} lost)", view.attempts),
+            },
             view.wall_us
                 .map_or("-".to_owned(), |us| format_wall(Duration::from_micros(us))),
             view.fuel_used.map_or("-".to_owned(), |f| f.to_string()),

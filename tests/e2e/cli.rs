@@ -409,15 +409,14 @@ fn each_task_outcome_has_its_exit_code_and_done_chunks_stay_done() {
         args.extend_from_slice(task_args);
         let run = wrun_in(home.path(), &args, None);
         assert_eq!(run.code, *code, "{task_args:?}: {}", run.stderr);
-        // Bad arguments fail every chunk, the first one first.
-        let failed = match task_args {
-            ["bogus"] => "chunk 0 (records 1..2, bytes 0..14)",
-            _ => "chunk 1 (records 3..3, bytes 14..20)",
+        // Bad arguments are refused once, before any chunk runs.
+        let expected = match task_args {
+            ["bogus"] => format!("the task refuses its arguments [\"bogus\"]: {message}"),
+            _ => format!(
+                "wrun: error: job 1: {}: chunk 1 (records 3..3, bytes 14..20): {message}",
+                input.display()
+            ),
         };
-        let expected = format!(
-            "wrun: error: job 1: {}: {failed}: {message}",
-            input.display()
-        );
         assert!(
             run.stderr.contains(&expected),
             "{task_args:?}: {}",
@@ -435,6 +434,41 @@ fn each_task_outcome_has_its_exit_code_and_done_chunks_stay_done() {
         assert_eq!(run.code, 8, "{task_args:?}: {}", run.stderr);
         assert_eq!(run.stdout_text(), "ok:one\nok:two\n", "{task_args:?}");
     }
+}
+
+/// Task arguments are checked once, before any chunk runs: a bad one is
+/// the task's error (exit 16) with its message, and no job is recorded.
+#[test]
+fn bad_task_arguments_fail_once_before_any_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = temp_file(&dir, "in.txt", b"a\nb\nc\n");
+    let home = tempfile::tempdir().unwrap();
+    let run = wrun_in(
+        home.path(),
+        &[
+            "submit",
+            TASK_PROBE,
+            "--input",
+            path(&input),
+            "--format",
+            "lines",
+            "--chunk-records",
+            "1",
+            "--",
+            "bogus",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 16, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the task refuses its arguments [\"bogus\"]")
+            && run.stderr.contains("unknown probe mode \"bogus\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrun retry"), "{}", run.stderr);
+    assert_eq!(status_json(home.path(), None), serde_json::json!([]));
 }
 
 /// A job over standard input cannot be resumed: its messages do not
@@ -559,8 +593,8 @@ fn a_failure_keeps_the_ordered_prefix_and_keep_going_skips_only_failed_chunks() 
         run.stderr,
         format!(
             "wrun: error: job 1: {}: chunk 2 (records 3..3, bytes 4..6): task failed: record contains \"X\"; \
-             {} holds the output of every chunk before it (`wrun logs 1` shows its log, \
-             `wrun retry 1` runs it again)\n",
+             {} holds the output of every chunk before it (`wrun logs 1` shows its log; it \
+             would fail the same way on every run: the task or the input must change)\n",
             input.display(),
             out.display()
         )
@@ -575,8 +609,8 @@ fn a_failure_keeps_the_ordered_prefix_and_keep_going_skips_only_failed_chunks() 
     assert!(
         run.stderr.ends_with(&format!(
             "wrun: {}: chunk 2 (records 3..3, bytes 4..6): task failed: record contains \"X\"\n\
-             wrun: error: 1 of 5 chunks failed (`wrun logs 1` shows their logs, \
-             `wrun retry 1` runs them again)\n",
+             wrun: error: 1 of 5 chunks failed (`wrun logs 1` shows their logs; they \
+             would fail the same way on every run: the task or the input must change)\n",
             input.display()
         )),
         "{}",

@@ -5,6 +5,7 @@
 //! One test binary (as ripgrep does); modules by subject.
 
 mod admission;
+mod advice;
 mod cache;
 mod cli;
 mod cluster;

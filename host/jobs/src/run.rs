@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wrun_journal::{CheckpointEvery, JobId, JobSpec, JobState, SuspendReason};
+use wrun_journal::{CheckpointEvery, FailureKind, JobId, JobSpec, JobState, SuspendReason};
 use wrun_runtime::{Every, Module, Requests, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{
     Adaptive, Checkpoints, Chunking, Executor, Job, JobError, Recording, Summary, Update,
@@ -263,9 +263,8 @@ pub fn check(summary: &Summary, job: Option<JobId>) -> Result<()> {
     let Some(first) = summary.failed.first() else {
         return Ok(());
     };
-    let hint = job.map_or_else(String::new, |id| {
-        format!(" (`wrun logs {id}` shows their logs, `wrun retry {id}` runs them again)")
-    });
+    let kinds: Vec<FailureKind> = summary.failed.iter().map(|f| f.error.kind).collect();
+    let hint = advice(job, &kinds, "their logs", "them");
     Err(Error::new(
         ErrorKind::Task(first.error.kind),
         format!(
@@ -274,6 +273,42 @@ pub fn check(summary: &Summary, job: Option<JobId>) -> Result<()> {
             summary.tasks
         ),
     ))
+}
+
+/// What to do about failed tasks of `kinds`, as a parenthesis: where the
+/// logs are (`logs`: "its log" or "their logs") and the one step that can
+/// change the outcome. Tasks are deterministic: only a host failure is
+/// worth running again as it is (`wrun retry`); a limit is part of the job,
+/// so the step is a new submit with the flag named; a trap, an exit status
+/// or the task's own error happens again on every run.
+fn advice(job: Option<JobId>, kinds: &[FailureKind], logs: &str, them: &str) -> String {
+    let Some(id) = job else {
+        return String::new();
+    };
+    let limit = |flag: &str| {
+        format!(
+            "; the limit is part of the job: submit it again with a higher {flag} (it resumes \
+             nothing: a new job)"
+        )
+    };
+    let step = if kinds
+        .iter()
+        .any(|k| matches!(k, FailureKind::Host | FailureKind::Quarantined))
+    {
+        format!(", `wrun retry {id}` runs {them} again")
+    } else if kinds.contains(&FailureKind::Timeout) {
+        limit("--timeout")
+    } else if kinds.contains(&FailureKind::Memory) {
+        limit("--memory")
+    } else if kinds.contains(&FailureKind::OutputLimit) {
+        limit("--output-limit")
+    } else if kinds.contains(&FailureKind::Fuel) {
+        limit("--fuel")
+    } else {
+        let they = if them == "it" { "it" } else { "they" };
+        format!("; {they} would fail the same way on every run: the task or the input must change")
+    };
+    format!(" (`wrun logs {id}` shows {logs}{step})")
 }
 
 /// The state a run leaves its job in; `None` leaves it `running`, which
@@ -316,9 +351,7 @@ impl Context {
             true => format!("; {output} holds the output of every chunk before it"),
             false => String::new(),
         };
-        let retry = job.map_or_else(String::new, |id| {
-            format!(" (`wrun logs {id}` shows its log, `wrun retry {id}` runs it again)")
-        });
+
         // Standard input cannot be read again: no resume can go on.
         let stdin = input == "-";
         let resume = match (job, stdin) {
@@ -331,7 +364,10 @@ impl Context {
         let (kind, message) = match error {
             JobError::Task(failed) => (
                 ErrorKind::Task(failed.error.kind),
-                format!("{name}{input}: {failed}{partial}{retry}"),
+                format!(
+                    "{name}{input}: {failed}{partial}{}",
+                    advice(*job, &[failed.error.kind], "its log", "it")
+                ),
             ),
             JobError::Split(SplitError::Rejected { plugin, message }) => (
                 ErrorKind::Input,

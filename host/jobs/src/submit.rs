@@ -150,6 +150,22 @@ pub fn prepare(
         format,
         request.reduce.as_ref(),
     )?;
+    // A bad argument fails here, once, not in every chunk.
+    admitted.runner.check_arguments().map_err(|failed| {
+        Error::new(
+            ErrorKind::Task(wrun_scheduler::failure_kind(&failed.reason)),
+            format!(
+                "{}: the task refuses its arguments {:?}: {}{}",
+                request.task.source,
+                request.args,
+                failed.reason,
+                String::from_utf8_lossy(&failed.log)
+                    .lines()
+                    .map(|line| format!("\n[task] {line}"))
+                    .collect::<String>()
+            ),
+        )
+    })?;
     let mut spec = JobSpec {
         module: request.task.reference(),
         format: Some(admitted.format.reference()),

@@ -158,6 +158,35 @@ impl TaskRunner {
         }
     }
 
+    /// Instantiate an SDK task and call its `wrun_init` with its arguments
+    /// (on an empty chunk), nothing more: a bad argument is reported once,
+    /// before any chunk runs, rather than by every chunk. A WASI command
+    /// has no such call: `Ok` without running it.
+    ///
+    /// # Errors
+    ///
+    /// A [`TaskFailure`] as [`TaskRunner::run`] reports it: the task's own
+    /// error status, a trap, a limit.
+    pub fn check_arguments(&self) -> Result<(), TaskFailure> {
+        let Mode::Sdk(sdk) = &self.mode else {
+            return Ok(());
+        };
+        let mut store = new_store(self.runtime.engine(), self.runtime.limits(), None);
+        let empty = Bytes::new();
+        let chunk = Chunk {
+            data: &empty,
+            records: &[],
+        };
+        let started = self.instantiate(&mut store).and_then(|instance| {
+            let live = self.live(&mut store, &instance, sdk)?;
+            start_sdk(&mut store, &instance, live.memory, sdk, chunk)
+        });
+        started.map_err(|reason| TaskFailure {
+            reason,
+            log: store.data_mut().log.take(),
+        })
+    }
+
     /// Run one chunk in a fresh sandbox, taking snapshots as `checkpointing`
     /// says, from its `resume` snapshot if it has one. A snapshot that
     /// cannot be restored is reported in the task's log and the chunk starts

@@ -457,7 +457,9 @@ fn sw_search_scores_equal_ssearch36() {
     // BLOSUM62 with BLAST's gaps (a gap of k costs 11 + k), then DNA +5/-4
     // with gaps costing 12 + 4k: ssearch36 says the same with -f -11 -g -1
     // and -f -12 -g -4 (-3: the forward strand only, as sw-search).
-    let cases: [(&str, &str, &[&str], &[&str]); 2] = [
+    // The third case gives no --matrix: sw-search sees a DNA reference and
+    // scores it as DNA, as ssearch36 does.
+    let cases: [(&str, &str, &[&str], &[&str]); 3] = [
         (
             &protein_queries,
             &protein_reference,
@@ -468,6 +470,12 @@ fn sw_search_scores_equal_ssearch36() {
             &dna_queries,
             &dna_reference,
             &["--matrix", "dna", "--gap-open", "12", "--gap-extend", "4"],
+            &["-n", "-3", "-f", "-12", "-g", "-4"],
+        ),
+        (
+            &dna_queries,
+            &dna_reference,
+            &["--gap-open", "12", "--gap-extend", "4"],
             &["-n", "-3", "-f", "-12", "-g", "-4"],
         ),
     ];

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Arguments: `--reference FASTA` (the reference's text; required),
-//! `--matrix blosum62|dna` (default `blosum62`; `dna` scores +5/-4),
+//! `--matrix blosum62|dna` (default: from the reference, `dna` when 90% of
+//! its letters are nucleotides, else `blosum62`; `dna` scores +5/-4),
 //! `--gap-open N` and `--gap-extend N` (defaults 11 and 1: a gap of k
 //! residues costs open + k × extend, as in BLAST and as ssearch36's
 //! `-f -N -g -N`), `--min-score N` (default 1). Letters BLOSUM62 does not
@@ -52,7 +53,7 @@ fn number(text: &str, flag: &str) -> Result<i32> {
 impl Task for SwSearch {
     fn init(args: &Args) -> Result<Self> {
         let args: Vec<&str> = args.iter().collect();
-        let (mut reference, mut matrix) = (None, Matrix::Blosum62);
+        let (mut reference, mut matrix) = (None, None);
         let (mut open, mut extend, mut min_score) = (11, 1, 1);
         let mut i = 0;
         while i < args.len() {
@@ -61,9 +62,9 @@ impl Task for SwSearch {
             match flag {
                 "--reference" => reference = Some(value),
                 "--matrix" => {
-                    matrix = Matrix::named(value).ok_or_else(|| {
+                    matrix = Some(Matrix::named(value).ok_or_else(|| {
                         Error::bad_args(format!("unknown matrix {value:?}: use blosum62 or dna"))
-                    })?
+                    })?)
                 }
                 "--gap-open" => open = number(value, flag)?,
                 "--gap-extend" => extend = number(value, flag)?,
@@ -75,6 +76,9 @@ impl Task for SwSearch {
         let reference =
             reference.ok_or_else(|| Error::bad_args("--reference FASTA is required"))?;
         let subjects = parse_reference(reference.as_bytes())?;
+        let matrix = matrix.unwrap_or_else(|| {
+            Matrix::for_sequences(subjects.iter().map(|(_, residues)| &residues[..]))
+        });
         Ok(SwSearch {
             subjects,
             scoring: Scoring::new(matrix, open, extend),

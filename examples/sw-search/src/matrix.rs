@@ -48,6 +48,25 @@ impl Matrix {
         }
     }
 
+    /// The matrix for `sequences`: [`Matrix::Dna`] when at least 90% of
+    /// their letters are nucleotides (`ACGTUN`, any case), as a tool that
+    /// picks its scoring from the data does (ssearch36's `-n` default
+    /// guesses the same way), else [`Matrix::Blosum62`]. With no letters,
+    /// BLOSUM62.
+    pub fn for_sequences<'a>(sequences: impl IntoIterator<Item = &'a [u8]>) -> Matrix {
+        let (mut letters, mut nucleotides) = (0u64, 0u64);
+        for residue in sequences.into_iter().flatten() {
+            if residue.is_ascii_alphabetic() {
+                letters += 1;
+                nucleotides += u64::from(b"ACGTUN".contains(&residue.to_ascii_uppercase()));
+            }
+        }
+        match letters > 0 && nucleotides * 10 >= letters * 9 {
+            true => Matrix::Dna,
+            false => Matrix::Blosum62,
+        }
+    }
+
     /// The full 256 × 256 table of scores, case-blind.
     pub fn table(self) -> Box<[[i8; 256]; 256]> {
         let mut table = Box::new([[0i8; 256]; 256]);
@@ -94,5 +113,26 @@ impl Matrix {
             }
         }
         table
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scoring_follows_the_sequences() {
+        assert_eq!(Matrix::for_sequences([&b"ACGTTGCAnnACGU"[..]]), Matrix::Dna);
+        assert_eq!(
+            Matrix::for_sequences([&b"MKVLAAGICW"[..]]),
+            Matrix::Blosum62
+        );
+        // A protein made mostly of A, C, G and T letters is still a protein
+        // when under 90% of its letters are.
+        assert_eq!(
+            Matrix::for_sequences([&b"ACGTACGTKW"[..]]),
+            Matrix::Blosum62
+        );
+        assert_eq!(Matrix::for_sequences([&b""[..]]), Matrix::Blosum62);
     }
 }

@@ -129,3 +129,37 @@ pub fn as_lf(records: &[&[u8]]) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Property test of a splitter's line endings: for `cases` random inputs
+/// from `generate` (text with `\n` endings) given random mixes of line
+/// endings and cut into random block sizes, `S` reads the records of the LF
+/// text (`\r\n` as `\n`), or, exactly when a carriage return ends no line,
+/// refuses the input naming the carriage return. Panics on the first case
+/// that does neither.
+pub fn check_line_endings<S: Splitter>(
+    seed: u64,
+    cases: usize,
+    mut generate: impl FnMut(&mut Rng) -> Vec<u8>,
+) {
+    let mut rng = Rng::new(seed);
+    for case in 0..cases {
+        let lf = generate(&mut rng);
+        let expected = as_lf(&records::<S>(&lf, 4096).expect("the LF text splits"));
+        let (mixed, lone) = mix_line_endings(&lf, &mut rng, case % 2 == 1);
+        let block = rng.below(16) as usize + 1;
+        match records::<S>(&mixed, block) {
+            Ok(got) => {
+                assert!(!lone, "case {case}: a lone \\r was read: {mixed:?}");
+                assert_eq!(as_lf(&got), expected, "case {case}, block {block}");
+            }
+            Err(error) => {
+                assert!(lone, "case {case}: {}: {mixed:?}", error.message());
+                assert!(
+                    error.message().contains("carriage return"),
+                    "{}",
+                    error.message()
+                );
+            }
+        }
+    }
+}

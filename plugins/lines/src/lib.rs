@@ -44,7 +44,7 @@ wrun_sdk::export_splitter!(Lines, formats = "lines,txt,text,tsv,csv,jsonl,ndjson
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::records;
+    use wrun_sdk::testing::{check_line_endings, records};
 
     #[test]
     fn every_line_is_a_record_whatever_the_block_size() {
@@ -86,5 +86,20 @@ mod tests {
             [&b"x\n"[..], b"y\n"]
         );
         assert!(records::<Lines>(b"", 8).unwrap().is_empty());
+    }
+
+    /// Property: whatever the mix of line endings and the block size, the
+    /// lines are those of the LF file, or the input is refused.
+    #[test]
+    fn any_mix_of_line_endings_gives_the_lf_lines_or_a_refusal() {
+        check_line_endings::<Lines>(0x11fe_7e57, 400, |rng| {
+            let mut text = Vec::new();
+            for _ in 0..rng.below(12) + 1 {
+                let len = rng.below(10);
+                text.extend((0..len).map(|_| b"ab c\t,"[rng.below(6) as usize]));
+                text.push(b'\n');
+            }
+            text
+        });
     }
 }

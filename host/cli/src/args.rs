@@ -357,8 +357,9 @@ pub(crate) struct SubmitArgs {
     #[arg(long, conflicts_with = "fresh")]
     pub(crate) no_journal: bool,
 
-    /// Progress bar on standard error: `auto` shows it when standard error
-    /// is a terminal.
+    /// Progress on standard error: `auto` shows a bar when standard error
+    /// is a terminal; `always` also prints a plain line about once a
+    /// second when it is not.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub(crate) progress: When,
 
@@ -454,8 +455,9 @@ pub(crate) struct RunArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) jobs: Option<u32>,
 
-    /// Progress bar on standard error: `auto` shows it when standard error
-    /// is a terminal.
+    /// Progress on standard error: `auto` shows a bar when standard error
+    /// is a terminal; `always` also prints a plain line about once a
+    /// second when it is not.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub(crate) progress: When,
 

@@ -308,6 +308,22 @@ fn a_broker_and_three_nodes_write_what_local_mode_writes() {
     let status = cluster.wrun(&["status", "--json"]);
     let jobs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(jobs[0]["state"], "done");
+    // It says which module, and which broker runs it, in both forms.
+    assert_eq!(jobs[0]["module"], "gc_content.wasm");
+    assert_eq!(jobs[0]["where"], cluster.endpoint.as_str());
+    let table = cluster.wrun(&["status"]).stdout_text();
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.contains(" gc_content.wasm ") && row.contains(&format!(" {} ", cluster.endpoint)),
+        "{table}"
+    );
+    let detail = cluster.wrun(&["status", "1", "--json"]);
+    let detail: serde_json::Value = serde_json::from_slice(&detail.stdout).unwrap();
+    assert_eq!(detail["job"]["where"], cluster.endpoint.as_str());
+    // The broker keeps its jobs in its own home, apart from the local ones
+    // of the user who started it.
+    assert!(cluster.dir.path().join("broker/broker/journal.db").exists());
+    assert!(!cluster.dir.path().join("broker/journal.db").exists());
     // Nothing of it is in the client's own journal.
     let local = wrun_in(&cluster.client(), &["status", "--json"], None);
     assert_eq!(local.stdout_text().trim(), "[]");

@@ -112,9 +112,14 @@ pub(crate) struct BrokerArgs {
 
     /// Where modules and large chunks and outputs are kept: a directory
     /// shared with the nodes (`file:///shared/wrun`) lets nodes read them
-    /// directly [default: $WRUN_HOME].
+    /// directly [default: the broker's home].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
+
+    /// The broker's own data directory (its journal, its store), apart
+    /// from this user's local jobs [default: $WRUN_HOME/broker].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
 
     #[command(flatten)]
     pub(crate) log: LogArgs,

@@ -696,8 +696,17 @@ fn progress_always_without_a_terminal_prints_plain_lines() {
         .filter(|l| l.starts_with("wrun: progress "))
         .collect();
     assert!(!lines.is_empty(), "{}", run.stderr);
+    assert_progress_lines(&lines);
+    // The last line, printed at the end, has the final counts.
+    let last = lines.last().unwrap();
+    assert!(last.contains(" 4 B/4 B (100.0%), "), "{last}");
+    assert!(last.ends_with(", 2 chunks done, 2 failed"), "{last}");
+}
+
+/// Each line has the shape `wrun: progress 2 B/4 B (50.0%), 1 B/s, ETA 2s,
+/// 1 chunks done, 1 failed` (for an input of 4 bytes).
+pub(crate) fn assert_progress_lines(lines: &[&str]) {
     for line in lines {
-        // `wrun: progress 2 B/4 B (50.0%), 1 B/s, ETA 2s, 1 chunks done, 1 failed`
         let rest = line.strip_prefix("wrun: progress ").unwrap();
         let parts: Vec<&str> = rest.split(", ").collect();
         assert_eq!(parts.len(), 5, "{line}");

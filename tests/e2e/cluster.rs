@@ -332,6 +332,55 @@ fn a_broker_and_three_nodes_write_what_local_mode_writes() {
     assert!(missing.stderr.contains("no job 7"), "{}", missing.stderr);
 }
 
+/// A job of two chunks that each spin until their 1.5 s timeout: at least
+/// 3 s on one node of one slot, whatever the machine.
+fn spinning_job(input: &Path) -> Vec<&str> {
+    vec![
+        "submit",
+        TASK_PROBE,
+        "--input",
+        input.to_str().unwrap(),
+        "--format",
+        "lines",
+        "--chunk-records",
+        "1",
+        "--timeout",
+        "1500ms",
+        "--keep-going",
+        "--",
+        "spin",
+    ]
+}
+
+#[test]
+fn a_cluster_job_shows_the_progress_a_local_one_does() {
+    let cluster = Cluster::start(1);
+    let input = cluster.dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\n").unwrap();
+    let mut job = spinning_job(&input);
+    job.splice(1..1, ["--progress", "always"]);
+    let run = cluster.wrun(&job);
+    assert_eq!(run.code, 12, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("wrun: job 1 on {}", cluster.endpoint)),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("wrun: progress "))
+        .collect();
+    crate::cli::assert_progress_lines(&lines);
+    // The broker's progress reached the client: the last line, at the
+    // end, has the final counts.
+    let last = lines.last().expect("progress lines");
+    assert!(last.contains(" 4 B/4 B (100.0%), "), "{last}");
+    assert!(last.ends_with(", 2 chunks done, 2 failed"), "{last}");
+}
+
 #[test]
 fn a_node_killed_mid_job_is_detected_and_the_job_completes_the_same() {
     let mut cluster = Cluster::start(3);

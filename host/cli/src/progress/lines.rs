@@ -1,5 +1,5 @@
-//! Progress as plain lines (no terminal codes), about once a second, for a
-//! standard error that is a file or a pipe: `wrun: progress 1.2 MiB/4.0
+//! Progress as plain lines (no terminal codes), about once a second and
+//! once at the end, for a standard error that is a file or a pipe: `wrun: progress 1.2 MiB/4.0
 //! MiB (30.0%), 2.1 MiB/s, ETA 2s, 12 chunks done, 0 failed`.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -24,7 +24,7 @@ pub(super) struct Lines {
 
 impl Lines {
     /// Print a line every [`EVERY`] for an input of `total` bytes (if
-    /// known) until [`Lines::stop`].
+    /// known), and a last one at [`Lines::stop`].
     pub(super) fn start(total: Option<u64>) -> Lines {
         let counts = Arc::new(Mutex::new(Counts::default()));
         let (stop, stopped) = mpsc::channel::<()>();
@@ -33,9 +33,13 @@ impl Lines {
         let thread = std::thread::Builder::new()
             .name("wrun-progress".into())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
+                loop {
+                    let last = stopped.recv_timeout(EVERY) != Err(RecvTimeoutError::Timeout);
                     let counts = *shared.lock().unwrap_or_else(|e| e.into_inner());
                     eprintln!("{}", line(counts, total, started.elapsed()));
+                    if last {
+                        return;
+                    }
                 }
             })
             // Without the thread there are no lines; the job runs on.
@@ -51,7 +55,7 @@ impl Lines {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner()) = counts;
     }
 
-    /// Stop printing (after the line being printed, if any).
+    /// Print the last line and stop.
     pub(super) fn stop(mut self) {
         let _ = self.stop.send(());
         if let Some(thread) = self.thread.take() {

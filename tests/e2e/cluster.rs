@@ -382,6 +382,58 @@ fn a_cluster_job_shows_the_progress_a_local_one_does() {
 }
 
 #[test]
+fn sigint_on_a_cluster_client_leaves_the_job_with_code_9_saying_how_to_go_on() {
+    let cluster = Cluster::start(1);
+    let input = cluster.dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\nc\nd\ne\nf\ng\nh\n").unwrap();
+    let mut client = spawn_client(&cluster, &spinning_job(&input));
+    let stderr = BufReader::new(client.stderr.take().unwrap());
+    let (lines, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    // The client says which job it streams before the signal comes.
+    let mut seen = String::new();
+    wait_until("the client names its job", || {
+        seen.extend(told.try_iter().map(|l| l + "\n"));
+        seen.contains("wrun: job 1 on ")
+    });
+    signal_pid(client.id(), libc::SIGINT);
+    let status = wait_bounded(&mut client);
+    seen.extend(told.iter().map(|l| l + "\n"));
+    assert_eq!(status.code(), Some(9), "{seen}");
+    let how = format!(
+        "`wrun status 1 --broker {0}`); `wrun resume 1 --broker {0}` goes on",
+        cluster.endpoint
+    );
+    assert!(seen.contains("wrun: SIGINT: leaving job 1 on "), "{seen}");
+    assert!(seen.contains(&how), "{seen}");
+    // The broker stops the job when it misses the client.
+    wait_until("the broker stops the job", || {
+        let run = cluster.wrun(&["status", "--json"]);
+        let jobs: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        jobs[0]["state"] != "running"
+    });
+}
+
+/// Wait for `child` to exit, for at most the tests' process limit.
+fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until("the client exits", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+fn signal_pid(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a child process this test started and still owns.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
+#[test]
 fn a_node_killed_mid_job_is_detected_and_the_job_completes_the_same() {
     let mut cluster = Cluster::start(3);
     let input = slow_input(cluster.dir.path());
@@ -833,8 +885,7 @@ impl Chaos {
 
 /// Send `signal` to a peer's process.
 fn signal(peer: &Peer, signal: i32) {
-    // SAFETY: kill(2) on a child process this test started and still owns.
-    unsafe { libc::kill(peer.child.id() as i32, signal) };
+    signal_pid(peer.child.id(), signal);
 }
 
 /// Each live node says "connected to" once more than `before` counted.

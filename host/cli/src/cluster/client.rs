@@ -62,6 +62,7 @@ pub(crate) fn submit(
             ToPeer::Note(note) => eprintln!("{note}"),
             ToPeer::Accepted { job, credit } => {
                 if let Some(job) = job {
+                    crate::drain::attach_remote(job, url(remote));
                     eprintln!(
                         "wrun: job {job} on {} (`wrun status {job} --broker ...`)",
                         url(remote)
@@ -140,6 +141,7 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
                 credit,
             } => {
                 let spec: JobSpec = serde_json::from_str(&spec_json).or_fail(Code::Broker)?;
+                crate::drain::attach_remote(job, url(&args.remote));
                 eprintln!("wrun: job {job} on {}", url(&args.remote));
                 break (spec, credit);
             }

@@ -692,3 +692,65 @@ fn without_input_the_module_runs_once_with_no_records() {
         )
     );
 }
+
+#[test]
+fn progress_always_without_a_terminal_prints_plain_lines() {
+    // Two chunks that each spin until their 1.5 s timeout, one at a time:
+    // the job lasts at least 3 s whatever the machine, so the once-a-second
+    // line is printed at least once.
+    let dir = tempfile::tempdir().unwrap();
+    let input = temp_file(&dir, "in.txt", b"a\nb\n");
+    let run = wrun(
+        &[
+            "submit",
+            TASK_PROBE,
+            "--input",
+            path(&input),
+            "--format",
+            "lines",
+            "--chunk-records",
+            "1",
+            "-j",
+            "1",
+            "--timeout",
+            "1500ms",
+            "--keep-going",
+            "--progress",
+            "always",
+            "--",
+            "spin",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 12, "{}", run.stderr);
+    assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("wrun: progress "))
+        .collect();
+    assert!(!lines.is_empty(), "{}", run.stderr);
+    assert_progress_lines(&lines);
+    // The last line, printed at the end, has the final counts.
+    let last = lines.last().unwrap();
+    assert!(last.contains(" 4 B/4 B (100.0%), "), "{last}");
+    assert!(last.ends_with(", 2 chunks done, 2 failed"), "{last}");
+}
+
+/// Each line has the shape `wrun: progress 2 B/4 B (50.0%), 1 B/s, ETA 2s,
+/// 1 chunks done, 1 failed` (for an input of 4 bytes).
+pub(crate) fn assert_progress_lines(lines: &[&str]) {
+    for line in lines {
+        let rest = line.strip_prefix("wrun: progress ").unwrap();
+        let parts: Vec<&str> = rest.split(", ").collect();
+        assert_eq!(parts.len(), 5, "{line}");
+        assert!(
+            parts[0].contains("/4 B (") && parts[0].ends_with("%)"),
+            "{line}"
+        );
+        assert!(parts[1].ends_with("/s"), "{line}");
+        assert!(parts[2].starts_with("ETA "), "{line}");
+        assert!(parts[3].ends_with(" chunks done"), "{line}");
+        assert!(parts[4].ends_with(" failed"), "{line}");
+    }
+}

@@ -308,12 +308,129 @@ fn a_broker_and_three_nodes_write_what_local_mode_writes() {
     let status = cluster.wrun(&["status", "--json"]);
     let jobs: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(jobs[0]["state"], "done");
+    // It says which module, and which broker runs it, in both forms.
+    assert_eq!(jobs[0]["module"], "gc_content.wasm");
+    assert_eq!(jobs[0]["where"], cluster.endpoint.as_str());
+    let table = cluster.wrun(&["status"]).stdout_text();
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.contains(" gc_content.wasm ") && row.contains(&format!(" {} ", cluster.endpoint)),
+        "{table}"
+    );
+    let detail = cluster.wrun(&["status", "1", "--json"]);
+    let detail: serde_json::Value = serde_json::from_slice(&detail.stdout).unwrap();
+    assert_eq!(detail["job"]["where"], cluster.endpoint.as_str());
+    // The broker keeps its jobs in its own home, apart from the local ones
+    // of the user who started it.
+    assert!(cluster.dir.path().join("broker/broker/journal.db").exists());
+    assert!(!cluster.dir.path().join("broker/journal.db").exists());
     // Nothing of it is in the client's own journal.
     let local = wrun_in(&cluster.client(), &["status", "--json"], None);
     assert_eq!(local.stdout_text().trim(), "[]");
     let missing = cluster.wrun(&["logs", "7"]);
     assert_eq!(missing.code, 6, "{}", missing.stderr);
     assert!(missing.stderr.contains("no job 7"), "{}", missing.stderr);
+}
+
+/// A job of two chunks that each spin until their 1.5 s timeout: at least
+/// 3 s on one node of one slot, whatever the machine.
+fn spinning_job(input: &Path) -> Vec<&str> {
+    vec![
+        "submit",
+        TASK_PROBE,
+        "--input",
+        input.to_str().unwrap(),
+        "--format",
+        "lines",
+        "--chunk-records",
+        "1",
+        "--timeout",
+        "1500ms",
+        "--keep-going",
+        "--",
+        "spin",
+    ]
+}
+
+#[test]
+fn a_cluster_job_shows_the_progress_a_local_one_does() {
+    let cluster = Cluster::start(1);
+    let input = cluster.dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\n").unwrap();
+    let mut job = spinning_job(&input);
+    job.splice(1..1, ["--progress", "always"]);
+    let run = cluster.wrun(&job);
+    assert_eq!(run.code, 12, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("wrun: job 1 on {}", cluster.endpoint)),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains('\x1b'), "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("wrun: progress "))
+        .collect();
+    crate::cli::assert_progress_lines(&lines);
+    // The broker's progress reached the client: the last line, at the
+    // end, has the final counts.
+    let last = lines.last().expect("progress lines");
+    assert!(last.contains(" 4 B/4 B (100.0%), "), "{last}");
+    assert!(last.ends_with(", 2 chunks done, 2 failed"), "{last}");
+}
+
+#[test]
+fn sigint_on_a_cluster_client_leaves_the_job_with_code_9_saying_how_to_go_on() {
+    let cluster = Cluster::start(1);
+    let input = cluster.dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\nc\nd\ne\nf\ng\nh\n").unwrap();
+    let mut client = spawn_client(&cluster, &spinning_job(&input));
+    let stderr = BufReader::new(client.stderr.take().unwrap());
+    let (lines, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    // The client says which job it streams before the signal comes.
+    let mut seen = String::new();
+    wait_until("the client names its job", || {
+        seen.extend(told.try_iter().map(|l| l + "\n"));
+        seen.contains("wrun: job 1 on ")
+    });
+    signal_pid(client.id(), libc::SIGINT);
+    let status = wait_bounded(&mut client);
+    seen.extend(told.iter().map(|l| l + "\n"));
+    assert_eq!(status.code(), Some(9), "{seen}");
+    let how = format!(
+        "`wrun status 1 --broker {0}`); `wrun resume 1 --broker {0}` goes on",
+        cluster.endpoint
+    );
+    assert!(seen.contains("wrun: SIGINT: leaving job 1 on "), "{seen}");
+    assert!(seen.contains(&how), "{seen}");
+    // The broker stops the job when it misses the client.
+    wait_until("the broker stops the job", || {
+        let run = cluster.wrun(&["status", "--json"]);
+        let jobs: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        jobs[0]["state"] != "running"
+    });
+}
+
+/// Wait for `child` to exit, for at most the tests' process limit.
+fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until("the client exits", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+fn signal_pid(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a child process this test started and still owns.
+    unsafe { libc::kill(pid as i32, signal) };
 }
 
 #[test]
@@ -771,8 +888,7 @@ impl Chaos {
 
 /// Send `signal` to a peer's process.
 fn signal(peer: &Peer, signal: i32) {
-    // SAFETY: kill(2) on a child process this test started and still owns.
-    unsafe { libc::kill(peer.child.id() as i32, signal) };
+    signal_pid(peer.child.id(), signal);
 }
 
 /// Each live node says "connected to" once more than `before` counted.

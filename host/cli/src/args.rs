@@ -112,9 +112,14 @@ pub(crate) struct BrokerArgs {
 
     /// Where modules and large chunks and outputs are kept: a directory
     /// shared with the nodes (`file:///shared/wrun`) lets nodes read them
-    /// directly [default: $WRUN_HOME].
+    /// directly [default: the broker's home].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
+
+    /// The broker's own data directory (its journal, its store), apart
+    /// from this user's local jobs [default: $WRUN_HOME/broker].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
 
     #[command(flatten)]
     pub(crate) log: LogArgs,
@@ -357,8 +362,9 @@ pub(crate) struct SubmitArgs {
     #[arg(long, conflicts_with = "fresh")]
     pub(crate) no_journal: bool,
 
-    /// Progress bar on standard error: `auto` shows it when standard error
-    /// is a terminal.
+    /// Progress on standard error: `auto` shows a bar when standard error
+    /// is a terminal; `always` also prints a plain line about once a
+    /// second when it is not.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub(crate) progress: When,
 
@@ -454,8 +460,9 @@ pub(crate) struct RunArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) jobs: Option<u32>,
 
-    /// Progress bar on standard error: `auto` shows it when standard error
-    /// is a terminal.
+    /// Progress on standard error: `auto` shows a bar when standard error
+    /// is a terminal; `always` also prints a plain line about once a
+    /// second when it is not.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub(crate) progress: When,
 

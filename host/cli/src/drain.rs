@@ -4,7 +4,8 @@
 //! `wrun` exits with code 9, leaving a job that `wrun resume` continues. If
 //! tasks are still inside a call when `--grace` runs out, or a second
 //! signal comes, `wrun` exits at once: those tasks resume from their last
-//! snapshot, or from their start.
+//! snapshot, or from their start. A `--broker` client leaves its job
+//! (exit 9 too), saying how to follow it and go on.
 //!
 //! The signals are blocked in every thread (the mask is set before any
 //! thread starts) and taken by one thread with `sigwait`, so no handler runs
@@ -17,12 +18,29 @@ use wrun_runtime::Requests;
 
 use crate::exit::Code;
 
-/// The requests of the recorded job this process runs, once it runs one.
-static JOB: OnceLock<Arc<Requests>> = OnceLock::new();
+/// The job this process runs or streams, once it does.
+static JOB: OnceLock<Attached> = OnceLock::new();
+
+/// What a signal stops.
+enum Attached {
+    /// A recorded job run here: drained through its requests.
+    Local(Arc<Requests>),
+    /// Job `job` on the broker at `broker`: this client leaves it.
+    Remote { job: u64, broker: String },
+}
 
 /// From now on a signal drains the job through `requests`.
 pub(crate) fn attach(requests: Arc<Requests>) {
-    let _ = JOB.set(requests);
+    let _ = JOB.set(Attached::Local(requests));
+}
+
+/// From now on a signal leaves job `job` on the broker at `broker`, saying
+/// how to follow it.
+pub(crate) fn attach_remote(job: u64, broker: &str) {
+    let _ = JOB.set(Attached::Remote {
+        job,
+        broker: broker.to_owned(),
+    });
 }
 
 /// The signals that drain a job.
@@ -58,9 +76,21 @@ pub(crate) fn watch(grace: Duration) {
             let set = signals();
             let first = wait(&set, None).unwrap_or(libc::SIGTERM);
             let name = signal_name(first);
-            let Some(requests) = JOB.get() else {
-                eprintln!("wrun: {name}: stopping");
-                std::process::exit(128 + first);
+            let requests = match JOB.get() {
+                Some(Attached::Local(requests)) => requests,
+                Some(Attached::Remote { job, broker }) => {
+                    eprintln!(
+                        "wrun: {name}: leaving job {job} on {broker}; the broker stops it \
+                         when it misses this client, keeping the chunks done (`wrun status \
+                         {job} --broker {broker}`); `wrun resume {job} --broker {broker}` goes \
+                         on and streams its whole output again"
+                    );
+                    std::process::exit(Code::Suspended as i32);
+                }
+                None => {
+                    eprintln!("wrun: {name}: stopping");
+                    std::process::exit(128 + first);
+                }
             };
             eprintln!(
                 "wrun: {name}: snapshotting the running chunks at their next call boundary \

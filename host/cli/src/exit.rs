@@ -30,7 +30,8 @@ pub(crate) enum Code {
     /// The job cannot do that in its state (running elsewhere, unfinished,
     /// its input changed).
     JobState = 8,
-    /// Tasks were suspended: out of fuel, or drained by SIGTERM/SIGINT.
+    /// Tasks were suspended: out of fuel, or drained by SIGTERM/SIGINT (or
+    /// a `--broker` client left its job on a signal).
     Suspended = 9,
     /// A task trapped.
     Trap = 10,
@@ -65,7 +66,8 @@ Exit codes:
    7  the job was cancelled (wrun cancel)
    8  the job cannot do that now: it runs elsewhere, is unfinished, or its input changed
    9  chunks were suspended: out of fuel (wrun resume JOB --add-fuel N), or
-      stopped by SIGTERM/SIGINT (wrun resume JOB); their snapshots are kept
+      stopped by SIGTERM/SIGINT (wrun resume JOB); their snapshots are kept;
+      a --broker client left its job (wrun resume JOB --broker ...)
   10  a task trapped (panic, out-of-bounds access, stack overflow, ...)
   11  a task ran out of fuel (--fuel) in a job run with --no-journal (a
       journaled job suspends it instead: 9)

@@ -1,5 +1,9 @@
-//! What the user sees on standard error while a job runs: a progress bar
-//! with rate and ETA (when asked or when on a terminal) and task logs.
+//! What the user sees on standard error while a job runs (locally or on a
+//! broker): a progress bar with rate and ETA on a terminal, a plain line
+//! about once a second when asked for (`--progress always`) without one,
+//! and task logs.
+
+mod lines;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -8,64 +12,88 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::When;
 
+use self::lines::Lines;
+
+/// How far a job is: input bytes of finished chunks, chunks finished and
+/// failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) bytes: u64,
+    pub(crate) tasks: u64,
+    pub(crate) failed: u64,
+}
+
 /// Progress of one job, measured in input bytes done.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    bar: Option<ProgressBar>,
+    shown: Shown,
+}
+
+#[derive(Debug)]
+enum Shown {
+    Nothing,
+    Bar(ProgressBar),
+    Lines(Lines),
 }
 
 impl Progress {
-    /// A reporter for an input of `total` bytes (if known).
+    /// A reporter for an input of `total` bytes (if known): a bar on a
+    /// terminal (`auto`, `always`), plain lines elsewhere (`always`).
     pub(crate) fn new(when: When, total: Option<u64>) -> Self {
-        let show = match when {
-            When::Always => true,
-            When::Never => false,
-            When::Auto => std::io::stderr().is_terminal(),
+        let terminal = std::io::stderr().is_terminal();
+        let shown = match (when, terminal) {
+            (When::Never, _) | (When::Auto, false) => Shown::Nothing,
+            (When::Always, false) => Shown::Lines(Lines::start(total)),
+            (_, true) => Shown::Bar(bar(total)),
         };
-        if !show {
-            return Progress { bar: None };
-        }
-        let bar = match total {
-            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()).with_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            ),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
-                ProgressStyle::with_template("{spinner} {elapsed_precise} {bytes} {bytes_per_sec} {msg}")
-                    .expect("valid template"),
-            ),
-        };
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar: Some(bar) }
+        Progress { shown }
     }
 
-    /// A task covering `bytes` of input finished; `failed` counts failures.
-    pub(crate) fn advance(&self, bytes: u64, tasks: u64, failed: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(bytes);
-            if failed == 0 {
-                bar.set_message(format!("{tasks} chunks"));
-            } else {
-                bar.set_message(format!("{tasks} chunks, {failed} failed"));
+    /// The job has come this far.
+    pub(crate) fn set(&self, counts: Counts) {
+        match &self.shown {
+            Shown::Nothing => {}
+            Shown::Bar(bar) => {
+                bar.set_position(counts.bytes);
+                bar.set_message(match counts.failed {
+                    0 => format!("{} chunks", counts.tasks),
+                    failed => format!("{} chunks, {failed} failed", counts.tasks),
+                });
             }
+            Shown::Lines(lines) => lines.set(counts),
         }
     }
 
     /// Print a line on standard error without breaking the bar.
     pub(crate) fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+        match &self.shown {
+            Shown::Bar(bar) => bar.suspend(|| eprintln!("{line}")),
+            Shown::Nothing | Shown::Lines(_) => eprintln!("{line}"),
         }
     }
 
-    /// Remove the bar.
-    pub(crate) fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+    /// Remove the bar, or stop the lines.
+    pub(crate) fn finish(&mut self) {
+        match std::mem::replace(&mut self.shown, Shown::Nothing) {
+            Shown::Nothing => {}
+            Shown::Bar(bar) => bar.finish_and_clear(),
+            Shown::Lines(lines) => lines.stop(),
         }
     }
+}
+
+/// The terminal's bar (a spinner when the total is unknown).
+fn bar(total: Option<u64>) -> ProgressBar {
+    let template = match total {
+        Some(_) => {
+            "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}"
+        }
+        None => "{spinner} {elapsed_precise} {bytes} {bytes_per_sec} {msg}",
+    };
+    let style = ProgressStyle::with_template(template)
+        .expect("valid template")
+        .progress_chars("=> ");
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr()).with_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use wrun_jobs::control::Cancelled;
+use wrun_jobs::views::{JobDetail, JobView};
 use wrun_remote::protocol::{Control, NodeInfo, Reply};
 
 use crate::args::{CancelArgs, LogsArgs, NodesArgs, Remote, SnapshotArgs, StatusArgs};
@@ -20,9 +21,21 @@ pub(crate) fn status(args: StatusArgs) -> Result<(), Fail> {
         name: args.name.clone(),
         since_ms: args.since.map(|since| since.as_millis() as u64),
     };
+    // The broker's journal knows its jobs as local: they run where it is.
+    let broker = args.remote.broker.clone().unwrap_or_default();
     match ask(&args.remote, request)? {
-        Reply::Jobs(json) => status::show_jobs(&parse::<Vec<_>>(&json)?, args.json),
-        Reply::Job(json) => status::show_detail(&parse(&json)?, args.json),
+        Reply::Jobs(json) => {
+            let mut jobs: Vec<JobView> = parse(&json)?;
+            for job in &mut jobs {
+                job.r#where.clone_from(&broker);
+            }
+            status::show_jobs(&jobs, args.json)
+        }
+        Reply::Job(json) => {
+            let mut detail: JobDetail = parse(&json)?;
+            detail.job.r#where = broker;
+            status::show_detail(&detail, args.json)
+        }
         other => Err(unexpected(&other)),
     }
 }

@@ -6,7 +6,7 @@ use wrun_jobs::{Observer, Run, Update, describe_chunking};
 
 use crate::args::When;
 use crate::exit::Fail;
-use crate::progress::Progress;
+use crate::progress::{Counts, Progress};
 use crate::{drain, summary};
 
 /// How to show a run.
@@ -44,8 +44,7 @@ pub(crate) fn execute(run: Run, display: Display) -> Result<(), Fail> {
     }
     let mut shown = Shown {
         progress: Progress::new(display.progress, run.input_size()),
-        done: 0,
-        failed: 0,
+        counts: Counts::default(),
     };
     let result = run.execute(&mut shown);
     shown.progress.finish();
@@ -55,8 +54,7 @@ pub(crate) fn execute(run: Run, display: Display) -> Result<(), Fail> {
 /// The progress bar and task logs.
 struct Shown {
     progress: Progress,
-    done: u64,
-    failed: u64,
+    counts: Counts,
 }
 
 impl Observer for Shown {
@@ -68,12 +66,13 @@ impl Observer for Shown {
             error,
             ..
         } = update;
-        self.done += 1;
-        self.failed += u64::from(error.is_some());
+        self.counts.bytes += bytes;
+        self.counts.tasks += 1;
+        self.counts.failed += u64::from(error.is_some());
         for line in String::from_utf8_lossy(log).lines() {
             self.progress.println(&format!("[chunk {index}] {line}"));
         }
-        self.progress.advance(*bytes, self.done, self.failed);
+        self.progress.set(self.counts);
     }
 
     fn note(&mut self, line: &str) {

@@ -42,15 +42,26 @@ pub(crate) fn show_jobs(views: &[JobView], json: bool) -> Result<(), Fail> {
         return print_json(&views);
     }
     let mut text = format!(
-        "{:<5} {:<12} {:<11} {:>8} {:>7} {:>8} {:>8} {:>9}  {:<20}  input\n",
-        "job", "name", "state", "done", "failed", "total", "progress", "eta", "created"
+        "{:<5} {:<12} {:<16} {:<11} {:>8} {:>7} {:>8} {:>8} {:>9}  {:<20}  {:<8}  input\n",
+        "job",
+        "name",
+        "module",
+        "state",
+        "done",
+        "failed",
+        "total",
+        "progress",
+        "eta",
+        "created",
+        "where"
     );
     for view in views {
         let _ = writeln!(
             text,
-            "{:<5} {:<12} {:<11} {:>8} {:>7} {:>8} {:>8} {:>9}  {:<20}  {}",
+            "{:<5} {:<12} {:<16} {:<11} {:>8} {:>7} {:>8} {:>8} {:>9}  {:<20}  {:<8}  {}",
             view.id,
             view.name.as_deref().unwrap_or("-"),
+            view.module,
             view.state,
             view.tasks.done,
             view.tasks.failed,
@@ -61,6 +72,7 @@ pub(crate) fn show_jobs(views: &[JobView], json: bool) -> Result<(), Fail> {
                 humantime::format_duration(Duration::from_secs(s.ceil() as u64)).to_string()
             }),
             view.created_at,
+            view.r#where,
             view.input.as_deref().unwrap_or("-"),
         );
     }

@@ -95,6 +95,7 @@ fn on_broker(prepared: Prepared, args: &SubmitArgs) -> Result<(), Fail> {
         submission,
         prepared.input.reader,
         args.output.as_deref(),
+        args.progress,
     )
 }
 

@@ -68,6 +68,21 @@ pub struct JobView {
     pub finished_at: Option<String>,
     /// Runs so far (a resume is another run).
     pub runs: u32,
+    /// The task module's file name (a crate's directory name when built
+    /// from one).
+    #[serde(default)]
+    pub module: String,
+    /// Where it runs: [`LOCAL`], or the address of the broker that runs it
+    /// (set by whoever asked the broker).
+    #[serde(default = "local")]
+    pub r#where: String,
+}
+
+/// [`JobView::where`] of a job this machine's journal holds.
+pub const LOCAL: &str = "local";
+
+fn local() -> String {
+    LOCAL.to_owned()
 }
 
 /// A job's tasks by state.
@@ -342,7 +357,17 @@ fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobVie
             .filter(|_| record.state != JobState::Suspended)
             .map(timestamp),
         runs: record.runs,
+        module: module_name(&record.spec.module.source),
+        r#where: local(),
     })
+}
+
+/// The file name of a module's source (all of it when it has none).
+fn module_name(source: &str) -> String {
+    std::path::Path::new(source).file_name().map_or_else(
+        || source.to_owned(),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }
 
 fn task_view(task: &TaskRow) -> TaskView {

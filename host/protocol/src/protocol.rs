@@ -15,7 +15,8 @@ use crate::wire::Nonce;
 /// a Rust type that leaves the postcard encoding as it was is none).
 /// Version 2: typed job commands ([`Control`], [`Reply`]) instead of
 /// forwarded arguments, and a node's wrun version in its hello.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3: a job's progress for its client ([`ToPeer::Progress`]).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
@@ -148,6 +149,21 @@ pub enum ToPeer {
     },
     /// Client: the answer to a [`ToBroker::Control`].
     Reply(Reply),
+    /// Client: how far the job is (a few times a second at most, while
+    /// chunks finish).
+    Progress(JobProgress),
+}
+
+/// How far a job is: its chunks that finished, in this run or an earlier
+/// one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    /// Input bytes of the chunks that finished (done or failed).
+    pub bytes: u64,
+    /// Chunks that finished.
+    pub tasks: u64,
+    /// Chunks that failed.
+    pub failed: u64,
 }
 
 /// A job command a client asks the broker for.
@@ -627,6 +643,12 @@ mod tests {
             }],
         }]);
         assert_eq!(decode::<ToPeer>(&encode(&assign)).unwrap(), assign);
+        let progress = ToPeer::Progress(JobProgress {
+            bytes: 1 << 40,
+            tasks: 7,
+            failed: 1,
+        });
+        assert_eq!(decode::<ToPeer>(&encode(&progress)).unwrap(), progress);
     }
 
     #[test]

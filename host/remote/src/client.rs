@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Control, Hello, INPUT_BLOCK, PROTOCOL_VERSION, Reply, Role, ToBroker, ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, JobProgress, PROTOCOL_VERSION, Reply, Role, ToBroker,
+    ToPeer, Welcome,
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
@@ -63,6 +64,14 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Client({})", self.endpoint.url)
     }
+}
+
+/// What a streamed job tells its user besides its output.
+pub trait Watch {
+    /// A line for the user (a resumed job's note).
+    fn note(&mut self, line: &str);
+    /// How far the job is.
+    fn progress(&mut self, progress: JobProgress);
 }
 
 /// How a streamed job ended, as the broker reports it.
@@ -224,8 +233,8 @@ impl Client {
     }
 
     /// Stream a job: `input` up while the broker grants credit, the
-    /// job's output down into `output` (acknowledged as written), notes to
-    /// `note`, until the broker says how the job ended. `credit` is what
+    /// job's output down into `output` (acknowledged as written), notes and
+    /// progress to `watch`, until the broker says how the job ended. `credit` is what
     /// the broker granted with the job's acceptance. The input is read on a
     /// thread of its own, so that a slow producer does not silence the
     /// session.
@@ -234,7 +243,7 @@ impl Client {
         mut credit: u32,
         input: Box<dyn Read + Send>,
         output: &mut dyn Write,
-        note: &mut dyn FnMut(&str),
+        watch: &mut dyn Watch,
     ) -> Result<Ended, ClientError> {
         let (sender, blocks) = crossbeam_channel::bounded(INPUT_AHEAD);
         let waker = self.waker.clone();
@@ -270,7 +279,8 @@ impl Client {
                     output.write_all(&bytes)?;
                     self.send(&ToBroker::OutputAck(bytes.len() as u64))?;
                 }
-                ToPeer::Note(line) => note(&line),
+                ToPeer::Note(line) => watch.note(&line),
+                ToPeer::Progress(progress) => watch.progress(progress),
                 ToPeer::Ended { code, message } => {
                     output.flush()?;
                     return Ok(Ended { code, message });

@@ -6,7 +6,7 @@
 //! in-process from the broker's journal.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wrun_jobs::control::{self, Cancelled};
 use wrun_jobs::views::{self, Filter};
@@ -21,7 +21,7 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::broker::{BrokerHandle, ClientLink, Service};
 use crate::executor::RemoteExecutor;
-use crate::protocol::{Control, Reply, Resume, Submission, ToPeer, Work};
+use crate::protocol::{Control, JobProgress, Reply, Resume, Submission, ToPeer, Work};
 
 /// The exit code a client reports for a job library error (the command
 /// line's one table of codes).
@@ -128,7 +128,10 @@ impl JobService {
         };
         let run = Run::new(spec, admitted, &placement, input, output, journaled)?;
         let job = run.job();
-        let summary = run.execute(&mut Quiet)?;
+        let mut reporter = Reporter::new(link);
+        let summary = run.execute(&mut reporter);
+        reporter.flush();
+        let summary = summary?;
         wrun_jobs::check(&summary, job)?;
         Ok(())
     }
@@ -260,11 +263,55 @@ fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).expect("views serialise")
 }
 
-/// A broker's run shows nothing: the client has the output.
-struct Quiet;
+/// A broker's run shows its client how far it is, at most every
+/// [`PROGRESS_EVERY`] and once at its end (the client has the output; task
+/// logs stay in the journal and on the broker's standard error).
+struct Reporter<'a> {
+    link: &'a ClientLink,
+    progress: JobProgress,
+    sent: Option<Instant>,
+    /// Whether `progress` has changed since it was last sent.
+    unsent: bool,
+}
 
-impl wrun_jobs::Observer for Quiet {
-    fn finished(&mut self, _: &wrun_jobs::Update<'_>) {}
+/// How often a job's progress goes to its client, at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+impl<'a> Reporter<'a> {
+    fn new(link: &'a ClientLink) -> Self {
+        Reporter {
+            link,
+            progress: JobProgress::default(),
+            sent: None,
+            unsent: false,
+        }
+    }
+
+    /// Send the progress if it changed since it was last sent.
+    fn flush(&mut self) {
+        if self.unsent {
+            self.sent = Some(Instant::now());
+            self.unsent = false;
+            self.link.send(ToPeer::Progress(self.progress));
+        }
+    }
+}
+
+impl wrun_jobs::Observer for Reporter<'_> {
+    fn finished(&mut self, update: &wrun_jobs::Update<'_>) {
+        let wrun_jobs::Update::Finished { bytes, error, .. } = update;
+        self.progress.bytes += bytes;
+        self.progress.tasks += 1;
+        self.progress.failed += u64::from(error.is_some());
+        self.unsent = true;
+        if self
+            .sent
+            .is_none_or(|sent| sent.elapsed() >= PROGRESS_EVERY)
+        {
+            self.flush();
+        }
+    }
+
     fn note(&mut self, _: &str) {}
 }
 

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use wrun_jobs::Destination;
 use wrun_journal::JobSpec;
-use wrun_remote::client::{Client, ClientError, Ended};
-use wrun_remote::protocol::{Control, Reply, Resume, Submission, ToBroker, ToPeer};
+use wrun_remote::client::{Client, ClientError, Ended, Watch};
+use wrun_remote::protocol::{Control, JobProgress, Reply, Resume, Submission, ToBroker, ToPeer};
 
-use crate::args::{Remote, ResumeArgs};
+use crate::args::{Remote, ResumeArgs, When};
 use crate::exit::{Code, Fail, OrFail};
+use crate::progress::{Counts, Progress};
 
 /// How long to wait for the broker's welcome.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,13 +44,15 @@ pub(crate) fn control(remote: &Remote, control: Control) -> Result<Reply, Fail> 
 }
 
 /// `wrun submit --broker`: send the job, stream `input` up and the
-/// output into `output`.
+/// output into `output`, showing its progress as `progress` says.
 pub(crate) fn submit(
     remote: &Remote,
     submission: Submission,
     input: Box<dyn Read + Send>,
     output: Option<&Path>,
+    progress: When,
 ) -> Result<(), Fail> {
+    let total = submission.size;
     let mut client = connect(remote)?;
     client
         .send(&ToBroker::Submit(Box::new(submission)))
@@ -59,9 +62,10 @@ pub(crate) fn submit(
             ToPeer::Note(note) => eprintln!("{note}"),
             ToPeer::Accepted { job, credit } => {
                 if let Some(job) = job {
+                    crate::drain::attach_remote(job, url(remote));
                     eprintln!(
                         "wrun: job {job} on {} (`wrun status {job} --broker ...`)",
-                        remote.broker.as_deref().unwrap_or_default()
+                        url(remote)
                     );
                 }
                 break credit;
@@ -71,12 +75,50 @@ pub(crate) fn submit(
         }
     };
     let mut out = Destination::open(output)?;
-    let ended_with = client
-        .stream(credit, input, &mut out.writer, &mut |note| {
-            eprintln!("{note}")
-        })
-        .map_err(broker_failure)?;
-    ended(ended_with)
+    stream(
+        &mut client,
+        credit,
+        input,
+        &mut out,
+        Progress::new(progress, total),
+    )
+}
+
+/// Stream the job's input up and its output into `out`, showing its notes
+/// and `progress`.
+fn stream(
+    client: &mut Client,
+    credit: u32,
+    input: Box<dyn Read + Send>,
+    out: &mut Destination,
+    progress: Progress,
+) -> Result<(), Fail> {
+    let mut shown = Shown(progress);
+    let ended_with = client.stream(credit, input, &mut out.writer, &mut shown);
+    shown.0.finish();
+    ended(ended_with.map_err(broker_failure)?)
+}
+
+/// A remote job's notes and progress, shown as a local job's.
+struct Shown(Progress);
+
+impl Watch for Shown {
+    fn note(&mut self, line: &str) {
+        self.0.println(line);
+    }
+
+    fn progress(&mut self, progress: JobProgress) {
+        self.0.set(Counts {
+            bytes: progress.bytes,
+            tasks: progress.tasks,
+            failed: progress.failed,
+        });
+    }
+}
+
+/// The broker's address, as given.
+fn url(remote: &Remote) -> &str {
+    remote.broker.as_deref().unwrap_or_default()
 }
 
 /// `wrun resume --broker`: the broker sends the job's spec, this process
@@ -94,9 +136,13 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
         match client.recv().map_err(broker_failure)? {
             ToPeer::Note(note) => eprintln!("{note}"),
             ToPeer::Resuming {
-                spec_json, credit, ..
+                job,
+                spec_json,
+                credit,
             } => {
                 let spec: JobSpec = serde_json::from_str(&spec_json).or_fail(Code::Broker)?;
+                crate::drain::attach_remote(job, url(&args.remote));
+                eprintln!("wrun: job {job} on {}", url(&args.remote));
                 break (spec, credit);
             }
             ToPeer::Ended { code, message } => return ended(Ended { code, message }),
@@ -105,12 +151,13 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
     };
     let input = wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader;
     let mut out = Destination::open(spec.output.as_deref().map(Path::new))?;
-    let ended_with = client
-        .stream(credit, input, &mut out.writer, &mut |note| {
-            eprintln!("{note}")
-        })
-        .map_err(broker_failure)?;
-    ended(ended_with)
+    let total = spec
+        .input
+        .as_ref()
+        .filter(|input| !input.compressed)
+        .and_then(|input| input.size);
+    let progress = Progress::new(args.run.progress, total);
+    stream(&mut client, credit, input, &mut out, progress)
 }
 
 fn ended(ended: Ended) -> Result<(), Fail> {

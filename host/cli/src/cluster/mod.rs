@@ -49,10 +49,10 @@ fn endpoint(url: &str) -> Result<Endpoint, Fail> {
 }
 
 /// The store at `--store` (then shared with the other side), else this
-/// machine's own in `$WRUN_HOME`.
-fn store(url: Option<&str>) -> Result<(Arc<BlobStore>, bool), Fail> {
+/// machine's own in `home`.
+fn store(url: Option<&str>, home: &Home) -> Result<(Arc<BlobStore>, bool), Fail> {
     let Some(url) = url else {
-        return Ok((Home::from_env()?.store()?, false));
+        return Ok((home.store()?, false));
     };
     let path = match url.split_once("://") {
         Some(("file", path)) => PathBuf::from(path),
@@ -92,9 +92,13 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
         ));
     }
     let key = key(args.key.as_deref())?;
-    let (store, _) = store(args.store.as_deref())?;
+    // Its jobs never mix with this user's local ones.
+    let home = match &args.home {
+        Some(dir) => Home::at(dir),
+        None => Home::at(Home::from_env()?.root().join("broker")),
+    };
+    let (store, _) = store(args.store.as_deref(), &home)?;
     // Fail now, not at the first job, if the journal cannot be opened.
-    let home = Home::from_env()?;
     drop(home.journal()?);
     let config = BrokerConfig {
         bind: bind.clone(),
@@ -118,7 +122,7 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
 pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
     let connect = endpoint(&args.connect)?;
     let key = key(args.key.as_deref())?;
-    let (store, shared_store) = store(args.store.as_deref())?;
+    let (store, shared_store) = store(args.store.as_deref(), &Home::from_env()?)?;
     let slots = Local::new(args.slots).workers;
     let name = args.name.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")

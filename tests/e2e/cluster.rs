@@ -748,6 +748,26 @@ fn a_job_with_no_nodes_is_cancelled_and_resumed_when_one_joins() {
     assert_resumes_to_local(&cluster, &input, &out);
 }
 
+#[test]
+fn a_job_with_no_node_says_so_and_runs_when_one_joins() {
+    let mut cluster = Cluster::start(0);
+    let input = slow_input(cluster.dir.path());
+    let out = cluster.dir.path().join("remote.txt");
+    let args = cluster.remote(&slow_job(&input, &out));
+    let mut client = Peer::start(&cluster.client(), &args);
+    client.wait_for("no node is connected to the broker; the job waits for one");
+    cluster.add_node();
+    wait_until("the job ends", || {
+        client.child.try_wait().unwrap().is_some()
+    });
+    let status = client.child.wait().unwrap();
+    assert!(status.success(), "{}", client.log());
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        local_reference(&input, cluster.dir.path())
+    );
+}
+
 /// A producer that stalls for longer than three heartbeats (`--input -`
 /// fed by a slow pipe) does not cost the session: the input is read on a
 /// thread of its own while the session stays alive.

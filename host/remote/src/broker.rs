@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,8 @@ enum Outgoing {
 pub struct BrokerHandle {
     outbox: Outbox<Outgoing>,
     jobs: Arc<AtomicU64>,
+    /// Nodes connected now, kept by the socket thread.
+    nodes: Arc<AtomicUsize>,
     store: Arc<BlobStore>,
     shared_store: bool,
 }
@@ -78,6 +80,11 @@ impl std::fmt::Debug for BrokerHandle {
 }
 
 impl BrokerHandle {
+    /// Nodes connected to the broker now.
+    pub fn nodes_connected(&self) -> usize {
+        self.nodes.load(Ordering::Relaxed)
+    }
+
     /// Queue a lot of tasks. False once the broker is gone.
     pub fn submit(&self, lot: Lot) -> bool {
         self.outbox.send(Outgoing::Lot(lot))
@@ -106,6 +113,26 @@ const OUTPUT_WINDOW: u64 = 32 << 20;
 /// Output bytes per message.
 const OUTPUT_BLOCK: usize = 1 << 20;
 
+/// Sends a client messages (notes) from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    session: u64,
+    outbox: Outbox<Outgoing>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Notifier({})", self.session)
+    }
+}
+
+impl Notifier {
+    /// Send the client a message.
+    pub fn send(&self, message: ToPeer) {
+        self.outbox.send(Outgoing::Send(self.session, message));
+    }
+}
+
 /// A job thread's end of its client's session.
 pub struct ClientLink {
     session: u64,
@@ -129,6 +156,14 @@ impl ClientLink {
     /// Send the client a message.
     pub fn send(&self, message: ToPeer) {
         self.outbox.send(Outgoing::Send(self.session, message));
+    }
+
+    /// A handle that sends the client messages from another thread.
+    pub fn notifier(&self) -> Notifier {
+        Notifier {
+            session: self.session,
+            outbox: self.outbox.clone(),
+        }
     }
 
     /// Input blocks the client may send before waiting for more credit.
@@ -324,6 +359,8 @@ pub struct Broker {
     queue: Queue,
     rotation: usize,
     rejected: u64,
+    /// Shared with the handles: nodes connected now.
+    nodes: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -350,6 +387,7 @@ impl Broker {
         let handle = BrokerHandle {
             outbox: outbox.clone(),
             jobs: Arc::new(AtomicU64::new(0)),
+            nodes: Arc::default(),
             store: store.clone(),
             shared_store: config.shared_store,
         };
@@ -369,6 +407,7 @@ impl Broker {
             queue: Queue::new(first_ticket),
             rotation: 0,
             rejected: 0,
+            nodes: handle.nodes.clone(),
         };
         Ok((broker, handle))
     }
@@ -549,6 +588,7 @@ impl Broker {
                 self.log(format!(
                     "node {name} ({address}, wrun {version}) joined with {slots} slots"
                 ));
+                self.nodes.fetch_add(1, Ordering::Relaxed);
                 Peer::Node {
                     name: name.clone(),
                     slots: *slots,
@@ -795,6 +835,7 @@ impl Broker {
         self.routes.remove(&session.routing);
         match session.peer {
             Peer::Node { name, slots, .. } => {
+                self.nodes.fetch_sub(1, Ordering::Relaxed);
                 let requeued = self.queue.requeue(id, &name, &format!("node {name} {why}"));
                 self.log(format!(
                     "node {name} ({}, {slots} slots) {why}; {requeued} of its tasks queued again",

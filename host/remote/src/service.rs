@@ -19,7 +19,7 @@ use wrun_runtime::TaskRunner;
 use wrun_scheduler::Executor;
 use wrun_store::{BlobStore, Digest};
 
-use crate::broker::{BrokerHandle, ClientLink, Service};
+use crate::broker::{BrokerHandle, ClientLink, Notifier, Service};
 use crate::executor::RemoteExecutor;
 use crate::protocol::{Control, JobProgress, Reply, Resume, Submission, ToPeer, Work};
 
@@ -115,6 +115,8 @@ impl JobService {
             handle: &self.handle,
             priority,
         };
+        // Dropped when the run ends, which stops it.
+        let _watch = NoNodeWatch::start(self.handle.clone(), link.notifier());
         let admitted = admit::admit_recorded(&spec, placement.local_slots(), &self.store)?;
         let input = Source {
             reader: Box::new(link.input()),
@@ -255,6 +257,37 @@ impl JobService {
             // The broker's socket thread answers it.
             Control::Nodes => Reply::Nodes(Vec::new()),
         })
+    }
+}
+
+/// How long a job waits with no node connected before its client is told.
+const NO_NODE_GRACE: Duration = Duration::from_secs(3);
+
+/// Tells a job's client, once, when no node is connected a few seconds
+/// into the job: the job waits for one, it is not stuck. Its thread ends
+/// when the watch is dropped (the run ended) or after telling.
+struct NoNodeWatch {
+    /// Dropping it wakes the thread.
+    _stop: crossbeam_channel::Sender<()>,
+}
+
+impl NoNodeWatch {
+    fn start(handle: BrokerHandle, client: Notifier) -> Self {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        std::thread::spawn(move || {
+            if stopped
+                .recv_timeout(NO_NODE_GRACE)
+                .is_err_and(|e| e.is_timeout())
+                && handle.nodes_connected() == 0
+            {
+                client.send(ToPeer::Note(
+                    "wrun: no node is connected to the broker; the job waits for one \
+                     (start `wrun node --connect ...` on a machine of the cluster)"
+                        .to_owned(),
+                ));
+            }
+        });
+        NoNodeWatch { _stop: stop }
     }
 }
 

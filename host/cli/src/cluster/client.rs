@@ -70,13 +70,8 @@ pub(crate) fn submit(
             other => return Err(unexpected(&other)),
         }
     };
-    let mut out = Destination::open(output)?;
-    let ended_with = client
-        .stream(credit, input, &mut out.writer, &mut |note| {
-            eprintln!("{note}")
-        })
-        .map_err(broker_failure)?;
-    ended(ended_with)
+    let out = Destination::open(output)?;
+    stream(&mut client, credit, input, out)
 }
 
 /// `wrun resume --broker`: the broker sends the job's spec, this process
@@ -104,12 +99,26 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
         }
     };
     let input = wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader;
-    let mut out = Destination::open(spec.output.as_deref().map(Path::new))?;
+    let out = Destination::open(spec.output.as_deref().map(Path::new))?;
+    stream(&mut client, credit, input, out)
+}
+
+/// Stream a job's input up and its output into `out`, which is finished
+/// (a compressed file's end) when the job succeeds.
+fn stream(
+    client: &mut Client,
+    credit: u32,
+    input: Box<dyn Read + Send>,
+    mut out: Destination,
+) -> Result<(), Fail> {
     let ended_with = client
-        .stream(credit, input, &mut out.writer, &mut |note| {
-            eprintln!("{note}")
-        })
+        .stream(credit, input, &mut out, &mut |note| eprintln!("{note}"))
         .map_err(broker_failure)?;
+    if ended_with.code == 0 {
+        let name = out.name.clone();
+        out.finish()
+            .or_fail_with(Code::Output, || format!("cannot write {name}"))?;
+    }
     ended(ended_with)
 }
 

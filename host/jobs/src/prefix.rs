@@ -137,7 +137,7 @@ impl Unchecked {
                 prior.leading_outputs(),
                 spec.keep_going,
             )
-                .or_kind_with(ErrorKind::Output, || cannot("read"))?,
+            .or_kind_with(ErrorKind::Output, || cannot("read"))?,
         };
         let len = file
             .metadata()

@@ -197,10 +197,9 @@ impl Run {
         // A complete output is finished (BGZF's end-of-file block); one
         // that stops early is left as whole chunks, without it.
         let result = match (result, &reduced) {
-            (Ok(summary), None | Some(Ok(()))) => output
-                .finish()
-                .map(|()| summary)
-                .map_err(JobError::Output),
+            (Ok(summary), None | Some(Ok(()))) => {
+                output.finish().map(|()| summary).map_err(JobError::Output)
+            }
             (result, _) => result,
         };
         let state = match &reduced {

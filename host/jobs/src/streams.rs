@@ -69,7 +69,11 @@ impl Destination {
     /// # Errors
     ///
     /// [`ErrorKind::Output`] when the compressor cannot be created.
-    pub(crate) fn encoded(stream: Box<dyn Write>, encoding: Encoding, name: String) -> Result<Self> {
+    pub(crate) fn encoded(
+        stream: Box<dyn Write>,
+        encoding: Encoding,
+        name: String,
+    ) -> Result<Self> {
         let encoder = Encoder::new(encoding)
             .or_kind_with(ErrorKind::Output, || format!("cannot compress {name}"))?;
         Ok(Destination {

@@ -299,7 +299,9 @@ mod tests {
 
     #[test]
     fn every_chunk_is_whole_units_and_reads_back() {
-        let big: Vec<u8> = (0..200_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let big: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         let chunks: [&[u8]; 4] = [b">a\nACGT\n", b"", &big, b">z\nT\n"];
         for encoding in [Encoding::Plain, Encoding::Bgzf, Encoding::Zstd] {
             let file = encode(encoding, &chunks, true);

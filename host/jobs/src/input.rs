@@ -41,6 +41,9 @@ pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
 /// `None` for standard input, a plain input, or one that cannot be read
 /// (its run says why).
 pub fn estimate_inflated(path: &Path, limits: InflateLimits) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
     let size = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
     let (source, compressed) = open_counted(path, limits).ok()?;
     let compressed = compressed?;

@@ -11,7 +11,7 @@ use wrun_sdk::testing::Rng;
 use crate::support::{GC_CONTENT, wrun};
 
 /// Random FASTA of `records` records.
-fn fasta(rng: &mut Rng, records: usize) -> Vec<u8> {
+pub(crate) fn fasta(rng: &mut Rng, records: usize) -> Vec<u8> {
     let mut text = Vec::new();
     for r in 0..records {
         text.extend_from_slice(format!(">s{r}\n").as_bytes());
@@ -25,7 +25,7 @@ fn fasta(rng: &mut Rng, records: usize) -> Vec<u8> {
 /// A compressor: plain bytes in, one compressed stream out.
 type Compress = fn(&[u8]) -> Vec<u8>;
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).unwrap();
     encoder.finish().unwrap()

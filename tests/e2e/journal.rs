@@ -10,7 +10,7 @@ use crate::support::{
 };
 
 /// Lines for the `work` probe: 600 records, 150 chunks of 4.
-fn work_input(dir: &Path) -> PathBuf {
+pub(crate) fn work_input(dir: &Path) -> PathBuf {
     let text: String = (0..600)
         .map(|i| format!("record {i:04} {}\n", "acgt".repeat(i % 7 + 1)))
         .collect();
@@ -22,7 +22,7 @@ fn work_input(dir: &Path) -> PathBuf {
 /// Iterations of the probe's hash per record: about 2.5 ms.
 const WORK: &str = "150000";
 
-fn work_args<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
+pub(crate) fn work_args<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
     work_args_with(input, out, WORK)
 }
 
@@ -48,7 +48,7 @@ fn work_args_with<'a>(input: &'a Path, out: &'a Path, work: &'a str) -> Vec<&'a 
 }
 
 /// What an uninterrupted run writes.
-fn reference(input: &Path, dir: &Path) -> Vec<u8> {
+pub(crate) fn reference(input: &Path, dir: &Path) -> Vec<u8> {
     reference_with(input, dir, WORK)
 }
 
@@ -86,7 +86,7 @@ fn done_tasks(home: &Path) -> Vec<(u64, String, u64)> {
 
 /// Start the job, SIGKILL it once `done` chunks are committed, and return
 /// what was committed at that moment.
-fn kill_after(home: &Path, args: &[&str], done: u64) -> Vec<(u64, String, u64)> {
+pub(crate) fn kill_after(home: &Path, args: &[&str], done: u64) -> Vec<(u64, String, u64)> {
     let mut child = spawn_wrun(home, args);
     wait_until("the job is recorded", || {
         home.join("journal.db").exists() && status_json(home, None)[0]["id"] == 1

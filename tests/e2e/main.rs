@@ -16,6 +16,7 @@ mod journal;
 mod line_endings;
 mod outcomes;
 mod output_guard;
+mod outputs;
 mod recovery;
 mod retries;
 mod snapshots;

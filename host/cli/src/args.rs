@@ -243,7 +243,8 @@ pub(crate) struct SubmitArgs {
     #[arg(short, long, value_name = "FILE")]
     pub(crate) input: Option<PathBuf>,
 
-    /// Write the output here instead of standard output.
+    /// Write the output here instead of standard output: FILE.gz as BGZF
+    /// (gzip that samtools and tabix index), FILE.zst as zstd, others plain.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 
@@ -591,7 +592,8 @@ pub(crate) struct OutputArgs {
     /// A job number.
     pub(crate) job: i64,
 
-    /// Write here instead of standard output.
+    /// Write here instead of standard output: FILE.gz as BGZF, FILE.zst as
+    /// zstd, others plain.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 }

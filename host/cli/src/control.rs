@@ -122,7 +122,7 @@ pub(crate) fn output(args: OutputArgs) -> Result<(), Fail> {
             .collect();
         wrun_jobs::guard::check_output(output, &reads, &home)?;
     }
-    let mut out = Destination::open(args.output.as_deref())?;
-    wrun_jobs::output::write(&home, args.job, &mut out, &mut |n| eprintln!("{n}"))?;
+    let out = Destination::open(args.output.as_deref())?;
+    wrun_jobs::output::write(&home, args.job, out, &mut |n| eprintln!("{n}"))?;
     Ok(())
 }

@@ -109,8 +109,7 @@ fn run_once(once: submit::Once, args: &SubmitArgs) -> Result<(), Fail> {
     }
     let mut out = wrun_jobs::Destination::open(args.output.as_deref())?;
     let name = out.name.clone();
-    out.writer
-        .write_all(&once.output)
-        .and_then(|()| out.writer.flush())
+    out.write_all(&once.output)
+        .and_then(|()| out.finish())
         .or_fail_with(Code::Output, || format!("cannot write {name}"))
 }

@@ -9,6 +9,8 @@ mod inflate;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
 use wrun_journal::{InflateLimits, InputRef, JobId, JobSpec};
@@ -18,13 +20,44 @@ use self::inflate::{CountingReader, Inflater};
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::streams::{Notices, Source};
 
-/// Open the input (`-` is standard input), decompressing gzip within
+/// Decompressed bytes of a compressed input read to estimate its
+/// inflated size.
+const PROBE_BYTES: u64 = 4 << 20;
+
+/// Open the input (`-` is standard input), decompressing it within
 /// `limits`.
 ///
 /// # Errors
 ///
 /// [`ErrorKind::Input`] naming the input.
 pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
+    open_counted(path, limits).map(|(source, _)| source)
+}
+
+/// The size a compressed input file decompresses to, estimated for
+/// automatic chunk sizing (its [`Source::size`] is unknown): exact when it
+/// inflates to less than 4 MiB, else the file's size times the ratio of
+/// its first 4 MiB, decompressed, to the compressed bytes they took.
+/// `None` for standard input, a plain input, or one that cannot be read
+/// (its run says why).
+pub fn estimate_inflated(path: &Path, limits: InflateLimits) -> Option<u64> {
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let size = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
+    let (source, compressed) = open_counted(path, limits).ok()?;
+    let compressed = compressed?;
+    let inflated = io::copy(&mut source.reader.take(PROBE_BYTES), &mut io::sink()).ok()?;
+    if inflated < PROBE_BYTES {
+        return Some(inflated);
+    }
+    let read = compressed.load(Ordering::Relaxed).clamp(1, size.max(1));
+    u64::try_from(u128::from(size) * u128::from(inflated) / u128::from(read)).ok()
+}
+
+/// [`open`], and the count of compressed bytes read when the input is
+/// compressed.
+fn open_counted(path: &Path, limits: InflateLimits) -> Result<(Source, Option<Arc<AtomicU64>>)> {
     let name = path.display().to_string();
     let (raw, size): (Box<dyn Read + Send>, _) = if path.as_os_str() == "-" {
         (Box::new(io::stdin()), None)
@@ -56,12 +89,13 @@ pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
     }
     let notices = Notices::default();
     if compression == Compression::None {
-        return Ok(Source {
+        let source = Source {
             reader: Box::new(buffered),
             size,
             compressed: false,
             notices,
-        });
+        };
+        return Ok((source, None));
     }
     let compressed = buffered.get_ref().count.clone();
     let decoder = compression
@@ -70,18 +104,19 @@ pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
             format!("cannot read input {name} ({})", compression.name())
         })?
         .expect("a compression wrun reads has a decoder");
-    Ok(Source {
+    let source = Source {
         reader: Box::new(Inflater {
             decoder,
             codec: compression.name(),
-            compressed,
+            compressed: compressed.clone(),
             inflated: 0,
             limits,
         }),
         size: None,
         compressed: true,
         notices,
-    })
+    };
+    Ok((source, Some(compressed)))
 }
 
 /// Open the input job `id` recorded, refusing one that changed since.

@@ -10,7 +10,9 @@ use crate::home::Home;
 use crate::streams::Destination;
 
 /// Write job `id`'s output to `out`: every chunk's stored output in input
-/// order (a `--reduce` job's chunks, before the reduce, with a `note`).
+/// order (a `--reduce` job's chunks, before the reduce, with a `note`),
+/// each compressed on its own when `out` is; a complete output is
+/// [finished](Destination::finish).
 ///
 /// # Errors
 ///
@@ -20,7 +22,7 @@ use crate::streams::Destination;
 pub fn write(
     home: &Home,
     id: JobId,
-    out: &mut Destination,
+    mut out: Destination,
     note: &mut dyn FnMut(String),
 ) -> Result<()> {
     let journal = home.journal()?;
@@ -63,8 +65,7 @@ pub fn write(
                     ));
                     break;
                 }
-                out.writer
-                    .write_all(&bytes)
+                out.write_all(&bytes)
                     .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
             }
             // A failed chunk has no output; `--keep-going` jobs go on.
@@ -75,24 +76,25 @@ pub fn write(
             }
         }
     }
-    out.writer
-        .flush()
-        .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
     if missing.is_none() && record.tasks_total != Some(expected) {
         missing = Some(format!("chunk {expected} was never run"));
     }
-    match missing {
-        None => Ok(()),
-        Some(why) => Err(Error::new(
-            ErrorKind::JobState,
-            format!(
-                "job {id}: {why}; the output of every chunk before it was written{}",
-                if record.state == JobState::Running {
-                    " (`wrun resume` finishes the job)"
-                } else {
-                    ""
-                }
-            ),
-        )),
-    }
+    let Some(why) = missing else {
+        return out
+            .finish()
+            .or_kind_with(ErrorKind::Output, || write_error(&output_name));
+    };
+    out.flush()
+        .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
+    Err(Error::new(
+        ErrorKind::JobState,
+        format!(
+            "job {id}: {why}; the output of every chunk before it was written{}",
+            if record.state == JobState::Running {
+                " (`wrun resume` finishes the job)"
+            } else {
+                ""
+            }
+        ),
+    ))
 }

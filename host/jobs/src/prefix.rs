@@ -4,10 +4,14 @@
 //! earlier runs wrote: the file's bytes are checked chunk by chunk against
 //! the length and digest the journal holds of every finished chunk's
 //! output, in input order, up to the first chunk that is unfinished or
-//! does not match; what follows is rewritten by this run.
+//! does not match; what follows is rewritten by this run. A compressed
+//! `-o` (`out.gz`, `out.zst`) holds each chunk in units of its own, so it
+//! is checked the same way, a unit at a time, and cut where a chunk's
+//! units end (a finished BGZF file's end-of-file block is cut too, and
+//! written again when the job completes).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, BufWriter, Seek, SeekFrom};
 use std::path::Path;
 
 use wrun_journal::{JobId, JobSpec, OutputRef};
@@ -16,6 +20,7 @@ use wrun_store::Digest;
 
 use crate::error::{ErrorKind, OrKind, Result};
 use crate::streams::Destination;
+use crate::streams::encoding::{After, Encoding, ReadBack, Taken};
 
 /// A recorded run's output, opened but not yet cut.
 #[derive(Debug)]
@@ -25,6 +30,8 @@ pub(crate) enum Unchecked {
     File {
         /// Opened for reading and writing.
         file: File,
+        /// How it is compressed.
+        encoding: Encoding,
         /// `-o`'s path.
         name: String,
     },
@@ -38,7 +45,7 @@ pub(crate) enum Unchecked {
 struct Verified {
     /// Leading chunks whose outputs the file holds.
     chunks: u64,
-    /// Their bytes: the file is cut here.
+    /// Their bytes in the file (compressed, if it is): it is cut here.
     bytes: u64,
     /// What comes after them.
     rest: Rest,
@@ -54,6 +61,8 @@ enum Rest {
     Mismatch(u64),
     /// Bytes past the output of every finished chunk.
     Unrecorded,
+    /// A compressed file's end-of-file block, after every finished chunk.
+    EndOfFile,
 }
 
 impl Unchecked {
@@ -83,7 +92,11 @@ impl Unchecked {
             .truncate(false)
             .open(path)
             .or_kind_with(ErrorKind::Output, || format!("cannot create {name}"))?;
-        Ok(Unchecked::File { file, name })
+        Ok(Unchecked::File {
+            file,
+            encoding: Encoding::of(path),
+            name,
+        })
     }
 
     /// Cut the file to the leading outputs of `prior` that it holds
@@ -103,9 +116,13 @@ impl Unchecked {
         prior: &Prior,
         note: &mut dyn FnMut(String),
     ) -> Result<(Destination, u64)> {
-        let (mut file, name) = match self {
+        let (mut file, encoding, name) = match self {
             Unchecked::Stream(destination) => return Ok((destination, 0)),
-            Unchecked::File { file, name } => (file, name),
+            Unchecked::File {
+                file,
+                encoding,
+                name,
+            } => (file, encoding, name),
         };
         let cannot = |what: &str| format!("cannot {what} {name}");
         let verified = match (&spec.reduce, prior.finished()) {
@@ -115,8 +132,12 @@ impl Unchecked {
                 bytes: 0,
                 rest: Rest::Unfinished,
             },
-            (None, _) => verify(&file, prior.leading_outputs(), spec.keep_going)
-                .or_kind_with(ErrorKind::Output, || cannot("read"))?,
+            (None, _) => verify(
+                ReadBack::new(encoding, BufReader::new(&file)),
+                prior.leading_outputs(),
+                spec.keep_going,
+            )
+            .or_kind_with(ErrorKind::Output, || cannot("read"))?,
         };
         let len = file
             .metadata()
@@ -128,10 +149,7 @@ impl Unchecked {
         file.set_len(verified.bytes)
             .and_then(|()| file.seek(SeekFrom::Start(verified.bytes)))
             .or_kind_with(ErrorKind::Output, || cannot("cut"))?;
-        let destination = Destination {
-            writer: Box::new(BufWriter::new(file)),
-            name,
-        };
+        let destination = Destination::encoded(Box::new(BufWriter::new(file)), encoding, name)?;
         Ok((destination, verified.chunks))
     }
 }
@@ -140,11 +158,10 @@ impl Unchecked {
 /// (a `None` output is a failed chunk's: nothing, and under `keep_going`
 /// the outputs after it follow).
 fn verify<'a>(
-    file: &File,
+    mut file: ReadBack<impl io::BufRead>,
     outputs: impl Iterator<Item = Option<&'a OutputRef>>,
     keep_going: bool,
 ) -> io::Result<Verified> {
-    let mut reader = BufReader::new(file);
     let mut verified = Verified {
         chunks: 0,
         bytes: 0,
@@ -162,21 +179,22 @@ fn verify<'a>(
                 false => return Ok(verified),
             }
         };
-        bytes.clear();
-        (&mut reader).take(output.len).read_to_end(&mut bytes)?;
-        if (bytes.len() as u64) < output.len {
-            return Ok(verified);
-        }
-        if *Digest::of(&bytes).as_bytes() != output.digest {
-            verified.rest = Rest::Mismatch(verified.chunks);
-            return Ok(verified);
-        }
+        let end = match file.take(output.len, &mut bytes)? {
+            Taken::Short => return Ok(verified),
+            Taken::Whole(end) if *Digest::of(&bytes).as_bytes() == output.digest => end,
+            Taken::Whole(_) | Taken::Straddles => {
+                verified.rest = Rest::Mismatch(verified.chunks);
+                return Ok(verified);
+            }
+        };
         verified.chunks += 1;
-        verified.bytes += output.len;
+        verified.bytes = end;
     }
-    if !reader.fill_buf()?.is_empty() {
-        verified.rest = Rest::Unrecorded;
-    }
+    verified.rest = match file.after()? {
+        After::Nothing => Rest::Unfinished,
+        After::EndOfFile => Rest::EndOfFile,
+        After::Bytes => Rest::Unrecorded,
+    };
     Ok(verified)
 }
 
@@ -210,6 +228,9 @@ fn describe(job: JobId, name: &str, verified: Verified, len: u64) -> Option<Stri
             "the {dropped} bytes after them are not the output of any finished chunk and are \
              rewritten"
         ),
+        Rest::EndOfFile => {
+            "its end-of-file block is cut, and written again when the job completes".to_owned()
+        }
     };
     Some(format!("{kept}; {why}"))
 }
@@ -228,12 +249,19 @@ mod tests {
         }
     }
 
-    fn check(content: &[u8], outputs: &[Option<&[u8]>], keep_going: bool) -> Verified {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(content).unwrap();
-        file.seek(SeekFrom::Start(0)).unwrap();
+    fn check_encoded(
+        encoding: Encoding,
+        content: &[u8],
+        outputs: &[Option<&[u8]>],
+        keep_going: bool,
+    ) -> Verified {
         let refs: Vec<Option<OutputRef>> = outputs.iter().map(|o| o.map(output)).collect();
-        verify(&file, refs.iter().map(Option::as_ref), keep_going).unwrap()
+        let file = ReadBack::new(encoding, content);
+        verify(file, refs.iter().map(Option::as_ref), keep_going).unwrap()
+    }
+
+    fn check(content: &[u8], outputs: &[Option<&[u8]>], keep_going: bool) -> Verified {
+        check_encoded(Encoding::Plain, content, outputs, keep_going)
     }
 
     const fn verified(chunks: u64, bytes: u64, rest: Rest) -> Verified {
@@ -312,6 +340,45 @@ mod tests {
         ];
         for (what, content, outputs, keep_going, expected) in cases {
             assert_eq!(check(content, outputs, *keep_going), *expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_compressed_file_is_checked_a_unit_at_a_time() {
+        let two: &[Option<&[u8]>] = &[Some(b"ab"), Some(b"cde")];
+        for encoding in [Encoding::Bgzf, Encoding::Zstd] {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            let stream = Box::new(file.reopen().unwrap());
+            let mut destination = Destination::encoded(stream, encoding, "o".into()).unwrap();
+            let mut ends = Vec::new();
+            for chunk in [&b"ab"[..], b"cde"] {
+                destination.write_all(chunk).unwrap();
+                ends.push(file.as_file().metadata().unwrap().len());
+            }
+            destination.finish().unwrap();
+            let finished = std::fs::read(file.path()).unwrap();
+            let rest = match encoding {
+                Encoding::Bgzf => Rest::EndOfFile,
+                _ => Rest::Unfinished,
+            };
+            assert_eq!(
+                check_encoded(encoding, &finished, two, false),
+                verified(2, ends[1], rest),
+                "{encoding:?}"
+            );
+            // Torn inside the second chunk: the first is kept.
+            let torn = &finished[..ends[1] as usize - 2];
+            assert_eq!(
+                check_encoded(encoding, torn, two, false),
+                verified(1, ends[0], Rest::Unfinished),
+                "{encoding:?}"
+            );
+            // Written plain: nothing matches.
+            assert_eq!(
+                check_encoded(encoding, b"abcde", two, false).chunks,
+                0,
+                "{encoding:?}"
+            );
         }
     }
 

@@ -65,9 +65,7 @@ pub(crate) fn run(
             format!("reduce {}: {}", reducer.source(), failed.reason),
         ));
     }
-    let name = &out.name;
-    out.writer
-        .write_all(output)
-        .and_then(|()| Write::flush(&mut out.writer))
-        .or_kind_with(ErrorKind::Output, || format!("cannot write {name}"))
+    out.write_all(output)
+        .and_then(|()| Write::flush(out))
+        .or_kind_with(ErrorKind::Output, || format!("cannot write {}", out.name))
 }

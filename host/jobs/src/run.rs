@@ -179,7 +179,7 @@ impl Run {
         let mut collected = reducer.as_ref().map(|_| reduce::Collected::default());
         let result = match &mut collected {
             Some(collected) => job.run(collected, &mut on_update),
-            None => job.run(&mut output.writer, &mut on_update),
+            None => job.run(&mut output, &mut on_update),
         };
         let reduced = match (&result, &reducer, collected) {
             (Ok(_), Some(reducer), Some(collected)) => {
@@ -193,11 +193,15 @@ impl Run {
         for notice in notices.take() {
             observer.note(&format!("wrun: warning: {input_name}: {notice}"));
         }
-        let Destination {
-            writer,
-            name: output_name,
-        } = output;
-        drop(writer);
+        let output_name = output.name.clone();
+        // A complete output is finished (BGZF's end-of-file block); one
+        // that stops early is left as whole chunks, without it.
+        let result = match (result, &reduced) {
+            (Ok(summary), None | Some(Ok(()))) => {
+                output.finish().map(|()| summary).map_err(JobError::Output)
+            }
+            (result, _) => result,
+        };
         let state = match &reduced {
             Some(Err(_)) => Some(JobState::Failed),
             _ => final_state(&result),

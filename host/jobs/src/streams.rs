@@ -1,18 +1,25 @@
 //! A job's two streams: the input it reads ([`Source`]) and the output it
-//! writes in input order ([`Destination`]), each with what messages call
-//! it.
+//! writes in input order ([`Destination`], compressed as its name says:
+//! [`encoding`]), each with what messages call it.
+
+pub(crate) mod encoding;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use self::encoding::{Encoder, Encoding};
 use crate::error::{ErrorKind, OrKind, Result};
 
-/// Where a job's output goes, and its name for messages.
+/// Where a job's output goes, and its name for messages. Each write is
+/// one piece of the output (a chunk's, the reducer's), compressed into
+/// units of its own when the name asks for compression; [`finish`]
+/// (Destination::finish) ends a complete output.
 pub struct Destination {
-    /// The stream.
-    pub writer: Box<dyn Write>,
+    /// The stream, compressed bytes when encoded.
+    stream: Box<dyn Write>,
+    encoder: Encoder,
     /// `-o`'s path, `standard output`, `the client's output`.
     pub name: String,
 }
@@ -21,12 +28,14 @@ impl std::fmt::Debug for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Destination")
             .field("name", &self.name)
+            .field("encoder", &self.encoder)
             .finish_non_exhaustive()
     }
 }
 
 impl Destination {
-    /// Create (truncate) `path`, or take standard output.
+    /// Create (truncate) `path`, compressed as its extension says, or take
+    /// standard output (plain).
     ///
     /// # Errors
     ///
@@ -37,16 +46,68 @@ impl Destination {
                 let name = path.display().to_string();
                 let file = File::create(path)
                     .or_kind_with(ErrorKind::Output, || format!("cannot create {name}"))?;
-                Ok(Destination {
-                    writer: Box::new(BufWriter::new(file)),
-                    name,
-                })
+                Destination::encoded(Box::new(BufWriter::new(file)), Encoding::of(path), name)
             }
-            None => Ok(Destination {
-                writer: Box::new(BufWriter::new(io::stdout().lock())),
-                name: "standard output".to_owned(),
-            }),
+            None => Ok(Destination::new(
+                Box::new(BufWriter::new(io::stdout().lock())),
+                "standard output".to_owned(),
+            )),
         }
+    }
+
+    /// A plain stream named `name`.
+    pub fn new(stream: Box<dyn Write>, name: String) -> Self {
+        Destination {
+            stream,
+            encoder: Encoder::Plain,
+            name,
+        }
+    }
+
+    /// `stream`, compressed with `encoding`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Output`] when the compressor cannot be created.
+    pub(crate) fn encoded(
+        stream: Box<dyn Write>,
+        encoding: Encoding,
+        name: String,
+    ) -> Result<Self> {
+        let encoder = Encoder::new(encoding)
+            .or_kind_with(ErrorKind::Output, || format!("cannot compress {name}"))?;
+        Ok(Destination {
+            stream,
+            encoder,
+            name,
+        })
+    }
+
+    /// End a complete output (BGZF's end-of-file block) and flush it. An
+    /// output that stops early is only dropped: it holds whole pieces, and
+    /// no end-of-file block says it is complete.
+    ///
+    /// # Errors
+    ///
+    /// The stream's.
+    pub fn finish(mut self) -> io::Result<()> {
+        let trailer = self.encoder.trailer()?;
+        self.stream.write_all(&trailer)?;
+        self.stream.flush()
+    }
+}
+
+impl Write for Destination {
+    /// Write `buf` as one piece: compressed, all of it at once, into whole
+    /// units of its own.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.encoder
+            .write(buf, &mut self.stream)
+            .map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 

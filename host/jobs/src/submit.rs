@@ -192,8 +192,14 @@ pub fn prepare(
         reduce: request.reduce.as_ref().map(ModuleBytes::reference),
     };
     let fingerprint = fingerprint(&spec);
+    // Automatic chunking, out of the fingerprint; a compressed input is
+    // sized by what it inflates to, which its chunks cover.
     if chunking(&spec) == Chunking::default() {
-        let auto = Chunking::auto(input.size, placement.local_slots());
+        let size = match input.compressed {
+            true => crate::input::estimate_inflated(&input_path, request.inflate),
+            false => input.size,
+        };
+        let auto = Chunking::auto(size, placement.local_slots());
         spec.chunk_records = auto.max_records;
         spec.chunk_bytes = auto.max_bytes;
     }

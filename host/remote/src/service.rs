@@ -124,10 +124,7 @@ impl JobService {
             compressed: false,
             notices: Default::default(),
         };
-        let output = Destination {
-            writer: Box::new(link.output()),
-            name: "the client's output".to_owned(),
-        };
+        let output = Destination::new(Box::new(link.output()), "the client's output".to_owned());
         let run = Run::new(spec, admitted, &placement, input, output, journaled)?;
         let job = run.job();
         let mut reporter = Reporter::new(link);

@@ -74,29 +74,36 @@ pub(crate) fn submit(
             other => return Err(unexpected(&other)),
         }
     };
-    let mut out = Destination::open(output)?;
+    let out = Destination::open(output)?;
     stream(
         &mut client,
         credit,
         input,
-        &mut out,
+        out,
         Progress::new(progress, total),
     )
 }
 
 /// Stream the job's input up and its output into `out`, showing its notes
-/// and `progress`.
+/// and `progress`; `out` is finished (a compressed file's end) when the job
+/// succeeds.
 fn stream(
     client: &mut Client,
     credit: u32,
     input: Box<dyn Read + Send>,
-    out: &mut Destination,
+    mut out: Destination,
     progress: Progress,
 ) -> Result<(), Fail> {
     let mut shown = Shown(progress);
-    let ended_with = client.stream(credit, input, &mut out.writer, &mut shown);
+    let ended_with = client.stream(credit, input, &mut out, &mut shown);
     shown.0.finish();
-    ended(ended_with.map_err(broker_failure)?)
+    let ended_with = ended_with.map_err(broker_failure)?;
+    if ended_with.code == 0 {
+        let name = out.name.clone();
+        out.finish()
+            .or_fail_with(Code::Output, || format!("cannot write {name}"))?;
+    }
+    ended(ended_with)
 }
 
 /// A remote job's notes and progress, shown as a local job's.
@@ -150,14 +157,14 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
         }
     };
     let input = wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader;
-    let mut out = Destination::open(spec.output.as_deref().map(Path::new))?;
+    let out = Destination::open(spec.output.as_deref().map(Path::new))?;
     let total = spec
         .input
         .as_ref()
         .filter(|input| !input.compressed)
         .and_then(|input| input.size);
     let progress = Progress::new(args.run.progress, total);
-    stream(&mut client, credit, input, &mut out, progress)
+    stream(&mut client, credit, input, out, progress)
 }
 
 fn ended(ended: Ended) -> Result<(), Fail> {

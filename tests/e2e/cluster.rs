@@ -578,6 +578,13 @@ fn a_peer_with_a_wrong_key_gets_nothing_and_is_logged() {
         None,
     );
     assert_eq!(run.code, 18, "{}", run.stderr);
+    // Told apart from a broker that is not there: it connected, and the
+    // advice names the key.
+    assert!(
+        run.stderr.contains("connected to") && run.stderr.contains("another cluster key?"),
+        "{}",
+        run.stderr
+    );
     // The right key works, and the job ran on the welcome node only.
     let listed = cluster.wrun(&["status", "--json"]);
     assert_eq!(listed.stdout_text().trim(), "[]", "{}", listed.stderr);
@@ -586,6 +593,29 @@ fn a_peer_with_a_wrong_key_gets_nothing_and_is_logged() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!stranger.log().contains("connected"), "{}", stranger.log());
     assert!(!cluster.broker.log().contains("stranger"));
+}
+
+#[test]
+fn a_client_told_of_no_broker_says_nothing_accepted_the_connection() {
+    // A port that was bound and released: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let run = wrun_in(
+        dir.path(),
+        &["status", "--broker", &format!("tcp://127.0.0.1:{port}")],
+        None,
+    );
+    assert_eq!(run.code, 18, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot connect to tcp://127.0.0.1:")
+            && run.stderr.contains("nothing accepted a connection there"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -22,12 +22,18 @@ pub enum ClientError {
     /// The socket could not be made or connected.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// No welcome came.
+    /// Nothing accepted a connection at the address.
     #[error(
-        "no answer from a broker at {0} within {1:?} (is `wrun broker` running there, with the \
-         same cluster key?)"
+        "cannot connect to {0}: nothing accepted a connection there within {1:?} (is `wrun \
+         broker` running there, and is the address right?)"
     )]
-    NoBroker(String, Duration),
+    Unreachable(String, Duration),
+    /// Something accepted the connection, but no welcome came.
+    #[error(
+        "connected to {0} but no answer within {1:?}: a broker with another cluster key? (give \
+         the broker's key with --key; the broker logs the frames it drops)"
+    )]
+    NoWelcome(String, Duration),
     /// The broker refused this client.
     #[error("the broker at {0} refused this client: {1}")]
     Refused(String, String),
@@ -48,6 +54,8 @@ pub enum ClientError {
 /// A session with the broker.
 pub struct Client {
     endpoint: Endpoint,
+    /// Dropped before the context.
+    _watch: transport::ConnectWatch,
     _context: zmq::Context,
     socket: zmq::Socket,
     sealer: Sealer,
@@ -91,7 +99,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Client, ClientError> {
         let context = zmq::Context::new();
-        let socket = transport::dealer(&context, endpoint)?;
+        let (socket, mut watch) = transport::watched_dealer(&context, endpoint)?;
         let nonce = wire::nonce();
         let hello = Hello {
             version: PROTOCOL_VERSION,
@@ -115,7 +123,11 @@ impl Client {
                     .unwrap_or(0)
                     == 0
             {
-                return Err(ClientError::NoBroker(endpoint.url.clone(), timeout));
+                let url = endpoint.url.clone();
+                return Err(match watch.connected() {
+                    true => ClientError::NoWelcome(url, timeout),
+                    false => ClientError::Unreachable(url, timeout),
+                });
             }
             let Ok(frame) = socket.recv_bytes(0) else {
                 continue;
@@ -136,6 +148,7 @@ impl Client {
                     let (waker, wake) = transport::waker(&context)?;
                     return Ok(Client {
                         endpoint: endpoint.clone(),
+                        _watch: watch,
                         _context: context,
                         socket,
                         sealer: Sealer::new(up, nonce),

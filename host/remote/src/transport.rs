@@ -90,15 +90,93 @@ pub fn router(context: &zmq::Context, endpoint: &Endpoint) -> Result<zmq::Socket
 /// A node's or client's socket, connecting to `endpoint`; libzmq
 /// reconnects on its own, backing off exponentially up to 5 s.
 pub fn dealer(context: &zmq::Context, endpoint: &Endpoint) -> Result<zmq::Socket, TransportError> {
+    let socket = unconnected_dealer(context, endpoint)?;
+    socket
+        .connect(&endpoint.url)
+        .map_err(zmq_error(&endpoint.url))?;
+    Ok(socket)
+}
+
+/// A DEALER connected to `endpoint`, with a [`ConnectWatch`] on it that
+/// tells "nothing listens there" from "connected, but no answer".
+///
+/// # Errors
+///
+/// As [`dealer`].
+pub fn watched_dealer(
+    context: &zmq::Context,
+    endpoint: &Endpoint,
+) -> Result<(zmq::Socket, ConnectWatch), TransportError> {
+    let socket = unconnected_dealer(context, endpoint)?;
+    let watch = ConnectWatch::new(context, &socket).map_err(zmq_error(&endpoint.url))?;
+    socket
+        .connect(&endpoint.url)
+        .map_err(zmq_error(&endpoint.url))?;
+    Ok((socket, watch))
+}
+
+fn unconnected_dealer(
+    context: &zmq::Context,
+    endpoint: &Endpoint,
+) -> Result<zmq::Socket, TransportError> {
     let socket = context
         .socket(zmq::DEALER)
         .map_err(zmq_error(&endpoint.url))?;
     configure(&socket)
         .and_then(|()| socket.set_reconnect_ivl(100))
         .and_then(|()| socket.set_reconnect_ivl_max(5000))
-        .and_then(|()| socket.connect(&endpoint.url))
         .map_err(zmq_error(&endpoint.url))?;
     Ok(socket)
+}
+
+/// Whether a socket ever made a connection: libzmq's socket monitor
+/// (`zmq_socket_monitor`) reports each TCP connection it makes as
+/// `ZMQ_EVENT_CONNECTED`, over an in-process pair socket.
+pub struct ConnectWatch {
+    events: zmq::Socket,
+    connected: bool,
+}
+
+impl std::fmt::Debug for ConnectWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectWatch")
+            .field("connected", &self.connected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectWatch {
+    /// Watch `socket`, which has not connected yet.
+    fn new(context: &zmq::Context, socket: &zmq::Socket) -> zmq::Result<Self> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let address = format!(
+            "inproc://wrun-connect-watch-{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        socket.monitor(&address, zmq::SocketEvent::CONNECTED as i32)?;
+        let events = context.socket(zmq::PAIR)?;
+        events.set_linger(0)?;
+        events.connect(&address)?;
+        Ok(ConnectWatch {
+            events,
+            connected: false,
+        })
+    }
+
+    /// Whether the socket has connected so far (a TCP connection to a
+    /// listener, whatever was said over it).
+    pub fn connected(&mut self) -> bool {
+        // Each event: a frame of the event number (u16) and a value (u32),
+        // in native byte order, then a frame with the address.
+        while let Ok(frames) = self.events.recv_multipart(zmq::DONTWAIT) {
+            let event = frames
+                .first()
+                .filter(|frame| frame.len() >= 2)
+                .map(|frame| u16::from_ne_bytes([frame[0], frame[1]]));
+            self.connected |= event == Some(zmq::SocketEvent::CONNECTED.to_raw());
+        }
+        self.connected
+    }
 }
 
 /// Messages queued per peer at the broker before libzmq stops reading it.

@@ -18,5 +18,6 @@ mod output_guard;
 mod recovery;
 mod retries;
 mod snapshots;
+mod stdin;
 mod storage;
 mod support;

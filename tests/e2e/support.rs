@@ -102,7 +102,9 @@ pub(crate) fn wrun_in(home: &Path, args: &[&str], stdin: Option<&Path>) -> Run {
 /// Run `command` (its stdout and stderr piped) to its end, killing it if
 /// it outlives [`PROCESS_LIMIT`]; `what` names it in the panic.
 pub(crate) fn output_within(mut command: Command, what: &str) -> Output {
-    let child = command.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let pid = child.id();
     let (tx, rx) = mpsc::channel::<std::io::Result<Output>>();
     std::thread::spawn(move || {

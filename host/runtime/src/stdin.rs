@@ -1,15 +1,16 @@
 //! A command's standard input: its chunk, handed out in bounded reads.
 //!
 //! wasmtime-wasi's `MemoryInputPipe` answers a read with as many bytes as
-//! the guest asks for, so a guest that grows its buffer with each full read
-//! (Rust's `read_to_end`) soon asks for one read as large as its input;
-//! past 128 MiB (wasmtime's default hostcall fuel) the host refuses the
-//! buffer and the guest sees `ENOMEM`, and below that every read is copied
-//! whole into a host buffer first. [`ChunkStdin`] answers each read with at
-//! most [`READ_SIZE`] bytes, a zero-copy slice of the shared chunk: the
-//! guest still gets all of its input (a short read is a normal read), and
-//! the host copies at most [`READ_SIZE`] bytes at a time on the way into
-//! guest memory, whatever the chunk's size.
+//! the guest's buffer holds, and the p1 layer copies them into a host
+//! buffer before copying that into guest memory: a guest reading into a
+//! buffer of hundreds of MiB (Rust's `read_to_end` hands over all of its
+//! `Vec`'s spare capacity) makes the host allocate as much for one read.
+//! [`ChunkStdin`] answers each read with at most [`READ_SIZE`] bytes, a
+//! zero-copy slice of the shared chunk: the guest still gets all of its
+//! input (a short read is a normal read), and the host copies at most
+//! [`READ_SIZE`] bytes at a time, whatever the chunk's size. (That a guest
+//! may name such a buffer at all is the store's hostcall fuel, set in
+//! `sandbox`.)
 
 use std::io;
 use std::pin::Pin;

@@ -99,9 +99,11 @@ pub(crate) fn new_store(
 /// Most bytes of guest buffers one WASI call may name: the whole memory
 /// limit, so that any buffer a guest can hold is one it may read into or
 /// write from. wasmtime's default (128 MiB) would fail a larger one with
-/// `ENOMEM` whatever `--memory` says; the host never copies such a buffer
-/// whole (stdin reads are bounded by [`ChunkStdin`], stdout and stderr
-/// writes are copied in 4 KiB pieces into pipes capped by their limits).
+/// `ENOMEM` whatever `--memory` says. The host never copies a stream
+/// buffer whole (stdin reads are bounded by [`ChunkStdin`], stdout and
+/// stderr writes are copied in 4 KiB pieces into pipes capped by their
+/// limits); what it does copy whole (a path, before `EBADF`: nothing is
+/// preopened) is at most the guest's memory.
 fn hostcall_fuel(memory: u64) -> usize {
     usize::try_from(memory).unwrap_or(usize::MAX)
 }

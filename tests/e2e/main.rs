@@ -20,5 +20,6 @@ mod outputs;
 mod recovery;
 mod retries;
 mod snapshots;
+mod stdin;
 mod storage;
 mod support;

@@ -91,23 +91,31 @@ pub(crate) fn wrun_in(home: &Path, args: &[&str], stdin: Option<&Path>) -> Run {
             Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file")),
             None => Stdio::null(),
         });
-    let child = command.spawn().expect("spawn wrun");
+    let output = output_within(command, &format!("wrun {args:?}"));
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Run `command` (its stdout and stderr piped) to its end, killing it if
+/// it outlives [`PROCESS_LIMIT`]; `what` names it in the panic.
+pub(crate) fn output_within(mut command: Command, what: &str) -> Output {
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
     let pid = child.id();
     let (tx, rx) = mpsc::channel::<std::io::Result<Output>>();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let output = match rx.recv_timeout(PROCESS_LIMIT) {
-        Ok(output) => output.expect("wait for wrun"),
+    match rx.recv_timeout(PROCESS_LIMIT) {
+        Ok(output) => output.unwrap_or_else(|e| panic!("wait for {what}: {e}")),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("wrun {args:?} ran longer than {PROCESS_LIMIT:?}");
+            panic!("{what} ran longer than {PROCESS_LIMIT:?}");
         }
-    };
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: output.stdout,
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 

@@ -42,6 +42,7 @@ mod rewrite;
 mod sandbox;
 mod snapshot;
 mod splitter;
+mod stdin;
 mod task;
 mod wasi;
 

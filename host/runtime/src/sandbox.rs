@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::clock::VirtualClock;
 use crate::epoch::deadline_ticks;
 use crate::limits::{Limiter, Limits};
 use crate::pipe::{CappedPipe, Overflow};
+use crate::stdin::ChunkStdin;
 
 /// Store data of every guest.
 pub(crate) struct Sandbox {
@@ -85,6 +85,7 @@ pub(crate) fn new_store(
     };
     let mut store = Store::new(engine, sandbox);
     store.limiter(|sandbox| &mut sandbox.limiter);
+    store.set_hostcall_fuel(hostcall_fuel(limits.memory));
     if let Some(fuel) = limits.fuel {
         store
             .set_fuel(fuel)
@@ -93,6 +94,18 @@ pub(crate) fn new_store(
     store.set_epoch_deadline(deadline_ticks(limits.timeout));
     store.epoch_deadline_trap();
     store
+}
+
+/// Most bytes of guest buffers one WASI call may name: the whole memory
+/// limit, so that any buffer a guest can hold is one it may read into or
+/// write from. wasmtime's default (128 MiB) would fail a larger one with
+/// `ENOMEM` whatever `--memory` says. The host never copies a stream
+/// buffer whole (stdin reads are bounded by [`ChunkStdin`], stdout and
+/// stderr writes are copied in 4 KiB pieces into pipes capped by their
+/// limits); what it does copy whole (a path, before `EBADF`: nothing is
+/// preopened) is at most the guest's memory.
+fn hostcall_fuel(memory: u64) -> usize {
+    usize::try_from(memory).unwrap_or(usize::MAX)
 }
 
 fn wasi_ctx(
@@ -105,7 +118,7 @@ fn wasi_ctx(
 ) -> WasiP1Ctx {
     let mut builder = WasiCtxBuilder::new();
     if let Some(stdin) = stdin {
-        builder.stdin(MemoryInputPipe::new(stdin));
+        builder.stdin(ChunkStdin::new(stdin));
     }
     builder
         .stdout(stdout.clone())

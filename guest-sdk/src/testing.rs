@@ -163,3 +163,21 @@ pub fn check_line_endings<S: Splitter>(
         }
     }
 }
+
+/// `S` refuses each input of `cases` (cut into blocks of 1 to 100 bytes)
+/// for a carriage return that ends no line, naming the line given.
+pub fn check_lone_carriage_returns<S: Splitter>(cases: &[(&[u8], u64)]) {
+    for block in [1, 2, 3, 5, 7, 100] {
+        for &(input, line) in cases {
+            let error = records::<S>(input, block).unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::BadInput);
+            assert!(
+                error
+                    .message()
+                    .starts_with(&format!("line {line}: a carriage return")),
+                "block {block}: {}",
+                error.message()
+            );
+        }
+    }
+}

@@ -140,7 +140,7 @@ wrun_sdk::export_splitter!(Fasta, formats = "fasta,fa,fna,faa,ffn,frn,fas,fsa,mp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::{Rng, check_line_endings, records};
+    use wrun_sdk::testing::{Rng, check_line_endings, check_lone_carriage_returns, records};
 
     fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
         for block in (1..=input.len().max(1)).chain([4096]) {
@@ -213,23 +213,11 @@ mod tests {
 
     #[test]
     fn a_carriage_return_that_ends_no_line_is_an_error_with_its_line() {
-        for block in [1, 2, 3, 5, 100] {
-            for (input, line) in [
-                (&b">a\rACGT\r>b\rGG\r"[..], 1),
-                (b">a\nAC\rGT\n>b\n", 2),
-                (b">a\r\nACGT\r\n>b\r\nGG\r", 4),
-            ] {
-                let error = records::<Fasta>(input, block).unwrap_err();
-                assert_eq!(error.kind(), wrun_sdk::ErrorKind::BadInput);
-                assert!(
-                    error
-                        .message()
-                        .starts_with(&format!("line {line}: a carriage return")),
-                    "block {block}: {}",
-                    error.message()
-                );
-            }
-        }
+        check_lone_carriage_returns::<Fasta>(&[
+            (&b">a\rACGT\r>b\rGG\r"[..], 1),
+            (b">a\nAC\rGT\n>b\n", 2),
+            (b">a\r\nACGT\r\n>b\r\nGG\r", 4),
+        ]);
     }
 
     #[test]

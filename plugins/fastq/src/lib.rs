@@ -213,7 +213,7 @@ wrun_sdk::export_splitter!(Fastq, formats = "fastq,fq");
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::{Rng, check_line_endings, records};
+    use wrun_sdk::testing::{Rng, check_line_endings, check_lone_carriage_returns, records};
 
     fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
         for block in (1..=input.len().max(1)).chain([4096]) {
@@ -301,23 +301,11 @@ mod tests {
 
     #[test]
     fn a_carriage_return_that_ends_no_line_is_an_error_with_its_line() {
-        for block in [1, 2, 3, 7, 100] {
-            for (input, line) in [
-                (&b"@a\rAC\r+\rII\r"[..], 1),
-                (b"@a\nAC\n+\nI\rI\n", 4),
-                (b"@a\r\nAC\r\n+\r\nII\r\n@b\r\nG\r", 6),
-            ] {
-                let error = records::<Fastq>(input, block).unwrap_err();
-                assert_eq!(error.kind(), wrun_sdk::ErrorKind::BadInput);
-                assert!(
-                    error
-                        .message()
-                        .starts_with(&format!("line {line}: a carriage return")),
-                    "block {block}: {}",
-                    error.message()
-                );
-            }
-        }
+        check_lone_carriage_returns::<Fastq>(&[
+            (&b"@a\rAC\r+\rII\r"[..], 1),
+            (b"@a\nAC\n+\nI\rI\n", 4),
+            (b"@a\r\nAC\r\n+\r\nII\r\n@b\r\nG\r", 6),
+        ]);
     }
 
     /// Random FASTQ: four-line records of random lengths.

@@ -44,7 +44,7 @@ wrun_sdk::export_splitter!(Lines, formats = "lines,txt,text,tsv,csv,jsonl,ndjson
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::{check_line_endings, records};
+    use wrun_sdk::testing::{check_line_endings, check_lone_carriage_returns, records};
 
     #[test]
     fn every_line_is_a_record_whatever_the_block_size() {
@@ -61,22 +61,11 @@ mod tests {
 
     #[test]
     fn a_carriage_return_that_ends_no_line_is_refused_with_its_line() {
-        for block in [1, 2, 3, 64] {
-            for (input, line) in [
-                (&b"a\rb\rc\r"[..], 1),
-                (b"a\nb\rc\n", 2),
-                (b"a\r\nb\r\nc\r", 3),
-            ] {
-                let error = records::<Lines>(input, block).unwrap_err();
-                assert!(
-                    error
-                        .message()
-                        .starts_with(&format!("line {line}: a carriage return")),
-                    "block {block}: {}",
-                    error.message()
-                );
-            }
-        }
+        check_lone_carriage_returns::<Lines>(&[
+            (&b"a\rb\rc\r"[..], 1),
+            (b"a\nb\rc\n", 2),
+            (b"a\r\nb\r\nc\r", 3),
+        ]);
     }
 
     #[test]

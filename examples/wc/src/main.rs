@@ -20,31 +20,61 @@ struct Counts {
 
 impl Counts {
     /// Count a whole input; a word is a maximal run of non-whitespace bytes.
+    #[cfg(test)]
     fn of(input: &[u8]) -> Self {
-        let mut counts = Counts {
-            bytes: input.len() as u64,
-            ..Counts::default()
-        };
-        let mut in_word = false;
-        for &b in input {
-            counts.lines += u64::from(b == b'\n');
-            let space = b.is_ascii_whitespace() || b == 0x0b;
-            counts.words += u64::from(in_word && space);
-            in_word = !space;
-        }
-        counts.words += u64::from(in_word);
-        counts
+        let mut counter = Counter::default();
+        counter.feed(input);
+        counter.finish()
     }
 }
 
+/// Counts an input block by block: memory stays constant whatever the
+/// chunk's size (a word may span two blocks).
+#[derive(Debug, Default)]
+struct Counter {
+    counts: Counts,
+    in_word: bool,
+}
+
+impl Counter {
+    /// Count the next block of the input.
+    fn feed(&mut self, block: &[u8]) {
+        self.counts.bytes += block.len() as u64;
+        for &b in block {
+            self.counts.lines += u64::from(b == b'\n');
+            let space = b.is_ascii_whitespace() || b == 0x0b;
+            self.counts.words += u64::from(self.in_word && space);
+            self.in_word = !space;
+        }
+    }
+
+    /// The counts of everything fed.
+    fn finish(mut self) -> Counts {
+        self.counts.words += u64::from(self.in_word);
+        self.counts
+    }
+}
+
+/// Bytes read from stdin at a time.
+const BLOCK: usize = 64 << 10;
+
 fn main() -> io::Result<()> {
-    let mut input = Vec::new();
-    io::stdin().lock().read_to_end(&mut input)?;
+    let mut counter = Counter::default();
+    let mut block = vec![0; BLOCK];
+    let mut stdin = io::stdin().lock();
+    loop {
+        match stdin.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => counter.feed(&block[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     let Counts {
         lines,
         words,
         bytes,
-    } = Counts::of(&input);
+    } = counter.finish();
     writeln!(io::stdout().lock(), "{lines} {words} {bytes}")
 }
 
@@ -63,5 +93,17 @@ mod tests {
                 bytes: 26
             }
         );
+    }
+
+    #[test]
+    fn counts_the_same_whatever_the_blocks() {
+        let input = b"one two\n  three\tfour\n\nfive six  ";
+        for size in 1..input.len() {
+            let mut counter = Counter::default();
+            for block in input.chunks(size) {
+                counter.feed(block);
+            }
+            assert_eq!(counter.finish(), Counts::of(input), "blocks of {size}");
+        }
     }
 }

@@ -27,7 +27,7 @@ pub(crate) fn work_args<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
 }
 
 /// The job, with `work` iterations per record.
-fn work_args_with<'a>(input: &'a Path, out: &'a Path, work: &'a str) -> Vec<&'a str> {
+pub(crate) fn work_args_with<'a>(input: &'a Path, out: &'a Path, work: &'a str) -> Vec<&'a str> {
     vec![
         "submit",
         TASK_PROBE,

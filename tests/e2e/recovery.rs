@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{PI, spawn_wrun, status_json, wait_until, wrun, wrun_in};
+use crate::snapshots::pi_args;
+use crate::support::{spawn_wrun, status_json, wait_until, wrun, wrun_in};
 
 /// One Monte Carlo run of about a thousand `step` calls: one chunk, a few
 /// seconds of work.
@@ -16,21 +17,6 @@ fn pi_input(dir: &Path) -> PathBuf {
     let path = dir.join("run.txt");
     std::fs::write(&path, format!("7 {}\n", 1000u64 << 20)).unwrap();
     path
-}
-
-fn pi_args<'a>(input: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "submit",
-        PI,
-        "--input",
-        input.to_str().unwrap(),
-        "--chunk-records",
-        "1",
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    args
 }
 
 /// Chunk 0 of job 1 as `wrun status 1 --json` shows it.

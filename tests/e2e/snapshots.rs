@@ -20,7 +20,8 @@ fn pi_input(dir: &Path, samples: u64) -> PathBuf {
     path
 }
 
-fn pi_args<'a>(input: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+/// pi over `input`, one chunk a record, into `out`, with `extra` flags.
+pub(crate) fn pi_args<'a>(input: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "submit",
         PI,

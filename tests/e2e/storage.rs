@@ -7,7 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::support::{TASK_PROBE, spawn_wrun, status_json, wait_until, wrun_binary, wrun_in};
+use crate::journal::work_args_with;
+use crate::support::{spawn_wrun, status_json, wait_until, wrun_binary, wrun_in};
 
 /// 600 records of about 800 bytes: 150 chunks of 4.
 fn long_lines(dir: &Path) -> PathBuf {
@@ -17,28 +18,6 @@ fn long_lines(dir: &Path) -> PathBuf {
     let path = dir.join("in.txt");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// The `work` probe over `input` with `rounds` hash rounds per record
-/// (7,500 rounds of an 800-byte record: about 2.5 ms).
-fn work_args<'a>(input: &'a Path, out: &'a Path, rounds: &'a str) -> Vec<&'a str> {
-    vec![
-        "submit",
-        TASK_PROBE,
-        "--input",
-        input.to_str().unwrap(),
-        "--format",
-        "lines",
-        "--chunk-records",
-        "4",
-        "-j",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "work",
-        rounds,
-    ]
 }
 
 fn job_state(home: &Path) -> String {
@@ -90,7 +69,7 @@ fn a_killed_resume_never_shrinks_the_output_and_the_end_is_whole() {
     let input = long_lines(dir.path());
     let out = dir.path().join("out.txt");
     // About 10 ms per record: 3 s of work on two workers.
-    let args = work_args(&input, &out, "30000");
+    let args = work_args_with(&input, &out, "30000");
     kill_after(home.path(), &args, 30, || {});
     let committed = done_count(home.path());
 
@@ -139,7 +118,7 @@ fn a_resume_rewrites_an_output_that_does_not_match_the_journal() {
     let home = tempfile::tempdir().unwrap();
     let input = long_lines(dir.path());
     let out = dir.path().join("out.txt");
-    let args = work_args(&input, &out, "7500");
+    let args = work_args_with(&input, &out, "7500");
     kill_after(home.path(), &args, 20, || {});
 
     // The prefix the journal holds (`wrun output` of an unfinished job

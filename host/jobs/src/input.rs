@@ -80,11 +80,9 @@ fn open_counted(path: &Path, limits: InflateLimits) -> Result<(Source, Option<Ar
         return Err(Error::new(
             ErrorKind::Input,
             format!(
-                "{name} is {what}-compressed, which wrun does not read: decompress it first \
-                 (wrun reads plain, gzip, bzip2, xz and zstd inputs)"
-            )
-            .replace("a zip archive-compressed", "a zip archive")
-            .replace("a 7z archive-compressed", "a 7z archive"),
+                "{name} is {what}, which wrun does not read: decompress it first (wrun reads \
+                 plain, gzip, bzip2, xz and zstd inputs)"
+            ),
         ));
     }
     let notices = Notices::default();

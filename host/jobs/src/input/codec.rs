@@ -21,7 +21,8 @@ pub(crate) enum Compression {
     Xz,
     /// Zstandard.
     Zstd,
-    /// A compression or archive wrun does not read, by name.
+    /// A compression or archive wrun does not read, as messages say what
+    /// the input is (`lz4-compressed`, `a zip archive`).
     Unread(&'static str),
 }
 
@@ -33,13 +34,19 @@ const MAGIC: [(&[u8], Compression); 8] = [
     (b"BZh", Compression::Bzip2),
     (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], Compression::Xz),
     (&[0x28, 0xb5, 0x2f, 0xfd], Compression::Zstd),
-    (&[0x04, 0x22, 0x4d, 0x18], Compression::Unread("lz4")),
+    (
+        &[0x04, 0x22, 0x4d, 0x18],
+        Compression::Unread("lz4-compressed"),
+    ),
     (b"PK\x03\x04", Compression::Unread("a zip archive")),
     (
         &[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c],
         Compression::Unread("a 7z archive"),
     ),
-    (&[0x1f, 0x9d], Compression::Unread("compress (.Z)")),
+    (
+        &[0x1f, 0x9d],
+        Compression::Unread("compressed with compress (.Z)"),
+    ),
 ];
 
 impl Compression {
@@ -237,7 +244,7 @@ mod tests {
     fn unread_compressions_are_named() {
         assert_eq!(
             Compression::sniff(&[0x04, 0x22, 0x4d, 0x18, 0]),
-            Compression::Unread("lz4")
+            Compression::Unread("lz4-compressed")
         );
         assert_eq!(Compression::sniff(b">seq\nACGT"), Compression::None);
     }

@@ -186,7 +186,7 @@ pub struct Committed {
 /// writers.
 #[derive(Debug)]
 pub struct Journal {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
 }
 
@@ -276,7 +276,7 @@ impl Journal {
         &self.path
     }
 
-    fn error(&self) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+    pub(crate) fn error(&self) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
         |source| sqlite_error(&self.path.display().to_string(), source)
     }
 
@@ -970,7 +970,7 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 }
 
 /// A SQLite error, with corruption told apart.
-fn sqlite_error(path: &str, source: rusqlite::Error) -> JournalError {
+pub(crate) fn sqlite_error(path: &str, source: rusqlite::Error) -> JournalError {
     match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => JournalError::Corrupt {
             path: path.to_owned(),

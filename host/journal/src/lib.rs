@@ -12,6 +12,8 @@
 //! * [`JobLock`] tells a running job from an interrupted one.
 //! * [`AttemptRecord`] is an attempt worth telling about, [`AttemptEnd`]
 //!   how it ended (done, failed, or lost with its process or node).
+//! * [`QueueRow`] and [`AllocationRow`] are a broker's allocation queues
+//!   and their batch jobs (`wrun alloc`).
 //! * [`recover`] holds every rule for what a crash leaves behind.
 //! * Module `blobs` tracks which snapshot blobs each task still needs, so
 //!   that superseded ones are deleted.
@@ -20,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod alloc;
 mod attempt;
 mod blobs;
 mod chunk;
@@ -30,6 +33,7 @@ mod schema;
 mod spec;
 mod state;
 
+pub use alloc::{AllocationRow, QueueRow};
 pub use attempt::{AttemptEnd, AttemptRecord};
 pub use chunk::ChunkPos;
 pub use journal::{Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now};

@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -140,6 +140,32 @@ CREATE TRIGGER task_counts_update AFTER UPDATE OF state, len, records ON tasks B
         ON CONFLICT (job, state) DO UPDATE SET tasks = tasks + 1,
             bytes = bytes + excluded.bytes, records = records + excluded.records;
 END;
+";
+
+/// Version 5: a broker's allocation queues (`wrun alloc`): each queue's
+/// spec (JSON, the `wrun-alloc` crate's form), whether it is paused and
+/// why, its failures in a row; and every batch job it submitted, with its
+/// state (`queued`, `running`, `finished`, `failed` with the batch system's
+/// reason) and whether its node connected.
+const V5: &str = "
+CREATE TABLE alloc_queues (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    paused TEXT,
+    failures INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE allocations (
+    queue TEXT NOT NULL,
+    id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    connected INTEGER NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    started_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, id)
+) WITHOUT ROWID;
 ";
 
 /// Why the schema could not be brought up to date.

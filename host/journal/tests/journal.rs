@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use wrun_journal::ChunkPos;
 use wrun_journal::{
-    AttemptEnd, AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState, Journal,
-    JournalError, LimitsSpec, ModuleRef, OutputRef, PROCESS_DIED, QUARANTINE_AFTER, Recovery,
-    SnapshotRef, SuspendReason, TaskError, TaskRow, TaskState, TaskStateKind, recover,
+    AllocationRow, AttemptEnd, AttemptRecord, Batch, FailureKind, JobLock, JobSpec, JobState,
+    Journal, JournalError, LimitsSpec, ModuleRef, OutputRef, PROCESS_DIED, QUARANTINE_AFTER,
+    QueueRow, Recovery, SnapshotRef, SuspendReason, TaskError, TaskRow, TaskState, TaskStateKind,
+    recover,
 };
 
 fn spec() -> JobSpec {
@@ -561,6 +562,43 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
         journal.output(jobs[0].id, 0).unwrap().as_deref(),
         Some(&b"x\n"[..])
     );
+    // Version 5 added allocation queues: none yet.
+    assert_eq!(journal.queues().unwrap(), Vec::new());
+}
+
+#[test]
+fn allocation_queues_and_their_allocations_are_kept_until_the_queue_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = open(dir.path());
+    let mut queue = QueueRow {
+        name: "q".into(),
+        spec: "{}".into(),
+        paused: None,
+        failures: 0,
+    };
+    journal.put_queue(&queue).unwrap();
+    queue.paused = Some("3 allocations failed in a row".into());
+    queue.failures = 3;
+    journal.put_queue(&queue).unwrap();
+    let mut allocation = AllocationRow {
+        id: "17".into(),
+        state: "queued".into(),
+        reason: None,
+        connected: false,
+        submitted_at: 5,
+        started_at: None,
+    };
+    journal.put_allocation("q", &allocation).unwrap();
+    allocation.state = "failed".into();
+    allocation.reason = Some("FAILED (NonZeroExitCode)".into());
+    journal.put_allocation("q", &allocation).unwrap();
+    drop(journal);
+    let mut journal = open(dir.path());
+    assert_eq!(journal.queues().unwrap(), vec![queue]);
+    assert_eq!(journal.allocations("q").unwrap(), vec![allocation]);
+    assert!(journal.remove_queue("q").unwrap());
+    assert!(!journal.remove_queue("q").unwrap());
+    assert_eq!(journal.allocations("q").unwrap(), Vec::new());
 }
 
 #[test]

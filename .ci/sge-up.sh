@@ -49,6 +49,9 @@ if ! qconf -sq all.q >/dev/null 2>&1; then
     s/^shell .*/shell \/bin\/bash/; s/^shell_start_mode .*/shell_start_mode unix_behavior/; s/^pe_list .*/pe_list NONE/" > $W/q
   qconf -Aq $W/q >/dev/null
 fi
+# The default load threshold (np_load_avg 1.75) drops the only queue while
+# builds load the machine: jobs would wait in qw for as long.
+qconf -rattr queue load_thresholds NONE all.q >/dev/null
 # allow root jobs (default min_uid/min_gid 1000); file name must equal the config name
 mkdir -p $W/cfg; qconf -sconf global | sed 's/^min_uid .*/min_uid 0/; s/^min_gid .*/min_gid 0/' > $W/cfg/global
 (cd $W/cfg && qconf -Mconf global >/dev/null)

@@ -1,5 +1,7 @@
 //! Cluster mode on loopback: one broker and several node processes.
 
+mod alloc;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

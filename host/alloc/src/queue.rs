@@ -35,7 +35,9 @@ pub struct QueueSpec {
     pub system: System,
     /// The broker's endpoint as the nodes reach it.
     pub broker: String,
-    /// Walltime of each allocation, also the node's `--lifetime`.
+    /// Walltime of each allocation, also the node's `--lifetime` (whole
+    /// seconds in JSON).
+    #[serde(with = "secs")]
     pub time: Duration,
     /// Allocations unfinished at once, at most.
     pub max_nodes: u32,
@@ -43,7 +45,8 @@ pub struct QueueSpec {
     pub slots: u32,
     /// Allocations waiting in the batch system at once, at most.
     pub backlog: u32,
-    /// A node exits after this long without work.
+    /// A node exits after this long without work (whole seconds in JSON).
+    #[serde(with = "secs")]
     pub idle_timeout: Duration,
     /// Extra arguments for `sbatch`/`qsub`.
     pub extra: Vec<String>,
@@ -199,13 +202,14 @@ impl Queue {
         self.failed(format!("submission failed: {why}"))
     }
 
-    /// The node of allocation `id` connected.
-    pub fn connected(&mut self, id: &str) -> Option<Change> {
+    /// The node of allocation `id` connected (noted at `now`).
+    pub fn connected(&mut self, id: &str, now: u64) -> Option<Change> {
         let allocation = self
             .allocations
             .iter_mut()
             .find(|a| a.id == id && !a.connected)?;
         allocation.connected = true;
+        allocation.started_at.get_or_insert(now);
         if allocation.state == AllocState::Queued {
             allocation.state = AllocState::Running;
         }
@@ -291,6 +295,21 @@ impl Queue {
     pub fn resume(&mut self) {
         self.state = QueueState::Active;
         self.failures = 0;
+    }
+}
+
+/// A [`Duration`] as whole seconds.
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
     }
 }
 

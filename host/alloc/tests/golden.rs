@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wrun_alloc::{BatchSystem, Script, System};
+use wrun_alloc::{BatchState, BatchSystem, Observed, Queue, QueueSpec, Script, System};
 
 fn dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,6 +107,51 @@ fn qstat_pbs() {
         &parsed(System::Pbs, &sample("qstat-pbs.json")),
     );
     assert!(System::Pbs.driver().parse("Jobs:").is_err());
+}
+
+#[test]
+fn alloc_ls() {
+    let spec = QueueSpec {
+        name: "q".into(),
+        system: System::Slurm,
+        broker: "tcp://10.0.0.1:7878".into(),
+        time: Duration::from_secs(3600),
+        max_nodes: 4,
+        slots: 2,
+        backlog: 1,
+        idle_timeout: Duration::from_secs(300),
+        extra: vec!["--partition=short".into()],
+    };
+    let mut active = Queue::new(spec.clone());
+    active.submitted("11".into(), 1_000);
+    active.connected("11", 0);
+    active.submitted("12".into(), 2_000);
+    active.observe(
+        &[Observed {
+            id: "12".into(),
+            name: "wrun-q".into(),
+            state: BatchState::Failed("FAILED (NonZeroExitCode)".into()),
+        }],
+        3_000,
+    );
+    let mut paused = Queue::new(QueueSpec {
+        name: "gpu".into(),
+        system: System::Sge,
+        ..spec
+    });
+    for _ in 0..3 {
+        paused.submit_failed("qsub failed (exit status: 1): Unable to run job");
+    }
+    let queues = [active, paused];
+    assert_golden("alloc-ls.txt", &wrun_alloc::view::table(&queues));
+    assert_golden(
+        "alloc-ls.json",
+        &(serde_json::to_string_pretty(&queues).unwrap() + "\n"),
+    );
+    assert_eq!(
+        wrun_alloc::view::table(&[]),
+        "no allocation queues (add one with `wrun alloc add`)\n"
+    );
 }
 
 #[test]

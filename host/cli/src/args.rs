@@ -44,7 +44,99 @@ pub(crate) enum Command {
     Broker(BrokerArgs),
     Node(NodeArgs),
     Nodes(NodesArgs),
+    #[command(subcommand)]
+    Alloc(AllocCommand),
     Keygen(KeygenArgs),
+}
+
+/// Allocation queues: a broker's nodes from Slurm, Grid Engine or PBS
+///
+/// A queue submits batch jobs (sbatch, qsub) that start `wrun node`, only
+/// while the broker has queued work that its connected and pending nodes
+/// cannot take, never more than --max-nodes at once, at most --backlog
+/// waiting in the batch system. A node leaves before its walltime ends and
+/// after --idle-timeout without work. An allocation that fails to start or
+/// whose node never connects is counted; after 3 in a row the queue pauses
+/// itself with the reason (`wrun alloc ls`).
+#[derive(Debug, Subcommand)]
+pub(crate) enum AllocCommand {
+    Add(AllocAddArgs),
+    /// List the broker's allocation queues and their allocations
+    Ls {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Stop a queue submitting allocations (running ones go on)
+    Pause(AllocNameArgs),
+    /// Let a paused queue submit again, its failure count cleared
+    Resume(AllocNameArgs),
+    /// Remove a queue; allocations whose node has not connected are
+    /// cancelled, connected nodes leave when idle
+    Rm(AllocNameArgs),
+}
+
+/// Add an allocation queue to a broker
+///
+/// Example (nodes of 8 slots for 2 hours from partition `short`):
+///
+///   wrun alloc add slurm --broker tcp://login1:7878 --key cluster.key \
+///       --time 2h --slots 8 --max-nodes 10 -- --partition=short
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct AllocAddArgs {
+    /// The batch system: slurm, sge or pbs.
+    #[arg(value_name = "SYSTEM", value_parser = ["slurm", "sge", "pbs"])]
+    pub(crate) system: String,
+
+    /// Walltime of each allocation; the node drains and leaves before it
+    /// ends.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_positive_duration)]
+    pub(crate) time: Duration,
+
+    /// Allocations at once, at most.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) max_nodes: u32,
+
+    /// Tasks each node runs at once (the cores each allocation asks for).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) slots: u32,
+
+    /// Allocations waiting in the batch system at once, at most.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) backlog: u32,
+
+    /// A node leaves after this long without work.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_positive_duration)]
+    pub(crate) idle_timeout: Duration,
+
+    /// The queue's name [default: the system's].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+
+    /// Print the batch script and submit nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
+
+    /// Extra arguments for sbatch or qsub (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    pub(crate) extra: Vec<String>,
+}
+
+/// A queue by name.
+#[derive(Debug, Args)]
+pub(crate) struct AllocNameArgs {
+    /// The queue.
+    #[arg(value_name = "QUEUE")]
+    pub(crate) name: String,
+
+    #[command(flatten)]
+    pub(crate) remote: Remote,
 }
 
 /// List the nodes connected to a broker
@@ -181,6 +273,21 @@ pub(crate) struct NodeArgs {
     /// $WRUN_HOME].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
+
+    /// Leave after this long (the batch job's walltime): a tenth of it
+    /// (at most 2 minutes) before the end, ask for no more tasks, finish
+    /// those in hand, say goodbye and exit 0.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub(crate) lifetime: Option<Duration>,
+
+    /// Exit 0 after this long without a task.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub(crate) idle_timeout: Option<Duration>,
+
+    /// The batch job this node runs in, told to the broker (`wrun alloc`
+    /// scripts pass it).
+    #[arg(long, value_name = "ID")]
+    pub(crate) allocation: Option<String>,
 
     #[command(flatten)]
     pub(crate) log: LogArgs,

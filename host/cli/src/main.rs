@@ -1,6 +1,7 @@
 //! `wrun`: run a WebAssembly task over every record of an input, sandboxed,
 //! on all cores. See `wrun --help`, the README and `ARCHITECTURE.md`.
 
+mod alloc;
 mod args;
 mod cache;
 mod cluster;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         args::Command::Broker(args) => cluster::broker(args),
         args::Command::Node(args) => cluster::node(args),
         args::Command::Nodes(args) => remote::nodes(args),
+        args::Command::Alloc(command) => alloc::run(command),
         args::Command::Keygen(args) => cluster::keygen(args),
     };
     match result {

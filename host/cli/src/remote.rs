@@ -111,13 +111,13 @@ pub(crate) fn nodes(args: NodesArgs) -> Result<(), Fail> {
 /// The node table `wrun nodes` prints.
 fn nodes_table(nodes: &[NodeInfo]) -> String {
     let mut text = format!(
-        "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10}\n",
-        "node", "address", "version", "slots", "running", "done", "heard", "up"
+        "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10} {}\n",
+        "node", "address", "version", "slots", "running", "done", "heard", "up", "allocation"
     );
     let ago = |ms: u64| humantime::format_duration(Duration::from_millis(ms / 100 * 100));
     for node in nodes {
         text.push_str(&format!(
-            "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10}\n",
+            "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10} {}\n",
             node.name,
             node.address,
             node.version,
@@ -126,6 +126,7 @@ fn nodes_table(nodes: &[NodeInfo]) -> String {
             node.done,
             format!("{} ago", ago(node.last_heard_ms)),
             ago(node.connected_ms / 1000 * 1000).to_string(),
+            node.allocation.as_deref().unwrap_or("-"),
         ));
     }
     if nodes.is_empty() {
@@ -134,15 +135,15 @@ fn nodes_table(nodes: &[NodeInfo]) -> String {
     text
 }
 
-fn ask(remote: &Remote, control: Control) -> Result<Reply, Fail> {
+pub(crate) fn ask(remote: &Remote, control: Control) -> Result<Reply, Fail> {
     cluster::control(remote, control)
 }
 
-fn parse<T: DeserializeOwned>(json: &str) -> Result<T, Fail> {
+pub(crate) fn parse<T: DeserializeOwned>(json: &str) -> Result<T, Fail> {
     serde_json::from_str(json).or_fail(Code::Broker)
 }
 
-fn unexpected(reply: &Reply) -> Fail {
+pub(crate) fn unexpected(reply: &Reply) -> Fail {
     let text: String = format!("{reply:?}").chars().take(60).collect();
     Fail::new(
         Code::Broker,

@@ -16,7 +16,10 @@ use crate::wire::Nonce;
 /// Version 2: typed job commands ([`Control`], [`Reply`]) instead of
 /// forwarded arguments, and a node's wrun version in its hello.
 /// Version 3: a job's progress for its client ([`ToPeer::Progress`]).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: allocation queues ([`Control::Alloc`], [`Reply::Allocs`]);
+/// a node names the batch job it runs in ([`Role::Node`]'s `allocation`,
+/// shown in [`NodeInfo`]).
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
@@ -55,6 +58,9 @@ pub enum Role {
         slots: u32,
         /// Its wrun version, for `wrun nodes`.
         version: String,
+        /// The batch job it runs in (`--allocation`, rendered by `wrun
+        /// alloc`), so the broker knows that allocation's node came.
+        allocation: Option<String>,
     },
     /// A command-line client (submit, status, ...).
     Client,
@@ -202,6 +208,25 @@ pub enum Control {
     },
     /// `wrun nodes`: the connected nodes.
     Nodes,
+    /// `wrun alloc ...`: the broker's allocation queues.
+    Alloc(AllocCommand),
+}
+
+/// A `wrun alloc` command; each is answered with [`Reply::Allocs`] (the
+/// queues after it) or [`Reply::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AllocCommand {
+    /// `wrun alloc add`: a new queue.
+    Add(wrun_alloc::QueueSpec),
+    /// `wrun alloc ls`.
+    List,
+    /// `wrun alloc pause Q`: submit nothing more.
+    Pause(String),
+    /// `wrun alloc resume Q`: submit again, failures forgotten.
+    Resume(String),
+    /// `wrun alloc rm Q`: forget the queue (its running allocations go on
+    /// until their nodes exit).
+    Remove(String),
 }
 
 /// The broker's answer to a [`Control`]. Job reports travel as the JSON
@@ -228,6 +253,9 @@ pub enum Reply {
     Snapshot(String),
     /// `Nodes`: the connected nodes.
     Nodes(Vec<NodeInfo>),
+    /// `Alloc`: every queue with its allocations, as the JSON `wrun alloc
+    /// ls --json` prints.
+    Allocs(String),
     /// The command failed: wrun's exit code and the message.
     Failed {
         /// wrun's exit code for the failure.
@@ -256,6 +284,8 @@ pub struct NodeInfo {
     pub connected_ms: u64,
     /// Milliseconds since the broker last heard from it.
     pub last_heard_ms: u64,
+    /// The batch job it runs in, if an allocation queue started it.
+    pub allocation: Option<String>,
 }
 
 /// A job submitted to the broker.

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use wrun_store::{BlobStore, Digest};
 
+use crate::allocator::Load;
 use crate::key::ClusterKey;
 use crate::protocol::{
     self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, PROTOCOL_VERSION, Reply, Resume, Role,
@@ -71,6 +72,7 @@ pub struct BrokerHandle {
     nodes: Arc<AtomicUsize>,
     store: Arc<BlobStore>,
     shared_store: bool,
+    load: Arc<Load>,
 }
 
 impl std::fmt::Debug for BrokerHandle {
@@ -103,6 +105,11 @@ impl BrokerHandle {
     /// Whether the nodes read the broker's store directly.
     pub fn shared_store(&self) -> bool {
         self.shared_store
+    }
+
+    /// The queued work and joining nodes, for the allocation queues.
+    pub fn load(&self) -> &Arc<Load> {
+        &self.load
     }
 }
 
@@ -327,6 +334,8 @@ enum Peer {
         /// Results of its that were accepted.
         done: u64,
         connected: Instant,
+        /// The batch job it runs in.
+        allocation: Option<String>,
     },
     Client {
         input: Option<Sender<InputEvent>>,
@@ -361,6 +370,8 @@ pub struct Broker {
     rejected: u64,
     /// Shared with the handles: nodes connected now.
     nodes: Arc<AtomicUsize>,
+    /// Shared with the allocation queues.
+    load: Arc<Load>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -390,6 +401,7 @@ impl Broker {
             nodes: Arc::default(),
             store: store.clone(),
             shared_store: config.shared_store,
+            load: Arc::default(),
         };
         let nonce = wire::nonce();
         let first_ticket = u64::from_le_bytes(nonce[..8].try_into().expect("8 bytes")) >> 1;
@@ -408,6 +420,7 @@ impl Broker {
             rotation: 0,
             rejected: 0,
             nodes: handle.nodes.clone(),
+            load: handle.load.clone(),
         };
         Ok((broker, handle))
     }
@@ -451,6 +464,7 @@ impl Broker {
                 }
             }
             self.dispatch();
+            self.load.set_queued(self.queue.queued() as u64);
             if Instant::now() >= next_tick {
                 self.heartbeats();
                 next_tick = Instant::now() + tick;
@@ -584,11 +598,19 @@ impl Broker {
                 name,
                 slots,
                 version,
+                allocation,
             } => {
+                let of = match allocation {
+                    Some(id) => format!(" of allocation {id}"),
+                    None => String::new(),
+                };
                 self.log(format!(
-                    "node {name} ({address}, wrun {version}) joined with {slots} slots"
+                    "node {name} ({address}, wrun {version}){of} joined with {slots} slots"
                 ));
                 self.nodes.fetch_add(1, Ordering::Relaxed);
+                if let Some(id) = allocation {
+                    self.load.joined(id);
+                }
                 Peer::Node {
                     name: name.clone(),
                     slots: *slots,
@@ -596,6 +618,7 @@ impl Broker {
                     credit: 0,
                     done: 0,
                     connected: Instant::now(),
+                    allocation: allocation.clone(),
                 }
             }
             Role::Client => Peer::Client {
@@ -787,6 +810,7 @@ impl Broker {
                     version,
                     done,
                     connected,
+                    allocation,
                     ..
                 } => Some(NodeInfo {
                     name: name.clone(),
@@ -797,6 +821,7 @@ impl Broker {
                     done: *done,
                     connected_ms: millis(*connected),
                     last_heard_ms: millis(session.last_seen),
+                    allocation: allocation.clone(),
                 }),
                 Peer::Client { .. } => None,
             })

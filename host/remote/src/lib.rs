@@ -6,6 +6,8 @@
 //! * [`transport`]: the ZeroMQ sockets, in one place;
 //! * [`queue`]: the broker's priority queue, credit and re-queueing;
 //! * [`broker`]: the broker's socket thread and its sessions;
+//! * [`allocator`]: the broker's allocation queues (`wrun alloc`), which
+//!   submit batch jobs that start nodes;
 //! * [`node`]: a node's loop: credit, module and chunk fetches, slots;
 //! * [`client`]: the command line's side of a session;
 //! * [`executor`]: the scheduler's [`wrun_scheduler::Executor`] that sends
@@ -17,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod broker;
 pub mod client;
 pub mod convert;

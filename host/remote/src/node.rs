@@ -11,6 +11,12 @@
 //! backing off exponentially up to five seconds; results that were not
 //! sent are kept and sent in the new session (the broker drops any it has
 //! already had from another node).
+//!
+//! A node may leave on its own ([`lifetime`]): at the end of its
+//! `--lifetime` (after draining) or after `--idle-timeout` without work; it
+//! then reports what it ran, says goodbye and [`Node::run`] returns.
+
+pub mod lifetime;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,6 +35,7 @@ use crate::protocol::{
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
+use lifetime::{Leaving, Lifetime, Step};
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -48,6 +55,12 @@ pub struct NodeConfig {
     pub shared_store: bool,
     /// Runtime limits besides each job's own (log size, stack, ...).
     pub base_limits: Limits,
+    /// Leave after this long (the batch job's walltime), draining first.
+    pub lifetime: Option<Duration>,
+    /// Leave after this long without work.
+    pub idle_timeout: Option<Duration>,
+    /// The batch job the node runs in, told to the broker.
+    pub allocation: Option<String>,
 }
 
 /// Why a node stopped.
@@ -123,6 +136,9 @@ pub struct Node {
     ran: u64,
     ran_logged: u64,
     logged_at: Instant,
+    lifetime: Lifetime,
+    /// Asks for no more tasks ([`Step::Drain`]).
+    draining: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -163,6 +179,8 @@ impl Node {
                 .expect("a thread starts");
         }
         let mut node = Node {
+            lifetime: Lifetime::new(Instant::now(), config.lifetime, config.idle_timeout),
+            draining: false,
             config,
             _context: context,
             socket,
@@ -197,9 +215,27 @@ impl Node {
         tracing::info!(target: "wrun::node", node = %self.config.name, "{message}");
     }
 
-    /// Run until the broker refuses this node.
+    /// Run until the broker refuses this node (an error) or the node
+    /// leaves on its own ([`lifetime`]).
     pub fn run(mut self) -> Result<(), NodeError> {
         loop {
+            let busy = self.in_hand > 0 || !self.unsent.is_empty();
+            match self.lifetime.step(Instant::now(), busy) {
+                Step::Work => {}
+                Step::Drain => {
+                    if !self.draining {
+                        self.log(format!(
+                            "draining: its lifetime ends soon; {} tasks in hand",
+                            self.in_hand
+                        ));
+                    }
+                    self.draining = true;
+                }
+                Step::Leave(why) => {
+                    self.leave(why);
+                    return Ok(());
+                }
+            }
             let timeout = match (&self.state, self.oldest_unsent) {
                 (State::Live { .. }, Some(_)) => Duration::from_millis(1),
                 (State::Live { heartbeat, .. }, None) => *heartbeat / 4,
@@ -233,6 +269,7 @@ impl Node {
                 name: self.config.name.clone(),
                 slots: self.config.slots as u32,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
+                allocation: self.config.allocation.clone(),
             },
         };
         let frame = wire::seal(
@@ -474,9 +511,25 @@ impl Node {
         }
     }
 
+    /// Report every result, say goodbye (the broker queues again any
+    /// task still in hand) and stop.
+    fn leave(&mut self, why: Leaving) {
+        if self.oldest_unsent.is_some() {
+            self.in_hand = 0;
+            self.flush(Instant::now());
+        }
+        self.send(&ToBroker::Bye);
+        self.log(format!("leaving: {why}; {} tasks run", self.ran));
+        // The goodbye goes out before the socket closes.
+        let _ = self.socket.set_linger(1000);
+    }
+
     /// Ask for more tasks when fewer than about `QUEUE_TIME` per slot are
-    /// at hand or promised.
+    /// at hand or promised (none while draining).
     fn top_up(&mut self) {
+        if self.draining {
+            return;
+        }
         let per_slot =
             (Self::QUEUE_TIME.as_micros() as f64 / self.mean_us.max(1.0)).clamp(1.0, 512.0);
         let want = ((per_slot as usize + 1) * self.config.slots.max(1)).min(MAX_CREDIT);

@@ -19,6 +19,7 @@ use wrun_runtime::TaskRunner;
 use wrun_scheduler::Executor;
 use wrun_store::{BlobStore, Digest};
 
+use crate::allocator::Allocator;
 use crate::broker::{BrokerHandle, ClientLink, Notifier, Service};
 use crate::executor::RemoteExecutor;
 use crate::protocol::{Control, JobProgress, Reply, Resume, Submission, ToPeer, Work};
@@ -34,6 +35,7 @@ pub struct JobService {
     home: Home,
     store: Arc<BlobStore>,
     exit_code: ExitCode,
+    allocator: Arc<Allocator>,
 }
 
 impl std::fmt::Debug for JobService {
@@ -78,19 +80,22 @@ impl Placement for Nodes<'_> {
 
 impl JobService {
     /// A service for the broker behind `handle`, on the journal in `home`
-    /// and the modules and outputs in `store`; `exit_code` words failures
-    /// as the command line's exit codes.
+    /// and the modules and outputs in `store`, with the allocation queues
+    /// of `allocator`; `exit_code` words failures as the command line's
+    /// exit codes.
     pub fn new(
         handle: BrokerHandle,
         home: Home,
         store: Arc<BlobStore>,
         exit_code: ExitCode,
+        allocator: Arc<Allocator>,
     ) -> Self {
         JobService {
             handle,
             home,
             store,
             exit_code,
+            allocator,
         }
     }
 
@@ -253,6 +258,7 @@ impl JobService {
             )?)),
             // The broker's socket thread answers it.
             Control::Nodes => Reply::Nodes(Vec::new()),
+            Control::Alloc(command) => self.allocator.command(command)?,
         })
     }
 }

@@ -35,11 +35,11 @@ fn submits_only_for_work_nobody_will_take_within_backlog_and_max_nodes() {
     queue.submitted("2".into(), 0);
     assert_eq!(queue.pending_slots(), 4);
     assert_eq!(queue.wanted(9), 0, "backlog full");
-    queue.connected("1");
-    queue.connected("2");
+    queue.connected("1", 0);
+    queue.connected("2", 0);
     assert_eq!(queue.wanted(9), 1, "max 3 nodes, 2 running");
     queue.submitted("3".into(), 0);
-    queue.connected("3");
+    queue.connected("3", 0);
     assert_eq!(queue.wanted(9), 0, "max nodes reached");
     let changes = queue.observe(
         &[
@@ -55,7 +55,7 @@ fn submits_only_for_work_nobody_will_take_within_backlog_and_max_nodes() {
             state: AllocState::Finished,
             connected: true,
             submitted_at: 0,
-            started_at: None,
+            started_at: Some(0),
         })],
         "a connected allocation that left the listing finished"
     );
@@ -97,7 +97,7 @@ fn a_connection_resets_the_failure_count() {
     queue.submit_failed("a");
     queue.submit_failed("b");
     queue.submitted("1".into(), 0);
-    queue.connected("1");
+    queue.connected("1", 0);
     assert_eq!(queue.failures, 0);
     assert!(queue.submit_failed("c").is_empty());
 }

@@ -33,9 +33,11 @@ struct Job {
 
 impl BatchSystem for Pbs {
     fn render(&self, script: &Script<'_>) -> String {
+        // `-V`: the node inherits the broker's environment, as under Slurm.
         format!(
             "#!/bin/bash\n\
              #PBS -N {name}\n\
+             #PBS -V\n\
              #PBS -l walltime={time}\n\
              #PBS -l select=1:ncpus={slots}\n\
              #PBS -j oe\n\

@@ -18,11 +18,13 @@ pub struct Sge;
 impl BatchSystem for Sge {
     fn render(&self, script: &Script<'_>) -> String {
         // Slots beyond one need a parallel environment, which is
-        // site-specific: `-- -pe smp N` among the extra arguments.
+        // site-specific: `-- -pe smp N` among the extra arguments. `-V`:
+        // the node inherits the broker's environment, as under Slurm.
         format!(
             "#!/bin/bash\n\
              #$ -N {name}\n\
              #$ -S /bin/bash\n\
+             #$ -V\n\
              #$ -l h_rt={time}\n\
              #$ -j y\n\
              #$ -o {log}/\n\

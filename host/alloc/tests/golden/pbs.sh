@@ -1,5 +1,6 @@
 #!/bin/bash
 #PBS -N wrun-q
+#PBS -V
 #PBS -l walltime=1:30:00
 #PBS -l select=1:ncpus=4
 #PBS -j oe

@@ -1,6 +1,7 @@
 #!/bin/bash
 #$ -N wrun-q
 #$ -S /bin/bash
+#$ -V
 #$ -l h_rt=1:30:00
 #$ -j y
 #$ -o /home/alice/.wrun/broker/alloc/q/

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wrun_jobs::{Home, Local};
+use wrun_remote::allocator::{Allocator, AllocatorConfig};
 use wrun_remote::broker::{Broker, BrokerConfig};
 use wrun_remote::key::ClusterKey;
 use wrun_remote::node::{Node, NodeConfig};
@@ -77,6 +78,10 @@ fn store(url: Option<&str>, home: &Home) -> Result<(Arc<BlobStore>, bool), Fail>
     Ok((Arc::new(store), true))
 }
 
+/// How often the allocation queues look at the load and poll the batch
+/// systems.
+const ALLOC_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `wrun broker`.
 pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
     let bind = endpoint(&args.bind)?;
@@ -114,7 +119,20 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
         broker.endpoint(),
         home.root().display()
     );
-    let service = JobService::new(handle, home, store, crate::exit::code_of);
+    // Batch scripts name the key and this executable by absolute path.
+    let allocator = Allocator::start(
+        AllocatorConfig {
+            home: home.clone(),
+            wrun: std::env::current_exe().or_fail(Code::Internal)?,
+            key: match &args.key {
+                Some(key) => Some(std::path::absolute(key).or_fail(Code::Usage)?),
+                None => None,
+            },
+            poll: ALLOC_POLL,
+        },
+        handle.load().clone(),
+    )?;
+    let service = JobService::new(handle, home, store, crate::exit::code_of, allocator);
     broker.run(Arc::new(service))
 }
 
@@ -139,6 +157,9 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
         store,
         shared_store,
         base_limits: Limits::default(),
+        lifetime: args.lifetime,
+        idle_timeout: args.idle_timeout,
+        allocation: args.allocation,
     })
     .or_fail(Code::Usage)?;
     node.run().or_fail(Code::Broker)

@@ -1,0 +1,249 @@
+//! Allocation queues (`wrun alloc`) against a real batch system on this
+//! machine: Slurm (`.ci/slurm-up.sh`) and Grid Engine (`.ci/sge-up.sh`).
+//! Where the system does not answer, a test fails under `CI=true` and is
+//! skipped (saying why) elsewhere.
+
+use std::process::{Command, Stdio};
+
+use super::{Cluster, gc_job};
+use crate::support::{repo, spawn_wrun, wait_until, wrun, wrun_in};
+
+/// Whether the batch system whose `probe` command this is answers; under
+/// CI it must.
+fn available(system: &str, probe: &[&str]) -> bool {
+    let answers = Command::new(probe[0])
+        .args(&probe[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !answers {
+        let why = format!(
+            "{system} does not answer `{}` (start it with .ci/{system}-up.sh)",
+            probe.join(" ")
+        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        eprintln!("skipped: {why}");
+    }
+    answers
+}
+
+fn slurm() -> bool {
+    available("slurm", &["sinfo", "-h"])
+}
+
+fn sge() -> bool {
+    available("sge", &["qstat", "-f"])
+}
+
+/// `wrun alloc SUBCOMMAND --broker ENDPOINT ARGS` from the client's home.
+fn alloc(cluster: &Cluster, subcommand: &str, args: &[&str]) -> crate::support::Run {
+    let mut all = vec!["alloc", subcommand, "--broker", &cluster.endpoint];
+    all.extend(args);
+    wrun_in(&cluster.client(), &all, None)
+}
+
+/// `wrun alloc ls --json`, parsed.
+fn queues(cluster: &Cluster) -> serde_json::Value {
+    let run = alloc(cluster, "ls", &["--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_slice(&run.stdout).unwrap()
+}
+
+/// A broker with a queue on `system` and no node: a submitted job makes it
+/// submit a batch job, whose node connects and runs the job; the output is
+/// local mode's; the node leaves after its idle timeout, and the
+/// allocation shows as finished.
+fn a_queue_starts_a_node_for_a_job_and_the_node_leaves_when_idle(system: &str) {
+    let cluster = Cluster::start(0);
+    let added = alloc(
+        &cluster,
+        "add",
+        &[
+            system,
+            "--name",
+            "q",
+            "--time",
+            "10m",
+            "--idle-timeout",
+            "2s",
+        ],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert_eq!(queues(&cluster)[0]["allocations"], serde_json::json!([]));
+
+    let out = cluster.dir.path().join("gc.tsv");
+    let input = repo().join("examples/data/reads.fa");
+    let run = cluster.wrun(&gc_job(&input, &out));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let local = cluster.dir.path().join("local.tsv");
+    let mut job = gc_job(&input, &local);
+    job.insert(1, "--no-journal");
+    let reference = wrun(&job, None);
+    assert_eq!(reference.code, 0, "{}", reference.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&local).unwrap());
+
+    // The allocator notes the node's hello at its next round (each second).
+    wait_until("the allocation's node is noted as connected", || {
+        queues(&cluster)[0]["allocations"][0]["connected"] == true
+    });
+    let listed = queues(&cluster);
+    let allocations = listed[0]["allocations"].as_array().unwrap();
+    assert_eq!(allocations.len(), 1, "{listed}");
+    let id = allocations[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        cluster
+            .broker
+            .log()
+            .contains(&format!("node wrun-q-{id} (")),
+        "{}",
+        cluster.broker.log()
+    );
+    wait_until(
+        "the idle node leaves and its allocation is finished",
+        || queues(&cluster)[0]["allocations"][0]["state"] == "finished",
+    );
+    let text = alloc(&cluster, "ls", &[]).stdout_text();
+    assert!(
+        text.contains(&format!("  allocation {id:<12} finished  node connected\n")),
+        "{text}"
+    );
+    // The node said why it left, in the batch system's output file.
+    let logs = cluster.dir.path().join("broker/broker/alloc/q");
+    let said = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default())
+        .any(|text| text.contains("leaving: it had no work for 2s"));
+    assert!(said, "no node output in {} says it left", logs.display());
+}
+
+#[test]
+fn slurm_a_queue_starts_a_node_for_a_job_and_the_node_leaves_when_idle() {
+    if slurm() {
+        a_queue_starts_a_node_for_a_job_and_the_node_leaves_when_idle("slurm");
+    }
+}
+
+#[test]
+fn sge_a_queue_starts_a_node_for_a_job_and_the_node_leaves_when_idle() {
+    if sge() {
+        a_queue_starts_a_node_for_a_job_and_the_node_leaves_when_idle("sge");
+    }
+}
+
+#[test]
+fn slurm_a_queue_whose_allocations_fail_pauses_itself_with_the_reason() {
+    if !slurm() {
+        return;
+    }
+    let cluster = Cluster::start(0);
+    let added = alloc(&cluster, "add", &["slurm", "--", "--partition=nope"]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let out = cluster.dir.path().join("gc.tsv");
+    let input = repo().join("examples/data/reads.fa");
+    let mut client = spawn_wrun(&cluster.client(), &cluster.remote(&gc_job(&input, &out)));
+    wait_until("the queue pauses itself", || {
+        queues(&cluster)[0]["state"] == "paused"
+    });
+    let listed = queues(&cluster);
+    assert_eq!(listed[0]["failures"], 3, "{listed}");
+    assert_eq!(
+        listed[0]["reason"],
+        "3 allocations failed in a row; the last: submission failed: sbatch failed (exit \
+         status: 1): sbatch: error: invalid partition specified: nope; sbatch: error: Batch \
+         job submission failed: Invalid partition name specified"
+    );
+    let text = alloc(&cluster, "ls", &[]).stdout_text();
+    assert!(
+        text.contains("): paused: 3 allocations failed in a row"),
+        "{text}"
+    );
+    // Resumed, it tries again (and fails again).
+    let resumed = alloc(&cluster, "resume", &["slurm"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    wait_until("the queue pauses itself again", || {
+        queues(&cluster)[0]["state"] == "paused"
+    });
+    let removed = alloc(&cluster, "rm", &["slurm"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert_eq!(queues(&cluster), serde_json::json!([]));
+    let _ = client.kill();
+    let _ = client.wait();
+}
+
+#[test]
+fn alloc_commands_name_what_is_wrong() {
+    let cluster = Cluster::start(0);
+    let missing = alloc(&cluster, "pause", &["nope"]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("no allocation queue named \"nope\""),
+        "{}",
+        missing.stderr
+    );
+    let bad = alloc(&cluster, "add", &["slurm", "--name", "a b"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("--name \"a b\": use 1 to 64 letters, digits, '-' and '_'"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(alloc(&cluster, "add", &["pbs"]).code, 0);
+    let twice = alloc(&cluster, "add", &["pbs"]);
+    assert!(
+        twice
+            .stderr
+            .contains("an allocation queue named \"pbs\" exists already"),
+        "{}",
+        twice.stderr
+    );
+    let none = wrun_in(&cluster.client(), &["alloc", "ls"], None);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    assert!(none.stderr.contains("give --broker"), "{}", none.stderr);
+}
+
+#[test]
+fn alloc_add_dry_run_prints_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cluster.key");
+    let run = wrun_in(
+        dir.path(),
+        &[
+            "alloc",
+            "add",
+            "slurm",
+            "--broker",
+            "tcp://10.0.0.1:7878",
+            "--key",
+            key.to_str().unwrap(),
+            "--slots",
+            "4",
+            "--time",
+            "90m",
+            "--dry-run",
+            "--",
+            "--partition=short",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let wrun = crate::support::wrun_binary();
+    let expected = format!(
+        "#!/bin/bash\n\
+         #SBATCH --job-name=wrun-slurm\n\
+         #SBATCH --time=1:30:00\n\
+         #SBATCH --nodes=1\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --cpus-per-task=4\n\
+         #SBATCH --output={}/broker/alloc/slurm/%x-%j.out\n\
+         exec '{}' node --connect 'tcp://10.0.0.1:7878' --key '{}' --slots 4 --lifetime 5400s \
+         --idle-timeout 300s --allocation \"$SLURM_JOB_ID\" --name \"wrun-slurm-$SLURM_JOB_ID\"\n",
+        dir.path().display(),
+        wrun.display(),
+        key.display(),
+    );
+    assert_eq!(run.stdout_text(), expected);
+}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Single-host Son of Grid Engine 8.1.9 (Debian 12 gridengine-*), root, no systemd.
+# The recipe of ../shared/testbeds.md §2, and the queue without load thresholds.
 set -euo pipefail
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 H=$(hostname)

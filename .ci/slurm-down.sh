@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Stop the single-host Slurm cluster by PID (never by name).
+# The recipe of ../shared/testbeds.md §1.7.
 SLURM_DIR=${SLURM_DIR:-/tmp/slurm}
 stop_pid() {  # TERM, wait up to 10 s, then KILL
   local p=$1; [ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 0

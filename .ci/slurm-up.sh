@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Single-host Slurm cluster (Debian 12, root, no systemd). Idempotent-ish.
+# The recipe of ../shared/testbeds.md §1.2 (tested there on this machine kind).
 set -euo pipefail
 SLURM_DIR=${SLURM_DIR:-/tmp/slurm}
 ms() { date +%s%3N; }

@@ -18,7 +18,8 @@ use crate::wire::Nonce;
 /// Version 3: a job's progress for its client ([`ToPeer::Progress`]).
 /// Version 4: allocation queues ([`Control::Alloc`], [`Reply::Allocs`]);
 /// a node names the batch job it runs in ([`Role::Node`]'s `allocation`,
-/// shown in [`NodeInfo`]).
+/// shown in [`NodeInfo`]); the broker answers a node's goodbye with
+/// [`ToPeer::Farewell`].
 pub const PROTOCOL_VERSION: u32 = 4;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
@@ -158,6 +159,10 @@ pub enum ToPeer {
     /// Client: how far the job is (a few times a second at most, while
     /// chunks finish).
     Progress(JobProgress),
+    /// Node: the broker took its [`ToBroker::Bye`] (tasks it still had are
+    /// queued again) and ended the session: the node may close its socket
+    /// without losing the goodbye.
+    Farewell,
 }
 
 /// How far a job is: its chunks that finished, in this run or an earlier

@@ -664,7 +664,12 @@ impl Broker {
         };
         match (message, node_credit, client) {
             (ToBroker::Heartbeat, _, _) => {}
-            (ToBroker::Bye, _, _) => self.end_session(id, "left"),
+            (ToBroker::Bye, node_credit, _) => {
+                if node_credit.is_some() {
+                    self.send(id, &ToPeer::Farewell);
+                }
+                self.end_session(id, "left");
+            }
             (ToBroker::Credit(n), Some(credit), _) => {
                 *credit = (*credit + n as usize).min(MAX_CREDIT);
             }

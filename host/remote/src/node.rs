@@ -160,6 +160,8 @@ impl Node {
     /// The first wait for a welcome; doubled on each silence up to the cap.
     const FIRST_BACKOFF: Duration = Duration::from_millis(500);
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
+    /// How long a leaving node waits for the broker's farewell.
+    const FAREWELL_WAIT: Duration = Duration::from_secs(2);
 
     /// Connect (in the background) and start the slots.
     pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
@@ -512,16 +514,34 @@ impl Node {
     }
 
     /// Report every result, say goodbye (the broker queues again any
-    /// task still in hand) and stop.
+    /// task still in hand) and wait, at most [`Node::FAREWELL_WAIT`], for
+    /// the broker's farewell: the slot threads keep the socket's context
+    /// alive, so nothing else makes sure the goodbye left this process.
     fn leave(&mut self, why: Leaving) {
         if self.oldest_unsent.is_some() {
             self.in_hand = 0;
             self.flush(Instant::now());
         }
-        self.send(&ToBroker::Bye);
         self.log(format!("leaving: {why}; {} tasks run", self.ran));
-        // The goodbye goes out before the socket closes.
-        let _ = self.socket.set_linger(1000);
+        let State::Live { .. } = self.state else {
+            return;
+        };
+        self.send(&ToBroker::Bye);
+        let deadline = Instant::now() + Self::FAREWELL_WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let mut items = [self.socket.as_poll_item(zmq::POLLIN)];
+            let _ = zmq::poll(&mut items, left.as_millis() as i64 + 1);
+            while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
+                let State::Live { opener, .. } = &mut self.state else {
+                    return;
+                };
+                let message = opener.open(&frame).ok().map(protocol::decode::<ToPeer>);
+                if let Some(Ok(ToPeer::Farewell)) = message {
+                    return;
+                }
+            }
+        }
+        self.log("the broker did not answer the goodbye; it will presume this node dead");
     }
 
     /// Ask for more tasks when fewer than about `QUEUE_TIME` per slot are

@@ -5,7 +5,7 @@
 
 use std::process::{Command, Stdio};
 
-use super::{Cluster, gc_job};
+use super::{Cluster, Peer, gc_job, local_reference, nodes, slow_input, slow_job, wait_bounded};
 use crate::support::{repo, spawn_wrun, wait_until, wrun, wrun_in};
 
 /// Whether the batch system whose `probe` command this is answers; under
@@ -67,6 +67,8 @@ fn a_queue_starts_a_node_for_a_job_and_the_node_leaves_when_idle(system: &str) {
             "10m",
             "--idle-timeout",
             "2s",
+            "--max-nodes",
+            "1",
         ],
     );
     assert_eq!(added.code, 0, "{}", added.stderr);
@@ -169,6 +171,53 @@ fn slurm_a_queue_whose_allocations_fail_pauses_itself_with_the_reason() {
     assert_eq!(queues(&cluster), serde_json::json!([]));
     let _ = client.kill();
     let _ = client.wait();
+}
+
+/// `wrun node --lifetime`: the node tells the broker its allocation, drains
+/// before the end of its lifetime, says goodbye and exits 0; the job
+/// completes on the other node, as local mode writes it.
+#[test]
+fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
+    let cluster = Cluster::start(1);
+    let home = cluster.dir.path().join("short");
+    let mut short = Peer::start(
+        &home,
+        &[
+            "node",
+            "--connect",
+            &cluster.endpoint,
+            "--slots",
+            "1",
+            "--name",
+            "short",
+            "--lifetime",
+            "2s",
+            "--allocation",
+            "42",
+        ],
+    );
+    short.wait_for("connected");
+    let listed = nodes(&cluster);
+    let entry = listed.iter().find(|n| n["name"] == "short").unwrap();
+    assert_eq!(entry["allocation"], "42", "{entry}");
+    let input = slow_input(cluster.dir.path());
+    let out = cluster.dir.path().join("out.txt");
+    let run = cluster.wrun(&slow_job(&input, &out));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        local_reference(&input, cluster.dir.path())
+    );
+    let status = wait_bounded(&mut short.child);
+    assert_eq!(status.code(), Some(0), "{}", short.log());
+    assert!(
+        short.log().contains("leaving: its lifetime ends"),
+        "{}",
+        short.log()
+    );
+    cluster
+        .broker
+        .wait_for("node short (127.0.0.1, 1 slots) left");
 }
 
 #[test]

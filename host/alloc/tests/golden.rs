@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wrun_alloc::{BatchState, BatchSystem, Observed, Queue, QueueSpec, Script, System};
+use wrun_alloc::{BatchState, Observed, Queue, QueueSpec, Script, System};
 
 fn dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

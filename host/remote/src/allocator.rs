@@ -233,12 +233,11 @@ impl Allocator {
                     Ok(())
                 }
             };
-            // The failure count changes with allocations, too.
-            let row = queue_row(queue).map_err(|e| e.to_string());
+            // The failure count and state change with allocations, too.
+            let saved = queue_row(queue).and_then(|row| Ok(journal.put_queue(&row)?));
             if let Err(why) = recorded
                 .map_err(|e| e.to_string())
-                .and_then(|()| row)
-                .and_then(|row| journal.put_queue(&row).map_err(|e| e.to_string()))
+                .and(saved.map_err(|e| e.to_string()))
             {
                 self.log(format!("cannot record queue {}: {why}", queue.spec.name));
             }

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use crate::{NOOP_TASK, REPEATS, Table, fmt_ms, fmt_us, input_of_lines, wrun_binary, wrun_submit};
 
 /// A `wrun broker` or `wrun node`; killed when dropped.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Process {
-    fn start(home: &Path, args: &[&str]) -> Process {
+    pub(crate) fn start(home: &Path, args: &[&str]) -> Process {
         let mut child = Command::new(wrun_binary())
             .env("WRUN_HOME", home)
             .args(args)
@@ -47,8 +47,23 @@ impl Process {
         }
     }
 
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         self.wait_for_all(&[text])
+    }
+}
+
+impl Process {
+    /// A broker on a free loopback port, and its endpoint.
+    pub(crate) fn broker(home: &Path) -> (Process, String) {
+        let broker = Process::start(home, &["broker", "--bind", "tcp://127.0.0.1:*"]);
+        let line = broker.wait_for("listening on ");
+        let endpoint = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .expect("the broker says where it listens")
+            .to_owned();
+        (broker, endpoint)
     }
 }
 
@@ -60,7 +75,7 @@ impl Drop for Process {
 }
 
 /// `wrun submit` of the no-op task over `lines` through the broker.
-fn remote_submit(home: &Path, endpoint: &str, lines: &Path) -> Duration {
+pub(crate) fn remote_submit(home: &Path, endpoint: &str, lines: &Path) -> Duration {
     let started = Instant::now();
     let status = Command::new(wrun_binary())
         .env("WRUN_HOME", home)
@@ -82,7 +97,7 @@ fn remote_submit(home: &Path, endpoint: &str, lines: &Path) -> Duration {
     started.elapsed()
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }
@@ -91,17 +106,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 /// low load, each against local mode on the same machine.
 pub(crate) fn remote(table: &mut Table, dir: &Path, workers: usize, scale: usize) {
     let root = dir.join("cluster");
-    let broker = Process::start(
-        &root.join("broker"),
-        &["broker", "--bind", "tcp://127.0.0.1:*"],
-    );
-    let line = broker.wait_for("listening on ");
-    let endpoint = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .expect("the broker says where it listens")
-        .to_owned();
+    let (broker, endpoint) = Process::broker(&root.join("broker"));
     let slots = (workers / 2).max(1).to_string();
     let nodes: Vec<Process> = ["a", "b"]
         .iter()

@@ -20,8 +20,11 @@
 //!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`);
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
-//!   local mode (`cluster`).
+//!   local mode (`cluster`);
+//! * an allocation queue on the machine's Slurm: submit with no node to
+//!   the first result, against `sbatch` submit-to-start (`alloc`).
 
+mod alloc;
 mod bio;
 mod cluster;
 mod snapshot;
@@ -88,6 +91,9 @@ fn main() {
     }
     if run("cluster") {
         cluster::remote(&mut table, dir.path(), workers, scale);
+    }
+    if run("alloc") {
+        alloc::first_result(&mut table, dir.path());
     }
     table.print();
 }

@@ -182,8 +182,26 @@ pub(crate) struct NodeArgs {
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
 
+    /// When this node's allocation ends (`2026-12-01T05:30:00Z`; without a
+    /// zone, local time) [default: asked of Slurm (`squeue`) or Grid Engine
+    /// (`qstat`) when the node runs in one of their jobs].
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub(crate) until: Option<std::time::SystemTime>,
+
+    /// Drain this long before the allocation ends: take no new task,
+    /// suspend the running ones at their next call boundary with a
+    /// snapshot, hand them to the broker and exit 0 (at least the longest
+    /// time-based --checkpoint-every of the jobs run). SIGTERM and SIGUSR1
+    /// drain at once.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
+    pub(crate) drain_before: Duration,
+
     #[command(flatten)]
     pub(crate) log: LogArgs,
+}
+
+fn parse_until(text: &str) -> Result<std::time::SystemTime, String> {
+    crate::cluster::parse_time(text)
 }
 
 /// Write a new cluster key file, readable only by you

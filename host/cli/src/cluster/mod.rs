@@ -5,6 +5,7 @@
 
 mod client;
 mod log;
+mod walltime;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use wrun_jobs::{Home, Local};
 use wrun_remote::broker::{Broker, BrokerConfig};
 use wrun_remote::key::ClusterKey;
-use wrun_remote::node::{Node, NodeConfig};
+use wrun_remote::node::{Node, NodeConfig, Walltime};
 use wrun_remote::service::JobService;
 use wrun_remote::transport::Endpoint;
 use wrun_runtime::Limits;
@@ -22,6 +23,7 @@ use crate::args::{BrokerArgs, KeygenArgs, NodeArgs};
 use crate::exit::{Code, Fail, OrFail};
 
 pub(crate) use client::{control, resume, submit};
+pub(crate) use walltime::parse_time;
 
 /// `wrun keygen`.
 pub(crate) fn keygen(args: KeygenArgs) -> Result<(), Fail> {
@@ -131,6 +133,31 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
         format!("{host}-{}", std::process::id())
     });
     log::start(args.log);
+    let walltime = match walltime::end_time(args.until) {
+        Ok(Some((ends, source))) => {
+            tracing::info!(
+                target: "wrun::node",
+                node = %name,
+                "walltime ends at {} ({source}); draining {} before",
+                humantime::format_rfc3339_seconds(ends),
+                humantime::format_duration(args.drain_before)
+            );
+            Some(Walltime {
+                ends,
+                drain_before: args.drain_before,
+            })
+        }
+        Ok(None) => None,
+        Err(why) => {
+            tracing::warn!(
+                target: "wrun::node",
+                node = %name,
+                "cannot tell when this allocation ends ({why}); the node drains only at \
+                 SIGTERM or SIGUSR1 (or pass --until)"
+            );
+            None
+        }
+    };
     let node = Node::start(NodeConfig {
         connect,
         key,
@@ -139,7 +166,9 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
         store,
         shared_store,
         base_limits: Limits::default(),
+        walltime,
     })
     .or_fail(Code::Usage)?;
+    crate::drain::watch_node(node.drainer());
     node.run().or_fail(Code::Broker)
 }

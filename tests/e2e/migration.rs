@@ -18,6 +18,16 @@ fn detail(cluster: &Cluster) -> Value {
     serde_json::from_slice(&run.stdout).unwrap()
 }
 
+/// The fuel each chunk of job 1 used, as the broker's journal has it.
+fn remote_fuel(cluster: &Cluster) -> Vec<u64> {
+    detail(cluster)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["fuel_used"].as_u64().expect("metered"))
+        .collect()
+}
+
 /// Steps after which each chunk's latest snapshot was taken (0: none), as
 /// the broker's journal has them; empty before the job is accepted.
 fn steps(cluster: &Cluster) -> Vec<u64> {
@@ -125,15 +135,7 @@ fn drained_by(signal: i32, name: &str) {
     wait_ok(client);
     assert_eq!(std::fs::read(&out).unwrap(), expected);
     assert_moved(&cluster, "n1", &format!("drained ({name})"), &before);
-    let fuel = |detail: Value| -> Vec<u64> {
-        detail["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["fuel_used"].as_u64().expect("metered"))
-            .collect()
-    };
-    assert_eq!(fuel(detail(&cluster)), fuel_used(local.path()));
+    assert_eq!(remote_fuel(&cluster), fuel_used(local.path()));
 }
 
 #[test]
@@ -161,4 +163,68 @@ fn a_node_killed_mid_task_leaves_its_tasks_to_resume_elsewhere_from_their_snapsh
     wait_ok(client);
     assert_eq!(std::fs::read(&out).unwrap(), expected);
     assert_moved(&cluster, "n1", "", &before);
+}
+
+#[test]
+fn wrun_snapshot_checkpoints_a_live_broker_job_on_its_nodes() {
+    let mut cluster = Cluster::with_heartbeat(0, None, false, "1s");
+    cluster.add_node_with(&["--slots", "2"]);
+    let input = pi_input(cluster.dir.path(), 4_000_000_000);
+    let out = cluster.dir.path().join("out.txt");
+    // No periodic snapshots: only the one asked for.
+    let mut client = spawn_client(&cluster, &pi_args(&input, &out, &[]));
+    wait_until("both chunks run", || {
+        let run = cluster.wrun(&["status", "--json"]);
+        let jobs: Value = serde_json::from_slice(&run.stdout).unwrap_or(Value::Null);
+        jobs[0]["tasks"]["running"] == 2
+    });
+    assert_eq!(steps(&cluster), [0, 0]);
+    let run = cluster.wrun(&["snapshot", "1", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let tasks = answer["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2, "{answer}");
+    for task in tasks {
+        let position = task["snapshot"]["position"].as_str().unwrap();
+        assert!(position.starts_with("after step "), "{answer}");
+    }
+    assert!(steps(&cluster).iter().all(|&s| s > 0));
+    let _ = client.kill();
+    let _ = client.wait();
+}
+
+#[test]
+fn a_broker_job_out_of_fuel_is_suspended_and_add_fuel_finishes_it_with_the_same_fuel() {
+    let cluster = Cluster::with_heartbeat(1, None, false, "1s");
+    let input = pi_input(cluster.dir.path(), 20_000_000);
+    // The fuel each chunk needs, from an uninterrupted local run.
+    let local = tempfile::tempdir().unwrap();
+    let local_out = cluster.dir.path().join("local.txt");
+    let metered = ["--fuel", "100000000000"];
+    let run = wrun_in(local.path(), &pi_args(&input, &local_out, &metered), None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let needed = fuel_used(local.path());
+    let expected = std::fs::read(&local_out).unwrap();
+
+    // With 40% of it every chunk runs out on its node and is suspended.
+    let budget = needed.iter().max().unwrap() * 2 / 5;
+    let budget = budget.to_string();
+    let out = cluster.dir.path().join("out.txt");
+    let args = pi_args(
+        &input,
+        &out,
+        &["--fuel", &budget, "--checkpoint-every", "3"],
+    );
+    let run = cluster.wrun(&args);
+    assert_eq!(run.code, 9, "suspended: {}", run.stderr);
+    assert!(run.stderr.contains("--add-fuel"), "{}", run.stderr);
+    for task in detail(&cluster)["tasks"].as_array().unwrap() {
+        assert_eq!(task["state"], "suspended", "{task}");
+        assert_eq!(task["suspended"], "fuel", "{task}");
+    }
+    let add = (needed.iter().max().unwrap() * 2).to_string();
+    let run = cluster.wrun(&["resume", "1", "--add-fuel", &add]);
+    assert_eq!(run.code, 0, "resumed: {}", run.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    assert_eq!(remote_fuel(&cluster), needed);
 }

@@ -228,3 +228,34 @@ fn a_broker_job_out_of_fuel_is_suspended_and_add_fuel_finishes_it_with_the_same_
     assert_eq!(std::fs::read(&out).unwrap(), expected);
     assert_eq!(remote_fuel(&cluster), needed);
 }
+
+#[test]
+fn a_node_drains_before_its_walltime_ends_and_exits_0() {
+    let mut cluster = Cluster::with_heartbeat(0, None, false, "1s");
+    let input = pi_input(cluster.dir.path(), 1_500_000_000);
+    let expected = reference(&input, cluster.dir.path());
+    let out = cluster.dir.path().join("out.txt");
+    let client = spawn_client(
+        &cluster,
+        &pi_args(&input, &out, &["--checkpoint-every", "50"]),
+    );
+    let ends = std::time::SystemTime::now() + std::time::Duration::from_secs(8);
+    let until = humantime::format_rfc3339_seconds(ends).to_string();
+    cluster.add_node_with(&["--slots", "2", "--until", &until, "--drain-before", "5s"]);
+    let status = wait_bounded(&mut cluster.nodes[0].child);
+    let log = cluster.nodes[0].log();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        log.contains(&format!(
+            "walltime ends at {until} (--until); draining 5s before"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("draining (its walltime ends at {until})")),
+        "{log}"
+    );
+    cluster.add_node_with(&["--slots", "2"]);
+    wait_ok(client);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+}

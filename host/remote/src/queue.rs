@@ -682,4 +682,72 @@ mod tests {
         }
         assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
     }
+
+    fn snapshot(digest: u8) -> Snapshot {
+        Snapshot {
+            digest: [digest; 32],
+            blob: None,
+            stored: 1,
+            bases: Vec::new(),
+            cursor: crate::protocol::Cursor::Steps(u64::from(digest)),
+            fuel_used: None,
+        }
+    }
+
+    #[test]
+    fn a_drained_task_moves_with_its_snapshot_and_a_snapshot_resets_the_deaths() {
+        let mut queue = Queue::new(0);
+        let (lot, results) = lot(0, 1, 1);
+        queue.push(lot);
+        // Two deaths, then progress: the deaths no longer count.
+        for node in 1..u64::from(Queue::MAX_LOST) {
+            queue.take(node, 1);
+            queue.requeue(node, "n", "node n presumed dead");
+        }
+        let sent = tickets(&queue.take(5, 1))[0].1;
+        assert!(queue.checkpoint(sent, snapshot(7)));
+        queue.requeue(5, "n5", "node n5 presumed dead");
+        let resent = queue.take(6, 1);
+        assert_eq!(resent[0][0].tasks[0].resume, Some([7; 32]));
+        // Node 6 drains: the task is suspended with a newer snapshot and
+        // goes on from it elsewhere, a move, not a result.
+        let drained = TaskResult {
+            ticket: resent[0][0].tasks[0].ticket,
+            started_at: 0,
+            wall_us: 0,
+            outcome: Outcome::Suspended {
+                reason: SuspendReason::Drain,
+                resume_from: Some(snapshot(9)),
+                log: Vec::new(),
+            },
+        };
+        assert_eq!(
+            queue.complete(drained, "n6", "node n6 drained (SIGUSR1)"),
+            Completion::Accepted
+        );
+        assert_eq!(queue.queued(), 1);
+        let next = queue.take(7, 1);
+        assert_eq!(next[0][0].tasks[0].resume, Some([9; 32]));
+        let events: Vec<String> = results
+            .try_iter()
+            .map(|(_, event)| match event {
+                LotEvent::Lost(lost) => format!("lost {} {}", lost.node, lost.requeued),
+                LotEvent::Checkpoint(s) => format!("snapshot {}", s.digest[0]),
+                LotEvent::Result(_) => "result".to_owned(),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "lost n true",
+                "lost n true",
+                "snapshot 7",
+                "lost n5 true",
+                "snapshot 9",
+                "lost n6 true"
+            ]
+        );
+        // A snapshot for a ticket no longer in flight is not used.
+        assert!(!queue.checkpoint(resent[0][0].tasks[0].ticket, snapshot(11)));
+    }
 }

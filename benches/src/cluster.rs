@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use crate::{NOOP_TASK, REPEATS, Table, fmt_ms, fmt_us, input_of_lines, wrun_binary, wrun_submit};
 
 /// A `wrun broker` or `wrun node`; killed when dropped.
-struct Process {
-    child: Child,
+pub(crate) struct Process {
+    pub(crate) child: Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Process {
-    fn start(home: &Path, args: &[&str]) -> Process {
+    pub(crate) fn start(home: &Path, args: &[&str]) -> Process {
         let mut child = Command::new(wrun_binary())
             .env("WRUN_HOME", home)
             .args(args)
@@ -47,7 +47,7 @@ impl Process {
         }
     }
 
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         self.wait_for_all(&[text])
     }
 }
@@ -82,7 +82,7 @@ fn remote_submit(home: &Path, endpoint: &str, lines: &Path) -> Duration {
     started.elapsed()
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }

@@ -20,10 +20,13 @@
 //!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`);
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
-//!   local mode (`cluster`).
+//!   local mode (`cluster`);
+//! * one migration of a task with 256 MiB of memory from a draining node
+//!   to the next, against rerunning its chunk from the start (`migration`).
 
 mod bio;
 mod cluster;
+mod migration;
 mod snapshot;
 
 use std::io::Write;
@@ -88,6 +91,9 @@ fn main() {
     }
     if run("cluster") {
         cluster::remote(&mut table, dir.path(), workers, scale);
+    }
+    if run("migration") {
+        migration::migration(&mut table, dir.path());
     }
     table.print();
 }

@@ -11,7 +11,7 @@ use crate::{NOOP_TASK, REPEATS, Table, fmt_ms, fmt_us, input_of_lines, wrun_bina
 
 /// A `wrun broker` or `wrun node`; killed when dropped.
 pub(crate) struct Process {
-    child: Child,
+    pub(crate) child: Child,
     lines: mpsc::Receiver<String>,
 }
 

@@ -21,12 +21,15 @@
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
 //!   local mode (`cluster`);
+//! * one migration of a task with 256 MiB of memory from a draining node
+//!   to the next, against rerunning its chunk from the start (`migration`).
 //! * an allocation queue on the machine's Slurm: submit with no node to
 //!   the first result, against `sbatch` submit-to-start (`alloc`).
 
 mod alloc;
 mod bio;
 mod cluster;
+mod migration;
 mod snapshot;
 
 use std::io::Write;
@@ -91,6 +94,9 @@ fn main() {
     }
     if run("cluster") {
         cluster::remote(&mut table, dir.path(), workers, scale);
+    }
+    if run("migration") {
+        migration::migration(&mut table, dir.path());
     }
     if run("alloc") {
         alloc::first_result(&mut table, dir.path());

@@ -20,10 +20,11 @@ const DIRTY: u32 = 41;
 const STEPS: u32 = 30;
 
 /// An SDK task in WAT: `wrun_init` grows memory to 256 MiB and gives every
-/// page distinct contents; each `wrun_step` writes one word in 1% of the
-/// pages, counting in a mutable global that is not exported (admission
-/// exports it for snapshots).
-fn module() -> Vec<u8> {
+/// page distinct contents; each of `steps` `wrun_step` calls spins `spin`
+/// times (CPU work), then writes one word in 1% of the pages, counting in a
+/// mutable global that is not exported (admission exports it for
+/// snapshots).
+pub(crate) fn module(steps: u32, spin: u32) -> Vec<u8> {
     let wat = format!(
         r#"(module
   (@custom "wrun" "abi=1\nkind=task\nname=snapshot-bench\n")
@@ -42,8 +43,14 @@ fn module() -> Vec<u8> {
   (func (export "wrun_record") (param i32 i32) (result i32) (i32.const 0))
   (func (export "wrun_step") (result i32)
     (local $k i32)
-    (if (i32.ge_u (global.get $step) (i32.const {STEPS})) (then (return (i32.const 0))))
+    (local $spin i32)
+    (if (i32.ge_u (global.get $step) (i32.const {steps})) (then (return (i32.const 0))))
     (global.set $step (i32.add (global.get $step) (i32.const 1)))
+    (block $done
+      (loop $spin
+        (br_if $done (i32.ge_u (local.get $spin) (i32.const {spin})))
+        (local.set $spin (i32.add (local.get $spin) (i32.const 1)))
+        (br $spin)))
     (loop $dirty
       (i64.store
         (i32.add
@@ -70,7 +77,9 @@ fn module() -> Vec<u8> {
 pub(crate) fn snapshots(table: &mut Table, dir: &std::path::Path) {
     let store = BlobStore::open_local(&dir.join("snapshot-store")).expect("store");
     let runtime = Runtime::new(Limits::default(), 1).expect("runtime");
-    let module = runtime.admit("snapshot-bench", &module()).expect("admit");
+    let module = runtime
+        .admit("snapshot-bench", &module(STEPS, 0))
+        .expect("admit");
     let runner = runtime.task_runner(&module, &[]).expect("runner");
     let data = Bytes::from_static(b"x\n");
     let records = [0u32];

@@ -12,8 +12,8 @@ use crate::support::{
 };
 
 /// A `wrun broker` or `wrun node` process, its standard error collected.
-struct Peer {
-    child: Child,
+pub(crate) struct Peer {
+    pub(crate) child: Child,
     log: Arc<Mutex<String>>,
     /// A node's name, which is also its home's.
     name: String,
@@ -50,17 +50,17 @@ impl Peer {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
-    fn wait_for(&self, text: &str) {
+    pub(crate) fn wait_for(&self, text: &str) {
         wait_until(&format!("the log says {text:?}"), || {
             self.log().contains(text)
         });
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -73,17 +73,17 @@ impl Drop for Peer {
 }
 
 /// A broker with a fast heartbeat, and its nodes.
-struct Cluster {
-    dir: tempfile::TempDir,
-    broker: Peer,
+pub(crate) struct Cluster {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) broker: Peer,
     endpoint: String,
     key: Option<PathBuf>,
     store: Option<String>,
-    nodes: Vec<Peer>,
+    pub(crate) nodes: Vec<Peer>,
 }
 
 impl Cluster {
-    fn start(nodes: usize) -> Cluster {
+    pub(crate) fn start(nodes: usize) -> Cluster {
         Self::with(nodes, None, false)
     }
 
@@ -94,6 +94,21 @@ impl Cluster {
     /// With `shared_store`, the broker and the nodes share a store
     /// directory (`--store file://...`).
     fn with(nodes: usize, key: Option<PathBuf>, shared_store: bool) -> Cluster {
+        Self::with_heartbeat(nodes, key, shared_store, Self::HEARTBEAT)
+    }
+
+    /// The broker's heartbeat: fast, so that deaths are found quickly.
+    const HEARTBEAT: &str = "200ms";
+
+    /// A cluster whose broker's heartbeat is `heartbeat`: a slower one
+    /// for tests in which a node presumed dead under load would count as
+    /// a move.
+    pub(crate) fn with_heartbeat(
+        nodes: usize,
+        key: Option<PathBuf>,
+        shared_store: bool,
+        heartbeat: &str,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let store = shared_store.then(|| format!("file://{}", dir.path().join("shared").display()));
         let (broker, endpoint) = start_broker(
@@ -101,6 +116,7 @@ impl Cluster {
             "*",
             key.as_deref(),
             store.as_deref(),
+            heartbeat,
         );
         let mut cluster = Cluster {
             dir,
@@ -117,6 +133,11 @@ impl Cluster {
     }
 
     fn add_node(&mut self) -> &Peer {
+        self.add_node_with(&["--slots", "1"])
+    }
+
+    /// A node started with `args` (its `--slots` among them).
+    pub(crate) fn add_node_with(&mut self, args: &[&str]) -> &Peer {
         let name = format!("n{}", self.nodes.len() + 1);
         let mut node = start_node(
             &self.dir.path().join(&name),
@@ -124,6 +145,7 @@ impl Cluster {
             &self.endpoint,
             self.key.as_deref(),
             self.store.as_deref(),
+            args,
         );
         node.wait_for("connected");
         node.name = name;
@@ -139,7 +161,7 @@ impl Cluster {
 
     /// `COMMAND --broker ENDPOINT [--key KEY] ARGS`: before any task
     /// arguments after `--`.
-    fn remote<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+    pub(crate) fn remote<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
         let mut args: Vec<&str> = args.to_vec();
         let mut remote = vec!["--broker", &self.endpoint];
         if let Some(key) = &self.key {
@@ -150,7 +172,7 @@ impl Cluster {
     }
 
     /// `wrun ARGS` against the broker, from the client's home.
-    fn wrun(&self, args: &[&str]) -> crate::support::Run {
+    pub(crate) fn wrun(&self, args: &[&str]) -> crate::support::Run {
         let args = self.remote(args);
         wrun_in(&self.client(), &args, None)
     }
@@ -170,9 +192,10 @@ fn start_broker(
     port: &str,
     key: Option<&Path>,
     store: Option<&str>,
+    heartbeat: &str,
 ) -> (Peer, String) {
     let bind = format!("tcp://127.0.0.1:{port}");
-    let mut args = vec!["broker", "--bind", &bind, "--heartbeat", "200ms"];
+    let mut args = vec!["broker", "--bind", &bind, "--heartbeat", heartbeat];
     if let Some(key) = key {
         args.extend(["--key", key.to_str().unwrap()]);
     }
@@ -197,16 +220,10 @@ fn start_node(
     endpoint: &str,
     key: Option<&Path>,
     store: Option<&str>,
+    extra: &[&str],
 ) -> Peer {
-    let mut args = vec![
-        "node",
-        "--connect",
-        endpoint,
-        "--slots",
-        "1",
-        "--name",
-        name,
-    ];
+    let mut args = vec!["node", "--connect", endpoint, "--name", name];
+    args.extend_from_slice(extra);
     if let Some(key) = key {
         args.extend(["--key", key.to_str().unwrap()]);
     }
@@ -253,7 +270,7 @@ fn local_reference(input: &Path, dir: &Path) -> Vec<u8> {
 }
 
 /// `wrun ARGS` against the broker, from the client's home, not waited for.
-fn spawn_client(cluster: &Cluster, args: &[&str]) -> Child {
+pub(crate) fn spawn_client(cluster: &Cluster, args: &[&str]) -> Child {
     spawn_wrun(&cluster.client(), &cluster.remote(args))
 }
 
@@ -279,7 +296,7 @@ fn assert_resumes_to_local(cluster: &Cluster, input: &Path, out: &Path) {
     );
 }
 
-fn wait_ok(child: Child) {
+pub(crate) fn wait_ok(child: Child) {
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -421,7 +438,7 @@ fn sigint_on_a_cluster_client_leaves_the_job_with_code_9_saying_how_to_go_on() {
 }
 
 /// Wait for `child` to exit, for at most the tests' process limit.
-fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
     let mut status = None;
     wait_until("the client exits", || {
         status = child.try_wait().unwrap();
@@ -430,7 +447,7 @@ fn wait_bounded(child: &mut Child) -> std::process::ExitStatus {
     status.unwrap()
 }
 
-fn signal_pid(pid: u32, signal: i32) {
+pub(crate) fn signal_pid(pid: u32, signal: i32) {
     // SAFETY: kill(2) on a child process this test started and still owns.
     unsafe { libc::kill(pid as i32, signal) };
 }
@@ -558,6 +575,7 @@ fn a_peer_with_a_wrong_key_gets_nothing_and_is_logged() {
         &cluster.endpoint,
         Some(&bad),
         None,
+        &["--slots", "1"],
     );
     stranger.wait_for("no answer from the broker");
     cluster
@@ -660,7 +678,13 @@ fn a_killed_broker_loses_no_job_and_its_nodes_come_back() {
     assert!(stderr.contains("lost the broker"), "{stderr}");
     // Same journal, same port.
     let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
-    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None, None);
+    let (broker, _) = start_broker(
+        &cluster.dir.path().join("broker"),
+        &port,
+        None,
+        None,
+        Cluster::HEARTBEAT,
+    );
     cluster.broker = broker;
     for node in &cluster.nodes {
         wait_until("the node reconnects", || {
@@ -982,6 +1006,7 @@ fn chaos_node_kills_and_stops_and_a_broker_kill_leave_the_output_identical() {
                 &cluster.endpoint,
                 None,
                 None,
+                &["--slots", "1"],
             );
             spare.wait_for("connected");
             cluster.nodes[victim] = spare;
@@ -1015,7 +1040,13 @@ fn chaos_node_kills_and_stops_and_a_broker_kill_leave_the_output_identical() {
         String::from_utf8_lossy(&output.stderr)
     );
     let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
-    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None, None);
+    let (broker, _) = start_broker(
+        &cluster.dir.path().join("broker"),
+        &port,
+        None,
+        None,
+        Cluster::HEARTBEAT,
+    );
     cluster.broker = broker;
     wait_reconnected(&cluster, &connected);
     let resumed = spawn_client(&cluster, &["resume", "1"]);

@@ -14,6 +14,7 @@ mod formats;
 mod hostile;
 mod journal;
 mod line_endings;
+mod migration;
 mod outcomes;
 mod output_guard;
 mod outputs;

@@ -14,7 +14,7 @@ use wrun_store::{BlobStore, Digest};
 use crate::support::{PI, TASK_PROBE, spawn_wrun, status_json, wait_until, wrun, wrun_in};
 
 /// Two Monte Carlo runs of `samples` points: one chunk each.
-fn pi_input(dir: &Path, samples: u64) -> PathBuf {
+pub(crate) fn pi_input(dir: &Path, samples: u64) -> PathBuf {
     let path = dir.join("runs.txt");
     std::fs::write(&path, format!("11 {samples}\n12 {samples}\n")).unwrap();
     path
@@ -39,7 +39,7 @@ pub(crate) fn pi_args<'a>(input: &'a Path, out: &'a Path, extra: &[&'a str]) -> 
 }
 
 /// What an uninterrupted run writes.
-fn reference(input: &Path, dir: &Path) -> Vec<u8> {
+pub(crate) fn reference(input: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("reference.txt");
     let mut args = pi_args(input, &out, &[]);
     args.insert(1, "--no-journal");
@@ -172,7 +172,7 @@ fn fuel_exhaustion_suspends_and_add_fuel_finishes_with_the_same_output_and_fuel(
     assert!(!job_logs(home.path()).contains("not resuming"));
 }
 
-fn fuel_used(home: &Path) -> Vec<u64> {
+pub(crate) fn fuel_used(home: &Path) -> Vec<u64> {
     status_json(home, Some("1"))["tasks"]
         .as_array()
         .unwrap()

@@ -274,11 +274,26 @@ pub(crate) struct NodeArgs {
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
 
-    /// Leave after this long (the batch job's walltime): a tenth of it
-    /// (at most 2 minutes) before the end, ask for no more tasks, finish
-    /// those in hand, say goodbye and exit 0.
-    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    /// Live this long (the batch job's walltime, counted from the node's
+    /// start): drain --drain-before its end, exit 0 before it. `wrun
+    /// alloc` scripts pass it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, conflicts_with = "until")]
     pub(crate) lifetime: Option<Duration>,
+
+    /// When this node's allocation ends (`2026-12-01T05:30:00Z`; without a
+    /// zone, local time) [default: asked of Slurm (`squeue`) or Grid Engine
+    /// (`qstat`) when the node runs in one of their jobs].
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub(crate) until: Option<std::time::SystemTime>,
+
+    /// Drain this long before the allocation ends: take no new task,
+    /// suspend the running ones at their next call boundary with a
+    /// snapshot, hand them to the broker and exit 0 (at least the longest
+    /// time-based --checkpoint-every of the jobs run). SIGTERM and SIGUSR1
+    /// drain at once [default: 3 minutes, or a tenth of a shorter walltime
+    /// than 30 minutes].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) drain_before: Option<Duration>,
 
     /// Exit 0 after this long without a task.
     #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
@@ -291,6 +306,10 @@ pub(crate) struct NodeArgs {
 
     #[command(flatten)]
     pub(crate) log: LogArgs,
+}
+
+fn parse_until(text: &str) -> Result<std::time::SystemTime, String> {
+    crate::cluster::parse_time(text)
 }
 
 /// Write a new cluster key file, readable only by you

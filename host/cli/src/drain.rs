@@ -7,6 +7,11 @@
 //! snapshot, or from their start. A `--broker` client leaves its job
 //! (exit 9 too), saying how to follow it and go on.
 //!
+//! A node (`wrun node`) drains on SIGTERM, SIGINT and SIGUSR1 (`sbatch
+//! --signal`, `scancel --signal`): it suspends its running tasks with
+//! their snapshots, hands them to the broker and exits 0; a second SIGTERM
+//! or SIGINT exits at once.
+//!
 //! The signals are blocked in every thread (the mask is set before any
 //! thread starts) and taken by one thread with `sigwait`, so no handler runs
 //! in async-signal context and no other thread is ever interrupted.
@@ -43,7 +48,8 @@ pub(crate) fn attach_remote(job: u64, broker: &str) {
     });
 }
 
-/// The signals that drain a job.
+/// The signals that drain a job: SIGTERM and SIGINT, and for a node
+/// SIGUSR1 too.
 fn signals() -> libc::sigset_t {
     // SAFETY: `sigemptyset` initialises the set it is given; the
     // `sigaddset` calls add valid signal numbers to it.
@@ -52,11 +58,22 @@ fn signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        if NODE.get().is_some() {
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+        }
         set
     }
 }
 
-/// Block SIGTERM and SIGINT in this thread and every thread it starts.
+/// Set (before [`block_signals`]) when this process is a node.
+static NODE: OnceLock<()> = OnceLock::new();
+
+/// This process is a node: SIGUSR1 drains it too.
+pub(crate) fn as_node() {
+    let _ = NODE.set(());
+}
+
+/// Block the drain signals in this thread and every thread it starts.
 pub(crate) fn block_signals() {
     let set = signals();
     // SAFETY: `set` is a valid, initialised signal set; a null old set is
@@ -118,6 +135,34 @@ pub(crate) fn watch(grace: Duration) {
     }
 }
 
+/// Take the signals from now on: the first drains the node through
+/// `drainer`; a second SIGTERM or SIGINT exits at once (code 9), its
+/// running tasks left to the broker, which queues them again from their
+/// last snapshots.
+pub(crate) fn watch_node(drainer: wrun_remote::node::DrainHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("wrun-signals".into())
+        .spawn(move || {
+            let set = signals();
+            let first = wait(&set, None).unwrap_or(libc::SIGTERM);
+            drainer.drain(signal_name(first));
+            loop {
+                let next = wait(&set, None).unwrap_or(libc::SIGTERM);
+                if next != libc::SIGUSR1 {
+                    eprintln!(
+                        "wrun: {}: exiting now; the broker queues the running chunks again \
+                         from their last snapshots",
+                        signal_name(next)
+                    );
+                    std::process::exit(Code::Suspended as i32);
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        eprintln!("wrun: cannot watch for SIGTERM/SIGUSR1 ({error}); they will be ignored");
+    }
+}
+
 /// The next of the signals in `set`, or `None` after `timeout`.
 fn wait(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
     loop {
@@ -154,6 +199,7 @@ fn wait(set: &libc::sigset_t, timeout: Option<Duration>) -> Option<i32> {
 fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGINT => "SIGINT",
+        libc::SIGUSR1 => "SIGUSR1",
         _ => "SIGTERM",
     }
 }

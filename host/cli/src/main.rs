@@ -35,6 +35,11 @@ fn main() -> ExitCode {
         drain::block_signals();
         drain::watch(grace);
     }
+    if let args::Command::Node(_) = &cli.command {
+        // The node's drain thread starts once the node does.
+        drain::as_node();
+        drain::block_signals();
+    }
     let result = match cli.command {
         args::Command::Submit(submit) => submit::run(*submit),
         args::Command::Status(args) if args.remote.broker.is_some() => remote::status(args),

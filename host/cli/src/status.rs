@@ -122,8 +122,30 @@ pub(crate) fn show_detail(detail: &JobDetail, json: bool) -> Result<(), Fail> {
             view.error.as_deref().unwrap_or(""),
         );
     }
+    text.push_str(&describe_moves(&detail.tasks));
     print!("{text}");
     Ok(())
+}
+
+/// A line for each chunk that moved to another node from a snapshot.
+fn describe_moves(tasks: &[wrun_jobs::views::TaskView]) -> String {
+    let mut text = String::new();
+    for view in tasks {
+        if let Some(resumed) = &view.resumed_from {
+            let times = match view.lost {
+                1 => "once".to_owned(),
+                n => format!("{n} times"),
+            };
+            let _ = writeln!(
+                text,
+                "chunk {} moved {times}; its last move resumed from the snapshot {} (blake3 {})",
+                view.index,
+                resumed.position,
+                &resumed.blake3[..16]
+            );
+        }
+    }
+    text
 }
 
 fn describe_job(view: &JobView, spec: &JobSpec) -> String {

@@ -120,7 +120,8 @@ pub struct TaskView {
     pub pos: ChunkPos,
     /// Attempts started.
     pub attempts: u32,
-    /// Times the process or node running it died.
+    /// Times it moved: the process or node running it died, or the node
+    /// drained.
     pub lost: u32,
     /// When its running attempt started (RFC 3339, UTC).
     pub started_at: Option<String>,
@@ -144,6 +145,9 @@ pub struct TaskView {
     /// Its latest snapshot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotView>,
+    /// The snapshot its latest attempt resumed from, when it moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<SnapshotView>,
 }
 
 /// A task's latest snapshot.
@@ -387,6 +391,7 @@ fn task_view(task: &TaskRow) -> TaskView {
         error: None,
         suspended: None,
         snapshot: task.snapshot.as_ref().map(SnapshotView::of),
+        resumed_from: task.resumed_from.as_ref().map(SnapshotView::of),
     };
     match &task.state {
         TaskState::Queued => {}

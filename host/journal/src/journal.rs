@@ -558,17 +558,40 @@ impl Journal {
                     .map_err(|e: String| self.bad_record(job, e))?,
             },
         };
-        let snapshot = match raw.snapshot {
-            None => None,
-            Some(digest) => Some(SnapshotRef {
+        let snapshot_ref = |columns: [&str; 2],
+                            digest: Option<Vec<u8>>,
+                            at: Option<Millis>,
+                            position: Option<String>,
+                            fuel_used: Option<u64>| {
+            let Some(digest) = digest else {
+                return Ok(None);
+            };
+            Ok(Some(SnapshotRef {
                 digest: <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
-                    self.bad_record(job, format!("task {}: bad snapshot digest", raw.index))
+                    self.bad_record(
+                        job,
+                        format!("task {}: bad {} digest", raw.index, columns[0]),
+                    )
                 })?,
-                taken_at: raw.snapshot_at.ok_or_else(|| missing("snapshot_at"))?,
-                position: raw.snapshot_position.unwrap_or_default(),
-                fuel_used: raw.snapshot_fuel,
-            }),
+                taken_at: at.ok_or_else(|| missing(columns[1]))?,
+                position: position.unwrap_or_default(),
+                fuel_used,
+            }))
         };
+        let snapshot = snapshot_ref(
+            ["snapshot", "snapshot_at"],
+            raw.snapshot,
+            raw.snapshot_at,
+            raw.snapshot_position,
+            raw.snapshot_fuel,
+        )?;
+        let resumed_from = snapshot_ref(
+            ["resumed_from", "resumed_at"],
+            raw.resumed_from,
+            raw.resumed_at,
+            raw.resumed_position,
+            raw.resumed_fuel,
+        )?;
         Ok(TaskRow {
             index: raw.index,
             pos: raw.pos,
@@ -577,6 +600,7 @@ impl Journal {
             node: raw.node,
             state,
             snapshot,
+            resumed_from,
         })
     }
 
@@ -640,9 +664,10 @@ impl Journal {
                     "INSERT OR REPLACE INTO tasks (job, idx, offset, len, first_record, records,
                          attempts, lost, node, state, started_at, finished_at, wall_us, fuel_used,
                          output_digest, output_len, output_inline, failure_kind, failure_message,
-                         suspend_reason, snapshot, snapshot_at, snapshot_position, snapshot_fuel)
+                         suspend_reason, snapshot, snapshot_at, snapshot_position, snapshot_fuel,
+                         resumed_from, resumed_at, resumed_position, resumed_fuel)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+                         ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
                 )?;
                 for task in &batch.tasks {
                     let columns = StateColumns::of(&task.state);
@@ -671,6 +696,10 @@ impl Journal {
                         task.snapshot.as_ref().map(|s| s.taken_at),
                         task.snapshot.as_ref().map(|s| &s.position),
                         task.snapshot.as_ref().and_then(|s| s.fuel_used),
+                        task.resumed_from.as_ref().map(|s| &s.digest[..]),
+                        task.resumed_from.as_ref().map(|s| s.taken_at),
+                        task.resumed_from.as_ref().map(|s| &s.position),
+                        task.resumed_from.as_ref().and_then(|s| s.fuel_used),
                     ])?;
                 }
             }
@@ -1017,7 +1046,7 @@ fn raw_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
 const TASK_COLUMNS: &str = "idx, offset, len, first_record, records, attempts, lost, node, \
      state, started_at, finished_at, wall_us, fuel_used, output_digest, output_len, \
      output_inline, failure_kind, failure_message, suspend_reason, snapshot, snapshot_at, \
-     snapshot_position, snapshot_fuel";
+     snapshot_position, snapshot_fuel, resumed_from, resumed_at, resumed_position, resumed_fuel";
 
 struct RawTask {
     index: u64,
@@ -1040,6 +1069,10 @@ struct RawTask {
     snapshot_at: Option<Millis>,
     snapshot_position: Option<String>,
     snapshot_fuel: Option<u64>,
+    resumed_from: Option<Vec<u8>>,
+    resumed_at: Option<Millis>,
+    resumed_position: Option<String>,
+    resumed_fuel: Option<u64>,
 }
 
 fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -1069,6 +1102,10 @@ fn raw_task(row: &Row<'_>) -> rusqlite::Result<RawTask> {
         snapshot_at: row.get(20)?,
         snapshot_position: row.get(21)?,
         snapshot_fuel: row.get(22)?,
+        resumed_from: row.get(23)?,
+        resumed_at: row.get(24)?,
+        resumed_position: row.get(25)?,
+        resumed_fuel: row.get(26)?,
     })
 }
 

@@ -63,6 +63,9 @@ pub struct TaskRow {
     pub state: TaskState,
     /// Its latest snapshot, if one was taken and it has not finished.
     pub snapshot: Option<SnapshotRef>,
+    /// The snapshot its latest attempt resumed from, when it moved to
+    /// another node from one (its node drained, died or was killed).
+    pub resumed_from: Option<SnapshotRef>,
 }
 
 /// A snapshot of a running task, kept in the content-addressed store.

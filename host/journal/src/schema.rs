@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 5;
+pub(crate) const VERSION: u32 = 6;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5, V6];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -166,6 +166,16 @@ CREATE TABLE allocations (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (queue, id)
 ) WITHOUT ROWID;
+";
+
+/// Version 6: a task that moved (its node drained, died or was killed)
+/// names the snapshot its next attempt resumed from (digest, when taken,
+/// where in the chunk, fuel used up to it), the columns of `snapshot`'s.
+const V6: &str = "
+ALTER TABLE tasks ADD COLUMN resumed_from BLOB;
+ALTER TABLE tasks ADD COLUMN resumed_at INTEGER;
+ALTER TABLE tasks ADD COLUMN resumed_position TEXT;
+ALTER TABLE tasks ADD COLUMN resumed_fuel INTEGER;
 ";
 
 /// Why the schema could not be brought up to date.

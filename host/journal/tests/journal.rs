@@ -56,6 +56,7 @@ fn task(index: u64, state: TaskState) -> TaskRow {
         node: None,
         state,
         snapshot: None,
+        resumed_from: None,
     }
 }
 
@@ -107,6 +108,12 @@ fn a_committed_batch_reads_back_state_by_state() {
                 taken_at: 11,
                 position: "before record 3".into(),
                 fuel_used: Some(1234),
+            }),
+            resumed_from: Some(SnapshotRef {
+                digest: [6; 32],
+                taken_at: 10,
+                position: "before record 2".into(),
+                fuel_used: Some(1000),
             }),
             ..task(
                 5,

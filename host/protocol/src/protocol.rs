@@ -18,8 +18,12 @@ use crate::wire::Nonce;
 /// Version 3: a job's progress for its client ([`ToPeer::Progress`]).
 /// Version 4: allocation queues ([`Control::Alloc`], [`Reply::Allocs`]);
 /// a node names the batch job it runs in ([`Role::Node`]'s `allocation`,
-/// shown in [`NodeInfo`]); the broker answers a node's goodbye with
-/// [`ToPeer::Farewell`].
+/// shown in [`NodeInfo`]); remote snapshots: an assignment's
+/// [`Checkpoints`], a task's snapshot to resume from
+/// ([`WireTask::resume`]), a node's snapshots ([`ToBroker::Checkpoints`]),
+/// suspended tasks ([`Outcome::Suspended`]), snapshot requests
+/// ([`ToPeer::SnapshotNow`]), a draining node ([`ToBroker::Draining`]) and
+/// the broker's answer to a node's goodbye ([`ToPeer::Farewell`]).
 pub const PROTOCOL_VERSION: u32 = 4;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
@@ -90,8 +94,15 @@ pub enum ToBroker {
     Credit(u32),
     /// Node: tasks that ended.
     Results(Vec<TaskResult>),
-    /// Node: send the blob with this digest (a module or a large chunk).
+    /// Node: send the blob with this digest (a module, a large chunk or a
+    /// snapshot).
     Fetch(Blake3),
+    /// Node: running tasks were snapshotted (and keep running).
+    Checkpoints(Vec<TaskCheckpoint>),
+    /// Node: this node takes no more tasks; it suspends its running ones
+    /// at their next call boundary, reports them, and leaves (`why`: its
+    /// walltime ends, or a signal).
+    Draining(String),
     /// Client: run a job; the input follows as [`ToBroker::Input`].
     Submit(Box<Submission>),
     /// Client: go on with a job; the broker answers
@@ -117,6 +128,12 @@ pub enum ToPeer {
     Heartbeat,
     /// Node: run these.
     Assign(Vec<Assignment>),
+    /// Node: snapshot the tasks with these tickets at their next call
+    /// boundary (`wrun snapshot JOB`).
+    SnapshotNow(Vec<u64>),
+    /// Node: your [`ToBroker::Bye`] was handled, and so was everything
+    /// sent before it: a draining node may exit.
+    Farewell,
     /// Node: the blob asked for, or `None` when the broker has none.
     Blob {
         /// The digest asked for.
@@ -159,10 +176,6 @@ pub enum ToPeer {
     /// Client: how far the job is (a few times a second at most, while
     /// chunks finish).
     Progress(JobProgress),
-    /// Node: the broker took its [`ToBroker::Bye`] (tasks it still had are
-    /// queued again) and ended the session: the node may close its socket
-    /// without losing the goodbye.
-    Farewell,
 }
 
 /// How far a job is: its chunks that finished, in this run or an earlier
@@ -331,8 +344,77 @@ pub struct Resume {
 pub struct Assignment {
     /// What every task runs.
     pub work: Work,
+    /// How its tasks are snapshotted; `None`: they are not (a job run
+    /// without a journal).
+    pub checkpoints: Option<Checkpoints>,
     /// The tasks.
     pub tasks: Vec<WireTask>,
+}
+
+/// How a job's running tasks are snapshotted (`--checkpoint-every`, fuel
+/// suspension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Checkpoints {
+    /// Periodic snapshots, if any.
+    pub every: Option<Every>,
+    /// A task out of fuel is suspended with its last snapshot
+    /// ([`Outcome::Suspended`]) instead of failing.
+    pub suspend_on_fuel: bool,
+}
+
+/// How often a running task is snapshotted, at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Every {
+    /// After this many calls into the guest.
+    Calls(u64),
+    /// After this many milliseconds since the last snapshot.
+    Millis(u64),
+}
+
+/// Where a snapshotted task was: between two calls into the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cursor {
+    /// The next call is `wrun_record` for record `next` of the chunk.
+    Records(u32),
+    /// Every record is done and `wrun_step` returned `MORE` this often.
+    Steps(u64),
+}
+
+/// A snapshot of a running task, as a node reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The snapshot blob's digest.
+    pub digest: Blake3,
+    /// The blob itself, unless the node's store is the broker's: a blob
+    /// holds only the pages that changed since the task's previous
+    /// snapshot, and names the earlier blobs holding the others.
+    pub blob: Option<serde_bytes::ByteBuf>,
+    /// Bytes of the blob that were new.
+    pub stored: u64,
+    /// The earlier snapshot blobs restoring it needs (sent before).
+    pub bases: Vec<Blake3>,
+    /// Where the task was.
+    pub cursor: Cursor,
+    /// Fuel used up to it, when metered.
+    pub fuel_used: Option<u64>,
+}
+
+/// A running task's snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCheckpoint {
+    /// The dispatch's [`WireTask::ticket`].
+    pub ticket: u64,
+    /// The snapshot.
+    pub snapshot: Snapshot,
+}
+
+/// Why a task stopped early without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SuspendReason {
+    /// Its fuel budget ran out.
+    Fuel,
+    /// Its node drains.
+    Drain,
 }
 
 /// What a task runs: the same for every task of a job.
@@ -372,6 +454,9 @@ pub struct WireTask {
     pub data: Data,
     /// Offsets of its records' starts in `data`.
     pub records: Vec<u32>,
+    /// Continue from this snapshot (fetched, with the blobs it names,
+    /// when the node's store lacks it) instead of starting the chunk.
+    pub resume: Option<Blake3>,
 }
 
 /// Bytes, inline or by digest.
@@ -414,6 +499,17 @@ pub enum Outcome {
         /// Why.
         failure: WireFailure,
         /// Its log up to the failure.
+        #[serde(with = "serde_bytes")]
+        log: Vec<u8>,
+    },
+    /// It stopped early and goes on later from `resume_from` (or from the
+    /// start of its chunk when `None`).
+    Suspended {
+        /// Why it stopped.
+        reason: SuspendReason,
+        /// The snapshot to continue from.
+        resume_from: Option<Snapshot>,
+        /// Its log up to the stop.
         #[serde(with = "serde_bytes")]
         log: Vec<u8>,
     },
@@ -671,10 +767,15 @@ mod tests {
                     output: 1 << 20,
                 },
             },
+            checkpoints: Some(Checkpoints {
+                every: Some(Every::Millis(30_000)),
+                suspend_on_fuel: true,
+            }),
             tasks: vec![WireTask {
                 ticket: 4,
                 data: Data::Inline(b">a\nACGT\n".to_vec()),
                 records: vec![0],
+                resume: Some([3; 32]),
             }],
         }]);
         assert_eq!(decode::<ToPeer>(&encode(&assign)).unwrap(), assign);
@@ -684,6 +785,33 @@ mod tests {
             failed: 1,
         });
         assert_eq!(decode::<ToPeer>(&encode(&progress)).unwrap(), progress);
+        let snapshot = Snapshot {
+            digest: [5; 32],
+            blob: Some(serde_bytes::ByteBuf::from(b"WRUNSNAP".to_vec())),
+            stored: 8,
+            bases: vec![[6; 32]],
+            cursor: Cursor::Steps(12),
+            fuel_used: Some(1 << 33),
+        };
+        let checkpoints = ToBroker::Checkpoints(vec![TaskCheckpoint {
+            ticket: 4,
+            snapshot: snapshot.clone(),
+        }]);
+        assert_eq!(
+            decode::<ToBroker>(&encode(&checkpoints)).unwrap(),
+            checkpoints
+        );
+        let suspended = ToBroker::Results(vec![TaskResult {
+            ticket: 4,
+            started_at: 1,
+            wall_us: 2,
+            outcome: Outcome::Suspended {
+                reason: SuspendReason::Drain,
+                resume_from: Some(snapshot),
+                log: Vec::new(),
+            },
+        }]);
+        assert_eq!(decode::<ToBroker>(&encode(&suspended)).unwrap(), suspended);
     }
 
     #[test]

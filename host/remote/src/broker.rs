@@ -24,8 +24,8 @@ use wrun_store::{BlobStore, Digest};
 use crate::allocator::Load;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, PROTOCOL_VERSION, Reply, Resume, Role,
-    Submission, ToBroker, ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, Outcome, PROTOCOL_VERSION, Reply,
+    Resume, Role, Snapshot, Submission, ToBroker, ToPeer, Welcome,
 };
 use crate::queue::{Completion, Lot, Queue};
 use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
@@ -336,6 +336,8 @@ enum Peer {
         connected: Instant,
         /// The batch job it runs in.
         allocation: Option<String>,
+        /// Why it drains, once it said so: it gets no more tasks.
+        draining: Option<String>,
     },
     Client {
         input: Option<Sender<InputEvent>>,
@@ -466,6 +468,9 @@ impl Broker {
             self.dispatch();
             self.load.set_queued(self.queue.queued() as u64);
             if Instant::now() >= next_tick {
+                for (node, tickets) in self.queue.snapshot_requests() {
+                    self.send(node, &ToPeer::SnapshotNow(tickets));
+                }
                 self.heartbeats();
                 next_tick = Instant::now() + tick;
             }
@@ -619,6 +624,7 @@ impl Broker {
                     done: 0,
                     connected: Instant::now(),
                     allocation: allocation.clone(),
+                    draining: None,
                 }
             }
             Role::Client => Peer::Client {
@@ -664,19 +670,38 @@ impl Broker {
         };
         match (message, node_credit, client) {
             (ToBroker::Heartbeat, _, _) => {}
-            (ToBroker::Bye, node_credit, _) => {
-                if node_credit.is_some() {
-                    self.send(id, &ToPeer::Farewell);
-                }
+            (ToBroker::Bye, Some(_), _) => {
+                // A draining node waits for this before it exits: what it
+                // sent before is handled.
+                self.send(id, &ToPeer::Farewell);
                 self.end_session(id, "left");
             }
+            (ToBroker::Bye, _, _) => self.end_session(id, "left"),
             (ToBroker::Credit(n), Some(credit), _) => {
                 *credit = (*credit + n as usize).min(MAX_CREDIT);
             }
             (ToBroker::Results(results), Some(_), _) => {
+                let (name, draining) = match &session.peer {
+                    Peer::Node { name, draining, .. } => (name.clone(), draining.clone()),
+                    Peer::Client { .. } => unreachable!("matched a node"),
+                };
+                let drained = format!(
+                    "node {name} drained ({}): suspended at a call boundary, to go on \
+                     elsewhere from its snapshot",
+                    draining.as_deref().unwrap_or("asked to")
+                );
                 let mut accepted = 0;
-                for result in results {
-                    let completion = self.queue.complete(result);
+                for mut result in results {
+                    if let Outcome::Suspended { resume_from, .. } = &mut result.outcome
+                        && let Some(snapshot) = resume_from
+                        && let Err(why) = self.keep(snapshot)
+                    {
+                        self.log(format!(
+                            "node {name}: {why}; the task goes on from its earlier snapshot"
+                        ));
+                        *resume_from = None;
+                    }
+                    let completion = self.queue.complete(result, &name, &drained);
                     accepted += u64::from(completion == Completion::Accepted);
                     if completion == Completion::Duplicate
                         && self.queue.duplicates.is_power_of_two()
@@ -692,6 +717,28 @@ impl Broker {
                     self.sessions.get_mut(&id).map(|s| &mut s.peer)
                 {
                     *done += accepted;
+                }
+            }
+            (ToBroker::Checkpoints(checkpoints), Some(_), _) => {
+                for mut checkpoint in checkpoints {
+                    match self.keep(&mut checkpoint.snapshot) {
+                        Ok(()) => {
+                            self.queue
+                                .checkpoint(checkpoint.ticket, checkpoint.snapshot);
+                        }
+                        Err(why) => self.log(why),
+                    }
+                }
+            }
+            (ToBroker::Draining(why), Some(credit), _) => {
+                *credit = 0;
+                if let Peer::Node { name, draining, .. } = &mut session.peer {
+                    let name = name.clone();
+                    *draining = Some(why.clone());
+                    self.log(format!(
+                        "node {name} drains ({why}): it takes no more tasks and suspends its \
+                         running ones"
+                    ));
                 }
             }
             (ToBroker::Fetch(digest), Some(_), _) => {
@@ -744,6 +791,30 @@ impl Broker {
         }
     }
 
+    /// Keep a node's snapshot blob in the broker's store, or check that the
+    /// shared store has it. Unsynced, as local snapshots are: a blob lost
+    /// in a machine crash fails its digest check and the chunk goes on
+    /// from its start; and this thread must not wait for the disk.
+    fn keep(&self, snapshot: &mut Snapshot) -> Result<(), String> {
+        let digest = Digest::from_bytes(snapshot.digest);
+        match snapshot.blob.take() {
+            Some(blob) if Digest::of(&blob) != digest => Err(format!(
+                "snapshot {digest} does not match its digest; dropped"
+            )),
+            Some(blob) => self
+                .store
+                .put_unsynced(&blob)
+                .map(drop)
+                .map_err(|e| format!("cannot keep snapshot {digest}: {e}")),
+            None => match self.store.size(&digest) {
+                Ok(Some(_)) => Ok(()),
+                _ => Err(format!(
+                    "snapshot {digest} is not in the shared store; dropped"
+                )),
+            },
+        }
+    }
+
     fn send(&mut self, id: u64, message: &ToPeer) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
@@ -767,7 +838,9 @@ impl Broker {
         let mut nodes: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, s)| matches!(s.peer, Peer::Node { credit, .. } if credit > 0))
+            .filter(
+                |(_, s)| matches!(s.peer, Peer::Node { credit, draining: None, .. } if credit > 0),
+            )
             .map(|(&id, _)| id)
             .collect();
         if nodes.is_empty() {

@@ -5,9 +5,78 @@
 use std::time::Duration;
 
 use wrun_journal::LimitsSpec;
-use wrun_runtime::{Failure, TaskFailure, TaskOutput, Trap};
+use wrun_runtime::{
+    Checkpoint, Cursor, Ended, Every, Failure, SuspendReason, Suspended, Taken, TaskFailure,
+    TaskOutput, Trap,
+};
+use wrun_store::Digest;
 
-use crate::protocol::{Data, Limits, Outcome, TrapCode, WireFailure};
+use crate::protocol::{self, Checkpoints, Data, Limits, Outcome, Snapshot, TrapCode, WireFailure};
+
+/// A job's snapshot policy as sent: periodic snapshots by `every`, and
+/// suspension when fuel runs out (every recorded job has both).
+pub fn checkpoints_to_wire(every: Option<Every>) -> Checkpoints {
+    Checkpoints {
+        every: every.map(|every| match every {
+            Every::Calls(n) => protocol::Every::Calls(n),
+            Every::Time(t) => protocol::Every::Millis(t.as_millis() as u64),
+        }),
+        suspend_on_fuel: true,
+    }
+}
+
+/// A snapshot interval as received.
+pub fn every_from_wire(every: protocol::Every) -> Every {
+    match every {
+        protocol::Every::Calls(n) => Every::Calls(n),
+        protocol::Every::Millis(ms) => Every::Time(Duration::from_millis(ms)),
+    }
+}
+
+/// A snapshot a node took, to report; `blob` is the snapshot blob's
+/// bytes unless the broker shares the node's store.
+pub fn snapshot_to_wire(checkpoint: &Checkpoint, blob: Option<Vec<u8>>) -> Snapshot {
+    Snapshot {
+        digest: *checkpoint.snapshot.digest.as_bytes(),
+        blob: blob.map(serde_bytes::ByteBuf::from),
+        stored: checkpoint.snapshot.stored,
+        bases: checkpoint
+            .snapshot
+            .bases
+            .iter()
+            .map(|d| *d.as_bytes())
+            .collect(),
+        cursor: match checkpoint.cursor {
+            Cursor::Records { next } => protocol::Cursor::Records(next),
+            Cursor::Steps { done } => protocol::Cursor::Steps(done),
+        },
+        fuel_used: checkpoint.fuel_used,
+    }
+}
+
+/// A node's snapshot as the job records it.
+pub fn checkpoint_from_wire(snapshot: Snapshot) -> Checkpoint {
+    Checkpoint {
+        snapshot: Taken {
+            digest: Digest::from_bytes(snapshot.digest),
+            stored: snapshot.stored,
+            bases: snapshot.bases.into_iter().map(Digest::from_bytes).collect(),
+        },
+        cursor: match snapshot.cursor {
+            protocol::Cursor::Records(next) => Cursor::Records { next },
+            protocol::Cursor::Steps(done) => Cursor::Steps { done },
+        },
+        fuel_used: snapshot.fuel_used,
+    }
+}
+
+/// Why a task was suspended, as sent.
+pub fn suspend_reason_to_wire(reason: SuspendReason) -> protocol::SuspendReason {
+    match reason {
+        SuspendReason::Fuel => protocol::SuspendReason::Fuel,
+        SuspendReason::Drain => protocol::SuspendReason::Drain,
+    }
+}
 
 /// A job spec's limits as sent.
 pub fn limits_to_wire(spec: &LimitsSpec) -> Limits {
@@ -160,7 +229,7 @@ pub fn failure_from_wire(failure: WireFailure) -> Failure {
 pub fn outcome_from_wire(
     outcome: Outcome,
     fetch: impl FnOnce(&[u8; 32]) -> Option<Vec<u8>>,
-) -> Result<TaskOutput, TaskFailure> {
+) -> Result<Ended, TaskFailure> {
     match outcome {
         Outcome::Finished {
             output,
@@ -180,16 +249,28 @@ pub fn outcome_from_wire(
                     log: log.clone(),
                 })?,
             };
-            Ok(TaskOutput {
+            Ok(Ended::Finished(TaskOutput {
                 output,
                 log,
                 fuel_used,
-            })
+            }))
         }
         Outcome::Failed { failure, log } => Err(TaskFailure {
             reason: failure_from_wire(failure),
             log,
         }),
+        Outcome::Suspended {
+            reason,
+            resume_from,
+            log,
+        } => Ok(Ended::Suspended(Suspended {
+            reason: match reason {
+                protocol::SuspendReason::Fuel => SuspendReason::Fuel,
+                protocol::SuspendReason::Drain => SuspendReason::Drain,
+            },
+            resume_from: resume_from.map(checkpoint_from_wire),
+            log,
+        })),
     }
 }
 

@@ -2,12 +2,14 @@
 //! in the broker's queue, and nodes' results come back to its workers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::RecvTimeoutError;
 use wrun_runtime::{Checkpointing, Ended, Failure, TaskFailure};
-use wrun_scheduler::{BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch, Task};
+use wrun_scheduler::{
+    BatchCheckpoints, BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch, Task,
+};
 use wrun_store::Digest;
 
 use crate::broker::BrokerHandle;
@@ -85,7 +87,7 @@ impl Executor for RemoteExecutor {
         _checkpointing: Option<&Checkpointing<'_>>,
     ) -> Result<Ended, TaskFailure> {
         let mut one = One(None);
-        self.execute_batch(std::slice::from_ref(task), &mut one);
+        self.execute_batch(std::slice::from_ref(task), None, &mut one);
         one.0
             .expect("a batch reports every task it does not abandon")
     }
@@ -96,7 +98,12 @@ impl Executor for RemoteExecutor {
 }
 
 impl BatchExecutor for RemoteExecutor {
-    fn execute_batch(&self, tasks: &[Task], report: &mut dyn BatchReport) {
+    fn execute_batch(
+        &self,
+        tasks: &[Task],
+        checkpoints: Option<&BatchCheckpoints<'_>>,
+        report: &mut dyn BatchReport,
+    ) {
         let mut pending = vec![true; tasks.len()];
         let mut lot_tasks = Vec::with_capacity(tasks.len());
         let mut positions = Vec::with_capacity(tasks.len());
@@ -106,6 +113,9 @@ impl BatchExecutor for RemoteExecutor {
                     lot_tasks.push(LotTask {
                         data,
                         records: task.records.clone(),
+                        resume: checkpoints
+                            .and_then(|c| c.resume[position])
+                            .map(|digest| *digest.as_bytes()),
                     });
                     positions.push(position);
                 }
@@ -120,8 +130,12 @@ impl BatchExecutor for RemoteExecutor {
         }
         let (reply, results) = crossbeam_channel::unbounded();
         let abandoned = Arc::new(AtomicBool::new(false));
+        let requests = checkpoints.map(|c| c.requests);
+        let snapshot_requests = Arc::new(AtomicU64::new(requests.map_or(0, |r| r.generation())));
         let submitted = self.broker.submit(Lot {
             work: self.work.clone(),
+            checkpoints: checkpoints.map(|c| convert::checkpoints_to_wire(c.every)),
+            snapshot_requests: snapshot_requests.clone(),
             priority: self.priority,
             job_seq: self.job,
             tasks: lot_tasks,
@@ -136,8 +150,16 @@ impl BatchExecutor for RemoteExecutor {
                     report.lost(positions[at], lost);
                     continue;
                 }
+                Ok((at, LotEvent::Checkpoint(snapshot))) => {
+                    report.checkpoint(positions[at], convert::checkpoint_from_wire(snapshot));
+                    continue;
+                }
                 Ok((at, LotEvent::Result(result))) => (at, result),
                 Err(RecvTimeoutError::Timeout) => {
+                    // `wrun snapshot JOB`: the broker asks the nodes.
+                    if let Some(requests) = requests {
+                        snapshot_requests.store(requests.generation(), Ordering::Release);
+                    }
                     if report.keep_waiting() {
                         continue;
                     }
@@ -165,7 +187,7 @@ impl BatchExecutor for RemoteExecutor {
             report.done(
                 position,
                 BatchOutcome {
-                    result: outcome.map(Ended::Finished),
+                    result: outcome,
                     started_at: result.started_at,
                     wall: Duration::from_micros(result.wall_us),
                 },
@@ -192,6 +214,9 @@ impl BatchReport for One {
 
     /// `execute` returns only the task's end: its lost dispatches go untold.
     fn lost(&mut self, _: usize, _: LostDispatch) {}
+
+    /// `execute` runs without checkpoints: none is reported.
+    fn checkpoint(&mut self, _: usize, _: wrun_runtime::Checkpoint) {}
 
     fn keep_waiting(&mut self) -> bool {
         true

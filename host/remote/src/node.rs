@@ -12,11 +12,15 @@
 //! sent are kept and sent in the new session (the broker drops any it has
 //! already had from another node).
 //!
-//! A node may leave on its own ([`lifetime`]): at the end of its
-//! `--lifetime` (after draining) or after `--idle-timeout` without work; it
-//! then reports what it ran, says goodbye and [`Node::run`] returns.
+//! A recorded job's tasks run checkpointed: their snapshots go to the
+//! broker as they are taken (only the blob's new pages: earlier snapshots of
+//! the task are its bases, already sent), and a task that comes with a
+//! snapshot continues from it, its blobs fetched like chunks. The node
+//! drains (see [`drain`]) before its walltime ends or at a signal, and
+//! leaves after `--idle-timeout` without work (see [`idle`]).
 
-pub mod lifetime;
+mod drain;
+mod idle;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,18 +28,25 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
-use wrun_runtime::{Chunk, Failure, Limits, Runtime, TaskFailure, TaskRunner};
+use wrun_runtime::{
+    Checkpoint, Checkpointing, Chunk, Ended, Failure, Limits, Requests, Runtime, TaskFailure,
+    TaskOutput, TaskRunner,
+};
 use wrun_store::{BlobStore, Digest};
+
+use drain::Draining;
+pub use drain::{DrainHandle, Walltime};
 
 use crate::convert;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Blake3, Data, Hello, MAX_CREDIT, MAX_INLINE, MAX_MESSAGE, Outcome, PROTOCOL_VERSION,
-    Role, TaskResult, ToBroker, ToPeer, Welcome, WireTask, Work,
+    self, Blake3, Checkpoints, Data, Hello, MAX_CREDIT, MAX_INLINE, MAX_MESSAGE, Outcome,
+    PROTOCOL_VERSION, Role, Snapshot, TaskCheckpoint, TaskResult, ToBroker, ToPeer, Welcome,
+    WireTask, Work,
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
-use lifetime::{Leaving, Lifetime, Step};
+use idle::Idle;
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -55,8 +66,8 @@ pub struct NodeConfig {
     pub shared_store: bool,
     /// Runtime limits besides each job's own (log size, stack, ...).
     pub base_limits: Limits,
-    /// Leave after this long (the batch job's walltime), draining first.
-    pub lifetime: Option<Duration>,
+    /// When the node's allocation ends, if it does.
+    pub walltime: Option<Walltime>,
     /// Leave after this long without work.
     pub idle_timeout: Option<Duration>,
     /// The batch job the node runs in, told to the broker.
@@ -80,6 +91,8 @@ struct SlotTask {
     ticket: u64,
     data: Bytes,
     records: Vec<u32>,
+    checkpoints: Option<Checkpoints>,
+    resume: Option<Digest>,
 }
 
 enum Availability {
@@ -88,9 +101,10 @@ enum Availability {
     Gone(String),
 }
 
-/// A task waiting for its module or chunk.
+/// A task waiting for its module, chunk or snapshot.
 struct Parked {
     work: Arc<Work>,
+    checkpoints: Option<Checkpoints>,
     task: WireTask,
 }
 
@@ -118,6 +132,17 @@ pub struct Node {
     slots: Sender<SlotTask>,
     queued: Receiver<SlotTask>,
     results: Receiver<TaskResult>,
+    /// Snapshots the slots took, to send.
+    snapshots: Receiver<TaskCheckpoint>,
+    checkpoints: Vec<TaskCheckpoint>,
+    /// What the slots' running tasks are asked (snapshot now, drain).
+    requests: Arc<Requests>,
+    drainer: DrainHandle,
+    draining: Option<Draining>,
+    /// The broker answered this node's goodbye.
+    farewell: bool,
+    /// The longest time-based checkpoint interval of the tasks received.
+    longest_interval: Duration,
     state: State,
     runtimes: HashMap<protocol::Limits, Runtime>,
     runners: HashMap<Work, Result<Arc<TaskRunner>, String>>,
@@ -136,9 +161,7 @@ pub struct Node {
     ran: u64,
     ran_logged: u64,
     logged_at: Instant,
-    lifetime: Lifetime,
-    /// Asks for no more tasks ([`Step::Drain`]).
-    draining: bool,
+    idle: Idle,
 }
 
 impl std::fmt::Debug for Node {
@@ -160,8 +183,6 @@ impl Node {
     /// The first wait for a welcome; doubled on each silence up to the cap.
     const FIRST_BACKOFF: Duration = Duration::from_millis(500);
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
-    /// How long a leaving node waits for the broker's farewell.
-    const FAREWELL_WAIT: Duration = Duration::from_secs(2);
 
     /// Connect (in the background) and start the slots.
     pub fn start(config: NodeConfig) -> Result<Node, NodeError> {
@@ -170,19 +191,25 @@ impl Node {
         let (waker, wake) = transport::waker(&context)?;
         let (slots, queued) = crossbeam_channel::unbounded::<SlotTask>();
         let (done, results) = crossbeam_channel::unbounded();
+        let (snapshot, snapshots) = crossbeam_channel::unbounded();
+        let requests = Arc::new(Requests::default());
         for slot in 0..config.slots.max(1) {
-            let queued = queued.clone();
-            let done = done.clone();
-            let waker = waker.clone();
-            let store = config.shared_store.then(|| config.store.clone());
+            let slot_ends = SlotEnds {
+                queued: queued.clone(),
+                done: done.clone(),
+                snapshots: snapshot.clone(),
+                waker: waker.clone(),
+                store: config.store.clone(),
+                shared_store: config.shared_store,
+                requests: requests.clone(),
+            };
             std::thread::Builder::new()
                 .name(format!("wrun-slot-{slot}"))
-                .spawn(move || run_slot(&queued, &done, &waker, store.as_deref()))
+                .spawn(move || slot_ends.run())
                 .expect("a thread starts");
         }
         let mut node = Node {
-            lifetime: Lifetime::new(Instant::now(), config.lifetime, config.idle_timeout),
-            draining: false,
+            idle: Idle::new(Instant::now(), config.idle_timeout),
             config,
             _context: context,
             socket,
@@ -190,6 +217,13 @@ impl Node {
             slots,
             queued,
             results,
+            snapshots,
+            checkpoints: Vec::new(),
+            requests,
+            drainer: DrainHandle::new(waker),
+            draining: None,
+            farewell: false,
+            longest_interval: Duration::ZERO,
             state: State::Connecting {
                 nonce: [0; 16],
                 sent: Instant::now(),
@@ -217,26 +251,26 @@ impl Node {
         tracing::info!(target: "wrun::node", node = %self.config.name, "{message}");
     }
 
-    /// Run until the broker refuses this node (an error) or the node
-    /// leaves on its own ([`lifetime`]).
+    /// A handle that drains this node from another thread (a signal's).
+    pub fn drainer(&self) -> DrainHandle {
+        self.drainer.clone()
+    }
+
+    /// Run until the broker refuses this node (an error), or it drained or
+    /// was idle for its `--idle-timeout`.
     pub fn run(mut self) -> Result<(), NodeError> {
         loop {
             let busy = self.in_hand > 0 || !self.unsent.is_empty();
-            match self.lifetime.step(Instant::now(), busy) {
-                Step::Work => {}
-                Step::Drain => {
-                    if !self.draining {
-                        self.log(format!(
-                            "draining: its lifetime ends soon; {} tasks in hand",
-                            self.in_hand
-                        ));
-                    }
-                    self.draining = true;
-                }
-                Step::Leave(why) => {
-                    self.leave(why);
-                    return Ok(());
-                }
+            if self.draining.is_none()
+                && let Some(after) = self.idle.expired(Instant::now(), busy)
+            {
+                self.log(format!(
+                    "leaving: no work for {}; {} tasks run",
+                    humantime::format_duration(after),
+                    self.ran
+                ));
+                self.leave();
+                return Ok(());
             }
             let timeout = match (&self.state, self.oldest_unsent) {
                 (State::Live { .. }, Some(_)) => Duration::from_millis(1),
@@ -259,7 +293,33 @@ impl Node {
                 self.oldest_unsent.get_or_insert_with(Instant::now);
                 self.unsent.push(result);
             }
+            for checkpoint in self.snapshots.try_iter() {
+                self.oldest_unsent.get_or_insert_with(Instant::now);
+                self.checkpoints.push(checkpoint);
+            }
             self.timers();
+            if self.drain_due() {
+                return Ok(self.leave());
+            }
+        }
+    }
+
+    /// Say goodbye, and wait (at most 3 heartbeat intervals) for the
+    /// broker's farewell: it has then handled the results and snapshots
+    /// of the drain, sent before.
+    fn leave(&mut self) {
+        self.flush_now();
+        self.send(&ToBroker::Bye);
+        let State::Live { heartbeat, .. } = self.state else {
+            return;
+        };
+        let deadline = Instant::now() + heartbeat * 3;
+        while !self.farewell && Instant::now() < deadline {
+            let mut items = [self.socket.as_poll_item(zmq::POLLIN)];
+            let _ = zmq::poll(&mut items, (heartbeat / 4).as_millis() as i64);
+            while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
+                let _ = self.receive(&frame);
+            }
         }
     }
 
@@ -353,17 +413,38 @@ impl Node {
                     let n = assignment.tasks.len();
                     self.unused = self.unused.saturating_sub(n);
                     self.in_hand += n;
+                    if self.draining.is_some() {
+                        for task in assignment.tasks {
+                            self.hand_back(task.ticket);
+                        }
+                        continue;
+                    }
+                    if let Some(Checkpoints {
+                        every: Some(protocol::Every::Millis(ms)),
+                        ..
+                    }) = assignment.checkpoints
+                    {
+                        self.longest_interval =
+                            self.longest_interval.max(Duration::from_millis(ms));
+                    }
                     // One work per assignment, shared by its tasks.
                     let work = Arc::new(assignment.work);
                     for task in assignment.tasks {
                         self.parked.push(Parked {
                             work: work.clone(),
+                            checkpoints: assignment.checkpoints,
                             task,
                         });
                     }
                 }
                 self.unpark();
             }
+            // Every running task is asked: those of other jobs take one
+            // snapshot more than their schedule.
+            ToPeer::SnapshotNow(_) => {
+                self.requests.snapshot_now();
+            }
+            ToPeer::Farewell => self.farewell = true,
             ToPeer::Blob { digest, bytes } => {
                 self.fetching.remove(&digest);
                 match bytes {
@@ -383,18 +464,37 @@ impl Node {
     /// Hand every parked task whose module and chunk are here to the
     /// slots; fetch what is missing; fail what the broker does not have.
     fn unpark(&mut self) {
-        for Parked { work, task } in std::mem::take(&mut self.parked) {
+        for Parked {
+            work,
+            checkpoints,
+            task,
+        } in std::mem::take(&mut self.parked)
+        {
             let runner = match self.runners.get(&work) {
                 Some(runner) => runner.clone(),
                 None => match self.available(work.module) {
                     Availability::Here(_) => self.runner(&work),
                     Availability::Fetching => {
-                        self.parked.push(Parked { work, task });
+                        self.parked.push(Parked {
+                            work,
+                            checkpoints,
+                            task,
+                        });
                         continue;
                     }
                     Availability::Gone(why) => Err(why),
                 },
             };
+            if let Some(snapshot) = task.resume
+                && !self.resumable(snapshot)
+            {
+                self.parked.push(Parked {
+                    work,
+                    checkpoints,
+                    task,
+                });
+                continue;
+            }
             let data = match task.data {
                 Data::Inline(bytes) => Ok(Bytes::from(bytes)),
                 Data::Stored(digest) => match self.available(digest) {
@@ -404,7 +504,11 @@ impl Node {
                             data: Data::Stored(digest),
                             ..task
                         };
-                        self.parked.push(Parked { work, task });
+                        self.parked.push(Parked {
+                            work,
+                            checkpoints,
+                            task,
+                        });
                         continue;
                     }
                     Availability::Gone(why) => Err(why),
@@ -417,11 +521,28 @@ impl Node {
                         ticket: task.ticket,
                         data,
                         records: task.records,
+                        checkpoints,
+                        resume: task.resume.map(Digest::from_bytes),
                     });
                 }
                 (Err(why), _) | (_, Err(why)) => self.fail(task.ticket, why),
             }
         }
+    }
+
+    /// Whether snapshot `digest` and the blobs it builds on are here (or
+    /// cannot be had: the restore then fails and the chunk starts over,
+    /// its log saying why); false while some are being fetched.
+    fn resumable(&mut self, digest: Blake3) -> bool {
+        let bytes = match self.available(digest) {
+            Availability::Fetching => return false,
+            Availability::Gone(_) => return true,
+            Availability::Here(bytes) => bytes,
+        };
+        let bases = wrun_runtime::bases_of(&Digest::from_bytes(digest), &bytes).unwrap_or_default();
+        bases.iter().fold(true, |ready, base| {
+            !matches!(self.available(*base.as_bytes()), Availability::Fetching) && ready
+        })
     }
 
     /// A blob from the node's store, or a fetch from the broker.
@@ -513,41 +634,10 @@ impl Node {
         }
     }
 
-    /// Report every result, say goodbye (the broker queues again any
-    /// task still in hand) and wait, at most [`Node::FAREWELL_WAIT`], for
-    /// the broker's farewell: the slot threads keep the socket's context
-    /// alive, so nothing else makes sure the goodbye left this process.
-    fn leave(&mut self, why: Leaving) {
-        if self.oldest_unsent.is_some() {
-            self.in_hand = 0;
-            self.flush(Instant::now());
-        }
-        self.log(format!("leaving: {why}; {} tasks run", self.ran));
-        let State::Live { .. } = self.state else {
-            return;
-        };
-        self.send(&ToBroker::Bye);
-        let deadline = Instant::now() + Self::FAREWELL_WAIT;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let mut items = [self.socket.as_poll_item(zmq::POLLIN)];
-            let _ = zmq::poll(&mut items, left.as_millis() as i64 + 1);
-            while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
-                let State::Live { opener, .. } = &mut self.state else {
-                    return;
-                };
-                let message = opener.open(&frame).ok().map(protocol::decode::<ToPeer>);
-                if let Some(Ok(ToPeer::Farewell)) = message {
-                    return;
-                }
-            }
-        }
-        self.log("the broker did not answer the goodbye; it will presume this node dead");
-    }
-
     /// Ask for more tasks when fewer than about `QUEUE_TIME` per slot are
     /// at hand or promised (none while draining).
     fn top_up(&mut self) {
-        if self.draining {
+        if self.draining.is_some() {
             return;
         }
         let per_slot =
@@ -621,6 +711,27 @@ impl Node {
             || self.unsent.len() >= Self::REPORT_TASKS
             || now.duration_since(oldest) >= Self::REPORT_EVERY
         {
+            self.flush_now();
+        }
+    }
+
+    /// Send every snapshot, then every result.
+    fn flush_now(&mut self) {
+        if !self.checkpoints.is_empty() {
+            let mut bytes = 0;
+            let mut batch = Vec::new();
+            for checkpoint in std::mem::take(&mut self.checkpoints) {
+                let size = snapshot_size(&checkpoint.snapshot);
+                if bytes + size > MAX_MESSAGE / 2 && !batch.is_empty() {
+                    self.send(&ToBroker::Checkpoints(std::mem::take(&mut batch)));
+                    bytes = 0;
+                }
+                bytes += size;
+                batch.push(checkpoint);
+            }
+            self.send(&ToBroker::Checkpoints(batch));
+        }
+        if !self.unsent.is_empty() {
             let mut bytes = 0;
             let mut batch = Vec::new();
             for result in std::mem::take(&mut self.unsent) {
@@ -633,8 +744,8 @@ impl Node {
                 batch.push(result);
             }
             self.send(&ToBroker::Results(batch));
-            self.oldest_unsent = None;
         }
+        self.oldest_unsent = None;
     }
 
     /// The broker is gone: queued tasks are dropped (it queues them again
@@ -658,49 +769,140 @@ fn result_size(result: &TaskResult) -> usize {
             ..
         } => output.len() + log.len() + 64,
         Outcome::Finished { log, .. } | Outcome::Failed { log, .. } => log.len() + 64,
+        Outcome::Suspended {
+            resume_from, log, ..
+        } => log.len() + resume_from.as_ref().map_or(0, snapshot_size),
     }
 }
 
-/// A slot thread: run tasks until the node ends.
-fn run_slot(
-    queued: &Receiver<SlotTask>,
-    done: &Sender<TaskResult>,
-    waker: &Waker,
-    shared_store: Option<&BlobStore>,
-) {
-    for task in queued {
-        let started_at = wrun_journal::now();
-        let clock = Instant::now();
-        let result = task.runner.run(Chunk {
+fn snapshot_size(snapshot: &Snapshot) -> usize {
+    snapshot.blob.as_ref().map_or(0, |b| b.len()) + 64 + 32 * snapshot.bases.len()
+}
+
+/// What a slot thread holds: its ends of the node's channels, and where
+/// its tasks' snapshots go.
+struct SlotEnds {
+    queued: Receiver<SlotTask>,
+    done: Sender<TaskResult>,
+    snapshots: Sender<TaskCheckpoint>,
+    waker: Arc<Waker>,
+    /// The node's store: snapshots are written here first.
+    store: Arc<BlobStore>,
+    /// The store is the broker's too: large outputs and snapshots stay
+    /// there instead of travelling in messages.
+    shared_store: bool,
+    requests: Arc<Requests>,
+}
+
+impl SlotEnds {
+    /// Run tasks until the node ends.
+    fn run(self) {
+        for task in &self.queued {
+            let started_at = wrun_journal::now();
+            let clock = Instant::now();
+            let outcome = self.execute(&task);
+            let wall_us = clock.elapsed().as_micros() as u64;
+            if self
+                .done
+                .send(TaskResult {
+                    ticket: task.ticket,
+                    started_at,
+                    wall_us,
+                    outcome,
+                })
+                .is_err()
+            {
+                return;
+            }
+            self.waker.wake();
+        }
+    }
+
+    /// Run one task, checkpointed when its job keeps snapshots.
+    fn execute(&self, task: &SlotTask) -> Outcome {
+        let chunk = Chunk {
             data: &task.data,
             records: &task.records,
-        });
-        let wall_us = clock.elapsed().as_micros() as u64;
-        let outcome = match result {
-            Ok(output) => Outcome::Finished {
-                output: match shared_store {
-                    Some(store) if output.output.len() > MAX_INLINE => {
-                        match store.put_unsynced(&output.output) {
-                            Ok(digest) => Data::Stored(*digest.as_bytes()),
-                            Err(_) => Data::Inline(output.output),
-                        }
-                    }
-                    _ => Data::Inline(output.output),
+        };
+        let ticket = task.ticket;
+        let on_checkpoint = |checkpoint: Checkpoint| {
+            if let Some(snapshot) = self.snapshot(&checkpoint) {
+                let _ = self.snapshots.send(TaskCheckpoint { ticket, snapshot });
+                self.waker.wake();
+            }
+        };
+        let result = match task.checkpoints {
+            Some(checkpoints) => task.runner.run_checkpointed(
+                chunk,
+                &Checkpointing {
+                    store: &self.store,
+                    resume: task.resume,
+                    every: checkpoints.every.map(convert::every_from_wire),
+                    requests: &self.requests,
+                    suspend_on_fuel: checkpoints.suspend_on_fuel,
+                    on_checkpoint: &on_checkpoint,
                 },
-                log: output.log,
-                fuel_used: output.fuel_used,
+            ),
+            None => task.runner.run(chunk).map(Ended::Finished),
+        };
+        match result {
+            Ok(Ended::Finished(output)) => self.finished(output),
+            Ok(Ended::Suspended(suspended)) => Outcome::Suspended {
+                reason: convert::suspend_reason_to_wire(suspended.reason),
+                resume_from: suspended
+                    .resume_from
+                    .as_ref()
+                    .and_then(|checkpoint| self.snapshot(checkpoint)),
+                log: suspended.log,
             },
             Err(TaskFailure { reason, log }) => Outcome::Failed {
                 failure: convert::failure_to_wire(&reason),
                 log,
             },
-        };
-        let outcome = match outcome {
-            Outcome::Finished {
-                output: Data::Inline(output),
+        }
+    }
+
+    /// A snapshot as sent: its blob travels unless the store is shared.
+    /// `None` when it cannot travel (larger than half a message without a
+    /// shared store, or gone from the store): the broker keeps the task's
+    /// previous one.
+    fn snapshot(&self, checkpoint: &Checkpoint) -> Option<Snapshot> {
+        if self.shared_store {
+            return Some(convert::snapshot_to_wire(checkpoint, None));
+        }
+        let blob = self.store.get(&checkpoint.snapshot.digest).ok().flatten()?;
+        if blob.len() > MAX_MESSAGE / 2 {
+            tracing::warn!(
+                target: "wrun::node",
+                "a snapshot of {} bytes is too large for a message; not sent (run the broker \
+                 and nodes with a shared --store)",
+                blob.len()
+            );
+            return None;
+        }
+        Some(convert::snapshot_to_wire(checkpoint, Some(blob.to_vec())))
+    }
+
+    /// A finished task's outcome: its output inline, or in the shared
+    /// store when large.
+    fn finished(&self, output: TaskOutput) -> Outcome {
+        let TaskOutput {
+            output,
+            log,
+            fuel_used,
+        } = output;
+        if self.shared_store
+            && output.len() > MAX_INLINE
+            && let Ok(digest) = self.store.put_unsynced(&output)
+        {
+            return Outcome::Finished {
+                output: Data::Stored(*digest.as_bytes()),
                 log,
-                ..
-            } if output.len() > MAX_MESSAGE / 2 => Outcome::Failed {
+                fuel_used,
+            };
+        }
+        if output.len() > MAX_MESSAGE / 2 {
+            return Outcome::Failed {
                 failure: convert::failure_to_wire(&Failure::Host {
                     message: format!(
                         "an output of {} bytes is too large to return in a message; run the \
@@ -709,20 +911,12 @@ fn run_slot(
                     ),
                 }),
                 log,
-            },
-            outcome => outcome,
-        };
-        if done
-            .send(TaskResult {
-                ticket: task.ticket,
-                started_at,
-                wall_us,
-                outcome,
-            })
-            .is_err()
-        {
-            return;
+            };
         }
-        waker.wake();
+        Outcome::Finished {
+            output: Data::Inline(output),
+            log,
+            fuel_used,
+        }
     }
 }

@@ -11,18 +11,24 @@
 //! result for a task resolves it and any later one (the dead node was only
 //! slow, or a node re-sent results after reconnecting) is a duplicate:
 //! counted and dropped.
+//!
+//! The queue keeps each task's latest snapshot (reported by its node while
+//! it runs, or the one its job resumes it from): a task put back, because
+//! its node died or drained, is sent again with it, and the next node
+//! continues from there.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_channel::Sender;
 use wrun_journal::{Millis, QUARANTINE_AFTER};
 use wrun_scheduler::LostDispatch;
 
 use crate::protocol::{
-    Assignment, Data, MAX_INLINE, Outcome, TaskResult, WireFailure, WireTask, Work,
+    Assignment, Blake3, Checkpoints, Data, MAX_INLINE, Outcome, Snapshot, SuspendReason,
+    TaskResult, WireFailure, WireTask, Work,
 };
 
 /// Which node a ticket went to.
@@ -35,6 +41,8 @@ pub struct LotTask {
     pub data: Data,
     /// Offsets of its records' starts in `data`.
     pub records: Vec<u32>,
+    /// The snapshot to continue from, if an earlier run left one.
+    pub resume: Option<Blake3>,
 }
 
 /// Tasks of one job, submitted together.
@@ -42,6 +50,11 @@ pub struct LotTask {
 pub struct Lot {
     /// What every task runs.
     pub work: Arc<Work>,
+    /// How its tasks are snapshotted, if they are.
+    pub checkpoints: Option<Checkpoints>,
+    /// Bumped by the job for each `wrun snapshot` request: its tasks in
+    /// flight are asked for a snapshot ([`Queue::snapshot_requests`]).
+    pub snapshot_requests: Arc<AtomicU64>,
     /// Higher goes first.
     pub priority: i32,
     /// The job's arrival order at the broker.
@@ -59,8 +72,10 @@ pub struct Lot {
 /// What a lot's job hears of one of its tasks.
 #[derive(Debug)]
 pub enum LotEvent {
-    /// A dispatch of the task died with its node.
+    /// A dispatch of the task died with its node, or its node drained.
     Lost(LostDispatch),
+    /// The task was snapshotted (its blob is in the broker's store).
+    Checkpoint(Snapshot),
     /// The task's first result (the last event of the task).
     Result(TaskResult),
 }
@@ -77,8 +92,13 @@ struct Ticket {
 struct LotState {
     lot: Lot,
     resolved: Vec<bool>,
-    /// How many times each task's node died while running it.
+    /// How many times each task's node died while running it since its
+    /// latest snapshot.
     lost: Vec<u32>,
+    /// Each task's latest snapshot.
+    resume: Vec<Option<Blake3>>,
+    /// The job's snapshot requests passed on to the nodes.
+    snapshots_seen: u64,
     open: usize,
     tickets: Vec<u64>,
 }
@@ -118,8 +138,7 @@ impl std::fmt::Debug for Queue {
 
 impl Queue {
     /// Node deaths during one task, each with no new snapshot, after
-    /// which it fails: the journal's quarantine rule. Remote tasks are not
-    /// snapshotted, so every death of a node running one counts.
+    /// which it fails: the journal's quarantine rule.
     pub const MAX_LOST: u32 = QUARANTINE_AFTER;
 
     /// Bytes of task data per assignment message, about.
@@ -151,12 +170,16 @@ impl Queue {
         self.pending
             .insert((Reverse(lot.priority), lot.job_seq, id), (0..n).collect());
         self.queued += n;
+        let resume = lot.tasks.iter().map(|t| t.resume).collect();
+        let snapshots_seen = lot.snapshot_requests.load(Ordering::Acquire);
         self.lots.insert(
             id,
             LotState {
                 lot,
                 resolved: vec![false; n],
                 lost: vec![0; n],
+                resume,
+                snapshots_seen,
                 open: n,
                 tickets: Vec::new(),
             },
@@ -232,6 +255,7 @@ impl Queue {
                     ticket,
                     data: task.data.clone(),
                     records: task.records.clone(),
+                    resume: state.resume[position],
                 });
                 left -= 1;
                 self.queued -= 1;
@@ -242,6 +266,7 @@ impl Queue {
             if !tasks.is_empty() {
                 message.push(Assignment {
                     work: Work::clone(&state.lot.work),
+                    checkpoints: state.lot.checkpoints,
                     tasks,
                 });
             }
@@ -256,11 +281,16 @@ impl Queue {
         messages
     }
 
-    /// A node's result for a ticket.
-    pub fn complete(&mut self, result: TaskResult) -> Completion {
+    /// A node's result for a ticket. A task its node suspended because it
+    /// drains is not resolved: it is put back at the front of its lot, to
+    /// continue on another node from the snapshot it was suspended with,
+    /// and its job hears of the move as a dispatch lost with `drained` as
+    /// the reason.
+    pub fn complete(&mut self, mut result: TaskResult, node: &str, drained: &str) -> Completion {
         let Some(&Ticket {
             lot: lot_id,
             position,
+            sent_at,
             ..
         }) = self.tickets.get(&result.ticket)
         else {
@@ -273,8 +303,88 @@ impl Queue {
             self.duplicates += 1;
             return Completion::Duplicate;
         }
+        if let Outcome::Suspended {
+            reason: SuspendReason::Drain,
+            resume_from,
+            ..
+        } = &mut result.outcome
+        {
+            if let Some(snapshot) = resume_from.take() {
+                self.snapshotted(lot_id, position, snapshot);
+            }
+            let state = self.lots.get_mut(&lot_id).expect("live lot");
+            let _ = state.lot.reply.send((
+                position,
+                LotEvent::Lost(LostDispatch {
+                    node: node.to_owned(),
+                    reason: drained.to_owned(),
+                    started_at: sent_at,
+                    ended_at: wrun_journal::now(),
+                    requeued: true,
+                }),
+            ));
+            self.put_back(lot_id, position);
+            return Completion::Accepted;
+        }
         self.resolve(lot_id, position, result);
         Completion::Accepted
+    }
+
+    /// A running task's snapshot, whose blob the broker's store holds: it
+    /// is the task's latest, and its job records it. False when the ticket
+    /// is no longer in flight (the snapshot is not used).
+    pub fn checkpoint(&mut self, ticket: u64, snapshot: Snapshot) -> bool {
+        let Some(&Ticket { lot, position, .. }) = self.tickets.get(&ticket) else {
+            return false;
+        };
+        if self.lots.get(&lot).is_none_or(|s| s.resolved[position]) {
+            return false;
+        }
+        self.snapshotted(lot, position, snapshot);
+        true
+    }
+
+    fn snapshotted(&mut self, lot_id: u64, position: usize, snapshot: Snapshot) {
+        let state = self.lots.get_mut(&lot_id).expect("live lot");
+        state.resume[position] = Some(snapshot.digest);
+        // A task that makes progress is not the one killing its nodes.
+        state.lost[position] = 0;
+        let _ = state
+            .lot
+            .reply
+            .send((position, LotEvent::Checkpoint(snapshot)));
+    }
+
+    /// Put a task back at the front of its lot's pending tasks.
+    fn put_back(&mut self, lot_id: u64, position: usize) -> bool {
+        let state = &self.lots[&lot_id];
+        let key = (Reverse(state.lot.priority), state.lot.job_seq, lot_id);
+        let positions = self.pending.entry(key).or_default();
+        if positions.contains(&position) {
+            return false;
+        }
+        positions.push_front(position);
+        self.queued += 1;
+        true
+    }
+
+    /// The tickets in flight of every lot whose job asked for a snapshot
+    /// since the last call, by node.
+    pub fn snapshot_requests(&mut self) -> HashMap<NodeId, Vec<u64>> {
+        let mut asked = HashMap::<NodeId, Vec<u64>>::new();
+        for state in self.lots.values_mut() {
+            let requested = state.lot.snapshot_requests.load(Ordering::Acquire);
+            if requested == state.snapshots_seen {
+                continue;
+            }
+            state.snapshots_seen = requested;
+            for ticket in &state.tickets {
+                if let Some(t) = self.tickets.get(ticket) {
+                    asked.entry(t.node).or_default().push(*ticket);
+                }
+            }
+        }
+        asked
     }
 
     /// Hand a task's result to its job.
@@ -346,13 +456,7 @@ impl Queue {
                 self.resolve(lot_id, position, result);
                 continue;
             }
-            let key = (Reverse(state.lot.priority), state.lot.job_seq, lot_id);
-            let positions = self.pending.entry(key).or_default();
-            if !positions.contains(&position) {
-                positions.push_front(position);
-                self.queued += 1;
-                requeued += 1;
-            }
+            requeued += usize::from(self.put_back(lot_id, position));
         }
         // Its tickets stay known: a late result from it still counts.
         requeued
@@ -370,8 +474,8 @@ fn lost_task(ticket: u64, node: &str, deaths: u32, sent_at: Millis, now: Millis)
             failure: WireFailure::Host {
                 message: format!(
                     "node {node} presumed dead: the nodes running it died {deaths} times with \
-                     no new snapshot (remote tasks are not snapshotted, so every death counts; \
-                     the task may be what kills them); not sent to another node"
+                     no new snapshot (the task may be what kills them); not sent to another \
+                     node"
                 ),
             },
             log: Vec::new(),
@@ -404,11 +508,14 @@ mod tests {
             .map(|i| LotTask {
                 data: Data::Inline(vec![i as u8]),
                 records: vec![0],
+                resume: None,
             })
             .collect();
         (
             Lot {
                 work,
+                checkpoints: None,
+                snapshot_requests: Arc::default(),
                 priority,
                 job_seq,
                 tasks,
@@ -464,7 +571,10 @@ mod tests {
         let (lot, results) = lot(0, 1, 3);
         queue.push(lot);
         let first = tickets(&queue.take(7, 3));
-        assert_eq!(queue.complete(result(first[0].1)), Completion::Accepted);
+        assert_eq!(
+            queue.complete(result(first[0].1), "n7", ""),
+            Completion::Accepted
+        );
         assert!(matches!(results.try_recv(), Ok((0, LotEvent::Result(_)))));
         // Node 7 dies with two tasks unanswered: its job hears of both
         // lost dispatches.
@@ -473,7 +583,7 @@ mod tests {
             .try_iter()
             .filter_map(|(p, event)| match event {
                 LotEvent::Lost(lost) => Some((p, lost.node, lost.requeued)),
-                LotEvent::Result(_) => None,
+                LotEvent::Result(_) | LotEvent::Checkpoint(_) => None,
             })
             .collect();
         assert_eq!(lost, [(2, "n7".into(), true), (1, "n7".into(), true)]);
@@ -484,10 +594,19 @@ mod tests {
         assert_eq!(position(&queue, second[0].1), 1);
         assert_eq!(position(&queue, second[1].1), 2);
         // The dead node was only slow: its late result wins...
-        assert_eq!(queue.complete(result(first[1].1)), Completion::Accepted);
+        assert_eq!(
+            queue.complete(result(first[1].1), "n7", ""),
+            Completion::Accepted
+        );
         // ...and the re-run's is a duplicate.
-        assert_eq!(queue.complete(result(second[0].1)), Completion::Duplicate);
-        assert_eq!(queue.complete(result(second[1].1)), Completion::Accepted);
+        assert_eq!(
+            queue.complete(result(second[0].1), "n8", ""),
+            Completion::Duplicate
+        );
+        assert_eq!(
+            queue.complete(result(second[1].1), "n8", ""),
+            Completion::Accepted
+        );
         assert_eq!(queue.duplicates, 1);
         let mut positions: Vec<usize> = results
             .try_iter()
@@ -499,7 +618,10 @@ mod tests {
         assert_eq!(positions, [0, 1, 2]);
         // Everything is resolved: a result from a forgotten ticket is a
         // duplicate too.
-        assert_eq!(queue.complete(result(first[2].1)), Completion::Duplicate);
+        assert_eq!(
+            queue.complete(result(first[2].1), "n7", ""),
+            Completion::Duplicate
+        );
         assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
     }
 
@@ -514,7 +636,10 @@ mod tests {
         assert!(queue.take(1, 10).is_empty());
         assert_eq!(queue.queued(), 0);
         // The task in flight still ends it; then nothing is left.
-        assert_eq!(queue.complete(result(sent[0].1)), Completion::Accepted);
+        assert_eq!(
+            queue.complete(result(sent[0].1), "n1", ""),
+            Completion::Accepted
+        );
         assert!(queue.lots.is_empty() && queue.tickets.is_empty());
     }
 
@@ -538,7 +663,7 @@ mod tests {
             .iter()
             .map(|event| match event {
                 LotEvent::Lost(lost) => lost.requeued,
-                LotEvent::Result(_) => panic!("one result"),
+                LotEvent::Result(_) | LotEvent::Checkpoint(_) => panic!("one result"),
             })
             .collect();
         assert_eq!(requeued, [true, true, false]);
@@ -556,5 +681,73 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!((queue.queued(), queue.in_flight()), (0, 0));
+    }
+
+    fn snapshot(digest: u8) -> Snapshot {
+        Snapshot {
+            digest: [digest; 32],
+            blob: None,
+            stored: 1,
+            bases: Vec::new(),
+            cursor: crate::protocol::Cursor::Steps(u64::from(digest)),
+            fuel_used: None,
+        }
+    }
+
+    #[test]
+    fn a_drained_task_moves_with_its_snapshot_and_a_snapshot_resets_the_deaths() {
+        let mut queue = Queue::new(0);
+        let (lot, results) = lot(0, 1, 1);
+        queue.push(lot);
+        // Two deaths, then progress: the deaths no longer count.
+        for node in 1..u64::from(Queue::MAX_LOST) {
+            queue.take(node, 1);
+            queue.requeue(node, "n", "node n presumed dead");
+        }
+        let sent = tickets(&queue.take(5, 1))[0].1;
+        assert!(queue.checkpoint(sent, snapshot(7)));
+        queue.requeue(5, "n5", "node n5 presumed dead");
+        let resent = queue.take(6, 1);
+        assert_eq!(resent[0][0].tasks[0].resume, Some([7; 32]));
+        // Node 6 drains: the task is suspended with a newer snapshot and
+        // goes on from it elsewhere, a move, not a result.
+        let drained = TaskResult {
+            ticket: resent[0][0].tasks[0].ticket,
+            started_at: 0,
+            wall_us: 0,
+            outcome: Outcome::Suspended {
+                reason: SuspendReason::Drain,
+                resume_from: Some(snapshot(9)),
+                log: Vec::new(),
+            },
+        };
+        assert_eq!(
+            queue.complete(drained, "n6", "node n6 drained (SIGUSR1)"),
+            Completion::Accepted
+        );
+        assert_eq!(queue.queued(), 1);
+        let next = queue.take(7, 1);
+        assert_eq!(next[0][0].tasks[0].resume, Some([9; 32]));
+        let events: Vec<String> = results
+            .try_iter()
+            .map(|(_, event)| match event {
+                LotEvent::Lost(lost) => format!("lost {} {}", lost.node, lost.requeued),
+                LotEvent::Checkpoint(s) => format!("snapshot {}", s.digest[0]),
+                LotEvent::Result(_) => "result".to_owned(),
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "lost n true",
+                "lost n true",
+                "snapshot 7",
+                "lost n5 true",
+                "snapshot 9",
+                "lost n6 true"
+            ]
+        );
+        // A snapshot for a ticket no longer in flight is not used.
+        assert!(!queue.checkpoint(resent[0][0].tasks[0].ticket, snapshot(11)));
     }
 }

@@ -65,7 +65,9 @@ impl Requests {
         self.draining.load(Ordering::Acquire)
     }
 
-    fn generation(&self) -> u64 {
+    /// How many requests were made: a relay (the broker's, to its nodes)
+    /// compares it with the last it passed on.
+    pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 }

@@ -71,6 +71,18 @@ pub(crate) enum TakeError {
     Failed(Failure),
 }
 
+/// The earlier snapshot blobs that restoring `blob` (whose digest is
+/// `digest`) needs besides itself: what a node fetches before resuming a
+/// task from it.
+///
+/// # Errors
+/// [`SnapshotError::Malformed`] when `blob` is not a snapshot of this
+/// format.
+pub fn bases_of(digest: &Digest, blob: &[u8]) -> Result<Vec<Digest>, SnapshotError> {
+    let (manifest, _) = format::decode(digest, blob)?;
+    Ok(manifest.bases.into_iter().map(Digest::from_bytes).collect())
+}
+
 impl From<Failure> for TakeError {
     fn from(failure: Failure) -> Self {
         TakeError::Failed(failure)

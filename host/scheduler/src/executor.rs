@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use wrun_journal::Millis;
-use wrun_runtime::{Checkpointing, Chunk, Ended, TaskFailure, TaskRunner};
+use wrun_runtime::{
+    Checkpoint, Checkpointing, Chunk, Ended, Every, Requests, TaskFailure, TaskRunner,
+};
+use wrun_store::Digest;
 
 use crate::chunker::Task;
 
@@ -27,7 +30,7 @@ pub trait Executor: Send + Sync {
     /// An executor that runs whole batches elsewhere (on remote nodes)
     /// returns itself here: each worker thread then hands it a batch at a
     /// time instead of one task, and `slots()` is the number of batches in
-    /// flight. Such tasks are not snapshotted.
+    /// flight.
     fn batches(&self) -> Option<&dyn BatchExecutor> {
         None
     }
@@ -65,9 +68,12 @@ pub struct LostDispatch {
 pub trait BatchReport {
     /// Task `position` of the batch ended.
     fn done(&mut self, position: usize, outcome: BatchOutcome);
-    /// A dispatch of task `position` died with its node (reported before
-    /// the task's outcome).
+    /// A dispatch of task `position` died with its node, or its node
+    /// drained and suspended it (reported before the task's outcome).
     fn lost(&mut self, position: usize, lost: LostDispatch);
+    /// Task `position` was snapshotted and keeps running (or moves on to
+    /// another node from this snapshot).
+    fn checkpoint(&mut self, position: usize, checkpoint: Checkpoint);
     /// Asked at least every [`BatchReport::PATIENCE`] while waiting for
     /// results; false abandons the tasks not yet done (the job stopped).
     fn keep_waiting(&mut self) -> bool;
@@ -78,12 +84,30 @@ impl dyn BatchReport {
     pub const PATIENCE: Duration = Duration::from_millis(2);
 }
 
+/// How a batch's tasks are snapshotted, when the job keeps snapshots.
+#[derive(Debug)]
+pub struct BatchCheckpoints<'a> {
+    /// Periodic snapshots, if any.
+    pub every: Option<Every>,
+    /// The job's snapshot requests (`wrun snapshot JOB`), relayed to the
+    /// tasks wherever they run.
+    pub requests: &'a Requests,
+    /// Each task's snapshot to continue from, by position in the batch.
+    pub resume: Vec<Option<Digest>>,
+}
+
 /// Runs batches of tasks, reporting each task's outcome as it arrives.
 pub trait BatchExecutor: Send + Sync {
     /// Run `tasks`, reporting each one's outcome once, with its position in
-    /// `tasks`, in any order. Tasks not reported when it returns were
-    /// abandoned because [`BatchReport::keep_waiting`] said so.
-    fn execute_batch(&self, tasks: &[Task], report: &mut dyn BatchReport);
+    /// `tasks`, in any order; snapshotted as `checkpoints` says (a task out
+    /// of fuel then ends suspended). Tasks not reported when it returns
+    /// were abandoned because [`BatchReport::keep_waiting`] said so.
+    fn execute_batch(
+        &self,
+        tasks: &[Task],
+        checkpoints: Option<&BatchCheckpoints<'_>>,
+        report: &mut dyn BatchReport,
+    );
 }
 
 /// Runs tasks on this machine's cores, in the sandbox.

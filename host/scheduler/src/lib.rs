@@ -45,7 +45,8 @@ mod worker;
 pub use chunker::{ChunkError, Chunker, Chunking, Task};
 pub use error::JobError;
 pub use executor::{
-    BatchExecutor, BatchOutcome, BatchReport, Executor, LocalExecutor, LostDispatch,
+    BatchCheckpoints, BatchExecutor, BatchOutcome, BatchReport, Executor, LocalExecutor,
+    LostDispatch,
 };
 pub use failure::{failure_kind, task_error};
 pub use job::Job;

@@ -75,6 +75,8 @@ pub(crate) struct PriorTask {
     pub(crate) outcome: PriorOutcome,
     /// The snapshot to resume from.
     snapshot: Option<SnapshotRef>,
+    /// The snapshot it last moved with.
+    resumed_from: Option<SnapshotRef>,
 }
 
 /// How a recorded task ended, if it did.
@@ -105,6 +107,7 @@ impl Prior {
                     lost: row.lost,
                     outcome,
                     snapshot: row.snapshot,
+                    resumed_from: row.resumed_from,
                 };
                 (row.index, task)
             })
@@ -312,6 +315,10 @@ impl<'a> Recorder<'a> {
                 node: None,
                 state: TaskState::Queued,
                 snapshot: self.prior.get(meta.index).and_then(|p| p.snapshot.clone()),
+                resumed_from: self
+                    .prior
+                    .get(meta.index)
+                    .and_then(|p| p.resumed_from.clone()),
             };
             self.live.insert(meta.index, row);
             self.touch(meta.index);
@@ -417,10 +424,11 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
-    /// A dispatch of task `index` died with its node: it is an attempt,
-    /// lost, and the death is counted. When the task was sent again, that
-    /// dispatch is its next attempt; when it was not, its outcome (which
-    /// says why) follows as this attempt's.
+    /// A dispatch of task `index` died with its node (or its node
+    /// drained): it is an attempt, lost, and the move is counted. When the
+    /// task was sent again, that dispatch is its next attempt, which
+    /// resumes from the task's latest snapshot (reported before this); when
+    /// it was not, its outcome (which says why) follows as this attempt's.
     pub(crate) fn lost(&mut self, index: u64, lost: LostDispatch) -> Result<(), JobError> {
         let Some(row) = self.live.get_mut(&index) else {
             return Err(JobError::Internal(format!("task {index} lost unqueued")));
@@ -437,6 +445,7 @@ impl<'a> Recorder<'a> {
                 log: Vec::new(),
             });
             row.attempts += 1;
+            row.resumed_from = row.snapshot.clone();
         }
         self.touch(index);
         Ok(())

@@ -12,7 +12,9 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::chunker::Task;
 use crate::event::{Done, Event, RetriedAttempt, TaskMeta};
-use crate::executor::{BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch};
+use crate::executor::{
+    BatchCheckpoints, BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch,
+};
 use crate::failure::failure_kind;
 use crate::pace::Pace;
 use crate::record::{Checkpoints, Prior};
@@ -97,7 +99,17 @@ impl Worker<'_> {
                 again: Vec::new(),
                 sending: &mut sending,
             };
-            remote.execute_batch(&tasks, &mut report);
+            let checkpoints = self
+                .checkpoints
+                .map(|(_, checkpoints, prior)| BatchCheckpoints {
+                    every: checkpoints.every,
+                    requests: &checkpoints.requests,
+                    resume: tasks
+                        .iter()
+                        .map(|t| prior.snapshot(t.index).map(Digest::from_bytes))
+                        .collect(),
+                });
+            remote.execute_batch(&tasks, checkpoints.as_ref(), &mut report);
             let again = report.again;
             tasks = again.into_iter().map(|p| tasks[p].clone()).collect();
         }
@@ -246,6 +258,17 @@ impl BatchReport for Reporter<'_, '_, '_> {
         if self.worker.recording && self.sending.open {
             let index = self.tasks[position].index;
             self.sending.open = self.sending.events.send(Event::Lost(index, lost)).is_ok();
+        }
+    }
+
+    fn checkpoint(&mut self, position: usize, checkpoint: Checkpoint) {
+        if self.sending.open {
+            let index = self.tasks[position].index;
+            self.sending.open = self
+                .sending
+                .events
+                .send(Event::Checkpoint(index, checkpoint))
+                .is_ok();
         }
     }
 

@@ -174,7 +174,7 @@ fn slurm_a_queue_whose_allocations_fail_pauses_itself_with_the_reason() {
 }
 
 /// `wrun node --lifetime`: the node tells the broker its allocation, drains
-/// before the end of its lifetime, says goodbye and exits 0; the job
+/// before the end of its walltime, says goodbye and exits 0; the job
 /// completes on the other node, as local mode writes it.
 #[test]
 fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
@@ -211,7 +211,7 @@ fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
     let status = wait_bounded(&mut short.child);
     assert_eq!(status.code(), Some(0), "{}", short.log());
     assert!(
-        short.log().contains("leaving: its lifetime ends"),
+        short.log().contains("(its walltime ends at "),
         "{}",
         short.log()
     );

@@ -5,15 +5,17 @@
 
 mod client;
 mod log;
+mod walltime;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use wrun_jobs::{Home, Local};
 use wrun_remote::allocator::{Allocator, AllocatorConfig};
 use wrun_remote::broker::{Broker, BrokerConfig};
 use wrun_remote::key::ClusterKey;
-use wrun_remote::node::{Node, NodeConfig};
+use wrun_remote::node::{Node, NodeConfig, Walltime};
 use wrun_remote::service::JobService;
 use wrun_remote::transport::Endpoint;
 use wrun_runtime::Limits;
@@ -23,6 +25,8 @@ use crate::args::{BrokerArgs, KeygenArgs, NodeArgs};
 use crate::exit::{Code, Fail, OrFail};
 
 pub(crate) use client::{control, resume, submit};
+use walltime::Source;
+pub(crate) use walltime::parse_time;
 
 /// `wrun keygen`.
 pub(crate) fn keygen(args: KeygenArgs) -> Result<(), Fail> {
@@ -149,6 +153,37 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
         format!("{host}-{}", std::process::id())
     });
     log::start(args.log);
+    let given = match args.lifetime {
+        Some(lifetime) => Some((SystemTime::now() + lifetime, Source::Lifetime)),
+        None => args.until.map(|until| (until, Source::Until)),
+    };
+    let walltime = match walltime::end_time(given) {
+        Ok(Some((ends, source))) => {
+            let drain_before = args.drain_before.unwrap_or_else(|| {
+                Walltime::default_drain_before(
+                    ends.duration_since(SystemTime::now()).unwrap_or_default(),
+                )
+            });
+            tracing::info!(
+                target: "wrun::node",
+                node = %name,
+                "walltime ends at {} ({source}); draining {} before",
+                humantime::format_rfc3339_seconds(ends),
+                humantime::format_duration(drain_before)
+            );
+            Some(Walltime { ends, drain_before })
+        }
+        Ok(None) => None,
+        Err(why) => {
+            tracing::warn!(
+                target: "wrun::node",
+                node = %name,
+                "cannot tell when this allocation ends ({why}); the node drains only at \
+                 SIGTERM or SIGUSR1 (or pass --until)"
+            );
+            None
+        }
+    };
     let node = Node::start(NodeConfig {
         connect,
         key,
@@ -157,10 +192,11 @@ pub(crate) fn node(args: NodeArgs) -> Result<(), Fail> {
         store,
         shared_store,
         base_limits: Limits::default(),
-        lifetime: args.lifetime,
+        walltime,
         idle_timeout: args.idle_timeout,
         allocation: args.allocation,
     })
     .or_fail(Code::Usage)?;
+    crate::drain::watch_node(node.drainer());
     node.run().or_fail(Code::Broker)
 }

@@ -265,7 +265,7 @@ impl Node {
                 && let Some(after) = self.idle.expired(Instant::now(), busy)
             {
                 self.log(format!(
-                    "leaving: no work for {}; {} tasks run",
+                    "leaving: it had no work for {}; {} tasks run",
                     humantime::format_duration(after),
                     self.ran
                 ));

@@ -66,9 +66,10 @@ pub(crate) fn first_result(table: &mut Table, dir: &Path) {
         "alloc: zero nodes to first result (Slurm, loopback)",
         fmt_ms(queued),
         &format!(
-            "sbatch --wrap submit-to-start {}: the queue, node start and task add {}",
+            "sbatch --wrap submit-to-start {}: {:.2}x it (Slurm starts batch jobs on a 1 s \
+             tick)",
             fmt_ms(sbatch),
-            fmt_ms(queued.saturating_sub(sbatch))
+            queued.as_secs_f64() / sbatch.as_secs_f64()
         ),
     );
 }

@@ -1,5 +1,5 @@
 //! The broker's allocation queues (`wrun alloc`): a thread that, every
-//! [`AllocatorConfig::poll`], notes which allocations' nodes connected,
+//! [`AllocatorConfig::poll`] and as soon as work starts waiting, notes which allocations' nodes connected,
 //! polls the batch system of every queue with unfinished allocations,
 //! submits batch jobs for queued work that no node (connected or pending)
 //! will take, and records every change in the broker's journal. The
@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use wrun_alloc::queue::Change;
@@ -28,17 +28,34 @@ pub struct Load {
     queued: AtomicU64,
     /// Allocations whose node said hello since the allocator last looked.
     joined: Mutex<Vec<String>>,
+    /// Set when work starts waiting: the allocator's round comes at once.
+    news: Mutex<bool>,
+    wake: Condvar,
 }
 
 impl Load {
     /// `tasks` wait for a node now.
     pub fn set_queued(&self, tasks: u64) {
-        self.queued.store(tasks, Ordering::Relaxed);
+        let before = self.queued.swap(tasks, Ordering::Relaxed);
+        if before == 0 && tasks > 0 {
+            *lock(&self.news) = true;
+            self.wake.notify_one();
+        }
     }
 
     /// The node of allocation `id` said hello.
     pub fn joined(&self, id: &str) {
         lock(&self.joined).push(id.to_owned());
+    }
+
+    /// Wait until work starts waiting, or `timeout`.
+    fn wait(&self, timeout: Duration) {
+        let news = lock(&self.news);
+        let (mut news, _) = self
+            .wake
+            .wait_timeout_while(news, timeout, |news| !*news)
+            .unwrap_or_else(|e| e.into_inner());
+        *news = false;
     }
 }
 
@@ -90,7 +107,7 @@ impl Allocator {
             .name("wrun-alloc".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(driven.config.poll);
+                    driven.load.wait(driven.config.poll);
                     driven.turn();
                 }
             })

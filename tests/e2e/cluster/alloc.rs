@@ -5,7 +5,9 @@
 
 use std::process::{Command, Stdio};
 
-use super::{Cluster, Peer, gc_job, local_reference, nodes, slow_input, slow_job, wait_bounded};
+use super::{
+    Cluster, Peer, gc_job, local_reference, nodes, slow_input, slow_job, start_broker, wait_bounded,
+};
 use crate::support::{repo, spawn_wrun, wait_until, wrun, wrun_in};
 
 /// Whether the batch system whose `probe` command this is answers; under
@@ -200,6 +202,13 @@ fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
     let listed = nodes(&cluster);
     let entry = listed.iter().find(|n| n["name"] == "short").unwrap();
     assert_eq!(entry["allocation"], "42", "{entry}");
+    let table = cluster.wrun(&["nodes"]).stdout_text();
+    assert!(
+        table.lines().next().unwrap().ends_with(" up allocation"),
+        "{table}"
+    );
+    let row = table.lines().find(|l| l.starts_with("short ")).unwrap();
+    assert!(row.ends_with(" 42"), "{table}");
     let input = slow_input(cluster.dir.path());
     let out = cluster.dir.path().join("out.txt");
     let run = cluster.wrun(&slow_job(&input, &out));
@@ -218,6 +227,29 @@ fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
     cluster
         .broker
         .wait_for("node short (127.0.0.1, 1 slots) left");
+}
+
+/// Queues live in the broker's journal: a restarted broker has them, paused
+/// as they were.
+#[test]
+fn queues_survive_a_broker_restart() {
+    let mut cluster = Cluster::start(0);
+    for args in [
+        &["add", "slurm", "--name", "a"][..],
+        &["add", "sge", "--name", "b"],
+    ] {
+        let run = alloc(&cluster, args[0], &args[1..]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(alloc(&cluster, "pause", &["b"]).code, 0);
+    let before = queues(&cluster);
+    cluster.broker.kill();
+    let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
+    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None, None);
+    cluster.broker = broker;
+    assert_eq!(queues(&cluster), before);
+    assert_eq!(before[1]["state"], "paused");
+    assert_eq!(before[1]["reason"], "paused by the user");
 }
 
 #[test]

@@ -180,7 +180,9 @@ fn slurm_a_queue_whose_allocations_fail_pauses_itself_with_the_reason() {
 /// completes on the other node, as local mode writes it.
 #[test]
 fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
-    let cluster = Cluster::start(1);
+    // A 1 s heartbeat, not the fast one: the node's goodbye must not race
+    // the broker presuming it dead on a loaded machine.
+    let cluster = Cluster::with_heartbeat(1, None, false, "1s");
     let home = cluster.dir.path().join("short");
     let mut short = Peer::start(
         &home,
@@ -245,7 +247,13 @@ fn queues_survive_a_broker_restart() {
     let before = queues(&cluster);
     cluster.broker.kill();
     let port = cluster.endpoint.rsplit(':').next().unwrap().to_owned();
-    let (broker, _) = start_broker(&cluster.dir.path().join("broker"), &port, None, None);
+    let (broker, _) = start_broker(
+        &cluster.dir.path().join("broker"),
+        &port,
+        None,
+        None,
+        Cluster::HEARTBEAT,
+    );
     cluster.broker = broker;
     assert_eq!(queues(&cluster), before);
     assert_eq!(before[1]["state"], "paused");

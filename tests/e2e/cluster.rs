@@ -10,7 +10,7 @@ use crate::support::{
 };
 
 /// A `wrun broker` or `wrun node` process, its standard error collected.
-struct Peer {
+pub(crate) struct Peer {
     child: Child,
     log: Arc<Mutex<String>>,
     /// A node's name, which is also its home's.
@@ -48,7 +48,7 @@ impl Peer {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
@@ -71,17 +71,17 @@ impl Drop for Peer {
 }
 
 /// A broker with a fast heartbeat, and its nodes.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
     broker: Peer,
     endpoint: String,
     key: Option<PathBuf>,
     store: Option<String>,
-    nodes: Vec<Peer>,
+    pub(crate) nodes: Vec<Peer>,
 }
 
 impl Cluster {
-    fn start(nodes: usize) -> Cluster {
+    pub(crate) fn start(nodes: usize) -> Cluster {
         Self::with(nodes, None, false)
     }
 
@@ -148,7 +148,7 @@ impl Cluster {
     }
 
     /// `wrun ARGS` against the broker, from the client's home.
-    fn wrun(&self, args: &[&str]) -> crate::support::Run {
+    pub(crate) fn wrun(&self, args: &[&str]) -> crate::support::Run {
         let args = self.remote(args);
         wrun_in(&self.client(), &args, None)
     }

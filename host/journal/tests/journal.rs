@@ -38,6 +38,7 @@ fn spec() -> JobSpec {
         inflate: Default::default(),
         reduce: None,
         checkpoint_every: Some(wrun_journal::CheckpointEvery::Calls(100)),
+        data: Vec::new(),
     }
 }
 
@@ -548,6 +549,7 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
         jobs[0].spec,
         JobSpec {
             checkpoint_every: None,
+            data: Vec::new(),
             ..spec()
         }
     );

@@ -23,8 +23,8 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, PROTOCOL_VERSION, Reply, Resume, Role,
-    Submission, ToBroker, ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, MAX_FETCH, NodeInfo, PROTOCOL_VERSION, Reply,
+    Resume, Role, Submission, ToBroker, ToPeer, Welcome,
 };
 use crate::queue::{Completion, Lot, Queue};
 use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
@@ -672,6 +672,7 @@ impl Broker {
                     .get(&Digest::from_bytes(digest))
                     .ok()
                     .flatten()
+                    .filter(|b| b.len() <= MAX_FETCH)
                     .map(|b| serde_bytes::ByteBuf::from(b.to_vec()));
                 self.send(id, &ToPeer::Blob { digest, bytes });
             }

@@ -184,7 +184,7 @@ pub(crate) fn sw_fuel(table: &mut Table, home: &Path, dir: &Path, workers: usize
     let run = |fuel: &str| {
         format!(
             "WRUN_HOME={} {} submit {fuel} {SW_SEARCH} --input {} -j {workers} \
-             --chunk-records 4 --progress never -- --reference \"$(cat {})\" >/dev/null",
+             --chunk-records 4 --progress never --data ref={} -- --reference ref >/dev/null",
             home.display(),
             wrun_binary().display(),
             queries.display(),

@@ -20,10 +20,14 @@
 //!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`);
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
-//!   local mode (`cluster`).
+//!   local mode (`cluster`);
+//! * sw-search against a 10 MB `--data` reference, local and through a
+//!   broker and two nodes (own stores, shared `file://` store), against
+//!   ssearch36; store put/get of 1 MiB and 64 MiB blobs (`data`).
 
 mod bio;
 mod cluster;
+mod data;
 mod snapshot;
 
 use std::io::Write;
@@ -88,6 +92,9 @@ fn main() {
     }
     if run("cluster") {
         cluster::remote(&mut table, dir.path(), workers, scale);
+    }
+    if run("data") {
+        data::data(&mut table, dir.path(), workers, scale);
     }
     table.print();
 }

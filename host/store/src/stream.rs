@@ -32,7 +32,7 @@ impl BlobStore {
         hasher.update_mmap_rayon(path).map_err(io_error)?;
         let digest = Digest::from_bytes(*hasher.finalize().as_bytes());
         let size = hasher.count();
-        if self.verified_file(&digest, None)?.is_some() {
+        if self.checked_file(&digest)?.is_some() {
             return Ok((digest, size));
         }
         if self.local_root.is_none() && self.size(&digest)? == Some(size) {

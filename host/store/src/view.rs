@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{BlobStore, Digest, StoreError};
+use crate::{BlobStore, Digest, FileStamp, StoreError};
 
 impl BlobStore {
     /// A directory holding each `(name, digest)` blob under its name (a
@@ -11,7 +11,8 @@ impl BlobStore {
     /// `<root>/views/<digest of the list>/<name>`. The same list always
     /// gives the same directory; building it again re-links every name, so
     /// it never shows a blob it did not just check (a name already linked to
-    /// the checked blob's file is kept). Names must be plain
+    /// the checked blob's file is kept; a blob file whose stamp is unchanged
+    /// since its last check is not hashed again, [`BlobStore::checked_file`]). Names must be plain
     /// file names (no `/`, not `.` or `..`); the caller checks them.
     ///
     /// # Errors
@@ -36,8 +37,8 @@ impl BlobStore {
         };
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         for (name, digest) in files {
-            let (blob, _) = self
-                .verified_file(digest, None)?
+            let blob = self
+                .checked_file(digest)?
                 .ok_or(StoreError::Missing { digest: *digest })?;
             let named = dir.join(name);
             if same_file(&blob, &named) {
@@ -55,6 +56,32 @@ impl BlobStore {
             std::fs::rename(&staged, &named).map_err(io_error(&named))?;
         }
         Ok(dir)
+    }
+}
+
+/// The namespace of the stamps of blob files already checked: a large
+/// reference is hashed once, not at every job that uses it.
+const CHECKED: &str = "checked";
+
+impl BlobStore {
+    /// [`BlobStore::verified_file`] that remembers each check: a file whose
+    /// stamp is the one recorded when it last hashed right is not hashed
+    /// again (any rewrite changes the stamp). `None` when the blob is
+    /// absent, corrupt (then deleted) or the store is not local.
+    pub(crate) fn checked_file(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {
+        let key = digest.to_hex();
+        let known: Option<FileStamp> = self
+            .get_entry(CHECKED, &key)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let Some((file, stamp)) = self.verified_file(digest, known.as_ref())? else {
+            return Ok(None);
+        };
+        if known != Some(stamp) {
+            let json = serde_json::to_vec(&stamp).expect("stamps serialize");
+            // Best effort: without it the next use hashes the file again.
+            let _ = self.put_entry_unsynced(CHECKED, &key, &json);
+        }
+        Ok(Some(file))
     }
 }
 

@@ -156,27 +156,30 @@ fn uneven_fasta(size: usize) -> Vec<u8> {
     out
 }
 
-const SW_SEARCH: &str = env!("WRUN_BENCH_SW_SEARCH");
+pub(crate) const SW_SEARCH: &str = env!("WRUN_BENCH_SW_SEARCH");
+
+/// `count` random proteins of `len` residues (xorshift from `seed`), as
+/// FASTA named `p0`, `p1`, ...
+pub(crate) fn proteins(count: usize, len: usize, seed: u64) -> String {
+    let mut state = seed;
+    let mut text = String::new();
+    for n in 0..count {
+        text.push_str(&format!(">p{n}\n"));
+        for _ in 0..len {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push(b"ACDEFGHIKLMNPQRSTVWY"[(state % 20) as usize] as char);
+        }
+        text.push('\n');
+    }
+    text
+}
 
 /// A compute-bound task: Smith–Waterman of protein queries against a
 /// reference, with and without a fuel budget (the deterministic CPU
 /// budget's cost on a real inner loop).
 pub(crate) fn sw_fuel(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
-    let proteins = |count: usize, len: usize, seed: u64| {
-        let mut state = seed;
-        let mut text = String::new();
-        for n in 0..count {
-            text.push_str(&format!(">p{n}\n"));
-            for _ in 0..len {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push(b"ACDEFGHIKLMNPQRSTVWY"[(state % 20) as usize] as char);
-            }
-            text.push('\n');
-        }
-        text
-    };
     let queries = dir.join("queries.fa");
     std::fs::write(&queries, proteins(60 / scale, 300, 0x9e37_79b9)).unwrap();
     let reference = dir.join("reference.fa");
@@ -184,7 +187,7 @@ pub(crate) fn sw_fuel(table: &mut Table, home: &Path, dir: &Path, workers: usize
     let run = |fuel: &str| {
         format!(
             "WRUN_HOME={} {} submit {fuel} {SW_SEARCH} --input {} -j {workers} \
-             --chunk-records 4 --progress never -- --reference \"$(cat {})\" >/dev/null",
+             --chunk-records 4 --progress never --data ref={} -- --reference ref >/dev/null",
             home.display(),
             wrun_binary().display(),
             queries.display(),

@@ -74,6 +74,64 @@ impl Drop for Process {
     }
 }
 
+/// A broker on loopback and two nodes, `a` and `b`, with half the cores
+/// each; killed when dropped.
+pub(crate) struct Cluster {
+    pub(crate) broker: Process,
+    /// Where the broker listens.
+    pub(crate) endpoint: String,
+    pub(crate) nodes: Vec<Process>,
+}
+
+impl Cluster {
+    /// Start it under `root` (a home per process), all on the store
+    /// `store` (`file:///...`) if given, else each on its own.
+    pub(crate) fn start(root: &Path, workers: usize, store: Option<&str>) -> Cluster {
+        let with_store = |mut args: Vec<String>| {
+            if let Some(store) = store {
+                args.extend(["--store".to_owned(), store.to_owned()]);
+            }
+            args
+        };
+        let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let args = with_store(strings(&["broker", "--bind", "tcp://127.0.0.1:*"]));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let broker = Process::start(&root.join("broker"), &args);
+        let line = broker.wait_for("listening on ");
+        let endpoint = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .expect("the broker says where it listens")
+            .to_owned();
+        let slots = (workers / 2).max(1).to_string();
+        let nodes = ["a", "b"]
+            .iter()
+            .map(|name| {
+                let args = strings(&[
+                    "node",
+                    "--connect",
+                    &endpoint,
+                    "--slots",
+                    &slots,
+                    "--name",
+                    name,
+                ]);
+                let args = with_store(args);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let node = Process::start(&root.join(name), &args);
+                node.wait_for("connected");
+                node
+            })
+            .collect();
+        Cluster {
+            broker,
+            endpoint,
+            nodes,
+        }
+    }
+}
+
 /// `wrun submit` of the no-op task over `lines` through the broker.
 pub(crate) fn remote_submit(home: &Path, endpoint: &str, lines: &Path) -> Duration {
     let started = Instant::now();
@@ -106,27 +164,11 @@ pub(crate) fn median(mut samples: Vec<Duration>) -> Duration {
 /// low load, each against local mode on the same machine.
 pub(crate) fn remote(table: &mut Table, dir: &Path, workers: usize, scale: usize) {
     let root = dir.join("cluster");
-    let (broker, endpoint) = Process::broker(&root.join("broker"));
-    let slots = (workers / 2).max(1).to_string();
-    let nodes: Vec<Process> = ["a", "b"]
-        .iter()
-        .map(|name| {
-            let node = Process::start(
-                &root.join(name),
-                &[
-                    "node",
-                    "--connect",
-                    &endpoint,
-                    "--slots",
-                    &slots,
-                    "--name",
-                    name,
-                ],
-            );
-            node.wait_for("connected");
-            node
-        })
-        .collect();
+    let Cluster {
+        broker,
+        endpoint,
+        nodes,
+    } = Cluster::start(&root, workers, None);
     let client = root.join("client");
     let local_home = root.join("local");
 

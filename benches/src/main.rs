@@ -21,6 +21,9 @@
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
 //!   local mode (`cluster`);
+//! * sw-search against a 10 MB `--data` reference, local and through a
+//!   broker and two nodes (own stores, shared `file://` store), against
+//!   ssearch36; store put/get of 1 MiB and 64 MiB blobs (`data`).
 //! * one migration of a task with 256 MiB of memory from a draining node
 //!   to the next, against rerunning its chunk from the start (`migration`).
 //! * an allocation queue on the machine's Slurm: submit with no node to
@@ -29,6 +32,7 @@
 mod alloc;
 mod bio;
 mod cluster;
+mod data;
 mod migration;
 mod snapshot;
 
@@ -94,6 +98,9 @@ fn main() {
     }
     if run("cluster") {
         cluster::remote(&mut table, dir.path(), workers, scale);
+    }
+    if run("data") {
+        data::data(&mut table, dir.path(), workers, scale);
     }
     if run("migration") {
         migration::migration(&mut table, dir.path());

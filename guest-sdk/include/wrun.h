@@ -29,7 +29,9 @@
 #define WRUN_H
 
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #ifdef __cplusplus
@@ -78,6 +80,25 @@ static inline int wrun_fail(int status, const char *message) {
 /* Write a NUL-terminated string to the output. */
 static inline void wrun_emit_str(const char *text) {
     wrun_emit(text, strlen(text));
+}
+
+/* Where the job's reference data is (`wrun submit --data NAME=PATH`):
+ * read-only, one file per NAME, nothing else of the host visible. */
+#define WRUN_DATA_DIR "/data/"
+
+/* Open the data file `name` for reading ("rb"): NULL with errno set when
+ * the job was granted no such file or the name is over 200 bytes. Close
+ * it in the same call into the task: a snapshot keeps memory, not files. */
+static inline FILE *wrun_data_open(const char *name) {
+    char path[sizeof WRUN_DATA_DIR + 200];
+    size_t len = strlen(name);
+    if (len > 200) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    memcpy(path, WRUN_DATA_DIR, sizeof WRUN_DATA_DIR - 1);
+    memcpy(path + sizeof WRUN_DATA_DIR - 1, name, len + 1);
+    return fopen(path, "rb");
 }
 
 #ifdef WRUN_IMPLEMENTATION

@@ -435,7 +435,6 @@ fn ssearch36_scores(flags: &[&str], queries: &Path, reference: &Path) -> Vec<Str
 
 #[test]
 fn sw_search_scores_equal_ssearch36() {
-    use crate::support::SW_SEARCH;
     let dir = tempfile::tempdir().unwrap();
     let protein_queries = fasta3_sequences(&[
         "gtm1_human.aa",
@@ -480,38 +479,105 @@ fn sw_search_scores_equal_ssearch36() {
         ),
     ];
     for (n, (queries, reference, options, ssearch_flags)) in cases.into_iter().enumerate() {
-        let queries = temp(dir.path(), &format!("queries-{n}.fa"), queries.as_bytes());
-        let reference_path = temp(
-            dir.path(),
-            &format!("reference-{n}.fa"),
-            reference.as_bytes(),
-        );
-        let mut args = vec!["submit", "--no-journal", SW_SEARCH, "--input"];
-        args.push(queries.to_str().unwrap());
-        args.extend(["--chunk-records", "1", "--", "--reference", reference]);
-        args.extend(options);
-        let run = wrun(&args, None);
-        assert_eq!(run.code, 0, "{}", run.stderr);
-        let mut ours: Vec<String> = run
-            .stdout_text()
-            .lines()
-            .map(|line| {
-                let columns: Vec<&str> = line.split('\t').collect();
-                assert_eq!(columns.len(), 13, "{line}");
-                // ssearch36 shows library (subject) NCBI `gi|N|`
-                // identifiers without that prefix.
-                let id = |id: &str| match id.strip_prefix("gi|") {
-                    Some(rest) => rest.split_once('|').map_or(rest, |(_, id)| id).to_owned(),
-                    None => id.to_owned(),
-                };
-                format!("{} {} {}", columns[0], id(columns[1]), columns[12])
-            })
-            .collect();
-        ours.sort();
-        let theirs = ssearch36_scores(ssearch_flags, &queries, &reference_path);
-        assert!(ours.len() >= 4, "{ours:?}");
-        assert_eq!(ours, theirs, "case {n}: scores differ from ssearch36");
+        // The last case gives the reference as text, the others as a
+        // data file.
+        let granted = n < 2;
+        let case = Case {
+            name: &format!("case {n}"),
+            options,
+            granted,
+        };
+        assert_sw_search_equals_ssearch36(dir.path(), &case, queries, reference, ssearch_flags);
     }
+}
+
+#[test]
+fn sw_search_streams_a_reference_over_1_mib_as_ssearch36_scores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let query = fasta3_sequences(&["gtm1_human.aa"]);
+    let proteins = fasta3_sequences(&["gtt1_drome.aa", "h10_human.aa", "lcbo.aa", "mchu.aa"]);
+    let letters: Vec<u8> = proteins
+        .lines()
+        .filter(|line| !line.starts_with('>'))
+        .flat_map(|line| line.trim().bytes())
+        .collect();
+    // 40 subjects of 30,000 residues, each a different rotation of the
+    // proteins' letters: 1.2 MB of reference.
+    let mut reference = String::new();
+    for n in 0..40 {
+        reference.push_str(&format!(">big{n} rotated by {}\n", n * 977));
+        let residues: Vec<u8> = (0..30_000)
+            .map(|i| letters[(i + n * 977) % letters.len()])
+            .collect();
+        for line in residues.chunks(60) {
+            reference.push_str(std::str::from_utf8(line).unwrap());
+            reference.push('\n');
+        }
+    }
+    assert!(reference.len() > 1 << 20);
+    let case = Case {
+        name: "1.2 MB reference",
+        options: &[],
+        granted: true,
+    };
+    let flags = ["-s", "BL62", "-f", "-11", "-g", "-1"];
+    assert_sw_search_equals_ssearch36(dir.path(), &case, &query, &reference, &flags);
+}
+
+/// One comparison of sw-search with ssearch36.
+struct Case<'a> {
+    name: &'a str,
+    /// sw-search's options besides `--reference`.
+    options: &'a [&'a str],
+    /// The reference as a data file (`--data ref=... -- --reference ref`),
+    /// else as the argument's text.
+    granted: bool,
+}
+
+/// Run sw-search over `queries` against `reference` (one chunk per query)
+/// and compare every (query, subject) score with ssearch36's under
+/// `ssearch_flags`.
+fn assert_sw_search_equals_ssearch36(
+    dir: &Path,
+    case: &Case<'_>,
+    queries: &str,
+    reference: &str,
+    ssearch_flags: &[&str],
+) {
+    use crate::support::SW_SEARCH;
+    let file = |name: &str| format!("{}-{name}", case.name.replace(' ', "-"));
+    let queries = temp(dir, &file("queries.fa"), queries.as_bytes());
+    let reference_path = temp(dir, &file("reference.fa"), reference.as_bytes());
+    let grant = format!("ref={}", reference_path.display());
+    let mut args = vec!["submit", "--no-journal", SW_SEARCH, "--input"];
+    args.push(queries.to_str().unwrap());
+    args.extend(["--chunk-records", "1"]);
+    match case.granted {
+        true => args.extend(["--data", &grant, "--", "--reference", "ref"]),
+        false => args.extend(["--", "--reference", reference]),
+    }
+    args.extend(case.options);
+    let run = wrun(&args, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut ours: Vec<String> = run
+        .stdout_text()
+        .lines()
+        .map(|line| {
+            let columns: Vec<&str> = line.split('\t').collect();
+            assert_eq!(columns.len(), 13, "{line}");
+            // ssearch36 shows library (subject) NCBI `gi|N|`
+            // identifiers without that prefix.
+            let id = |id: &str| match id.strip_prefix("gi|") {
+                Some(rest) => rest.split_once('|').map_or(rest, |(_, id)| id).to_owned(),
+                None => id.to_owned(),
+            };
+            format!("{} {} {}", columns[0], id(columns[1]), columns[12])
+        })
+        .collect();
+    ours.sort();
+    let theirs = ssearch36_scores(ssearch_flags, &queries, &reference_path);
+    assert!(ours.len() >= 4, "{ours:?}");
+    assert_eq!(ours, theirs, "{}: scores differ from ssearch36", case.name);
 }
 
 #[test]

@@ -227,7 +227,7 @@ fn cancel_stops_a_running_job_and_resume_finishes_it() {
 }
 
 /// A small job of the probe in `mode` over five records, two per chunk.
-fn probe_job(
+pub(crate) fn probe_job(
     home: &Path,
     dir: &Path,
     name: &str,

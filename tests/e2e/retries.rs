@@ -58,6 +58,7 @@ fn spec() -> JobSpec {
         chunk_residues: None,
         adaptive_ms: None,
         checkpoint_every: None,
+        data: Vec::new(),
         args: Vec::new(),
         limits: LimitsSpec {
             fuel: None,

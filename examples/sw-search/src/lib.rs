@@ -5,10 +5,13 @@
 //! and end, subject start and end, e-value, bit score, raw score.
 //!
 //! ```text
-//! wrun submit examples/sw-search --input queries.fa -- --reference "$(cat ref.fa)"
+//! wrun submit examples/sw-search --input queries.fa --data ref=ref.fa -- --reference ref
 //! ```
 //!
-//! Arguments: `--reference FASTA` (the reference's text; required),
+//! Arguments: `--reference NAME` (required: the data file granted with
+//! `--data NAME=PATH`, streamed one record at a time for every query, so a
+//! reference of any size fits; or, starting with `>`, the FASTA text
+//! itself, for a small one),
 //! `--matrix blosum62|dna` (default: from the reference, `dna` when 90% of
 //! its letters are nucleotides, else `blosum62`; `dna` scores +5/-4),
 //! `--gap-open N` and `--gap-extend N` (defaults 11 and 1: a gap of k
@@ -25,14 +28,16 @@ use wrun_sdk::{Args, Error, Output, Result, Task, fasta};
 
 mod align;
 mod matrix;
+mod reference;
 
 pub use align::{Alignment, Scoring, align};
-pub use matrix::Matrix;
+pub use matrix::{Composition, Matrix};
+pub use reference::Reference;
 
 /// The task: the reference and how to score.
 #[derive(Debug)]
 pub struct SwSearch {
-    subjects: Vec<(Vec<u8>, Vec<u8>)>,
+    reference: Reference,
     scoring: Scoring,
     min_score: i32,
 }
@@ -73,15 +78,19 @@ impl Task for SwSearch {
             }
             i += 2;
         }
-        let reference =
-            reference.ok_or_else(|| Error::bad_args("--reference FASTA is required"))?;
-        let subjects = parse_reference(reference.as_bytes())?;
-        let matrix = matrix.unwrap_or_else(|| {
-            Matrix::for_sequences(subjects.iter().map(|(_, residues)| &residues[..]))
-        });
+        let reference = Reference::from_argument(reference.ok_or_else(|| {
+            Error::bad_args("--reference NAME is required (a file granted with --data NAME=PATH)")
+        })?);
+        // One pass checks the reference and, without --matrix, reads its
+        // letters to pick the scoring.
+        let mut composition = Composition::default();
+        reference.for_each(|_, residues| {
+            composition.add(residues);
+            Ok(())
+        })?;
         Ok(SwSearch {
-            subjects,
-            scoring: Scoring::new(matrix, open, extend),
+            reference,
+            scoring: Scoring::new(matrix.unwrap_or(composition.matrix()), open, extend),
             min_score,
         })
     }
@@ -89,10 +98,10 @@ impl Task for SwSearch {
     fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
         let record = fasta::Record::parse(record)?;
         let query: Vec<u8> = record.sequence_lines().flatten().copied().collect();
-        for (id, subject) in &self.subjects {
+        self.reference.for_each(|id, subject| {
             let hit = align(&query, subject, &self.scoring);
             if hit.score < self.min_score {
-                continue;
+                return Ok(());
             }
             out.write(record.id());
             out.write(b"\t");
@@ -111,7 +120,8 @@ impl Task for SwSearch {
                 hit.subject_end,
                 hit.score
             )?;
-        }
+            Ok(())
+        })?;
         Ok(())
     }
 }
@@ -130,31 +140,6 @@ impl SwSearch {
         let evalue = (query * subject) as f64 * 2f64.powf(-bits);
         (format!("{evalue:.2e}"), format!("{bits:.1}"))
     }
-}
-
-/// The reference's sequences: (id, residues), in order.
-fn parse_reference(text: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut subjects = Vec::new();
-    let mut starts = vec![];
-    for (i, window) in text.windows(2).enumerate() {
-        if window == b"\n>" {
-            starts.push(i + 1);
-        }
-    }
-    if text.first() == Some(&b'>') {
-        starts.insert(0, 0);
-    }
-    for (n, &start) in starts.iter().enumerate() {
-        let end = starts.get(n + 1).copied().unwrap_or(text.len());
-        let record = fasta::Record::parse(&text[start..end])
-            .map_err(|e| Error::bad_args(format!("--reference: {}", e.message())))?;
-        let residues = record.sequence_lines().flatten().copied().collect();
-        subjects.push((record.id().to_vec(), residues));
-    }
-    if subjects.is_empty() {
-        return Err(Error::bad_args("--reference holds no FASTA record"));
-    }
-    Ok(subjects)
 }
 
 wrun_sdk::export_task!(SwSearch, formats = "fasta");

@@ -38,6 +38,38 @@ Z -1  0  0  1 -3  3  4 -2  0 -3 -3  1 -1 -3 -1  0 -1 -3 -2 -2  1  4 -1
 X  0 -1 -1 -1 -2 -1 -1 -1 -1 -1 -1 -1 -1 -1 -2  0  0 -2 -1 -1 -1 -1 -1
 ";
 
+/// The letters of a reference, counted as it streams by, to pick its
+/// matrix.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Composition {
+    letters: u64,
+    nucleotides: u64,
+}
+
+impl Composition {
+    /// Count the letters of `sequence`.
+    pub fn add(&mut self, sequence: &[u8]) {
+        for residue in sequence {
+            if residue.is_ascii_alphabetic() {
+                self.letters += 1;
+                self.nucleotides += u64::from(b"ACGTUN".contains(&residue.to_ascii_uppercase()));
+            }
+        }
+    }
+
+    /// The matrix for the sequences counted: [`Matrix::Dna`] when at least
+    /// 90% of their letters are nucleotides (`ACGTUN`, any case), as a tool
+    /// that picks its scoring from the data does (ssearch36's `-n` default
+    /// guesses the same way), else [`Matrix::Blosum62`]. With no letters,
+    /// BLOSUM62.
+    pub fn matrix(&self) -> Matrix {
+        match self.letters > 0 && self.nucleotides * 10 >= self.letters * 9 {
+            true => Matrix::Dna,
+            false => Matrix::Blosum62,
+        }
+    }
+}
+
 impl Matrix {
     /// The matrix called `name` (`blosum62`, `dna`).
     pub fn named(name: &str) -> Option<Matrix> {
@@ -45,25 +77,6 @@ impl Matrix {
             "blosum62" | "bl62" => Some(Matrix::Blosum62),
             "dna" => Some(Matrix::Dna),
             _ => None,
-        }
-    }
-
-    /// The matrix for `sequences`: [`Matrix::Dna`] when at least 90% of
-    /// their letters are nucleotides (`ACGTUN`, any case), as a tool that
-    /// picks its scoring from the data does (ssearch36's `-n` default
-    /// guesses the same way), else [`Matrix::Blosum62`]. With no letters,
-    /// BLOSUM62.
-    pub fn for_sequences<'a>(sequences: impl IntoIterator<Item = &'a [u8]>) -> Matrix {
-        let (mut letters, mut nucleotides) = (0u64, 0u64);
-        for residue in sequences.into_iter().flatten() {
-            if residue.is_ascii_alphabetic() {
-                letters += 1;
-                nucleotides += u64::from(b"ACGTUN".contains(&residue.to_ascii_uppercase()));
-            }
-        }
-        match letters > 0 && nucleotides * 10 >= letters * 9 {
-            true => Matrix::Dna,
-            false => Matrix::Blosum62,
         }
     }
 
@@ -122,17 +135,16 @@ mod tests {
 
     #[test]
     fn the_scoring_follows_the_sequences() {
-        assert_eq!(Matrix::for_sequences([&b"ACGTTGCAnnACGU"[..]]), Matrix::Dna);
-        assert_eq!(
-            Matrix::for_sequences([&b"MKVLAAGICW"[..]]),
-            Matrix::Blosum62
-        );
+        let matrix = |sequences: &[&[u8]]| {
+            let mut composition = Composition::default();
+            sequences.iter().for_each(|s| composition.add(s));
+            composition.matrix()
+        };
+        assert_eq!(matrix(&[b"ACGTTGCA", b"nnACGU"]), Matrix::Dna);
+        assert_eq!(matrix(&[b"MKVLAAGICW"]), Matrix::Blosum62);
         // A protein made mostly of A, C, G and T letters is still a protein
         // when under 90% of its letters are.
-        assert_eq!(
-            Matrix::for_sequences([&b"ACGTACGTKW"[..]]),
-            Matrix::Blosum62
-        );
-        assert_eq!(Matrix::for_sequences([&b""[..]]), Matrix::Blosum62);
+        assert_eq!(matrix(&[b"ACGTACGTKW"]), Matrix::Blosum62);
+        assert_eq!(matrix(&[b""]), Matrix::Blosum62);
     }
 }

@@ -374,6 +374,13 @@ pub(crate) struct SubmitArgs {
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 
+    /// Grant every task the file PATH, read-only at /data/NAME (repeatable):
+    /// a reference database or genome. It is hashed and kept in the store
+    /// once; a resume refuses a file that changed since. Tasks see nothing
+    /// else of the host.
+    #[arg(long = "data", value_name = "NAME=PATH", value_parser = parse_data)]
+    pub(crate) data: Vec<(String, PathBuf)>,
+
     /// Tasks to run at once [default: all cores].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) jobs: Option<u32>,
@@ -820,6 +827,15 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         Ok(d) if d.is_zero() => Err("must be more than 0".to_owned()),
         Ok(d) => Ok(d),
         Err(e) => Err(format!("{e} (examples: 200ms, 2s, 1m)")),
+    }
+}
+
+fn parse_data(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err("expected NAME=PATH (example: --data ref=uniprot.fa)".to_owned()),
     }
 }
 

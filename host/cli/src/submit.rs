@@ -52,6 +52,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             max_ratio: args.max_ratio,
         },
         checkpoint_every: args.checkpoint_every,
+        data: args.data.clone(),
     };
     let keeping = Keeping {
         name: args.name.clone(),

@@ -87,7 +87,7 @@ pub struct Admitted {
 
 /// Admit `task` with `args`, then the splitter plugin `format` returns for
 /// its metadata (`--format auto` needs the task's formats), then the
-/// reducer.
+/// reducer; the task and the reducer see `data` (a directory) at `/data`.
 ///
 /// # Errors
 ///
@@ -99,22 +99,17 @@ pub fn admit(
     args: &[String],
     format: impl FnOnce(&ModuleInfo) -> Result<ModuleBytes>,
     reduce: Option<&ModuleBytes>,
+    data: Option<&Path>,
 ) -> Result<Admitted> {
     let module = admit_one(runtime, task)?;
-    let runner = runtime
-        .task_runner(&module, args)
-        .or_kind(ErrorKind::Module)?;
+    let runner = runner(runtime, &module, args, data)?;
     let format = format(module.info())?;
     let plugin = admit_one(runtime, &format)?;
     let splitter = runtime.splitter(&plugin).or_kind(ErrorKind::Module)?;
     let reducer = match reduce {
         Some(reduce) => {
             let module = admit_one(runtime, reduce)?;
-            Some(
-                runtime
-                    .task_runner(&module, &[])
-                    .or_kind(ErrorKind::Module)?,
-            )
+            Some(self::runner(runtime, &module, &[], data)?)
         }
         None => None,
     };
@@ -148,7 +143,37 @@ pub fn admit_recorded(spec: &JobSpec, workers: usize, store: &Arc<BlobStore>) ->
             "the job has no input to resume",
         )),
     };
-    admit(&runtime, &task, &spec.args, format, reduce.as_ref())
+    crate::data::check(store, &spec.data)?;
+    let data = crate::data::view(store, &spec.data)?;
+    admit(
+        &runtime,
+        &task,
+        &spec.args,
+        format,
+        reduce.as_ref(),
+        data.as_deref(),
+    )
+}
+
+/// A runner of `module` with `args`, shown the data directory `data` if
+/// the job has one.
+///
+/// # Errors
+///
+/// [`ErrorKind::Module`] for a module that is not a task or command.
+pub fn runner(
+    runtime: &Runtime,
+    module: &Module,
+    args: &[String],
+    data: Option<&Path>,
+) -> Result<TaskRunner> {
+    let runner = runtime
+        .task_runner(module, args)
+        .or_kind(ErrorKind::Module)?;
+    Ok(match data {
+        Some(dir) => runner.with_data(dir),
+        None => runner,
+    })
 }
 
 fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {

@@ -29,6 +29,7 @@
 
 pub mod admit;
 pub mod control;
+pub mod data;
 mod error;
 pub mod guard;
 mod home;

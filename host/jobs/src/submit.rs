@@ -57,6 +57,9 @@ pub struct Request {
     pub inflate: InflateLimits,
     /// How often running tasks are snapshotted.
     pub checkpoint_every: Option<CheckpointEvery>,
+    /// Reference data every task reads at `/data/NAME`: `(NAME, PATH)`
+    /// pairs (`--data`).
+    pub data: Vec<(String, PathBuf)>,
 }
 
 /// How a request is kept: its name, whether it resumes an unfinished job
@@ -126,17 +129,25 @@ pub fn prepare(
     keeping: Keeping,
     placement: &dyn Placement,
 ) -> Result<Submitted> {
-    // The store holds the artifact cache and the journal's modules and
-    // large outputs: with neither, wrun needs no home at all.
-    let store = match keeping.cache || keeping.journal {
+    // The store holds the artifact cache, the journal's modules and large
+    // outputs, and reference data: with none, wrun needs no home at all.
+    let store = match keeping.cache || keeping.journal || !request.data.is_empty() {
         true => Some(home.store()?),
         false => None,
     };
     let cache = store.clone().filter(|_| keeping.cache);
     let runtime = admit::runtime(&request.limits, placement.local_slots(), cache)?;
     check_request_output(&request, home)?;
+    let (data, view) = match &store {
+        Some(store) => {
+            let data = crate::data::record(store, &request.data)?;
+            let view = crate::data::view(store, &data)?;
+            (data, view)
+        }
+        None => (Vec::new(), None),
+    };
     let Some(input_path) = request.input.clone() else {
-        return once(&runtime, &request).map(Submitted::Once);
+        return once(&runtime, &request, view.as_deref()).map(Submitted::Once);
     };
     let input = crate::input::open(&input_path, request.inflate)?;
     let format = |info: &ModuleInfo| {
@@ -149,6 +160,7 @@ pub fn prepare(
         &request.args,
         format,
         request.reduce.as_ref(),
+        view.as_deref(),
     )?;
     // A bad argument fails here, once, not in every chunk.
     admitted.runner.check_arguments().map_err(|failed| {
@@ -190,6 +202,7 @@ pub fn prepare(
         inflate: request.inflate,
         checkpoint_every: request.checkpoint_every,
         reduce: request.reduce.as_ref().map(ModuleBytes::reference),
+        data,
     };
     let fingerprint = fingerprint(&spec);
     // Automatic chunking, out of the fingerprint; a compressed input is
@@ -229,6 +242,7 @@ fn check_request_output(request: &Request, home: &Home) -> Result<()> {
             .flatten()
             .map(|module| Path::new(&module.source)),
     );
+    reads.extend(request.data.iter().map(|(_, path)| path.as_path()));
     let plugin = Path::new(&request.format);
     if plugin.is_file() {
         reads.push(plugin);
@@ -262,15 +276,13 @@ fn check_adaptive(request: &Request, info: &ModuleInfo) -> Result<()> {
     ))
 }
 
-/// Run the task module once on an empty chunk.
-fn once(runtime: &wrun_runtime::Runtime, request: &Request) -> Result<Once> {
+/// Run the task module once on an empty chunk, shown `data` at `/data`.
+fn once(runtime: &wrun_runtime::Runtime, request: &Request, data: Option<&Path>) -> Result<Once> {
     let module = runtime
         .admit(&request.task.source, &request.task.bytes)
         .or_kind(ErrorKind::Module)?;
     check_adaptive(request, module.info())?;
-    let runner = runtime
-        .task_runner(&module, &request.args)
-        .or_kind(ErrorKind::Module)?;
+    let runner = admit::runner(runtime, &module, &request.args, data)?;
     Ok(
         match runner.run(Chunk {
             data: &Bytes::new(),

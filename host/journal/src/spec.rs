@@ -52,6 +52,25 @@ pub struct JobSpec {
     /// Snapshot running tasks on this schedule (`--checkpoint-every`).
     #[serde(default)]
     pub checkpoint_every: Option<CheckpointEvery>,
+    /// Reference data every task reads at `/data/<name>` (`--data`), in
+    /// the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataRef>,
+}
+
+/// A reference data file granted to a job (`--data NAME=PATH`): kept in
+/// the store under its digest; a resume or retry re-hashes the file and
+/// refuses to go on if it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRef {
+    /// The name the task opens it by (`/data/<name>`).
+    pub name: String,
+    /// The file, as an absolute path.
+    pub path: String,
+    /// blake3 of its bytes, hex; the bytes are in the store under it.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// How far a compressed input may expand before it is refused as a

@@ -39,6 +39,7 @@ fn spec() -> JobSpec {
         inflate: Default::default(),
         reduce: None,
         checkpoint_every: Some(wrun_journal::CheckpointEvery::Calls(100)),
+        data: Vec::new(),
     }
 }
 
@@ -556,6 +557,7 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
         jobs[0].spec,
         JobSpec {
             checkpoint_every: None,
+            data: Vec::new(),
             ..spec()
         }
     );

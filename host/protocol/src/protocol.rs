@@ -17,6 +17,7 @@ use crate::wire::Nonce;
 /// forwarded arguments, and a node's wrun version in its hello.
 /// Version 3: a job's progress for its client ([`ToPeer::Progress`]).
 /// Version 4: allocation queues ([`Control::Alloc`], [`Reply::Allocs`]);
+/// a job's reference data in its [`Work`] ([`DataFile`]);
 /// a node names the batch job it runs in ([`Role::Node`]'s `allocation`,
 /// shown in [`NodeInfo`]); remote snapshots: an assignment's
 /// [`Checkpoints`], a task's snapshot to resume from
@@ -426,6 +427,20 @@ pub struct Work {
     pub args: Vec<String>,
     /// Each task's limits.
     pub limits: Limits,
+    /// Reference data every task reads at `/data/<name>`: the node
+    /// fetches each blob by digest once (through [`ToBroker::Fetch`], so
+    /// at most [`MAX_FETCH`] bytes unless the store is shared), verifies
+    /// it and keeps it in its store for later jobs.
+    pub data: Vec<DataFile>,
+}
+
+/// A reference data file of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DataFile {
+    /// The name tasks open it by.
+    pub name: String,
+    /// blake3 of its bytes.
+    pub digest: Blake3,
 }
 
 /// A job's limits on each of its tasks, as the job spec states them.
@@ -766,6 +781,10 @@ mod tests {
                     memory: 1 << 20,
                     output: 1 << 20,
                 },
+                data: vec![DataFile {
+                    name: "ref.fa".into(),
+                    digest: [9; 32],
+                }],
             },
             checkpoints: Some(Checkpoints {
                 every: Some(Every::Millis(30_000)),
@@ -815,9 +834,10 @@ mod tests {
     }
 
     #[test]
-    fn work_encodes_as_in_version_1() {
+    fn work_encodes_as_in_version_1_then_its_data() {
         // Version 1 sent the journal's `LimitsSpec` here; the protocol's
-        // own `Limits` must encode the same.
+        // own `Limits` must encode the same. Version 4 appended the data
+        // files (none here: one zero byte).
         let work = Work {
             module: [1; 32],
             args: vec!["-k".into()],
@@ -827,10 +847,12 @@ mod tests {
                 memory: 1 << 20,
                 output: 300,
             },
+            data: Vec::new(),
         };
         let mut expected = vec![1; 32];
         expected.extend_from_slice(&[1, 2, b'-', b'k']);
         expected.extend_from_slice(&[0, 1, 5, 0x80, 0x80, 0x40, 0xac, 0x02]);
+        expected.push(0);
         assert_eq!(encode(&work), expected);
         assert_eq!(decode::<Work>(&expected).unwrap(), work);
     }

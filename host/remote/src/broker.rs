@@ -24,8 +24,8 @@ use wrun_store::{BlobStore, Digest};
 use crate::allocator::Load;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, Outcome, PROTOCOL_VERSION, Reply,
-    Resume, Role, Snapshot, Submission, ToBroker, ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, MAX_FETCH, NodeInfo, Outcome, PROTOCOL_VERSION,
+    Reply, Resume, Role, Snapshot, Submission, ToBroker, ToPeer, Welcome,
 };
 use crate::queue::{Completion, Lot, Queue};
 use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
@@ -747,6 +747,7 @@ impl Broker {
                     .get(&Digest::from_bytes(digest))
                     .ok()
                     .flatten()
+                    .filter(|b| b.len() <= MAX_FETCH)
                     .map(|b| serde_bytes::ByteBuf::from(b.to_vec()));
                 self.send(id, &ToPeer::Blob { digest, bytes });
             }

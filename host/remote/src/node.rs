@@ -40,9 +40,9 @@ pub use drain::{DrainHandle, Walltime};
 use crate::convert;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Blake3, Checkpoints, Data, Hello, MAX_CREDIT, MAX_INLINE, MAX_MESSAGE, Outcome,
-    PROTOCOL_VERSION, Role, Snapshot, TaskCheckpoint, TaskResult, ToBroker, ToPeer, Welcome,
-    WireTask, Work,
+    self, Blake3, Checkpoints, Data, Hello, MAX_CREDIT, MAX_FETCH, MAX_INLINE, MAX_MESSAGE,
+    Outcome, PROTOCOL_VERSION, Role, Snapshot, TaskCheckpoint, TaskResult, ToBroker, ToPeer,
+    Welcome, WireTask, Work,
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
@@ -472,8 +472,19 @@ impl Node {
         {
             let runner = match self.runners.get(&work) {
                 Some(runner) => runner.clone(),
-                None => match self.available(work.module) {
-                    Availability::Here(_) => self.runner(&work),
+                None => match self.data_available(&work) {
+                    Availability::Here(_) => match self.available(work.module) {
+                        Availability::Here(_) => self.runner(&work),
+                        Availability::Fetching => {
+                            self.parked.push(Parked {
+                                work,
+                                checkpoints,
+                                task,
+                            });
+                            continue;
+                        }
+                        Availability::Gone(why) => Err(why),
+                    },
                     Availability::Fetching => {
                         self.parked.push(Parked {
                             work,
@@ -562,6 +573,39 @@ impl Node {
         Availability::Fetching
     }
 
+    /// Whether every data file of `work` is in the node's store (`Here`
+    /// with no bytes: it is checked against its digest when the runner's
+    /// view is made), fetching the missing ones from the broker once.
+    fn data_available(&mut self, work: &Work) -> Availability {
+        let mut fetching = false;
+        for data in &work.data {
+            let digest = Digest::from_bytes(data.digest);
+            if let Ok(Some(_)) = self.config.store.size(&digest) {
+                continue;
+            }
+            if self.unavailable.contains(&data.digest) {
+                return Availability::Gone(format!(
+                    "data file {} (blake3 {digest}) is neither in the node's store nor the \
+                     broker's, or too large to fetch ({MAX_FETCH} bytes at most without a \
+                     shared store)",
+                    data.name
+                ));
+            }
+            if self.fetching.insert(data.digest) {
+                self.log(format!(
+                    "fetching data file {} (blake3 {digest})",
+                    data.name
+                ));
+                self.send(&ToBroker::Fetch(data.digest));
+            }
+            fetching = true;
+        }
+        match fetching {
+            true => Availability::Fetching,
+            false => Availability::Here(Bytes::new()),
+        }
+    }
+
     /// A task that cannot run here: a host failure (retried elsewhere per
     /// the job's --retries).
     fn fail(&mut self, ticket: u64, why: String) {
@@ -617,10 +661,23 @@ impl Node {
         let module = runtime
             .admit(&source, &bytes)
             .map_err(|e| format!("cannot load {source}: {e}"))?;
-        runtime
+        let runner = runtime
             .task_runner(&module, &work.args)
-            .map(Arc::new)
-            .map_err(|e| format!("cannot load {source}: {e}"))
+            .map_err(|e| format!("cannot load {source}: {e}"))?;
+        if work.data.is_empty() {
+            return Ok(Arc::new(runner));
+        }
+        let files: Vec<(String, Digest)> = work
+            .data
+            .iter()
+            .map(|data| (data.name.clone(), Digest::from_bytes(data.digest)))
+            .collect();
+        let view = self
+            .config
+            .store
+            .view(&files)
+            .map_err(|e| format!("cannot show the job's data: {e}"))?;
+        Ok(Arc::new(runner.with_data(&view)))
     }
 
     fn send(&mut self, message: &ToBroker) {

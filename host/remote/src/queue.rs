@@ -503,6 +503,7 @@ mod tests {
                 memory: 1 << 20,
                 output: 1 << 20,
             },
+            data: Vec::new(),
         });
         let tasks = (0..n)
             .map(|i| LotTask {

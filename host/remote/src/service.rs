@@ -22,7 +22,7 @@ use wrun_store::{BlobStore, Digest};
 use crate::allocator::Allocator;
 use crate::broker::{BrokerHandle, ClientLink, Notifier, Service};
 use crate::executor::RemoteExecutor;
-use crate::protocol::{Control, JobProgress, Reply, Resume, Submission, ToPeer, Work};
+use crate::protocol::{Control, DataFile, JobProgress, Reply, Resume, Submission, ToPeer, Work};
 
 /// The exit code a client reports for a job library error (the command
 /// line's one table of codes).
@@ -65,10 +65,21 @@ impl Placement for Nodes<'_> {
                 format!("bad module digest {:?}", spec.module.digest),
             )
         })?;
+        let data = spec
+            .data
+            .iter()
+            .map(|data| {
+                Ok(DataFile {
+                    name: data.name.clone(),
+                    digest: *wrun_jobs::data::digest(data)?.as_bytes(),
+                })
+            })
+            .collect::<Result<_>>()?;
         let work = Work {
             module: *module.as_bytes(),
             args: spec.args.clone(),
             limits: crate::convert::limits_to_wire(&spec.limits),
+            data,
         };
         Ok(Box::new(RemoteExecutor::new(
             self.handle.clone(),

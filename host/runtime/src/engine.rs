@@ -176,7 +176,7 @@ mod tests {
     #[test]
     fn every_linked_import_is_audited_in_the_abi_document() {
         let runtime = Runtime::new(Limits::default(), 1).unwrap();
-        let mut store = new_store(runtime.engine(), runtime.limits(), None);
+        let mut store = new_store(runtime.engine(), runtime.limits(), None, None);
         let linked: BTreeSet<String> = runtime
             .linker()
             .iter(&mut store)

@@ -55,6 +55,7 @@ pub use checkpoint::{
 pub use engine::{Runtime, RuntimeError};
 pub use limits::Limits;
 pub use outcome::{Failure, TaskFailure, TaskOutput};
+pub use sandbox::DATA_DIR;
 pub use snapshot::{Cursor, SnapshotError, Taken, bases_of};
 pub use splitter::{SplitError, Splitter};
 pub use task::{Chunk, TaskRunner};

@@ -2,17 +2,19 @@
 //!
 //! Every task gets a fresh store (and a splitter one for its lifetime); the
 //! store's data is a [`Sandbox`]. Nothing ambient is granted: WASI has no
-//! preopened directories, no environment, no network, a virtual clock
-//! ([`VirtualClock`]) and a fixed random stream, so a task is a pure
-//! function of its chunk and arguments and a retry gives the same bytes.
+//! environment, no network, a virtual clock ([`VirtualClock`]) and a fixed
+//! random stream, and no preopened directory but a job's reference data,
+//! read-only at [`DATA_DIR`], so a task is a pure function of its chunk,
+//! arguments and data and a retry gives the same bytes.
 
 use bytes::Bytes;
 use std::convert::Infallible;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::clock::VirtualClock;
 use crate::epoch::deadline_ticks;
@@ -39,7 +41,14 @@ pub(crate) struct Sandbox {
     pub(crate) random: RandomStreams,
     /// The guest's time, which only its sleeps advance.
     pub(crate) clock: VirtualClock,
+    /// The host directory shown read-only at [`DATA_DIR`], if the job has
+    /// reference data.
+    data: Option<Arc<Path>>,
 }
+
+/// Where a task sees its job's reference data: one file per `--data`
+/// name, read-only.
+pub const DATA_DIR: &str = "/data";
 
 /// A command's standard input and argv.
 #[derive(Debug)]
@@ -53,23 +62,37 @@ impl Sandbox {
     /// created here, on first use, with stdout and stderr going to the log.
     pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
         let (log, random, clock) = (&self.log, &self.random, &self.clock);
+        let data = self.data.as_deref();
         self.wasi
-            .get_or_insert_with(|| wasi_ctx(None, log, log, &[], random, clock))
+            .get_or_insert_with(|| wasi_ctx(None, log, log, &[], random, clock, data))
     }
 }
 
 /// A store ready to instantiate into: limits applied, fuel and deadline
-/// set, and for a command its WASI context.
+/// set, and for a command its WASI context; `data` is the host directory
+/// shown at [`DATA_DIR`].
 pub(crate) fn new_store(
     engine: &Engine,
     limits: &Limits,
     command: Option<CommandIo<'_>>,
+    data: Option<&Arc<Path>>,
 ) -> Store<Sandbox> {
     let output = CappedPipe::new(limits.output, Overflow::Fail);
     let log = CappedPipe::new(limits.log, Overflow::Truncate { what: "log" });
     let random = RandomStreams::default();
     let clock = VirtualClock::default();
-    let wasi = command.map(|io| wasi_ctx(Some(io.stdin), &output, &log, io.args, &random, &clock));
+    let wasi = command.map(|io| {
+        let data = data.map(|dir| &**dir);
+        wasi_ctx(
+            Some(io.stdin),
+            &output,
+            &log,
+            io.args,
+            &random,
+            &clock,
+            data,
+        )
+    });
     let sandbox = Sandbox {
         wasi,
         limiter: Limiter {
@@ -82,6 +105,7 @@ pub(crate) fn new_store(
         limits: limits.clone(),
         random,
         clock,
+        data: data.cloned(),
     };
     let mut store = Store::new(engine, sandbox);
     store.limiter(|sandbox| &mut sandbox.limiter);
@@ -108,6 +132,11 @@ fn hostcall_fuel(memory: u64) -> usize {
     usize::try_from(memory).unwrap_or(usize::MAX)
 }
 
+/// A WASI context over these streams; `data`, when given, is preopened
+/// read-only at [`DATA_DIR`] (a directory that cannot be opened is noted
+/// in the log, and the task then finds no `/data`). File operations block
+/// the calling worker thread (a read is bounded by the guest's buffer)
+/// instead of bouncing through tokio's blocking pool.
 fn wasi_ctx(
     stdin: Option<Bytes>,
     stdout: &CappedPipe,
@@ -115,10 +144,21 @@ fn wasi_ctx(
     args: &[String],
     random: &RandomStreams,
     clock: &VirtualClock,
+    data: Option<&Path>,
 ) -> WasiP1Ctx {
     let mut builder = WasiCtxBuilder::new();
     if let Some(stdin) = stdin {
         builder.stdin(ChunkStdin::new(stdin));
+    }
+    if let Some(dir) = data {
+        builder.allow_blocking_current_thread(true);
+        if let Err(e) = builder.preopened_dir(dir, DATA_DIR, FsPerms::ReadOnly) {
+            let note = format!(
+                "wrun: the data directory {} cannot be opened: {e}\n",
+                dir.display()
+            );
+            let _ = stderr.write(note.as_bytes());
+        }
     }
     builder
         .stdout(stdout.clone())

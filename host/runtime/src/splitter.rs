@@ -87,7 +87,7 @@ impl Splitter {
         let mut limits = runtime.limits().clone();
         // Fuel budgets tasks; a splitter is bounded by its per-call timeout.
         limits.fuel = limits.fuel.map(|_| u64::MAX);
-        let mut store = new_store(runtime.engine(), &limits, None);
+        let mut store = new_store(runtime.engine(), &limits, None, None);
         let failed = |store: &mut Store<Sandbox>, e| SplitError::Failed {
             plugin: plugin.clone(),
             failure: classify(store, e),

@@ -1,5 +1,8 @@
 //! Running one chunk through a task module.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use wasmtime::{Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wrun_abi::{Kind, Unit, export, status};
@@ -33,6 +36,9 @@ pub struct TaskRunner {
     runtime: Runtime,
     module: Module,
     mode: Mode,
+    /// The job's reference data: a host directory shown read-only at
+    /// [`crate::DATA_DIR`].
+    data: Option<Arc<Path>>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,7 +142,17 @@ impl TaskRunner {
             runtime: runtime.clone(),
             module: module.clone(),
             mode,
+            data: None,
         })
+    }
+
+    /// Show every task the files in the host directory `dir`, read-only
+    /// at [`crate::DATA_DIR`] (WASI commands and SDK tasks alike). The
+    /// directory must hold only what the job was granted: a task sees
+    /// all of it (and nothing outside it).
+    pub fn with_data(mut self, dir: &Path) -> Self {
+        self.data = Some(Arc::from(dir));
+        self
     }
 
     /// Where the module came from (for messages).
@@ -171,7 +187,12 @@ impl TaskRunner {
         let Mode::Sdk(sdk) = &self.mode else {
             return Ok(());
         };
-        let mut store = new_store(self.runtime.engine(), self.runtime.limits(), None);
+        let mut store = new_store(
+            self.runtime.engine(),
+            self.runtime.limits(),
+            None,
+            self.data.as_ref(),
+        );
         let empty = Bytes::new();
         let chunk = Chunk {
             data: &empty,
@@ -220,7 +241,7 @@ impl TaskRunner {
             }),
         };
         let limits = self.runtime.limits();
-        let mut store = new_store(self.runtime.engine(), limits, command);
+        let mut store = new_store(self.runtime.engine(), limits, command, self.data.as_ref());
         let identity = || Identity {
             module: *self.module.digest(),
             chunk: Digest::of(chunk.data),
@@ -305,7 +326,12 @@ impl TaskRunner {
                 Err(error) => {
                     // A failed restore may have written part of the memory:
                     // start over in a fresh store.
-                    *store = new_store(self.runtime.engine(), self.runtime.limits(), None);
+                    *store = new_store(
+                        self.runtime.engine(),
+                        self.runtime.limits(),
+                        None,
+                        self.data.as_ref(),
+                    );
                     let note = format!(
                         "wrun: not resuming from a snapshot ({error}); the chunk starts over\n"
                     );

@@ -15,8 +15,9 @@
 //! later. Its API is synchronous: wrun's callers are worker threads, and
 //! the local store runs its I/O inline on the calling thread.
 //!
-//! Layout under the root: `blobs/<first two hex digits>/<digest>` and
-//! `entries/<namespace>/<key>`.
+//! Layout under the root: `blobs/<first two hex digits>/<digest>`,
+//! `entries/<namespace>/<key>` and `views/<digest>/<name>` (named hard
+//! links to blobs: a job's reference data, see [`BlobStore::view`]).
 
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
@@ -27,6 +28,9 @@ use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+mod stream;
+mod view;
 
 /// The blake3 hash of a blob: its name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +91,9 @@ pub enum StoreError {
         #[source]
         source: object_store::Error,
     },
+    /// A blob the operation needs is not in the store (or not intact).
+    #[error("blob {digest} is not in the store")]
+    Missing { digest: Digest },
     /// The operation needs a local store.
     #[error("store {operation} needs a local store")]
     Unsupported { operation: &'static str },

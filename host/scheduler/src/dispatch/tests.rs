@@ -354,6 +354,7 @@ fn spec() -> JobSpec {
         inflate: Default::default(),
         reduce: None,
         checkpoint_every: None,
+        data: Vec::new(),
     }
 }
 

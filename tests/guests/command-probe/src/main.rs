@@ -35,6 +35,70 @@ fn main() {
             let env = std::env::vars().count();
             println!("file={file} dir={dir} env={env} args={}", args.len());
         }
+        "data-cat" => {
+            // A reference data file, copied to the output.
+            let name = args.get(2).expect("data-cat NAME");
+            let mut file = std::fs::File::open(format!("/data/{name}")).expect("open /data/NAME");
+            io::copy(&mut file, &mut io::stdout().lock()).expect("copy");
+        }
+        "data-escape" => {
+            // Everything a task might try beyond reading /data: each line
+            // says whether it worked.
+            let read = |path: &str| std::fs::read(path).is_ok();
+            println!(
+                "read /data/{}={}",
+                args[2],
+                read(&format!("/data/{}", args[2]))
+            );
+            for path in [
+                "/etc/passwd",
+                "/data/../etc/passwd",
+                "/data/../../proc/self/environ",
+                "/",
+                ".",
+                "/tmp",
+            ] {
+                println!(
+                    "read {path}={}",
+                    read(path) || std::fs::read_dir(path).is_ok()
+                );
+            }
+            let listed: Vec<String> = std::fs::read_dir("/data")
+                .map(|dir| {
+                    dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!("list /data={listed:?}");
+            let write = std::fs::OpenOptions::new()
+                .append(true)
+                .open(format!("/data/{}", args[2]))
+                .is_ok();
+            println!("append /data/{}={write}", args[2]);
+            println!(
+                "create /data/new={}",
+                std::fs::write("/data/new", b"x").is_ok()
+            );
+            println!(
+                "mkdir /data/dir={}",
+                std::fs::create_dir("/data/dir").is_ok()
+            );
+            println!(
+                "remove /data/{}={}",
+                args[2],
+                std::fs::remove_file(format!("/data/{}", args[2])).is_ok()
+            );
+            let named = format!("/data/{}", args[2]);
+            println!(
+                "rename /data/{}={}",
+                args[2],
+                std::fs::rename(&named, "/data/moved").is_ok()
+            );
+            println!(
+                "link /data/copy={}",
+                std::fs::hard_link(&named, "/data/copy").is_ok()
+            );
+        }
         "flood" => {
             let block = [b'y'; 65536];
             let mut out = io::stdout().lock();

@@ -38,6 +38,9 @@ enum Mode {
     /// Emit each record followed by a hash of it iterated `args[1]` times:
     /// deterministic work that takes a while.
     Work(u64),
+    /// Emit, per record, the size and a checksum of the data file
+    /// `args[1]`, read through `wrun_sdk::data::open` in that call.
+    Data(String),
 }
 
 /// The probe task.
@@ -64,6 +67,7 @@ impl Task for Probe {
             "flood" => Mode::Flood,
             "log" => Mode::Log,
             "fail-if" => Mode::FailIf(args.get(1).unwrap_or("X").to_owned()),
+            "data" => Mode::Data(args.get(1).unwrap_or("ref").to_owned()),
             "work" => Mode::Work(
                 args.get(1)
                     .unwrap_or("1")
@@ -126,6 +130,23 @@ impl Task for Probe {
                 writeln!(out, "{depth}")?;
             }
             Mode::Fail => return Err(Error::failed("probe failed on purpose")),
+            Mode::Data(name) => {
+                let mut file = wrun_sdk::data::open(name)?;
+                let (mut size, mut sum) = (0u64, 0u64);
+                let mut block = vec![0; 64 << 10];
+                loop {
+                    let n = std::io::Read::read(&mut file, &mut block)
+                        .map_err(|e| Error::failed(format!("reading {name}: {e}")))?;
+                    if n == 0 {
+                        break;
+                    }
+                    size += n as u64;
+                    sum = block[..n].iter().fold(sum, |sum, &b| {
+                        sum.wrapping_mul(31).wrapping_add(u64::from(b))
+                    });
+                }
+                writeln!(out, "{name} {size} {sum:016x}")?;
+            }
             Mode::Flood => {
                 let block = [b'x'; 65536];
                 loop {

@@ -1,0 +1,121 @@
+//! Streaming a local file into the store: hashed and written in blocks,
+//! so a multi-gigabyte file is never held in memory.
+
+use std::io::Read;
+use std::path::Path as FsPath;
+
+use object_store::{ObjectStoreExt, PutPayload};
+
+use crate::{BlobStore, Digest, StoreError, block_on};
+
+/// Bytes read and written at a time (8 MiB: above S3's 5 MiB minimum part,
+/// so every part but the last is a valid multipart part).
+const BLOCK: usize = 8 << 20;
+
+impl BlobStore {
+    /// Store the file at `path` as a blob; returns its digest and size in
+    /// bytes. The file is hashed first (memory-mapped), then, when the
+    /// store lacks the blob, copied in [`BLOCK`]-sized parts of one
+    /// multipart write that is completed only if the bytes copied hash to
+    /// the same digest: a file changed meanwhile leaves nothing behind.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the file cannot be read or changed while it
+    /// was stored; [`StoreError::Object`] when the store refuses the write.
+    pub fn put_file(&self, path: &FsPath) -> Result<(Digest, u64), StoreError> {
+        let io_error = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_mmap_rayon(path).map_err(io_error)?;
+        let digest = Digest::from_bytes(*hasher.finalize().as_bytes());
+        let size = hasher.count();
+        if self.checked_file(&digest)?.is_some() {
+            return Ok((digest, size));
+        }
+        if self.local_root.is_none() && self.size(&digest)? == Some(size) {
+            return Ok((digest, size));
+        }
+        let mut file = std::fs::File::open(path).map_err(io_error)?;
+        let location = Self::blob_path(&digest);
+        let object_error = Self::object_error;
+        let mut upload = block_on(self.store.put_multipart(&location))
+            .map_err(object_error("write", &location))?;
+        let mut copied = blake3::Hasher::new();
+        let written: Result<(), StoreError> = (|| {
+            loop {
+                let mut block = vec![0; BLOCK];
+                let n = read_full(&mut file, &mut block).map_err(io_error)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                block.truncate(n);
+                copied.update(&block);
+                block_on(upload.put_part(PutPayload::from(block)))
+                    .map_err(object_error("write", &location))?;
+            }
+        })();
+        let unchanged = Digest::from_bytes(*copied.finalize().as_bytes()) == digest;
+        match written {
+            Ok(()) if unchanged => {
+                block_on(upload.complete()).map_err(object_error("write", &location))?;
+                Ok((digest, size))
+            }
+            outcome => {
+                let _ = block_on(upload.abort());
+                outcome?;
+                Err(io_error(std::io::Error::other(
+                    "the file changed while it was being stored",
+                )))
+            }
+        }
+    }
+}
+
+/// Fill `block` from `file` as far as it goes; the count read (less than
+/// the block only at the end of the file).
+fn read_full(file: &mut std::fs::File, block: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < block.len() {
+        match file.read(&mut block[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_stored_in_parts_under_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_local(&dir.path().join("store")).unwrap();
+        // Two whole parts and a short last one.
+        let bytes: Vec<u8> = (0..2 * BLOCK + 12345).map(|i| (i % 251) as u8).collect();
+        let file = dir.path().join("ref.bin");
+        std::fs::write(&file, &bytes).unwrap();
+        let (digest, size) = store.put_file(&file).unwrap();
+        assert_eq!((digest, size), (Digest::of(&bytes), bytes.len() as u64));
+        assert_eq!(store.get(&digest).unwrap().as_deref(), Some(&bytes[..]));
+        // Again: already there.
+        assert_eq!(store.put_file(&file).unwrap(), (digest, size));
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(store.put_file(&empty).unwrap(), (Digest::of(b""), 0));
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open_local(dir.path()).unwrap();
+        let error = store.put_file(&dir.path().join("absent.fa")).unwrap_err();
+        assert!(error.to_string().contains("absent.fa"), "{error}");
+    }
+}

@@ -1,6 +1,6 @@
 //! Cluster mode on loopback: one broker and several node processes.
 
-mod alloc;
+pub(crate) mod alloc;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

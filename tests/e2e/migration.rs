@@ -7,6 +7,7 @@ use std::process::Child;
 
 use serde_json::Value;
 
+use crate::cluster::alloc::{alloc, queues, slurm};
 use crate::cluster::{Cluster, signal_pid, spawn_client, wait_bounded, wait_ok};
 use crate::snapshots::{fuel_used, pi_args, pi_input, reference};
 use crate::support::{wait_until, wrun_in};
@@ -110,19 +111,27 @@ fn assert_moved(cluster: &Cluster, node: &str, how: &str, before: &[u64]) {
     );
 }
 
+/// Fuel metered, a snapshot every 50 steps.
+const METERED: [&str; 4] = ["--fuel", "1000000000000", "--checkpoint-every", "50"];
+
+/// The [`METERED`] pi job on `input`, run locally: its home (whose journal
+/// has each chunk's fuel) and its output.
+fn metered_local_run(cluster: &Cluster, input: &std::path::Path) -> (tempfile::TempDir, Vec<u8>) {
+    let local = tempfile::tempdir().unwrap();
+    let local_out = cluster.dir.path().join("local.txt");
+    let run = wrun_in(local.path(), &pi_args(input, &local_out, &METERED), None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    (local, std::fs::read(&local_out).unwrap())
+}
+
 /// Drain n1 with `signal` mid-run; n2 finishes the job, to the bytes and
 /// the fuel of a local run.
 fn drained_by(signal: i32, name: &str) {
     let mut cluster = Cluster::with_heartbeat(0, None, false, "1s");
     let input = pi_input(cluster.dir.path(), 1_500_000_000);
-    let fuel = ["--fuel", "1000000000000", "--checkpoint-every", "50"];
-    let local = tempfile::tempdir().unwrap();
-    let local_out = cluster.dir.path().join("local.txt");
-    let run = wrun_in(local.path(), &pi_args(&input, &local_out, &fuel), None);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let expected = std::fs::read(&local_out).unwrap();
+    let (local, expected) = metered_local_run(&cluster, &input);
     let out = cluster.dir.path().join("out.txt");
-    let client = running_with_snapshots(&mut cluster, &pi_args(&input, &out, &fuel));
+    let client = running_with_snapshots(&mut cluster, &pi_args(&input, &out, &METERED));
     signal_pid(cluster.nodes[0].child.id(), signal);
     let status = wait_bounded(&mut cluster.nodes[0].child);
     let log = cluster.nodes[0].log();
@@ -258,4 +267,75 @@ fn a_node_drains_before_its_walltime_ends_and_exits_0() {
     cluster.add_node_with(&["--slots", "2"]);
     wait_ok(client);
     assert_eq!(std::fs::read(&out).unwrap(), expected);
+}
+
+/// Issue (b) on a real Slurm: a node that an allocation queue started is
+/// signalled with `scancel --batch --signal=USR1`, as `sbatch
+/// --signal=USR1@...` does before the time limit; it drains and exits 0,
+/// its allocation ends, the queue starts the next one for the waiting
+/// work, and that node resumes every chunk from its snapshot, to the bytes
+/// and the fuel of a local run.
+#[test]
+fn a_slurm_node_signalled_before_its_walltime_hands_its_tasks_to_the_next_allocation() {
+    if !slurm() {
+        return;
+    }
+    let cluster = Cluster::with_heartbeat(0, None, false, "1s");
+    let input = pi_input(cluster.dir.path(), 1_500_000_000);
+    let (local, expected) = metered_local_run(&cluster, &input);
+    let added = alloc(
+        &cluster,
+        "add",
+        &[
+            "slurm",
+            "--name",
+            "mig",
+            "--time",
+            "10m",
+            "--slots",
+            "2",
+            "--max-nodes",
+            "1",
+            "--idle-timeout",
+            "5s",
+        ],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let out = cluster.dir.path().join("out.txt");
+    let client = spawn_client(&cluster, &pi_args(&input, &out, &METERED));
+    wait_until("both chunks have a snapshot", || {
+        let steps = steps(&cluster);
+        steps.len() == 2 && steps.iter().all(|&s| s > 0)
+    });
+    let first = queues(&cluster)[0]["allocations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let signalled = std::process::Command::new("scancel")
+        .args(["--batch", "--signal=USR1", &first])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    wait_until("the signalled allocation is finished", || {
+        queues(&cluster)[0]["allocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == first.as_str() && a["state"] == "finished")
+    });
+    let before = steps(&cluster);
+    wait_ok(client);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    assert_moved(
+        &cluster,
+        &format!("wrun-mig-{first}"),
+        "drained (SIGUSR1)",
+        &before,
+    );
+    assert_eq!(remote_fuel(&cluster), fuel_used(local.path()));
+    let listed = queues(&cluster);
+    assert!(
+        listed[0]["allocations"].as_array().unwrap().len() >= 2,
+        "{listed}"
+    );
 }

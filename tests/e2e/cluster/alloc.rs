@@ -30,7 +30,7 @@ fn available(system: &str, probe: &[&str]) -> bool {
     answers
 }
 
-fn slurm() -> bool {
+pub(crate) fn slurm() -> bool {
     available("slurm", &["sinfo", "-h"])
 }
 
@@ -39,14 +39,14 @@ fn sge() -> bool {
 }
 
 /// `wrun alloc SUBCOMMAND --broker ENDPOINT ARGS` from the client's home.
-fn alloc(cluster: &Cluster, subcommand: &str, args: &[&str]) -> crate::support::Run {
+pub(crate) fn alloc(cluster: &Cluster, subcommand: &str, args: &[&str]) -> crate::support::Run {
     let mut all = vec!["alloc", subcommand, "--broker", &cluster.endpoint];
     all.extend(args);
     wrun_in(&cluster.client(), &all, None)
 }
 
 /// `wrun alloc ls --json`, parsed.
-fn queues(cluster: &Cluster) -> serde_json::Value {
+pub(crate) fn queues(cluster: &Cluster) -> serde_json::Value {
     let run = alloc(cluster, "ls", &["--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     serde_json::from_slice(&run.stdout).unwrap()

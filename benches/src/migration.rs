@@ -12,7 +12,7 @@ use crate::snapshot::module;
 use crate::{REPEATS, Table, fmt_ms, wrun_binary};
 
 /// Steps of the chunk, and the spin of each (about 10 ms of CPU).
-const STEPS: u32 = 300;
+const STEPS: u32 = 600;
 const SPIN: u32 = 20_000_000;
 
 /// Start `wrun node` named `name`; returns once it is connected.
@@ -36,7 +36,9 @@ fn node(root: &Path, endpoint: &str, store: &str, name: &str) -> Process {
 }
 
 /// `wrun submit --broker` of the benchmark task over a one-line input
-/// (distinct per run: a new job each time), not waited for.
+/// (distinct per run: a new job each time), not waited for; snapshotted
+/// every second, as a job run on nodes with a walltime would be, so that
+/// the drain's snapshot holds only the pages written since the last one.
 fn submit(root: &Path, endpoint: &str, module: &Path, run: usize) -> Child {
     let input = root.join(format!("input-{run}.txt"));
     std::fs::write(&input, format!("run {run}\n")).expect("write the input");
@@ -52,6 +54,7 @@ fn submit(root: &Path, endpoint: &str, module: &Path, run: usize) -> Child {
             "--progress",
             "never",
         ])
+        .args(["--checkpoint-every", "1s"])
         .arg("--input")
         .arg(&input)
         .stdout(Stdio::null())
@@ -126,7 +129,7 @@ pub(crate) fn migration(table: &mut Table, dir: &Path) {
         fmt_ms(cost),
         &format!(
             "added to the uninterrupted {} (drain {}, snapshot via the shared store, next node's \
-             start, restore); rerunning the chunk from its start would add {}: {:.1}x the \
+             start, restore; --checkpoint-every 1s); rerunning the chunk from its start would add {}: {:.1}x the \
              migration",
             fmt_ms(whole),
             fmt_ms(drain),

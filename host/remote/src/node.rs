@@ -299,7 +299,8 @@ impl Node {
             }
             self.timers();
             if self.drain_due() {
-                return Ok(self.leave());
+                self.leave();
+                return Ok(());
             }
         }
     }
@@ -551,9 +552,12 @@ impl Node {
             Availability::Here(bytes) => bytes,
         };
         let bases = wrun_runtime::bases_of(&Digest::from_bytes(digest), &bytes).unwrap_or_default();
-        bases.iter().fold(true, |ready, base| {
-            !matches!(self.available(*base.as_bytes()), Availability::Fetching) && ready
-        })
+        // Every missing base is fetched at once, not one after another.
+        let mut ready = true;
+        for base in bases {
+            ready &= !matches!(self.available(*base.as_bytes()), Availability::Fetching);
+        }
+        ready
     }
 
     /// A blob from the node's store, or a fetch from the broker.

@@ -192,19 +192,24 @@ fn wrun_snapshot_checkpoints_a_live_broker_job_on_its_nodes() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let answer: Value = serde_json::from_slice(&run.stdout).unwrap();
     let tasks = answer["tasks"].as_array().unwrap();
-    assert_eq!(tasks.len(), 2, "{answer}");
+    assert!(!tasks.is_empty(), "{answer}");
     for task in tasks {
         let position = task["snapshot"]["position"].as_str().unwrap();
         assert!(position.starts_with("after step "), "{answer}");
     }
-    assert!(steps(&cluster).iter().all(|&s| s > 0));
+    // Without periodic snapshots, only the request can have taken them:
+    // the node snapshots every task it runs.
+    wait_until("both chunks have the snapshot asked for", || {
+        steps(&cluster).iter().all(|&s| s > 0)
+    });
     let _ = client.kill();
     let _ = client.wait();
 }
 
 #[test]
 fn a_broker_job_out_of_fuel_is_suspended_and_add_fuel_finishes_it_with_the_same_fuel() {
-    let cluster = Cluster::with_heartbeat(1, None, false, "1s");
+    let mut cluster = Cluster::with_heartbeat(0, None, false, "1s");
+    cluster.add_node_with(&["--slots", "2"]);
     let input = pi_input(cluster.dir.path(), 20_000_000);
     // The fuel each chunk needs, from an uninterrupted local run.
     let local = tempfile::tempdir().unwrap();
@@ -227,9 +232,15 @@ fn a_broker_job_out_of_fuel_is_suspended_and_add_fuel_finishes_it_with_the_same_
     let run = cluster.wrun(&args);
     assert_eq!(run.code, 9, "suspended: {}", run.stderr);
     assert!(run.stderr.contains("--add-fuel"), "{}", run.stderr);
-    for task in detail(&cluster)["tasks"].as_array().unwrap() {
-        assert_eq!(task["state"], "suspended", "{task}");
-        assert_eq!(task["suspended"], "fuel", "{task}");
+    // The first chunk is suspended; the job stops there, like a local
+    // one, and a later chunk is suspended too or left queued with its
+    // latest snapshot, to go on from it.
+    let detail = detail(&cluster);
+    let tasks = detail["tasks"].as_array().unwrap();
+    assert_eq!(tasks[0]["state"], "suspended", "{detail}");
+    assert_eq!(tasks[0]["suspended"], "fuel", "{detail}");
+    for task in tasks {
+        assert!(task["snapshot"]["position"].is_string(), "{task}");
     }
     let add = (needed.iter().max().unwrap() * 2).to_string();
     let run = cluster.wrun(&["resume", "1", "--add-fuel", &add]);

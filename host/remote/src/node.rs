@@ -34,7 +34,7 @@ use wrun_runtime::{
 };
 use wrun_store::{BlobStore, Digest};
 
-use drain::Draining;
+use drain::{CommandTimes, Draining};
 pub use drain::{DrainHandle, Walltime};
 
 use crate::convert;
@@ -141,6 +141,9 @@ pub struct Node {
     draining: Option<Draining>,
     /// The broker answered this node's goodbye.
     farewell: bool,
+    /// Command tasks running, by ticket, and how long finished ones took.
+    commands: HashMap<u64, Arc<Work>>,
+    command_times: CommandTimes,
     /// The longest time-based checkpoint interval of the tasks received.
     longest_interval: Duration,
     state: State,
@@ -223,6 +226,8 @@ impl Node {
             drainer: DrainHandle::new(waker),
             draining: None,
             farewell: false,
+            commands: HashMap::new(),
+            command_times: CommandTimes::default(),
             longest_interval: Duration::ZERO,
             state: State::Connecting {
                 nonce: [0; 16],
@@ -287,6 +292,12 @@ impl Node {
                 self.receive(&frame)?;
             }
             for result in self.results.try_iter() {
+                if let Some(work) = self.commands.remove(&result.ticket)
+                    && let Outcome::Finished { .. } = result.outcome
+                {
+                    self.command_times
+                        .record(&work, Duration::from_micros(result.wall_us));
+                }
                 self.mean_us = 0.9 * self.mean_us + 0.1 * result.wall_us as f64;
                 self.in_hand = self.in_hand.saturating_sub(1);
                 self.ran += 1;
@@ -471,6 +482,11 @@ impl Node {
             task,
         } in std::mem::take(&mut self.parked)
         {
+            // A drain that began in this loop hands back the rest.
+            if self.draining.is_some() {
+                self.hand_back(task.ticket);
+                continue;
+            }
             let runner = match self.runners.get(&work) {
                 Some(runner) => runner.clone(),
                 None => match self.data_available(&work) {
@@ -528,6 +544,16 @@ impl Node {
             };
             match (runner, data) {
                 (Ok(runner), Ok(data)) => {
+                    if !runner.snapshottable() {
+                        if let Some(why) = self.too_little_time_for(&work) {
+                            self.drain(&why);
+                        }
+                        if self.draining.is_some() {
+                            self.hand_back(task.ticket);
+                            continue;
+                        }
+                        self.commands.insert(task.ticket, work.clone());
+                    }
                     let _ = self.slots.send(SlotTask {
                         runner,
                         ticket: task.ticket,

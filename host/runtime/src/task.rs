@@ -155,6 +155,12 @@ impl TaskRunner {
         self
     }
 
+    /// Whether a running task of this module can be snapshotted: an SDK
+    /// task can, a WASI command (its native stack is mid-`_start`) cannot.
+    pub fn snapshottable(&self) -> bool {
+        matches!(self.mode, Mode::Sdk(_))
+    }
+
     /// Where the module came from (for messages).
     pub fn source(&self) -> &str {
         self.module.source()

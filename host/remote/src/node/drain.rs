@@ -7,10 +7,11 @@
 //! ([`Walltime`]) and the signals (through a [`DrainHandle`], from another
 //! thread) both call it.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::protocol::{Outcome, SuspendReason, TaskResult, ToBroker};
+use crate::protocol::{Outcome, SuspendReason, TaskResult, ToBroker, Work};
 use crate::transport::Waker;
 
 use super::Node;
@@ -62,6 +63,35 @@ impl DrainHandle {
     /// The reason of a drain asked for and not yet taken.
     pub(super) fn take(&self) -> Option<String> {
         self.asked.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Run times of the WASI command tasks a node finished, by what they run:
+/// a command cannot be snapshotted, so none is started when the node's
+/// time left is below its median (the node drains instead, and the task
+/// runs elsewhere from its start).
+#[derive(Debug, Default)]
+pub(super) struct CommandTimes {
+    by_work: HashMap<Work, VecDeque<Duration>>,
+}
+
+impl CommandTimes {
+    /// Run times kept per work, the latest.
+    const KEEP: usize = 101;
+
+    pub(super) fn record(&mut self, work: &Work, wall: Duration) {
+        let times = self.by_work.entry(work.clone()).or_default();
+        if times.len() == Self::KEEP {
+            times.pop_front();
+        }
+        times.push_back(wall);
+    }
+
+    /// The median run time of `work`'s tasks here, once one finished.
+    pub(super) fn median(&self, work: &Work) -> Option<Duration> {
+        let mut times: Vec<Duration> = self.by_work.get(work)?.iter().copied().collect();
+        times.sort_unstable();
+        times.get(times.len() / 2).copied()
     }
 }
 
@@ -138,6 +168,25 @@ impl Node {
         });
     }
 
+    /// Why a command task of `work` must not start here: the time left
+    /// before the walltime ends is below its median run time.
+    pub(super) fn too_little_time_for(&self, work: &Work) -> Option<String> {
+        let walltime = self.config.walltime?;
+        let median = self.command_times.median(work)?;
+        let left = walltime
+            .ends
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        (left < median).then(|| {
+            format!(
+                "its walltime leaves {}s, less than the median run time of its command tasks \
+                 ({}s), which cannot be snapshotted",
+                left.as_secs(),
+                median.as_secs_f64().ceil()
+            )
+        })
+    }
+
     /// Tasks received and not yet ended.
     fn running(&self) -> usize {
         self.in_hand
@@ -175,5 +224,38 @@ impl Node {
             return true;
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Limits;
+
+    #[test]
+    fn the_median_command_time_is_per_work_and_of_the_latest_runs() {
+        let work = |module: u8| Work {
+            module: [module; 32],
+            args: Vec::new(),
+            limits: Limits {
+                fuel: None,
+                timeout_ms: None,
+                memory: 1 << 20,
+                output: 1 << 20,
+            },
+        };
+        let mut times = CommandTimes::default();
+        assert_eq!(times.median(&work(1)), None);
+        for secs in [5, 1, 3] {
+            times.record(&work(1), Duration::from_secs(secs));
+        }
+        times.record(&work(2), Duration::from_secs(60));
+        assert_eq!(times.median(&work(1)), Some(Duration::from_secs(3)));
+        assert_eq!(times.median(&work(2)), Some(Duration::from_secs(60)));
+        // Only the latest runs count.
+        for _ in 0..CommandTimes::KEEP {
+            times.record(&work(1), Duration::from_secs(9));
+        }
+        assert_eq!(times.median(&work(1)), Some(Duration::from_secs(9)));
     }
 }

@@ -243,6 +243,7 @@ mod tests {
                 memory: 1 << 20,
                 output: 1 << 20,
             },
+            data: Vec::new(),
         };
         let mut times = CommandTimes::default();
         assert_eq!(times.median(&work(1)), None);

@@ -72,8 +72,8 @@ impl Drop for Peer {
 
 /// A broker with a fast heartbeat, and its nodes.
 pub(crate) struct Cluster {
-    dir: tempfile::TempDir,
-    broker: Peer,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) broker: Peer,
     endpoint: String,
     key: Option<PathBuf>,
     store: Option<String>,
@@ -92,8 +92,26 @@ impl Cluster {
     /// With `shared_store`, the broker and the nodes share a store
     /// directory (`--store file://...`).
     fn with(nodes: usize, key: Option<PathBuf>, shared_store: bool) -> Cluster {
+        Self::build(nodes, key, |dir| {
+            shared_store.then(|| format!("file://{}", dir.join("shared").display()))
+        })
+    }
+
+    /// With every peer on the store at `url` (`s3://...`), and no shared
+    /// directory.
+    pub(crate) fn on_store(nodes: usize, url: &str) -> Cluster {
+        Self::build(nodes, None, |_| Some(url.to_owned()))
+    }
+
+    /// `store` gives the `--store` URL, if any, from the cluster's
+    /// directory.
+    fn build(
+        nodes: usize,
+        key: Option<PathBuf>,
+        store: impl FnOnce(&Path) -> Option<String>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let store = shared_store.then(|| format!("file://{}", dir.path().join("shared").display()));
+        let store = store(dir.path());
         let (broker, endpoint) = start_broker(
             &dir.path().join("broker"),
             "*",
@@ -163,7 +181,7 @@ impl Cluster {
     }
 }
 
-fn start_broker(
+pub(crate) fn start_broker(
     home: &Path,
     port: &str,
     key: Option<&Path>,

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wrun_store::{BlobStore, Digest};
 
 use crate::cluster::Cluster;
-use crate::support::{GC_CONTENT, TASK_PROBE, sample, wrun, wrun_with_env};
+use crate::data::write_reference;
+use crate::support::{COMMAND_PROBE, GC_CONTENT, TASK_PROBE, sample, wrun, wrun_with_env};
 
 /// The S3 server of the environment.
 struct S3 {
@@ -307,5 +308,41 @@ fn blobs_cross_machines_through_the_bucket_verified() {
     assert_eq!(
         one.get(&forged).unwrap().as_deref(),
         Some(&b"the real bytes"[..])
+    );
+}
+
+/// Reference data on a cluster without a shared directory: the data file
+/// goes to the bucket once, and each node reads it from its own cache.
+#[test]
+fn nodes_on_s3_read_reference_data_from_the_bucket() {
+    let Some(s3) = S3::from_env() else { return };
+    let bucket = s3.bucket();
+    let cluster = Cluster::on_store(2, &format!("s3://{bucket}/wrun"));
+    let dir = cluster.dir.path();
+    let (path, bytes) = write_reference(dir, 3 << 20);
+    let grant = format!("ref={}", path.display());
+    let input = dir.join("two.txt");
+    std::fs::write(&input, "a\nb\n").unwrap();
+    let run = cluster.wrun(&[
+        "submit",
+        COMMAND_PROBE,
+        "--input",
+        input.to_str().unwrap(),
+        "--chunk-records",
+        "1",
+        "--data",
+        &grant,
+        "--",
+        "data-cat",
+        "ref",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout == bytes.repeat(2), "every chunk read the data");
+    let reference = Digest::of(&bytes).to_hex();
+    assert!(
+        s3.blobs(&bucket, "wrun")
+            .iter()
+            .any(|(digest, size)| *digest == reference && *size == bytes.len() as u64),
+        "the data file is in the bucket"
     );
 }

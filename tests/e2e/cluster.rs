@@ -109,8 +109,27 @@ impl Cluster {
         shared_store: bool,
         heartbeat: &str,
     ) -> Cluster {
+        Self::build(nodes, key, heartbeat, |dir| {
+            shared_store.then(|| format!("file://{}", dir.join("shared").display()))
+        })
+    }
+
+    /// With every peer on the store at `url` (`s3://...`), and no shared
+    /// directory.
+    pub(crate) fn on_store(nodes: usize, url: &str) -> Cluster {
+        Self::build(nodes, None, Self::HEARTBEAT, |_| Some(url.to_owned()))
+    }
+
+    /// `store` gives the `--store` URL, if any, from the cluster's
+    /// directory.
+    fn build(
+        nodes: usize,
+        key: Option<PathBuf>,
+        heartbeat: &str,
+        store: impl FnOnce(&Path) -> Option<String>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let store = shared_store.then(|| format!("file://{}", dir.path().join("shared").display()));
+        let store = store(dir.path());
         let (broker, endpoint) = start_broker(
             &dir.path().join("broker"),
             "*",
@@ -187,7 +206,7 @@ impl Cluster {
     }
 }
 
-fn start_broker(
+pub(crate) fn start_broker(
     home: &Path,
     port: &str,
     key: Option<&Path>,

@@ -21,7 +21,7 @@ fn reference_bytes(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn write_reference(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
+pub(crate) fn write_reference(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
     let path = dir.join("ref.bin");
     let bytes = reference_bytes(len);
     std::fs::write(&path, &bytes).unwrap();

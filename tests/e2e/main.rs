@@ -21,6 +21,7 @@ mod output_guard;
 mod outputs;
 mod recovery;
 mod retries;
+mod s3;
 mod snapshots;
 mod stdin;
 mod storage;

@@ -80,9 +80,20 @@ pub(crate) fn wrun(args: &[&str], stdin: Option<&Path>) -> Run {
 
 /// Run `wrun args…` with `home` as `WRUN_HOME` (see [`wrun`]).
 pub(crate) fn wrun_in(home: &Path, args: &[&str], stdin: Option<&Path>) -> Run {
+    wrun_with_env(home, args, stdin, &[])
+}
+
+/// [`wrun_in`] with the variables `env` (name, value) set as well.
+pub(crate) fn wrun_with_env(
+    home: &Path,
+    args: &[&str],
+    stdin: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Run {
     let mut command = Command::new(wrun_binary());
     command
         .env("WRUN_HOME", home)
+        .envs(env.iter().copied())
         .args(args)
         .current_dir(repo())
         .stdout(Stdio::piped())

@@ -203,8 +203,10 @@ pub(crate) struct BrokerArgs {
     pub(crate) heartbeat: Duration,
 
     /// Where modules and large chunks and outputs are kept: a directory
-    /// shared with the nodes (`file:///shared/wrun`) lets nodes read them
-    /// directly [default: the broker's home].
+    /// shared with the nodes (`file:///shared/wrun`) or an S3 bucket
+    /// (`s3://BUCKET/PREFIX`, reached with the AWS_* variables and cached
+    /// in the broker's home) lets nodes read them directly [default: the
+    /// broker's home].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
 
@@ -268,9 +270,9 @@ pub(crate) struct NodeArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
 
-    /// The store shared with the broker (`file:///shared/wrun`): large
-    /// outputs are returned through it [default: a store of its own in
-    /// $WRUN_HOME].
+    /// The store shared with the broker (`file:///shared/wrun` or
+    /// `s3://BUCKET/PREFIX`, cached in $WRUN_HOME): large outputs are
+    /// returned through it [default: a store of its own in $WRUN_HOME].
     #[arg(long, env = "WRUN_STORE", value_name = "URL")]
     pub(crate) store: Option<String>,
 

@@ -14,16 +14,23 @@ use crate::error::{Error, ErrorKind, OrKind, Result};
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    /// The store's URL when it is not the directory itself (`s3://...`,
+    /// cached in the directory); from `WRUN_STORE`.
+    store: Option<String>,
 }
 
 impl Home {
-    /// The data directory at `root`.
+    /// The data directory at `root`, its own store.
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Home { root: root.into() }
+        Home {
+            root: root.into(),
+            store: None,
+        }
     }
 
     /// `$WRUN_HOME`, else `$XDG_DATA_HOME/wrun`, else
-    /// `~/.local/share/wrun`.
+    /// `~/.local/share/wrun`; its store at `$WRUN_STORE` when set (see
+    /// [`BlobStore::open`]).
     ///
     /// # Errors
     ///
@@ -34,19 +41,20 @@ impl Home {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        if let Some(home) = var("WRUN_HOME") {
-            return Ok(Home::at(home));
-        }
-        if let Some(data) = var("XDG_DATA_HOME") {
-            return Ok(Home::at(data.join("wrun")));
-        }
-        match var("HOME") {
-            Some(home) => Ok(Home::at(home.join(".local/share/wrun"))),
-            None => Err(Error::new(
+        let root = if let Some(home) = var("WRUN_HOME") {
+            home
+        } else if let Some(data) = var("XDG_DATA_HOME") {
+            data.join("wrun")
+        } else if let Some(home) = var("HOME") {
+            home.join(".local/share/wrun")
+        } else {
+            return Err(Error::new(
                 ErrorKind::Internal,
                 "cannot locate wrun's data directory: set WRUN_HOME",
-            )),
-        }
+            ));
+        };
+        let store = std::env::var("WRUN_STORE").ok().filter(|v| !v.is_empty());
+        Ok(Home { root, store })
     }
 
     /// The directory itself.
@@ -54,11 +62,20 @@ impl Home {
         &self.root
     }
 
-    /// The content-addressed store in it.
+    /// The content-addressed store: the directory's own, or the one at
+    /// `$WRUN_STORE` cached in it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Usage`] when `$WRUN_STORE` cannot be opened (a missing
+    /// or unreachable bucket); [`ErrorKind::Internal`] when the directory
+    /// cannot be.
     pub fn store(&self) -> Result<Arc<BlobStore>> {
-        BlobStore::open_local(&self.root)
-            .map(Arc::new)
-            .or_kind(ErrorKind::Internal)
+        match &self.store {
+            Some(url) => BlobStore::open(url, &self.root).or_kind(ErrorKind::Usage),
+            None => BlobStore::open_local(&self.root).or_kind(ErrorKind::Internal),
+        }
+        .map(Arc::new)
     }
 
     /// A connection to the job journal in it.

@@ -116,8 +116,11 @@ fn now() -> u64 {
 }
 
 impl ArtifactCache {
-    /// The cache for `engine`'s configuration in `store`.
-    pub(crate) fn new(store: Arc<BlobStore>, engine: &Engine) -> Self {
+    /// The cache for `engine`'s configuration in `store`'s local part
+    /// ([`BlobStore::local`]): artifacts are compiled for this machine and
+    /// memory-mapped from its disk, never put in a shared bucket.
+    pub(crate) fn new(store: &Arc<BlobStore>, engine: &Engine) -> Self {
+        let store = store.local();
         let mut hasher = Blake3Hasher(blake3::Hasher::new());
         hasher.write(KEY_VERSION);
         engine.precompile_compatibility_hash().hash(&mut hasher);

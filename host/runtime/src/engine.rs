@@ -136,7 +136,7 @@ impl Runtime {
 
         Ok(Runtime {
             inner: Arc::new(Inner {
-                cache: store.map(|store| ArtifactCache::new(store, &engine)),
+                cache: store.map(|store| ArtifactCache::new(&store, &engine)),
                 engine,
                 linker,
                 limits,

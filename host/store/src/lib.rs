@@ -11,9 +11,14 @@
 //! namespace (the artifact cache's index, for instance) that point at blobs.
 //!
 //! The store speaks `object_store`, so the same interface serves the local
-//! file system (`WRUN_HOME`) today and S3 or a shared path for clusters
-//! later. Its API is synchronous: wrun's callers are worker threads, and
-//! the local store runs its I/O inline on the calling thread.
+//! file system (`WRUN_HOME`, or a shared path for a cluster) and an S3
+//! bucket (`s3://bucket/prefix`, see [`BlobStore::open`]). A store with a
+//! bucket behind it keeps a local **cache**: every blob it writes or reads
+//! is also a verified file on local disk, so compiled artifacts are still
+//! memory-mapped and reference data still hard-linked from there; entries
+//! stay local (they are this machine's bookkeeping). Its API is
+//! synchronous: wrun's callers are worker threads, and the local store runs
+//! its I/O inline on the calling thread.
 //!
 //! Layout under the root: `blobs/<first two hex digits>/<digest>`,
 //! `entries/<namespace>/<key>` and `views/<digest>/<name>` (named hard
@@ -29,6 +34,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+mod remote;
 mod stream;
 mod view;
 
@@ -150,12 +156,15 @@ pub struct BlobStore {
     /// The root directory when the store is local: blobs can then be
     /// memory-mapped in place.
     local_root: Option<PathBuf>,
+    /// The bucket behind the store, whose local cache `store` then is.
+    remote: Option<Arc<remote::Remote>>,
 }
 
 impl fmt::Debug for BlobStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BlobStore")
             .field("store", &self.store.to_string())
+            .field("remote", &self.remote.as_ref().map(|r| r.url()))
             .finish_non_exhaustive()
     }
 }
@@ -191,7 +200,80 @@ impl BlobStore {
             store: Arc::new(store),
             relaxed: Arc::new(relaxed),
             local_root: Some(root),
+            remote: None,
         })
+    }
+
+    /// The store at `url`: `file:///PATH` (or an absolute `/PATH`), a
+    /// local or shared directory; or `s3://BUCKET[/PREFIX]`, a bucket
+    /// reached with the `AWS_*` environment variables (endpoint, region,
+    /// keys, `AWS_ALLOW_HTTP`), checked at once and cached in the local
+    /// directory `cache`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] naming `url` for another scheme, a relative
+    /// path, a directory that cannot be created, or a bucket that cannot be
+    /// listed within 20 s (missing, unreachable, keys refused).
+    pub fn open(url: &str, cache: &FsPath) -> Result<Self, StoreError> {
+        let path = match url.split_once("://") {
+            Some(("s3", _)) => {
+                let remote = remote::Remote::open(url)?;
+                let local = Self::open_local(cache)?;
+                return Ok(BlobStore {
+                    remote: Some(Arc::new(remote)),
+                    ..local
+                });
+            }
+            Some(("file", path)) => path,
+            Some((scheme, _)) => {
+                return Err(StoreError::Open {
+                    root: url.to_owned(),
+                    message: format!(
+                        "{scheme}:// stores are not supported; use file:///PATH or \
+                         s3://BUCKET/PREFIX"
+                    ),
+                });
+            }
+            None => url,
+        };
+        if !FsPath::new(path).is_absolute() {
+            return Err(StoreError::Open {
+                root: url.to_owned(),
+                message: "give an absolute path, as file:///PATH".to_owned(),
+            });
+        }
+        Self::open_local(FsPath::new(path))
+    }
+
+    /// The store's URL when a bucket is behind it (`s3://bucket/prefix`,
+    /// never with credentials).
+    pub fn remote_url(&self) -> Option<&str> {
+        self.remote.as_deref().map(remote::Remote::url)
+    }
+
+    /// This machine's part of the store: the store itself when local, its
+    /// cache when a bucket is behind it. For what only this machine uses
+    /// (compiled artifacts, which are specific to its CPU).
+    pub fn local(self: &Arc<Self>) -> Arc<BlobStore> {
+        match self.remote {
+            None => self.clone(),
+            Some(_) => Arc::new(BlobStore {
+                store: self.store.clone(),
+                relaxed: self.relaxed.clone(),
+                local_root: self.local_root.clone(),
+                remote: None,
+            }),
+        }
+    }
+
+    /// Copy the blob `digest` from the bucket into the local cache;
+    /// `false` without a bucket, or when the bucket lacks it intact.
+    fn fetch(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match &self.remote {
+            None => Ok(false),
+            Some(remote) => remote.fetch(&Self::blob_path(digest), digest, &*self.relaxed),
+        }
     }
 
     fn blob_path(digest: &Digest) -> Path {
@@ -216,7 +298,9 @@ impl BlobStore {
     }
 
     /// Store `bytes`; returns their digest. Writing a blob that is already
-    /// present (and intact) does nothing.
+    /// present (and intact) does nothing. With a bucket, the blob is cached
+    /// locally and created in the bucket unless an object is there under
+    /// its name.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         self.put_into(&*self.store, bytes)
     }
@@ -231,15 +315,28 @@ impl BlobStore {
 
     fn put_into(&self, store: &dyn ObjectStore, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(bytes);
-        if self.get(&digest)?.is_none() {
-            self.write(store, &Self::blob_path(&digest), bytes)?;
+        let path = Self::blob_path(&digest);
+        if self.get_local(&digest)?.is_none() {
+            self.write(store, &path, bytes)?;
+        }
+        if let Some(remote) = &self.remote {
+            remote.put(&path, bytes)?;
         }
         Ok(digest)
     }
 
     /// The blob named `digest`, if present and intact. A blob whose bytes do
-    /// not hash to its name is deleted and reported missing.
+    /// not hash to its name is deleted and reported missing. With a bucket,
+    /// a blob not cached yet is fetched into the cache first.
     pub fn get(&self, digest: &Digest) -> Result<Option<Bytes>, StoreError> {
+        match self.get_local(digest)? {
+            None if self.fetch(digest)? => self.get_local(digest),
+            found => Ok(found),
+        }
+    }
+
+    /// [`BlobStore::get`] from the local directory alone.
+    fn get_local(&self, digest: &Digest) -> Result<Option<Bytes>, StoreError> {
         let path = Self::blob_path(digest);
         let bytes = match block_on(async { self.store.get(&path).await?.bytes().await }) {
             Ok(bytes) => bytes,
@@ -261,7 +358,21 @@ impl BlobStore {
     /// blob: when the file still has exactly that stamp it is not hashed
     /// again. Any rewrite, truncation or replacement changes the stamp (its
     /// ctime cannot be set from user space), so it is hashed then.
+    ///
+    /// With a bucket, a blob not cached yet is fetched into the cache first.
     pub fn verified_file(
+        &self,
+        digest: &Digest,
+        known: Option<&FileStamp>,
+    ) -> Result<Option<(PathBuf, FileStamp)>, StoreError> {
+        match self.verified_local_file(digest, known)? {
+            None if self.fetch(digest)? => self.verified_local_file(digest, None),
+            found => Ok(found),
+        }
+    }
+
+    /// [`BlobStore::verified_file`] from the local directory alone.
+    fn verified_local_file(
         &self,
         digest: &Digest,
         known: Option<&FileStamp>,
@@ -295,18 +406,22 @@ impl BlobStore {
         Ok(Some((file, stamp)))
     }
 
-    /// The size in bytes of the blob `digest` as stored (not verified);
-    /// `None` when absent.
+    /// The size in bytes of the blob `digest` as stored (not verified),
+    /// in the local directory or else the bucket; `None` when absent.
     pub fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         let path = Self::blob_path(digest);
         match block_on(self.store.head(&path)) {
             Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(object_store::Error::NotFound { .. }) => match &self.remote {
+                Some(remote) => remote.size(&path),
+                None => Ok(None),
+            },
             Err(e) => Err(Self::object_error("read", &path)(e)),
         }
     }
 
-    /// Remove a blob (absent is fine).
+    /// Remove a blob (absent is fine). With a bucket, only the cached copy:
+    /// the bucket is written once by digest and read by other machines.
     pub fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
         self.delete_path(&Self::blob_path(digest))
     }
@@ -461,6 +576,29 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_store_url_is_a_directory_or_a_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("shared");
+        let url = format!("file://{}", root.display());
+        let store = BlobStore::open(&url, dir.path()).unwrap();
+        assert_eq!(store.remote_url(), None);
+        let digest = store.put(b"shared").unwrap();
+        assert!(blob_file(&root, &digest).exists());
+        for (url, message) in [
+            ("ftp://host/x", "ftp:// stores are not supported"),
+            ("file://relative/x", "give an absolute path"),
+            ("s3:///prefix", "no bucket"),
+        ] {
+            let error = BlobStore::open(url, dir.path()).unwrap_err().to_string();
+            assert!(
+                error.starts_with(&format!("cannot open the store at {url}: ")),
+                "{error}"
+            );
+            assert!(error.contains(message), "{error}");
+        }
     }
 
     #[test]

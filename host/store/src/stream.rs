@@ -4,13 +4,14 @@
 use std::io::Read;
 use std::path::Path as FsPath;
 
-use object_store::{ObjectStoreExt, PutPayload};
+use futures::future::BoxFuture;
+use object_store::{MultipartUpload, ObjectStoreExt, PutPayload};
 
 use crate::{BlobStore, Digest, StoreError, block_on};
 
 /// Bytes read and written at a time (8 MiB: above S3's 5 MiB minimum part,
 /// so every part but the last is a valid multipart part).
-const BLOCK: usize = 8 << 20;
+pub(crate) const BLOCK: usize = 8 << 20;
 
 impl BlobStore {
     /// Store the file at `path` as a blob; returns its digest and size in
@@ -18,6 +19,9 @@ impl BlobStore {
     /// store lacks the blob, copied in [`BLOCK`]-sized parts of one
     /// multipart write that is completed only if the bytes copied hash to
     /// the same digest: a file changed meanwhile leaves nothing behind.
+    /// With a bucket behind the store, the blob goes to the local cache
+    /// first and from there to the bucket the same way, unless the bucket
+    /// holds it already.
     ///
     /// # Errors
     ///
@@ -32,44 +36,90 @@ impl BlobStore {
         hasher.update_mmap_rayon(path).map_err(io_error)?;
         let digest = Digest::from_bytes(*hasher.finalize().as_bytes());
         let size = hasher.count();
-        if self.checked_file(&digest)?.is_some() {
-            return Ok((digest, size));
-        }
-        if self.local_root.is_none() && self.size(&digest)? == Some(size) {
-            return Ok((digest, size));
-        }
-        let mut file = std::fs::File::open(path).map_err(io_error)?;
         let location = Self::blob_path(&digest);
-        let object_error = Self::object_error;
-        let mut upload = block_on(self.store.put_multipart(&location))
-            .map_err(object_error("write", &location))?;
-        let mut copied = blake3::Hasher::new();
-        let written: Result<(), StoreError> = (|| {
-            loop {
-                let mut block = vec![0; BLOCK];
-                let n = read_full(&mut file, &mut block).map_err(io_error)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                block.truncate(n);
-                copied.update(&block);
-                block_on(upload.put_part(PutPayload::from(block)))
-                    .map_err(object_error("write", &location))?;
+        // The local copy alone: a blob absent from the bucket is not fetched
+        // just to learn that.
+        let cached = match self.local_file(&digest)? {
+            Some(file) => file,
+            None => {
+                let upload = block_on(self.store.put_multipart(&location))
+                    .map_err(Self::object_error("write", &location))?;
+                upload_file(path, &digest, upload, &|f| block_on(f))
+                    .map_err(|e| e.located(&location))?;
+                self.local_file(&digest)?
+                    .ok_or(StoreError::Missing { digest })?
             }
-        })();
-        let unchanged = Digest::from_bytes(*copied.finalize().as_bytes()) == digest;
-        match written {
-            Ok(()) if unchanged => {
-                block_on(upload.complete()).map_err(object_error("write", &location))?;
-                Ok((digest, size))
+        };
+        if let Some(remote) = &self.remote
+            && remote.size(&location)? != Some(size)
+        {
+            let upload = remote.put_multipart(&location)?;
+            upload_file(&cached, &digest, upload, &|f| remote.block_on(f))
+                .map_err(|e| e.located(&format!("{}/{location}", remote.url())))?;
+        }
+        Ok((digest, size))
+    }
+}
+
+/// Why [`upload_file`] failed.
+enum UploadError {
+    Io(StoreError),
+    Object(object_store::Error),
+}
+
+impl UploadError {
+    fn located(self, location: &dyn std::fmt::Display) -> StoreError {
+        match self {
+            UploadError::Io(error) => error,
+            UploadError::Object(source) => StoreError::Object {
+                operation: "write",
+                location: location.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+/// Copy the file at `path` into `upload` in [`BLOCK`]-sized parts (every
+/// part but the last is a valid S3 part) and complete it only if the bytes
+/// copied hash to `digest`: a file changed meanwhile leaves nothing behind.
+/// `run` drives one future of the upload's store to completion.
+fn upload_file(
+    path: &FsPath,
+    digest: &Digest,
+    mut upload: Box<dyn MultipartUpload>,
+    run: &dyn Fn(BoxFuture<'_, object_store::Result<()>>) -> object_store::Result<()>,
+) -> Result<(), UploadError> {
+    let io_error = |source| {
+        UploadError::Io(StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let mut copied = blake3::Hasher::new();
+    let written: Result<(), UploadError> = (|| {
+        loop {
+            let mut block = vec![0; BLOCK];
+            let n = read_full(&mut file, &mut block).map_err(io_error)?;
+            if n == 0 {
+                return Ok(());
             }
-            outcome => {
-                let _ = block_on(upload.abort());
-                outcome?;
-                Err(io_error(std::io::Error::other(
-                    "the file changed while it was being stored",
-                )))
-            }
+            block.truncate(n);
+            copied.update(&block);
+            run(upload.put_part(PutPayload::from(block))).map_err(UploadError::Object)?;
+        }
+    })();
+    let unchanged = Digest::from_bytes(*copied.finalize().as_bytes()) == *digest;
+    match written {
+        Ok(()) if unchanged => run(Box::pin(async { upload.complete().await.map(|_| ()) }))
+            .map_err(UploadError::Object),
+        outcome => {
+            let _ = run(upload.abort());
+            outcome?;
+            Err(io_error(std::io::Error::other(
+                "the file changed while it was being stored",
+            )))
         }
     }
 }

@@ -67,13 +67,22 @@ impl BlobStore {
     /// [`BlobStore::verified_file`] that remembers each check: a file whose
     /// stamp is the one recorded when it last hashed right is not hashed
     /// again (any rewrite changes the stamp). `None` when the blob is
-    /// absent, corrupt (then deleted) or the store is not local.
+    /// absent, corrupt (then deleted) or the store is not local. With a
+    /// bucket, a blob not cached yet is fetched into the cache first.
     pub(crate) fn checked_file(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {
+        match self.local_file(digest)? {
+            None if self.fetch(digest)? => self.local_file(digest),
+            found => Ok(found),
+        }
+    }
+
+    /// [`BlobStore::checked_file`] from the local directory alone.
+    pub(crate) fn local_file(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {
         let key = digest.to_hex();
         let known: Option<FileStamp> = self
             .get_entry(CHECKED, &key)?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let Some((file, stamp)) = self.verified_file(digest, known.as_ref())? else {
+        let Some((file, stamp)) = self.verified_local_file(digest, known.as_ref())? else {
             return Ok(None);
         };
         if known != Some(stamp) {

@@ -7,7 +7,7 @@ mod client;
 mod log;
 mod walltime;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -53,32 +53,13 @@ fn endpoint(url: &str) -> Result<Endpoint, Fail> {
     Endpoint::parse(url).or_fail(Code::Usage)
 }
 
-/// The store at `--store` (then shared with the other side), else this
-/// machine's own in `home`.
+/// The store at `--store` (then shared with the other side; a bucket is
+/// cached in `home`), else this machine's own in `home`.
 fn store(url: Option<&str>, home: &Home) -> Result<(Arc<BlobStore>, bool), Fail> {
     let Some(url) = url else {
         return Ok((home.store()?, false));
     };
-    let path = match url.split_once("://") {
-        Some(("file", path)) => PathBuf::from(path),
-        Some((scheme, _)) => {
-            return Err(Fail::new(
-                Code::Usage,
-                anyhow::anyhow!(
-                    "--store {url}: {scheme}:// stores are not supported by this build; use a \
-                     shared directory as file:///PATH"
-                ),
-            ));
-        }
-        None => PathBuf::from(url),
-    };
-    if !path.is_absolute() {
-        return Err(Fail::new(
-            Code::Usage,
-            anyhow::anyhow!("--store {url}: give an absolute path, as file:///PATH"),
-        ));
-    }
-    let store = BlobStore::open_local(&path).or_fail(Code::Usage)?;
+    let store = BlobStore::open(url, home.root()).or_fail(Code::Usage)?;
     Ok((Arc::new(store), true))
 }
 

@@ -84,6 +84,7 @@ impl BatchSystem for Sge {
                     let text = reader
                         .read_text(start.name())
                         .map_err(|e| error(e.to_string()))?;
+                    let text = text.decode().map_err(|e| error(e.to_string()))?;
                     if let Some(job) = &mut job {
                         job[field] = text.trim().to_owned();
                     }

@@ -16,11 +16,14 @@ port=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$S3_DIR/moto.log" 2>&1 &
 echo $! >"$S3_DIR/moto.pid"
 endpoint="http://127.0.0.1:$port"
-for _ in $(seq 200); do
-    curl -sf -o /dev/null "$endpoint/moto-api/" && break
-    sleep 0.05
+# Ready when it answers; bounded at 60 s (the first start in a fresh
+# virtualenv compiles moto's modules, which takes several seconds).
+answers() { "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('$endpoint/moto-api/', timeout=2)" 2>/dev/null; }
+for _ in $(seq 600); do
+    answers && break
+    sleep 0.1
 done
-curl -sf -o /dev/null "$endpoint/moto-api/" || { cat "$S3_DIR/moto.log"; exit 1; }
+answers || { echo "s3-up: moto did not answer at $endpoint within 60 s"; cat "$S3_DIR/moto.log"; exit 1; }
 cat >"$S3_DIR/env" <<ENV
 export AWS_ENDPOINT=$endpoint
 export AWS_ALLOW_HTTP=true

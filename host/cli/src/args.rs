@@ -311,7 +311,7 @@ pub(crate) struct NodeArgs {
 }
 
 fn parse_until(text: &str) -> Result<std::time::SystemTime, String> {
-    crate::cluster::parse_time(text)
+    crate::clock::parse_time(text)
 }
 
 /// Write a new cluster key file, readable only by you

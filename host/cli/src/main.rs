@@ -4,6 +4,7 @@
 mod alloc;
 mod args;
 mod cache;
+mod clock;
 mod cluster;
 mod control;
 mod drain;

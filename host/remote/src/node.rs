@@ -489,19 +489,8 @@ impl Node {
             }
             let runner = match self.runners.get(&work) {
                 Some(runner) => runner.clone(),
-                None => match self.data_available(&work) {
-                    Availability::Here(_) => match self.available(work.module) {
-                        Availability::Here(_) => self.runner(&work),
-                        Availability::Fetching => {
-                            self.parked.push(Parked {
-                                work,
-                                checkpoints,
-                                task,
-                            });
-                            continue;
-                        }
-                        Availability::Gone(why) => Err(why),
-                    },
+                None => match self.work_available(&work) {
+                    Availability::Here(_) => self.runner(&work),
                     Availability::Fetching => {
                         self.parked.push(Parked {
                             work,
@@ -584,6 +573,15 @@ impl Node {
             ready &= !matches!(self.available(*base.as_bytes()), Availability::Fetching);
         }
         ready
+    }
+
+    /// Whether a work's data files and then its module are here (the
+    /// module's bytes), being fetched, or not to be had.
+    fn work_available(&mut self, work: &Work) -> Availability {
+        match self.data_available(work) {
+            Availability::Here(_) => self.available(work.module),
+            other => other,
+        }
     }
 
     /// A blob from the node's store, or a fetch from the broker.

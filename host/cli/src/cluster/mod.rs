@@ -26,7 +26,6 @@ use crate::exit::{Code, Fail, OrFail};
 
 pub(crate) use client::{control, resume, submit};
 use walltime::Source;
-pub(crate) use walltime::parse_time;
 
 /// `wrun keygen`.
 pub(crate) fn keygen(args: KeygenArgs) -> Result<(), Fail> {

@@ -107,6 +107,8 @@ pub(crate) fn parse_sge_h_rt(text: &str) -> Result<Option<Duration>, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]

@@ -29,7 +29,7 @@ pub(crate) fn first_result(table: &mut Table, dir: &Path) {
         return;
     }
     let root = dir.join("alloc");
-    let (broker, endpoint) = Process::broker(&root.join("broker"));
+    let (broker, endpoint) = Process::broker(&root.join("broker"), &[]);
     let client = root.join("client");
     let wrun = |args: &[&str]| {
         let status = Command::new(wrun_binary())

@@ -53,9 +53,12 @@ impl Process {
 }
 
 impl Process {
-    /// A broker on a free loopback port, and its endpoint.
-    pub(crate) fn broker(home: &Path) -> (Process, String) {
-        let broker = Process::start(home, &["broker", "--bind", "tcp://127.0.0.1:*"]);
+    /// A broker on a free loopback port, with `extra` arguments (`--store
+    /// URL`), and its endpoint.
+    pub(crate) fn broker(home: &Path, extra: &[&str]) -> (Process, String) {
+        let mut args = vec!["broker", "--bind", "tcp://127.0.0.1:*"];
+        args.extend(extra);
+        let broker = Process::start(home, &args);
         let line = broker.wait_for("listening on ");
         let endpoint = line
             .split("listening on ")
@@ -94,16 +97,9 @@ impl Cluster {
             args
         };
         let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        let args = with_store(strings(&["broker", "--bind", "tcp://127.0.0.1:*"]));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let broker = Process::start(&root.join("broker"), &args);
-        let line = broker.wait_for("listening on ");
-        let endpoint = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split(',').next())
-            .expect("the broker says where it listens")
-            .to_owned();
+        let store_args = with_store(Vec::new());
+        let store_args: Vec<&str> = store_args.iter().map(String::as_str).collect();
+        let (broker, endpoint) = Process::broker(&root.join("broker"), &store_args);
         let slots = (workers / 2).max(1).to_string();
         let nodes = ["a", "b"]
             .iter()

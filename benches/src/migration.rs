@@ -78,17 +78,7 @@ pub(crate) fn migration(table: &mut Table, dir: &Path) {
     let module_path = root.join("migration.wasm");
     std::fs::write(&module_path, module(STEPS, SPIN)).expect("write the module");
     let store = format!("file://{}", root.join("shared").display());
-    let broker = Process::start(
-        &root.join("broker"),
-        &["broker", "--bind", "tcp://127.0.0.1:*", "--store", &store],
-    );
-    let line = broker.wait_for("listening on ");
-    let endpoint = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .expect("the broker says where it listens")
-        .to_owned();
+    let (broker, endpoint) = Process::broker(&root.join("broker"), &["--store", &store]);
 
     let mut run = 0;
     let mut whole = Vec::new();

@@ -11,7 +11,8 @@ use crate::support::{GC_CONTENT, TASK_PROBE, wrun};
 /// Where `bowtie2-examples` puts its data.
 const BOWTIE2: &str = "/usr/share/doc/bowtie2/examples";
 
-fn bowtie2(file: &str) -> PathBuf {
+/// `file` of bowtie2-examples, which must be installed.
+pub(crate) fn bowtie2(file: &str) -> PathBuf {
     let path = Path::new(BOWTIE2).join(file);
     assert!(
         path.is_file(),

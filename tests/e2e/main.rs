@@ -26,3 +26,4 @@ mod snapshots;
 mod stdin;
 mod storage;
 mod support;
+mod weights;

@@ -74,6 +74,13 @@ pub mod export {
     /// its block, ascending. An offset equal to the block length means "a
     /// record starts with the next block". Valid until the next call.
     pub const BOUNDARIES: &str = "wrun_boundaries";
+    /// `wrun_weights() -> ptr`: optional; a splitter that exports it weighs
+    /// its records. Pointer to `count + 1` little-endian u64 weights for the
+    /// last `wrun_split`: first the weight of the block's bytes before its
+    /// first start (they belong to the record that began earlier), then, for
+    /// each start, the weight of that record's bytes in this block. A
+    /// record's weight is the sum of its parts. Valid until the next call.
+    pub const WEIGHTS: &str = "wrun_weights";
     /// The entry point of a WASI command.
     pub const START: &str = "_start";
     /// The exported linear memory every task and splitter must have.

@@ -12,7 +12,7 @@ use std::thread::LocalKey;
 
 use wrun_abi::status;
 
-use crate::{Args, Error, Output, Splitter, Step, Task};
+use crate::{Args, Error, Output, Splitter, Step, Task, Weigh};
 
 /// Per-instance state of a task.
 #[derive(Debug)]
@@ -44,6 +44,8 @@ impl<T> Default for TaskState<T> {
 pub struct SplitterState<S> {
     buffer: Vec<u8>,
     starts: Vec<u32>,
+    /// The last block's weights (a [`Weigh`] splitter's only).
+    weights: Vec<u64>,
     splitter: S,
 }
 
@@ -163,16 +165,52 @@ pub fn splitter_reserve<S>(cell: Cell<SplitterState<S>>, len: usize) -> usize {
 
 /// `wrun_split`.
 pub fn splitter_split<S: Splitter>(cell: Cell<SplitterState<S>>, len: usize, eof: u32) -> i32 {
+    split_with(cell, len, eof, |splitter, block, eof, starts, _| {
+        splitter.split(block, eof, starts)
+    })
+}
+
+/// `wrun_split` of a splitter that weighs its records: the starts, then
+/// their weights for `wrun_weights`.
+pub fn splitter_split_weighted<S: Weigh>(
+    cell: Cell<SplitterState<S>>,
+    len: usize,
+    eof: u32,
+) -> i32 {
+    split_with(cell, len, eof, |splitter, block, eof, starts, weights| {
+        splitter.split(block, eof, starts)?;
+        splitter.weigh(block, starts, weights)?;
+        match weights.len() == starts.len() + 1 {
+            true => Ok(()),
+            false => Err(Error::failed(format!(
+                "weigh reported {} weights for {} record starts (it must report one more)",
+                weights.len(),
+                starts.len()
+            ))),
+        }
+    })
+}
+
+/// Run `split` (starts, weights) over the block of `len` bytes in the
+/// reserved buffer; the count of starts, or an error status.
+fn split_with<S>(
+    cell: Cell<SplitterState<S>>,
+    len: usize,
+    eof: u32,
+    split: impl FnOnce(&mut S, &[u8], bool, &mut Vec<u32>, &mut Vec<u64>) -> Result<(), Error>,
+) -> i32 {
     install_panic_hook();
     cell.with_borrow_mut(|state| {
         let SplitterState {
             buffer,
             starts,
+            weights,
             splitter,
         } = state;
         starts.clear();
-        let result =
-            slice(buffer, 0, len).and_then(|block| splitter.split(block, eof != 0, starts));
+        weights.clear();
+        let result = slice(buffer, 0, len)
+            .and_then(|block| split(splitter, block, eof != 0, starts, weights));
         match result {
             Ok(()) => i32::try_from(starts.len()).unwrap_or_else(|_| {
                 report(Err(Error::failed("too many record starts in one block")))
@@ -185,6 +223,11 @@ pub fn splitter_split<S: Splitter>(cell: Cell<SplitterState<S>>, len: usize, eof
 /// `wrun_boundaries`.
 pub fn splitter_boundaries<S>(cell: Cell<SplitterState<S>>) -> usize {
     cell.with_borrow(|state| state.starts.as_ptr() as usize)
+}
+
+/// `wrun_weights`.
+pub fn splitter_weights<S>(cell: Cell<SplitterState<S>>) -> usize {
+    cell.with_borrow(|state| state.weights.as_ptr() as usize)
 }
 
 /// The metadata section's bytes, as an array a `#[link_section]` static can
@@ -258,13 +301,34 @@ macro_rules! export_task {
 ///
 /// ```ignore
 /// wrun_sdk::export_splitter!(Fasta, formats = "fasta,fa,fna,faa");
+/// wrun_sdk::export_splitter!(Fasta, formats = "fasta", weighted); // Fasta: Weigh
 /// ```
 ///
 /// `formats` lists the format names and file extensions the plugin splits;
-/// `--format auto` matches them against the input's extension.
+/// `--format auto` matches them against the input's extension. `weighted`
+/// also exports `wrun_weights`: the splitter implements [`Weigh`](crate::Weigh)
+/// and reports every record's weight.
 #[macro_export]
 macro_rules! export_splitter {
+    ($splitter:ty, formats = $formats:literal, weighted $(,)?) => {
+        $crate::export_splitter!(@weighted $splitter, ("splitter", formats = $formats));
+    };
+    ($splitter:ty, weighted $(,)?) => {
+        $crate::export_splitter!(@weighted $splitter, ("splitter"));
+    };
     ($splitter:ty $(, formats = $formats:literal)? $(,)?) => {
+        $crate::export_splitter!(@exports $splitter, splitter_split, ("splitter" $(, formats = $formats)?), {});
+    };
+    (@weighted $splitter:ty, $metadata:tt) => {
+        $crate::export_splitter!(@exports $splitter, splitter_split_weighted, $metadata, {
+            #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
+            #[allow(dead_code)]
+            extern "C" fn wrun_weights() -> usize {
+                $crate::__private::splitter_weights(&STATE)
+            }
+        });
+    };
+    (@exports $splitter:ty, $split:ident, ($($metadata:tt)*), { $($extra:item)* }) => {
         const _: () = {
             ::std::thread_local! {
                 static STATE: ::core::cell::RefCell<$crate::__private::SplitterState<$splitter>> =
@@ -278,14 +342,15 @@ macro_rules! export_splitter {
             #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
             #[allow(dead_code)]
             extern "C" fn wrun_split(len: usize, eof: u32) -> i32 {
-                $crate::__private::splitter_split(&STATE, len, eof)
+                $crate::__private::$split(&STATE, len, eof)
             }
             #[cfg_attr(target_arch = "wasm32", unsafe(no_mangle))]
             #[allow(dead_code)]
             extern "C" fn wrun_boundaries() -> usize {
                 $crate::__private::splitter_boundaries(&STATE)
             }
-            $crate::__wrun_metadata!("splitter" $(, formats = $formats)?);
+            $($extra)*
+            $crate::__wrun_metadata!($($metadata)*);
         };
     };
 }

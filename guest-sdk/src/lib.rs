@@ -58,7 +58,7 @@ pub mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use host::log;
-pub use splitter::{ByteOrderMark, LoneCarriageReturn, Splitter};
+pub use splitter::{ByteOrderMark, LoneCarriageReturn, Residues, Splitter, Weigh};
 pub use task::{Args, Output, Step, Task};
 
 #[doc(hidden)]

@@ -1,5 +1,9 @@
 //! The [`Splitter`] trait: data plugins that find record boundaries.
 
+mod residues;
+
+pub use residues::Residues;
+
 use crate::Result;
 
 /// A data plugin: finds where records start in a stream of input blocks.
@@ -16,6 +20,25 @@ use crate::Result;
 pub trait Splitter: Default {
     /// Scan the next block.
     fn split(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<()>;
+}
+
+/// A splitter that also weighs its records: what each costs a task, in
+/// units of its own choosing (residues, expected work, anything).
+/// `wrun submit --chunk-weight N` closes a chunk once its records weigh N,
+/// and adaptive chunking times tasks per weight unit. Export it with
+/// `export_splitter!(S, formats = "...", weighted)`.
+///
+/// A record may span blocks, so its weight is reported in parts, one per
+/// block it touches, and summed by the host: report it all where the
+/// record ends, or bit by bit as [`Residues`] does.
+pub trait Weigh: Splitter {
+    /// Called after every successful [`Splitter::split`], with the same
+    /// block and the starts it pushed. Push exactly `starts.len() + 1`
+    /// weights onto `weights` (empty on entry): first the weight of the
+    /// bytes before the first start, which belong to the record that began
+    /// in an earlier block (0 before the first record), then for each start
+    /// the weight of that record's bytes in `block`.
+    fn weigh(&mut self, block: &[u8], starts: &[u32], weights: &mut Vec<u64>) -> Result<()>;
 }
 
 /// Finds carriage returns that do not end a line: a `\r` not followed by

@@ -4,7 +4,7 @@
 //! the compiled module (same call order, same block semantics), without
 //! WebAssembly, so a guest's logic is unit-tested on the host target.
 
-use crate::{Args, Error, Output, Result, Splitter, Step, Task};
+use crate::{Args, Error, Output, Result, Splitter, Step, Task, Weigh};
 
 /// Run a task over `records` as one chunk: `init(args)`, `record` for each,
 /// `step` until done, `finish`. Returns everything it wrote.
@@ -66,6 +66,55 @@ pub fn records<S: Splitter>(input: &[u8], block_size: usize) -> Result<Vec<&[u8]
         .zip(ends)
         .map(|(&s, e)| &input[s..e])
         .collect())
+}
+
+/// Stream `input` through a weighing splitter in blocks of `block_size`
+/// bytes, as the host does, and return each record's start (absolute
+/// offset) and weight: the sum of its parts over the blocks it touches.
+///
+/// Checks that every `weigh` reports one weight more than its starts.
+pub fn weighed<S: Weigh>(input: &[u8], block_size: usize) -> Result<Vec<(usize, u64)>> {
+    assert!(block_size > 0, "block size must be positive");
+    let mut splitter = S::default();
+    let (mut starts, mut weights) = (Vec::new(), Vec::new());
+    let mut records: Vec<(usize, u64)> = Vec::new();
+    let mut blocks = input.chunks(block_size).peekable();
+    let mut base = 0;
+    loop {
+        let block = blocks.next().unwrap_or(&[]);
+        let eof = blocks.peek().is_none();
+        starts.clear();
+        weights.clear();
+        splitter.split(block, eof, &mut starts)?;
+        splitter.weigh(block, &starts, &mut weights)?;
+        if weights.len() != starts.len() + 1 {
+            return Err(Error::failed(format!(
+                "weigh reported {} weights for {} starts",
+                weights.len(),
+                starts.len()
+            )));
+        }
+        let mut add = |records: &mut Vec<(usize, u64)>, weight| {
+            if let Some((_, total)) = records.last_mut() {
+                *total += weight;
+            }
+        };
+        add(&mut records, weights[0]);
+        for (&start, &weight) in starts.iter().zip(&weights[1..]) {
+            let at = base + start as usize;
+            // A start reported again (at the end of one block, at 0 of the
+            // next) is the same record.
+            if records.last().is_none_or(|&(last, _)| at > last) {
+                records.push((at, 0));
+            }
+            add(&mut records, weight);
+        }
+        base += block.len();
+        if eof {
+            records.retain(|&(at, _)| at < input.len());
+            return Ok(records);
+        }
+    }
 }
 
 /// A fixed-seed xorshift64* generator, for property tests that must be the

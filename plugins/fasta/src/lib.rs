@@ -9,7 +9,7 @@
 //! endings) is an error naming its line: read as one long line, such a file
 //! would lose every record without a word.
 
-use wrun_sdk::{ByteOrderMark, Error, LoneCarriageReturn, Result, Splitter};
+use wrun_sdk::{ByteOrderMark, Error, LoneCarriageReturn, Residues, Result, Splitter, Weigh};
 
 /// The `fasta` splitter's state across blocks.
 #[derive(Debug)]
@@ -24,6 +24,7 @@ pub struct Fasta {
     bytes_before: u64,
     bom: ByteOrderMark,
     crs: LoneCarriageReturn,
+    residues: Residues,
 }
 
 impl Default for Fasta {
@@ -35,6 +36,7 @@ impl Default for Fasta {
             bytes_before: 0,
             bom: ByteOrderMark::default(),
             crs: LoneCarriageReturn::default(),
+            residues: Residues::default(),
         }
     }
 }
@@ -135,12 +137,27 @@ impl Splitter for Fasta {
     }
 }
 
-wrun_sdk::export_splitter!(Fasta, formats = "fasta,fa,fna,faa,ffn,frn,fas,fsa,mpfa");
+/// A record weighs its residues (the SDK's [`Residues`]): what
+/// `--chunk-residues` counts.
+impl Weigh for Fasta {
+    fn weigh(&mut self, block: &[u8], starts: &[u32], weights: &mut Vec<u64>) -> Result<()> {
+        self.residues.weigh(block, starts, weights);
+        Ok(())
+    }
+}
+
+wrun_sdk::export_splitter!(
+    Fasta,
+    formats = "fasta,fa,fna,faa,ffn,frn,fas,fsa,mpfa",
+    weighted
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::{Rng, check_line_endings, check_lone_carriage_returns, records};
+    use wrun_sdk::testing::{
+        Rng, check_line_endings, check_lone_carriage_returns, records, weighed,
+    };
 
     fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
         for block in (1..=input.len().max(1)).chain([4096]) {
@@ -249,5 +266,14 @@ mod tests {
     #[test]
     fn any_mix_of_line_endings_gives_the_lf_records_or_a_refusal() {
         check_line_endings::<Fasta>(0x11fe_fa57, 400, random_fasta);
+    }
+
+    #[test]
+    fn a_record_weighs_its_residues_whatever_the_block_size() {
+        let input = b"\n>a x\nACGT\r\nAC\n>b\n>c\nGGG";
+        for block in 1..=input.len() {
+            let got = weighed::<Fasta>(input, block).unwrap();
+            assert_eq!(got, [(1, 6), (15, 0), (18, 3)], "block size {block}");
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! quality may be empty. A carriage return that does not end a line
 //! (classic-Mac or mixed line endings) is an error naming its line.
 
-use wrun_sdk::{ByteOrderMark, Error, LoneCarriageReturn, Result, Splitter};
+use wrun_sdk::{ByteOrderMark, Error, LoneCarriageReturn, Residues, Result, Splitter, Weigh};
 
 /// The lines of a record, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,7 @@ pub struct Fastq {
     bytes_before: u64,
     bom: ByteOrderMark,
     crs: LoneCarriageReturn,
+    residues: Residues,
 }
 
 impl Default for Fastq {
@@ -66,6 +67,7 @@ impl Default for Fastq {
             bytes_before: 0,
             bom: ByteOrderMark::default(),
             crs: LoneCarriageReturn::default(),
+            residues: Residues::default(),
         }
     }
 }
@@ -208,12 +210,23 @@ impl Splitter for Fastq {
     }
 }
 
-wrun_sdk::export_splitter!(Fastq, formats = "fastq,fq");
+/// A record weighs its residues (the SDK's [`Residues`]): what
+/// `--chunk-residues` counts.
+impl Weigh for Fastq {
+    fn weigh(&mut self, block: &[u8], starts: &[u32], weights: &mut Vec<u64>) -> Result<()> {
+        self.residues.weigh(block, starts, weights);
+        Ok(())
+    }
+}
+
+wrun_sdk::export_splitter!(Fastq, formats = "fastq,fq", weighted);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wrun_sdk::testing::{Rng, check_line_endings, check_lone_carriage_returns, records};
+    use wrun_sdk::testing::{
+        Rng, check_line_endings, check_lone_carriage_returns, records, weighed,
+    };
 
     fn all_block_sizes(input: &[u8], expected: &[&[u8]]) {
         for block in (1..=input.len().max(1)).chain([4096]) {
@@ -328,5 +341,14 @@ mod tests {
     #[test]
     fn any_mix_of_line_endings_gives_the_lf_records_or_a_refusal() {
         check_line_endings::<Fastq>(0x11fe_fa59, 400, random_fastq);
+    }
+
+    #[test]
+    fn a_record_weighs_its_residues_whatever_the_block_size() {
+        let input = b"@a x\nACGT\r\n+\r\nIIII\r\n\n@b\nA\n+b\nI\n";
+        for block in 1..=input.len() {
+            let got = weighed::<Fastq>(input, block).unwrap();
+            assert_eq!(got, [(0, 9), (21, 4)], "block size {block}");
+        }
     }
 }

@@ -429,9 +429,10 @@ fn compile_vs_hit(dir: &Path, module: &str) -> (Duration, Duration) {
 }
 
 /// FASTA splitting throughput, one core: the builtin wasm plugin through
-/// `wrun_runtime::Splitter`, and the same code natively.
+/// `wrun_runtime::Splitter`, and the same code natively, each finding the
+/// records and weighing them by residues.
 fn split(table: &mut Table, scale: usize) {
-    use wrun_sdk::Splitter as _;
+    use wrun_sdk::{Splitter as _, Weigh as _};
 
     let fasta = synthetic_fasta((512 << 20) / scale);
     const BLOCK: usize = 1 << 20;
@@ -441,22 +442,26 @@ fn split(table: &mut Table, scale: usize) {
     let mut records = 0;
     let wasm = median(|| {
         let mut splitter = runtime.splitter(&module).unwrap();
-        let mut starts = Vec::new();
+        let (mut starts, mut weights) = (Vec::new(), Vec::new());
         let started = Instant::now();
         for block in fasta.chunks(BLOCK) {
             starts.clear();
-            splitter.split(block, false, &mut starts).unwrap();
+            splitter
+                .split(block, false, &mut starts, &mut weights)
+                .unwrap();
             records += starts.len();
         }
         started.elapsed()
     });
     let native = median(|| {
         let mut splitter = wrun_plugin_fasta::Fasta::default();
-        let mut starts = Vec::new();
+        let (mut starts, mut weights) = (Vec::new(), Vec::new());
         let started = Instant::now();
         for block in fasta.chunks(BLOCK) {
             starts.clear();
+            weights.clear();
             splitter.split(block, false, &mut starts).unwrap();
+            splitter.weigh(block, &starts, &mut weights).unwrap();
         }
         started.elapsed()
     });

@@ -55,7 +55,7 @@ fn spec() -> JobSpec {
         output: None,
         chunk_records: Some(1),
         chunk_bytes: None,
-        chunk_residues: None,
+        chunk_weight: None,
         adaptive_ms: None,
         checkpoint_every: None,
         data: Vec::new(),

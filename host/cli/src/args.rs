@@ -413,12 +413,15 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_positive_size)]
     pub(crate) chunk_bytes: Option<u64>,
 
-    /// Close a chunk once its records hold N residues (sequence bytes:
-    /// each record's bytes after its first line, line breaks excluded).
-    /// Chunks of a FASTA file then hold about equal sequence however
-    /// record lengths vary: what BLAST-like tasks need to take equal time.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) chunk_residues: Option<u64>,
+    /// Close a chunk once its records weigh N, in the units of the
+    /// splitter plugin, which must weigh records (export `wrun_weights`).
+    /// The builtin fasta and fastq plugins weigh a record by its residues
+    /// (its bytes after its first line, line breaks excluded), so chunks of
+    /// a FASTA file hold about equal sequence however record lengths vary:
+    /// what BLAST-like tasks need to take equal time. --chunk-residues is
+    /// the same option.
+    #[arg(long, visible_alias = "chunk-residues", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) chunk_weight: Option<u64>,
 
     /// `adaptive`: size chunks from the measured cost of the tasks so that
     /// each takes about --target-task-time, smaller and smaller towards the

@@ -37,7 +37,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         args: args.args.clone(),
         chunk_records: args.chunk_records,
         chunk_bytes: args.chunk_bytes,
-        chunk_residues: args.chunk_residues,
+        chunk_weight: args.chunk_weight,
         adaptive: (args.chunking == ChunkingMode::Adaptive).then_some(args.target_task_time),
         limits: LimitsSpec {
             fuel: args.fuel,

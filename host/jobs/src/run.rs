@@ -231,7 +231,7 @@ pub fn chunking(spec: &JobSpec) -> Chunking {
     Chunking {
         max_records: spec.chunk_records,
         max_bytes: spec.chunk_bytes,
-        max_residues: spec.chunk_residues,
+        max_weight: spec.chunk_weight,
     }
 }
 
@@ -246,7 +246,7 @@ pub fn describe_chunking(spec: &JobSpec) -> String {
         chunking
             .max_bytes
             .map(|n| bytesize::ByteSize(n).to_string()),
-        chunking.max_residues.map(|n| format!("{n} residues")),
+        chunking.max_weight.map(|n| format!("weight {n}")),
     ]
     .into_iter()
     .flatten()

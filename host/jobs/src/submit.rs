@@ -43,8 +43,9 @@ pub struct Request {
     pub chunk_records: Option<u64>,
     /// Most bytes per chunk.
     pub chunk_bytes: Option<u64>,
-    /// Most residues (sequence bytes) per chunk.
-    pub chunk_residues: Option<u64>,
+    /// Most weight per chunk, in the splitter plugin's units (residues
+    /// for `fasta` and `fastq`).
+    pub chunk_weight: Option<u64>,
     /// Adaptive chunking's target time per task; `None` is static.
     pub adaptive: Option<Duration>,
     /// Limits per chunk.
@@ -162,6 +163,16 @@ pub fn prepare(
         request.reduce.as_ref(),
         view.as_deref(),
     )?;
+    if request.chunk_weight.is_some() && !admitted.splitter.weighs() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "--chunk-weight: the splitter plugin {} reports no record weights (it does not \
+                 export wrun_weights); cut chunks with --chunk-records or --chunk-bytes",
+                admitted.format.source
+            ),
+        ));
+    }
     // A bad argument fails here, once, not in every chunk.
     admitted.runner.check_arguments().map_err(|failed| {
         Error::new(
@@ -193,7 +204,7 @@ pub fn prepare(
         }),
         chunk_records: request.chunk_records,
         chunk_bytes: request.chunk_bytes,
-        chunk_residues: request.chunk_residues,
+        chunk_weight: request.chunk_weight,
         adaptive_ms: request.adaptive.map(|t| t.as_millis().max(1) as u64),
         args: request.args.clone(),
         limits: request.limits.clone(),

@@ -24,11 +24,12 @@ pub struct JobSpec {
     /// A chunk closes once it holds this many input bytes; `None`: no
     /// bound on bytes.
     pub chunk_bytes: Option<u64>,
-    /// A chunk closes once its records hold this many residues (sequence
-    /// bytes: each record's bytes after its first line, line breaks
-    /// excluded); `None`: no bound on residues.
-    #[serde(default)]
-    pub chunk_residues: Option<u64>,
+    /// A chunk closes once its records weigh this much, in the splitter
+    /// plugin's units (residues for the builtin `fasta` and `fastq`);
+    /// `None`: no bound on weight. Recorded as `chunk_residues` before
+    /// plugins weighed records, with the same meaning for those plugins.
+    #[serde(default, alias = "chunk_residues")]
+    pub chunk_weight: Option<u64>,
     /// Adaptive chunking: the wall time a task should take, in
     /// milliseconds (chunks are cut from measured cost; a resume cuts the
     /// chunks already recorded the same way again).

@@ -25,7 +25,7 @@ fn spec() -> JobSpec {
         output: Some("/tmp/out.tsv".into()),
         chunk_records: Some(10),
         chunk_bytes: None,
-        chunk_residues: None,
+        chunk_weight: None,
         adaptive_ms: None,
         args: vec!["--min".into(), "5".into()],
         limits: LimitsSpec {

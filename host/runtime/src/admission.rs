@@ -245,7 +245,8 @@ pub enum AdmissionError {
         module: String,
         /// The module's kind, which decides the required exports.
         kind: Kind,
-        /// The required export.
+        /// The export (a required one, or an optional one of the wrong
+        /// type).
         name: &'static str,
         /// Its required type, as text (`func(i32) -> i32`).
         expected: String,
@@ -367,8 +368,16 @@ pub(crate) fn admit(
     };
     let (module, origin) = compile_or_load(runtime, source, &code, &key, (bytes, &digest))?;
     let load_time = started.elapsed();
-    for (name, expected) in required_exports(kind) {
+    let optional = optional_exports(kind).iter().map(|e| (e, false));
+    for (&(name, expected), required) in required_exports(kind)
+        .iter()
+        .map(|e| (e, true))
+        .chain(optional)
+    {
         let found = module.get_export(name);
+        if found.is_none() && !required {
+            continue;
+        }
         let ok = match (&found, expected) {
             (Some(ExternType::Func(f)), Expected::Func(..)) => {
                 describe_func_type(f) == expected.to_string()
@@ -575,6 +584,15 @@ fn required_exports(kind: Kind) -> &'static [(&'static str, Expected)] {
             (export::BOUNDARIES, Expected::Func(&[], &[I32])),
         ],
         Kind::Command => &[(export::START, Expected::Func(&[], &[]))],
+    }
+}
+
+/// The exports each kind may have, checked when present: a splitter that
+/// weighs its records exports `wrun_weights`.
+fn optional_exports(kind: Kind) -> &'static [(&'static str, Expected)] {
+    match kind {
+        Kind::Splitter => &[(export::WEIGHTS, Expected::Func(&[], &[I32]))],
+        Kind::Task | Kind::Command => &[],
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Splitter {
     reserve: TypedFunc<u32, u32>,
     split: TypedFunc<(u32, u32), i32>,
     boundaries: TypedFunc<(), u32>,
+    /// `wrun_weights`, when the plugin weighs its records.
+    weights: Option<TypedFunc<(), u32>>,
     /// The guest buffer from the last `wrun_reserve` and its size.
     buffer: Option<(u32, usize)>,
 }
@@ -104,6 +106,8 @@ impl Splitter {
         let reserve = instance.get_typed_func(&mut store, export::RESERVE);
         let split = instance.get_typed_func(&mut store, export::SPLIT);
         let boundaries = instance.get_typed_func(&mut store, export::BOUNDARIES);
+        // Admission checked its type when it is exported.
+        let weights = instance.get_typed_func(&mut store, export::WEIGHTS).ok();
         match (memory, reserve, split, boundaries) {
             (Some(memory), Ok(reserve), Ok(split), Ok(boundaries)) => Ok(Splitter {
                 plugin,
@@ -112,6 +116,7 @@ impl Splitter {
                 reserve,
                 split,
                 boundaries,
+                weights,
                 buffer: None,
             }),
             // Admission checked the exports; this is unreachable for a
@@ -125,22 +130,34 @@ impl Splitter {
         }
     }
 
+    /// Whether the plugin weighs its records (exports `wrun_weights`).
+    pub fn weighs(&self) -> bool {
+        self.weights.is_some()
+    }
+
     /// Feed the next block; `starts` receives the offsets within `block`
     /// where records start (ascending, each at most `block.len()`). `eof`
-    /// says this is the last block.
+    /// says this is the last block. When the plugin [weighs](Self::weighs)
+    /// its records, `weights` is set to `starts.len() + 1` weights (in the
+    /// plugin's units): the part of the block's bytes before the first
+    /// start (they belong to the record open since an earlier block), then
+    /// that of each start's record; otherwise it is left empty.
     ///
     /// # Errors
     ///
     /// [`SplitError::Rejected`] when the plugin finds the input malformed;
     /// [`SplitError::Failed`] when it traps, runs into a limit or reports
-    /// offsets out of order or outside `block`.
+    /// offsets out of order or outside `block`, or weights outside its
+    /// memory.
     pub fn split(
         &mut self,
         block: &[u8],
         eof: bool,
         starts: &mut Vec<u32>,
+        weights: &mut Vec<u64>,
     ) -> Result<(), SplitError> {
-        self.call(block, eof, starts)
+        weights.clear();
+        self.call(block, eof, starts, weights)
             .map_err(|failure| match failure {
                 Failure::Guest {
                     status: status::BAD_INPUT,
@@ -156,7 +173,13 @@ impl Splitter {
             })
     }
 
-    fn call(&mut self, block: &[u8], eof: bool, starts: &mut Vec<u32>) -> Result<(), Failure> {
+    fn call(
+        &mut self,
+        block: &[u8],
+        eof: bool,
+        starts: &mut Vec<u32>,
+        weights: &mut Vec<u64>,
+    ) -> Result<(), Failure> {
         let store = &mut self.store;
         store.set_epoch_deadline(deadline_ticks(store.data().limits.timeout));
         let ptr = match self.buffer {
@@ -209,6 +232,25 @@ impl Splitter {
                     block.len()
                 ),
             });
+        }
+        if let Some(export) = &self.weights {
+            let at = export
+                .call(&mut *store, ())
+                .map_err(|e| classify(store, e))?;
+            let entries = u64::from(count) + 1;
+            let bytes = u32::try_from(entries * 8)
+                .ok()
+                .and_then(|len| guest_slice(self.memory.data(&*store), at, len))
+                .ok_or_else(|| Failure::Abi {
+                    message: format!(
+                        "`wrun_weights` returned {entries} weights at {at:#x}, outside the guest's memory"
+                    ),
+                })?;
+            weights.extend(
+                bytes
+                    .chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().expect("chunks of 8 bytes"))),
+            );
         }
         Ok(())
     }

@@ -12,12 +12,12 @@ pub struct Chunking {
     pub max_records: Option<u64>,
     /// Close a chunk once it holds this many bytes.
     pub max_bytes: Option<u64>,
-    /// Close a chunk once it holds this many residues: the bytes of its
-    /// records after their first line, line breaks excluded. For FASTA
-    /// that is the sequence length, so chunks get about equal sequence
+    /// Close a chunk once its records weigh this much, in the splitter
+    /// plugin's units (`wrun_weights`): residues for the builtin `fasta`
+    /// and `fastq` plugins, so that chunks get about equal sequence
     /// whatever the record lengths (what makes BLAST chunks take equal
-    /// time); for FASTQ it counts sequence and quality.
-    pub max_residues: Option<u64>,
+    /// time). Records of a plugin that reports no weights weigh nothing.
+    pub max_weight: Option<u64>,
 }
 
 impl Chunking {
@@ -53,6 +53,9 @@ pub struct Task {
     pub data: Bytes,
     /// Offset in `data` of each record's start; the first is 0.
     pub records: Vec<u32>,
+    /// What its records weigh, in the splitter plugin's units (0 when it
+    /// reports no weights).
+    pub weight: u64,
 }
 
 impl Task {
@@ -92,8 +95,9 @@ pub struct Chunker {
     current: Option<Open>,
     next_index: u64,
     next_record: u64,
-    /// A record starts exactly where the next block begins.
-    start_at_next_block: bool,
+    /// A record starts exactly where the next block begins; what the
+    /// splitter weighed of it so far.
+    start_at_next_block: Option<u64>,
     /// Offset of the last record start, to drop repeats.
     last_start: Option<u64>,
     /// Lengths chunks must have, by index (see [`Chunker::replay`]).
@@ -106,32 +110,8 @@ struct Open {
     first_record: u64,
     data: Vec<u8>,
     records: Vec<u32>,
-    /// Residues so far (counted only with `max_residues`).
-    residues: u64,
-    /// The last record's first line has not ended yet.
-    in_first_line: bool,
-}
-
-impl Open {
-    /// Append the next bytes of the input.
-    fn append(&mut self, bytes: &[u8], count_residues: bool) {
-        self.data.extend_from_slice(bytes);
-        if !count_residues {
-            return;
-        }
-        let mut rest = bytes;
-        if self.in_first_line {
-            match memchr::memchr(b'\n', rest) {
-                Some(end) => {
-                    self.in_first_line = false;
-                    rest = &rest[end + 1..];
-                }
-                None => return,
-            }
-        }
-        let breaks = memchr::memchr2_iter(b'\n', b'\r', rest).count();
-        self.residues += (rest.len() - breaks) as u64;
-    }
+    /// What its records weigh so far.
+    weight: u64,
 }
 
 impl Chunker {
@@ -143,7 +123,7 @@ impl Chunker {
             current: None,
             next_index: 0,
             next_record: 0,
-            start_at_next_block: false,
+            start_at_next_block: None,
             last_start: None,
             replay: Vec::new(),
         }
@@ -161,6 +141,12 @@ impl Chunker {
         self.chunking.max_bytes = max_bytes;
     }
 
+    /// Change the weight bound from the next record on (adaptive chunking
+    /// of a weighed input).
+    pub fn set_max_weight(&mut self, max_weight: Option<u64>) {
+        self.chunking.max_weight = max_weight;
+    }
+
     /// Bytes of the input consumed so far.
     pub fn consumed(&self) -> u64 {
         self.consumed
@@ -171,44 +157,65 @@ impl Chunker {
         self.next_record
     }
 
-    /// Feed the next block and the starts the splitter reported for it
-    /// (ascending offsets within the block, at most its length). Completed
-    /// tasks are passed to `emit`.
+    /// Feed the next block, the starts the splitter reported for it
+    /// (ascending offsets within the block, at most its length) and, when
+    /// it weighs records, its `starts.len() + 1` weights (see
+    /// `wrun_runtime::Splitter::split`; empty: no weights). Completed tasks
+    /// are passed to `emit`.
     pub fn push(
         &mut self,
         block: &[u8],
         starts: &[u32],
+        weights: &[u64],
         mut emit: impl FnMut(Task),
     ) -> Result<(), ChunkError> {
+        let weight = |i: usize| weights.get(i).copied().unwrap_or(0);
         let mut cursor = 0;
-        let carried = std::mem::take(&mut self.start_at_next_block).then_some(0);
-        for start in carried
-            .into_iter()
-            .chain(starts.iter().map(|&s| s as usize))
-        {
+        // The bytes before the first start weigh for the record open
+        // before it: the one carried from the last block, if any.
+        let carried = self.start_at_next_block.take().map(|w| (0, w + weight(0)));
+        if carried.is_none() {
+            self.add_weight(weight(0));
+        }
+        let reported = starts
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (s as usize, weight(i + 1)));
+        for (start, weight) in carried.into_iter().chain(reported) {
             if start == block.len() {
-                self.start_at_next_block = true;
-                break;
+                let carry = self.start_at_next_block.get_or_insert(0);
+                *carry += weight;
+                continue;
             }
             let at = self.consumed + start as u64;
             if self.last_start.is_some_and(|last| at <= last) {
                 // Reported twice: at the end of one block, again at the
                 // start of the next.
+                self.add_weight(weight);
                 continue;
             }
             if let Some(open) = &mut self.current {
-                open.append(&block[cursor..start], self.chunking.max_residues.is_some());
+                open.data.extend_from_slice(&block[cursor..start]);
             }
             cursor = start;
             self.last_start = Some(at);
             self.begin_record(at, &mut emit)?;
+            self.add_weight(weight);
         }
         if let Some(open) = &mut self.current {
-            open.append(&block[cursor..], self.chunking.max_residues.is_some());
+            open.data.extend_from_slice(&block[cursor..]);
             check_size(open)?;
         }
         self.consumed += block.len() as u64;
         Ok(())
+    }
+
+    /// Count `weight` for the record being read (bytes before the first
+    /// record weigh nothing).
+    fn add_weight(&mut self, weight: u64) {
+        if let Some(open) = &mut self.current {
+            open.weight = open.weight.saturating_add(weight);
+        }
     }
 
     /// The input ended: emit the last task, if any.
@@ -230,13 +237,13 @@ impl Chunker {
                 .chunking
                 .max_bytes
                 .is_some_and(|max| open.data.len() as u64 >= max);
-            let full_residues = self
+            let full_weight = self
                 .chunking
-                .max_residues
-                .is_some_and(|max| open.residues >= max);
+                .max_weight
+                .is_some_and(|max| open.weight >= max);
             let full = match self.replay.get(self.next_index as usize).copied().flatten() {
                 Some(len) => open.data.len() as u64 >= len,
-                None => full_records || full_bytes || full_residues,
+                None => full_records || full_bytes || full_weight,
             };
             if full {
                 let open = self.current.take().expect("checked above");
@@ -248,10 +255,8 @@ impl Chunker {
             first_record: self.next_record,
             data: Vec::new(),
             records: Vec::new(),
-            residues: 0,
-            in_first_line: true,
+            weight: 0,
         });
-        open.in_first_line = true;
         // `check_size` keeps chunks below 4 GiB, so the offset fits.
         open.records.push((at - open.offset) as u32);
         self.next_record += 1;
@@ -265,6 +270,7 @@ impl Chunker {
             offset: open.offset,
             data: Bytes::from(open.data),
             records: open.records,
+            weight: open.weight,
         };
         self.next_index += 1;
         task
@@ -286,8 +292,26 @@ fn check_size(open: &Open) -> Result<(), ChunkError> {
 mod tests {
     use super::*;
 
-    /// Chunk `input` given record starts, feeding blocks of `block` bytes.
-    fn chunk(input: &[u8], starts: &[usize], block: usize, chunking: Chunking) -> Vec<Task> {
+    /// How a test splitter weighs records.
+    #[derive(Clone, Copy)]
+    enum Weights<'a> {
+        /// It reports none.
+        None,
+        /// Each record weighs this, reported in the block where it starts.
+        AtStart(&'a [u64]),
+        /// Every byte of a record weighs 1, reported block by block.
+        PerByte,
+    }
+
+    /// Chunk `input` given record starts, feeding blocks of `block` bytes
+    /// (a start at the end of a block is reported again at 0 of the next).
+    fn chunk(
+        input: &[u8],
+        starts: &[usize],
+        weighs: Weights<'_>,
+        block: usize,
+        chunking: Chunking,
+    ) -> Vec<Task> {
         let mut chunker = Chunker::new(chunking);
         let mut tasks = Vec::new();
         let mut base = 0;
@@ -297,7 +321,29 @@ mod tests {
                 .filter(|&&s| s >= base && s <= base + piece.len())
                 .map(|&s| (s - base) as u32)
                 .collect();
-            chunker.push(piece, &local, |t| tasks.push(t)).unwrap();
+            let mut ends = local.iter().map(|&s| s as u64).chain([piece.len() as u64]);
+            let mut from = 0;
+            let mut segment = || {
+                let end = ends.next().unwrap();
+                (end - std::mem::replace(&mut from, end)) as u64
+            };
+            let weights: Vec<u64> = match weighs {
+                Weights::None => Vec::new(),
+                Weights::PerByte => (0..=local.len()).map(|_| segment()).collect(),
+                Weights::AtStart(each) => [0]
+                    .into_iter()
+                    .chain(local.iter().map(|&s| {
+                        let at = base + s as usize;
+                        match (s as usize) < piece.len() {
+                            true => each[starts.iter().position(|&x| x == at).unwrap()],
+                            false => 0,
+                        }
+                    }))
+                    .collect(),
+            };
+            chunker
+                .push(piece, &local, &weights, |t| tasks.push(t))
+                .unwrap();
             base += piece.len();
         }
         chunker.finish(|t| tasks.push(t));
@@ -316,7 +362,7 @@ mod tests {
         let input = b"junk>a\n>bb\n>c\n>dddd\n";
         let starts = [4, 7, 11, 14];
         for block in 1..=input.len() {
-            let tasks = chunk(input, &starts, block, records(2));
+            let tasks = chunk(input, &starts, Weights::None, block, records(2));
             assert_eq!(tasks.len(), 2, "block {block}");
             assert_eq!(&tasks[0].data[..], b">a\n>bb\n");
             assert_eq!(tasks[0].records, [0, 3]);
@@ -340,34 +386,71 @@ mod tests {
             max_bytes: Some(6),
             ..Chunking::default()
         };
-        let tasks = chunk(input, &[0, 5, 7, 10], 4, chunking);
+        let tasks = chunk(input, &[0, 5, 7, 10], Weights::None, 4, chunking);
         let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
         assert_eq!(data, [&b"aaaa\nb\n"[..], b"cc\nd\n"]);
     }
 
     #[test]
-    fn residue_bound_balances_sequence_not_records() {
-        // Headers of any length count nothing; line breaks count nothing.
-        let input = b">a long header\nAAAA\nAAAA\n>b\nCC\r\n>c\nGGGGGGGG\n>d x\nT\n>e\nT\n";
-        let starts: Vec<usize> = (0..input.len())
-            .filter(|&i| input[i] == b'>' && (i == 0 || input[i - 1] == b'\n'))
-            .collect();
+    fn weight_bound_closes_before_the_record_that_passes_it() {
+        let input = b">a\n>b\n>c\n>d\n>e\n";
+        let starts = [0, 3, 6, 9, 12];
         let chunking = Chunking {
-            max_residues: Some(8),
+            max_weight: Some(8),
             ..Chunking::default()
         };
         for block in 1..=input.len() {
-            let tasks = chunk(input, &starts, block, chunking);
+            let tasks = chunk(
+                input,
+                &starts,
+                Weights::AtStart(&[5, 2, 1, 9, 0]),
+                block,
+                chunking,
+            );
             let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
             assert_eq!(
                 data,
-                [
-                    &b">a long header\nAAAA\nAAAA\n"[..],
-                    b">b\nCC\r\n>c\nGGGGGGGG\n",
-                    b">d x\nT\n>e\nT\n"
-                ],
+                [&b">a\n>b\n>c\n"[..], b">d\n", b">e\n"],
                 "block {block}"
             );
+            let weights: Vec<u64> = tasks.iter().map(|t| t.weight).collect();
+            assert_eq!(weights, [8, 9, 0], "block {block}");
+        }
+    }
+
+    #[test]
+    fn weights_reported_in_parts_add_up_across_blocks() {
+        // A byte weighing 1, reported block by block, cuts as bytes do.
+        let input = b"aaaa\nb\ncc\nd\neeeeeee\nf\n";
+        let starts = [0, 5, 7, 10, 12, 20];
+        let by_bytes = chunk(
+            input,
+            &starts,
+            Weights::None,
+            4,
+            Chunking {
+                max_bytes: Some(6),
+                ..Chunking::default()
+            },
+        );
+        for block in 1..=input.len() {
+            let by_weight = chunk(
+                input,
+                &starts,
+                Weights::PerByte,
+                block,
+                Chunking {
+                    max_weight: Some(6),
+                    ..Chunking::default()
+                },
+            );
+            let data = |tasks: &[Task]| -> Vec<Vec<u8>> {
+                tasks.iter().map(|t| t.data.to_vec()).collect()
+            };
+            assert_eq!(data(&by_weight), data(&by_bytes), "block {block}");
+            for task in &by_weight {
+                assert_eq!(task.weight, task.data.len() as u64, "block {block}");
+            }
         }
     }
 
@@ -378,7 +461,7 @@ mod tests {
         chunker.replay(vec![Some(6), None, Some(6)]);
         let mut tasks = Vec::new();
         chunker
-            .push(input, &[0, 3, 6, 9, 12], |t| tasks.push(t))
+            .push(input, &[0, 3, 6, 9, 12], &[], |t| tasks.push(t))
             .unwrap();
         chunker.finish(|t| tasks.push(t));
         let data: Vec<&[u8]> = tasks.iter().map(|t| &t.data[..]).collect();
@@ -389,9 +472,13 @@ mod tests {
     fn repeated_and_end_of_block_starts_count_once() {
         let mut chunker = Chunker::new(records(10));
         let mut tasks = Vec::new();
-        chunker.push(b"x\n", &[0, 2], |t| tasks.push(t)).unwrap();
-        chunker.push(b"y\n", &[0, 2], |t| tasks.push(t)).unwrap();
-        chunker.push(b"", &[0], |t| tasks.push(t)).unwrap();
+        chunker
+            .push(b"x\n", &[0, 2], &[], |t| tasks.push(t))
+            .unwrap();
+        chunker
+            .push(b"y\n", &[0, 2], &[], |t| tasks.push(t))
+            .unwrap();
+        chunker.push(b"", &[0], &[], |t| tasks.push(t)).unwrap();
         chunker.finish(|t| tasks.push(t));
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].records, [0, 2]);
@@ -400,8 +487,8 @@ mod tests {
 
     #[test]
     fn no_records_no_tasks() {
-        assert!(chunk(b"\n\n", &[], 1, records(1)).is_empty());
-        assert!(chunk(b"", &[], 1, records(1)).is_empty());
+        assert!(chunk(b"\n\n", &[], Weights::None, 1, records(1)).is_empty());
+        assert!(chunk(b"", &[], Weights::None, 1, records(1)).is_empty());
     }
 
     #[test]

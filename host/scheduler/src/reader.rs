@@ -30,20 +30,29 @@ pub(crate) fn read_input(
     // cut them (adaptive sizes depend on timing).
     chunker.replay(batcher.prior.lengths());
     let mut block = vec![0; block_size.max(1)];
-    let mut starts = Vec::new();
+    let (mut starts, mut weights) = (Vec::new(), Vec::new());
     loop {
         let filled = read_full(&mut input, &mut block).map_err(JobError::Input)?;
         let eof = filled < block.len();
         starts.clear();
-        splitter.split(&block[..filled], eof, &mut starts)?;
+        splitter.split(&block[..filled], eof, &mut starts, &mut weights)?;
         if let Some(adaptive) = &sizing.adaptive {
             // A quarter of the window per worker: chunks in flight stay
             // many enough to keep every worker busy.
             let max = Window::MAX_BYTES / (4 * sizing.slots as u64);
-            let bytes = adaptive.chunk_bytes(sizing.pace, chunker.consumed(), sizing.slots, max);
-            chunker.set_max_bytes(Some(bytes));
+            let bounds = adaptive.chunk_bounds(
+                sizing.pace,
+                chunker.consumed(),
+                sizing.slots,
+                max,
+                splitter.weighs(),
+            );
+            chunker.set_max_bytes(Some(bounds.bytes));
+            chunker.set_max_weight(bounds.weight);
         }
-        chunker.push(&block[..filled], &starts, |task| batcher.add(task))?;
+        chunker.push(&block[..filled], &starts, &weights, |task| {
+            batcher.add(task)
+        })?;
         if eof {
             chunker.finish(|task| batcher.add(task));
             batcher.flush();

@@ -156,7 +156,7 @@ impl Worker<'_> {
                 })
             });
             let wall = clock.elapsed();
-            self.pace.observe(wall, task.data.len() as u64);
+            self.pace.observe(wall, task.data.len() as u64, task.weight);
             match result {
                 Err(failure)
                     if failure_kind(&failure.reason).is_transient()
@@ -226,7 +226,7 @@ impl BatchReport for Reporter<'_, '_, '_> {
         let task = &self.tasks[position];
         self.worker
             .pace
-            .observe(outcome.wall, task.data.len() as u64);
+            .observe(outcome.wall, task.data.len() as u64, task.weight);
         let attempts = self.sending.retried.entry(task.index).or_default();
         match outcome.result {
             Err(failure)

@@ -340,7 +340,7 @@ fn spec() -> JobSpec {
         output: None,
         chunk_records: Some(2),
         chunk_bytes: None,
-        chunk_residues: None,
+        chunk_weight: None,
         adaptive_ms: None,
         args: Vec::new(),
         limits: LimitsSpec {

@@ -26,6 +26,9 @@ pub const SW_SEARCH: &str = env!("WRUN_TEST_SW_SEARCH");
 pub const PI: &str = env!("WRUN_TEST_PI");
 /// `plugins/fasta`.
 pub const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
+/// `tests/guests/weigh-lines`: a splitter plugin weighing each line by
+/// the first number in it.
+pub const WEIGH_LINES: &str = env!("WRUN_TEST_WEIGH_LINES");
 /// `examples/revcomp-c`, built with clang; without clang or wasi-libc, a
 /// text starting with `missing` that names what is missing.
 pub const REVCOMP_C: &str = env!("WRUN_TEST_REVCOMP_C");

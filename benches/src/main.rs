@@ -461,7 +461,7 @@ fn split(table: &mut Table, scale: usize) {
             starts.clear();
             weights.clear();
             splitter.split(block, false, &mut starts).unwrap();
-            splitter.weigh(block, &starts, &mut weights).unwrap();
+            splitter.weigh(block, false, &starts, &mut weights).unwrap();
         }
         started.elapsed()
     });

@@ -179,7 +179,7 @@ pub fn splitter_split_weighted<S: Weigh>(
 ) -> i32 {
     split_with(cell, len, eof, |splitter, block, eof, starts, weights| {
         splitter.split(block, eof, starts)?;
-        splitter.weigh(block, starts, weights)?;
+        splitter.weigh(block, eof, starts, weights)?;
         match weights.len() == starts.len() + 1 {
             true => Ok(()),
             false => Err(Error::failed(format!(

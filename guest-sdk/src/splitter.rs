@@ -33,12 +33,18 @@ pub trait Splitter: Default {
 /// record ends, or bit by bit as [`Residues`] does.
 pub trait Weigh: Splitter {
     /// Called after every successful [`Splitter::split`], with the same
-    /// block and the starts it pushed. Push exactly `starts.len() + 1`
+    /// block, `eof` and the starts it pushed. Push exactly `starts.len() + 1`
     /// weights onto `weights` (empty on entry): first the weight of the
     /// bytes before the first start, which belong to the record that began
     /// in an earlier block (0 before the first record), then for each start
     /// the weight of that record's bytes in `block`.
-    fn weigh(&mut self, block: &[u8], starts: &[u32], weights: &mut Vec<u64>) -> Result<()>;
+    fn weigh(
+        &mut self,
+        block: &[u8],
+        eof: bool,
+        starts: &[u32],
+        weights: &mut Vec<u64>,
+    ) -> Result<()>;
 }
 
 /// Finds carriage returns that do not end a line: a `\r` not followed by

@@ -86,7 +86,7 @@ pub fn weighed<S: Weigh>(input: &[u8], block_size: usize) -> Result<Vec<(usize, 
         starts.clear();
         weights.clear();
         splitter.split(block, eof, &mut starts)?;
-        splitter.weigh(block, &starts, &mut weights)?;
+        splitter.weigh(block, eof, &starts, &mut weights)?;
         if weights.len() != starts.len() + 1 {
             return Err(Error::failed(format!(
                 "weigh reported {} weights for {} starts",

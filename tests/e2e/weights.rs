@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use crate::formats::bowtie2;
-use crate::support::{GC_CONTENT, assert_golden, repo, status_json, wrun_in};
+use crate::support::{GC_CONTENT, WC, assert_golden, repo, status_json, wrun, wrun_in};
+use wrun_tests::WEIGH_LINES;
 
 /// The chunks job 1 of `home` was cut into, one `offset len first_record
 /// records` line each.
@@ -25,8 +26,14 @@ fn chunk_table(home: &Path) -> String {
 /// Submit gc-content on `input` with `chunking` in a fresh home; its
 /// chunks as [`chunk_table`] prints them.
 fn chunks_of(input: &Path, chunking: &[&str]) -> String {
+    chunks_of_task(GC_CONTENT, input, chunking)
+}
+
+/// [`chunks_of`] with `task` (and whatever else `options` say).
+fn chunks_of_task(task: &str, input: &Path, options: &[&str]) -> String {
+    let chunking = options;
     let home = tempfile::tempdir().unwrap();
-    let mut args = vec!["submit", GC_CONTENT, "--input", input.to_str().unwrap()];
+    let mut args = vec!["submit", task, "--input", input.to_str().unwrap()];
     args.extend_from_slice(chunking);
     let run = wrun_in(home.path(), &args, None);
     assert_eq!(run.code, 0, "{chunking:?}: {}", run.stderr);
@@ -59,4 +66,69 @@ fn chunk_residues_cut_the_chunks_they_always_cut() {
         table.push_str(&chunks_of(input, &["--chunk-residues", residues]));
     }
     assert_golden("chunk-residues.txt", &table);
+}
+
+/// A user plugin weighs each line by the first number in it: chunks close
+/// once their lines weigh `--chunk-weight`, whatever the lines' lengths,
+/// across the host's 1 MiB blocks (the plugin reports a line's weight in
+/// the block where it ends).
+#[test]
+fn a_user_plugins_chunks_follow_its_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("weighed.txt");
+    // Lines of very different lengths and weights, 2.3 MB in all.
+    let weights: Vec<u64> = (0..60_000u64).map(|i| (i * 7919) % 23).collect();
+    let text: String = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("{w} {}\n", "x".repeat(i % 70)))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    const BOUND: u64 = 1000;
+    // The rule: a chunk closes before the line that would start it once
+    // its lines weigh BOUND.
+    let mut expected = Vec::new();
+    let (mut weight, mut lines) = (0, 0);
+    for &w in &weights {
+        if lines > 0 && weight >= BOUND {
+            expected.push(lines);
+            (weight, lines) = (0, 0);
+        }
+        weight += w;
+        lines += 1;
+    }
+    expected.push(lines);
+
+    let table = chunks_of_task(
+        WC,
+        &input,
+        &[
+            "--format",
+            WEIGH_LINES,
+            "--chunk-weight",
+            &BOUND.to_string(),
+        ],
+    );
+    let got: Vec<u64> = table
+        .lines()
+        .map(|line| line.split(' ').nth(3).unwrap().parse().unwrap())
+        .collect();
+    assert!(got.len() > 100, "{} chunks", got.len());
+    assert_eq!(got, expected);
+}
+
+/// `--chunk-weight` with a plugin that reports no weights is refused
+/// before the job is recorded, naming the plugin.
+#[test]
+fn chunk_weight_needs_a_plugin_that_weighs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a\nb\n").unwrap();
+    let args = ["--input", input.to_str().unwrap(), "--format", "lines"];
+    let run = wrun(
+        &[&["submit", WC][..], &args, &["--chunk-weight", "5"]].concat(),
+        None,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_golden("chunk-weight-unweighed.txt", &run.stderr);
 }

@@ -140,7 +140,13 @@ impl Splitter for Fasta {
 /// A record weighs its residues (the SDK's [`Residues`]): what
 /// `--chunk-residues` counts.
 impl Weigh for Fasta {
-    fn weigh(&mut self, block: &[u8], starts: &[u32], weights: &mut Vec<u64>) -> Result<()> {
+    fn weigh(
+        &mut self,
+        block: &[u8],
+        _eof: bool,
+        starts: &[u32],
+        weights: &mut Vec<u64>,
+    ) -> Result<()> {
         self.residues.weigh(block, starts, weights);
         Ok(())
     }

@@ -213,7 +213,13 @@ impl Splitter for Fastq {
 /// A record weighs its residues (the SDK's [`Residues`]): what
 /// `--chunk-residues` counts.
 impl Weigh for Fastq {
-    fn weigh(&mut self, block: &[u8], starts: &[u32], weights: &mut Vec<u64>) -> Result<()> {
+    fn weigh(
+        &mut self,
+        block: &[u8],
+        _eof: bool,
+        starts: &[u32],
+        weights: &mut Vec<u64>,
+    ) -> Result<()> {
         self.residues.weigh(block, starts, weights);
         Ok(())
     }

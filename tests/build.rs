@@ -19,19 +19,25 @@ const GUESTS: &[(&str, &str)] = &[
 
 fn main() {
     wrun_build_guests::build_and_export(GUESTS);
-    build_c_guest();
+    build_c_guest("examples/revcomp-c/revcomp.c", "WRUN_TEST_REVCOMP_C");
+    build_c_guest(
+        "tests/guests/weigh-lines-c/weigh.c",
+        "WRUN_TEST_WEIGH_LINES_C",
+    );
 }
 
-/// `examples/revcomp-c`, with clang and wasi-libc. Without them the
-/// variable names what is missing, and the test that runs it says so
-/// (`.ci/run` installs them).
-fn build_c_guest() {
+/// A C guest (`source`, from the repository root), with clang and
+/// wasi-libc, its path in the variable `var`. Without them the variable
+/// names what is missing, and the test that runs it says so (`.ci/run`
+/// installs them).
+fn build_c_guest(source: &str, var: &str) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let source = repo.join("examples/revcomp-c/revcomp.c");
+    let source = repo.join(source);
     let header = repo.join("guest-sdk/include/wrun.h");
     println!("cargo:rerun-if-changed={}", source.display());
     println!("cargo:rerun-if-changed={}", header.display());
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("revcomp_c.wasm");
+    let name = source.file_stem().unwrap().to_str().unwrap();
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join(format!("{name}_c.wasm"));
     let built = Command::new("clang")
         .args(["--target=wasm32-wasi", "-O2", "-mexec-model=reactor"])
         .args(["-Wall", "-Wextra", "-Werror", "-Wl,--strip-debug"])
@@ -50,5 +56,5 @@ fn build_c_guest() {
         ),
         Err(e) => format!("missing: cannot run clang ({e})"),
     };
-    println!("cargo:rustc-env=WRUN_TEST_REVCOMP_C={value}");
+    println!("cargo:rustc-env={var}={value}");
 }

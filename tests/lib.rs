@@ -29,6 +29,10 @@ pub const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
 /// `tests/guests/weigh-lines`: a splitter plugin weighing each line by
 /// the first number in it.
 pub const WEIGH_LINES: &str = env!("WRUN_TEST_WEIGH_LINES");
+/// `tests/guests/weigh-lines-c`: a splitter plugin in C weighing each
+/// line by its length; like [`REVCOMP_C`], a text starting with `missing`
+/// without clang or wasi-libc.
+pub const WEIGH_LINES_C: &str = env!("WRUN_TEST_WEIGH_LINES_C");
 /// `examples/revcomp-c`, built with clang; without clang or wasi-libc, a
 /// text starting with `missing` that names what is missing.
 pub const REVCOMP_C: &str = env!("WRUN_TEST_REVCOMP_C");

@@ -65,6 +65,32 @@ void wrun_error(const void *ptr, size_t len);
             version "\\nformats=" formats "\\nunit=" unit "\\n\"\n"        \
             ".text\n")
 
+/* Splitters (data plugins): define WRUN_SPLITTER before including this
+ * header (and no WRUN_IMPLEMENTATION, which implements a task), then
+ * define these exports yourself (docs/abi.md, "Splitters"); the
+ * declarations give them their export names:
+ *
+ *     WRUN_METADATA("splitter", "my-format", "0.1.0", "myfmt", "record");
+ *
+ * wrun_reserve: a buffer of at least `len` bytes the host writes each block
+ * into. wrun_split: find the records starting in the `len` bytes of that
+ * block (`eof`: the last one) and return how many, or a negative status.
+ * wrun_boundaries: their offsets in the block, ascending.
+ * wrun_weights, optional: define it to weigh records (`--chunk-weight`):
+ * `count + 1` weights, the bytes before the first start first (they belong
+ * to the record open since an earlier block), then each start's record's
+ * bytes in this block; a record weighs the sum of its parts. */
+#ifdef WRUN_SPLITTER
+__attribute__((export_name("wrun_reserve")))
+uint8_t *wrun_reserve(size_t len);
+__attribute__((export_name("wrun_split")))
+int wrun_split(size_t len, int eof);
+__attribute__((export_name("wrun_boundaries")))
+const uint32_t *wrun_boundaries(void);
+__attribute__((export_name("wrun_weights")))
+const uint64_t *wrun_weights(void);
+#endif /* WRUN_SPLITTER */
+
 /* What the task implements. `argv` holds the job's arguments
  * (`wrun submit ... -- ARGS`); they stay valid until the first record. */
 int wrun_task_init(int argc, const char *const *argv);

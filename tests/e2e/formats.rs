@@ -197,7 +197,12 @@ fn a_decompression_bomb_fails_cleanly() {
 
 /// `examples/revcomp-c`, built by the build script with clang.
 fn revcomp_c() -> &'static str {
-    let module = wrun_tests::REVCOMP_C;
+    c_guest(wrun_tests::REVCOMP_C)
+}
+
+/// A C guest the build script built with clang (`module`: its path, or
+/// what was missing).
+pub(crate) fn c_guest(module: &'static str) -> &'static str {
     assert!(
         !module.starts_with("missing"),
         "{module}: .ci/run installs clang, lld, wasi-libc and libclang-rt-14-dev-wasm32"

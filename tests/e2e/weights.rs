@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use crate::formats::bowtie2;
+use crate::formats::{bowtie2, c_guest};
 use crate::support::{GC_CONTENT, WC, assert_golden, repo, status_json, wrun, wrun_in};
-use wrun_tests::WEIGH_LINES;
+use wrun_tests::{WEIGH_LINES, WEIGH_LINES_C};
 
 /// The chunks job 1 of `home` was cut into, one `offset len first_record
 /// records` line each.
@@ -131,4 +131,21 @@ fn chunk_weight_needs_a_plugin_that_weighs() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_golden("chunk-weight-unweighed.txt", &run.stderr);
+}
+
+/// A splitter written in C with `wrun.h` weighs records too: each line by
+/// its length, so `--chunk-weight N` cuts as `--chunk-bytes N` does.
+#[test]
+fn a_splitter_in_c_weighs_records() {
+    let plugin = c_guest(WEIGH_LINES_C);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("lines.txt");
+    let text: String = (0..50_000)
+        .map(|i| format!("{}\n", "y".repeat(i % 90)))
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let by_weight = chunks_of_task(WC, &input, &["--format", plugin, "--chunk-weight", "65536"]);
+    let by_bytes = chunks_of_task(WC, &input, &["--format", "lines", "--chunk-bytes", "64KiB"]);
+    assert!(by_weight.lines().count() > 10, "{by_weight}");
+    assert_eq!(by_weight, by_bytes);
 }

@@ -94,7 +94,7 @@ pub fn weighed<S: Weigh>(input: &[u8], block_size: usize) -> Result<Vec<(usize, 
                 starts.len()
             )));
         }
-        let mut add = |records: &mut Vec<(usize, u64)>, weight| {
+        let add = |records: &mut Vec<(usize, u64)>, weight| {
             if let Some((_, total)) = records.last_mut() {
                 *total += weight;
             }

@@ -146,3 +146,27 @@ pub enum CheckpointEvery {
     /// After this many milliseconds (wall-clock).
     Millis(u64),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::JobSpec;
+
+    /// A spec recorded before plugins weighed records named the weight
+    /// bound `chunk_residues`; it reads back as `chunk_weight`, so such a
+    /// job resumes with the chunks it had.
+    #[test]
+    fn a_spec_with_chunk_residues_reads_as_chunk_weight() {
+        let old = r#"{
+            "module": {"source": "t.wasm", "digest": "00"},
+            "format": null, "input": null, "output": null,
+            "chunk_records": null, "chunk_bytes": null, "chunk_residues": 5000,
+            "args": [],
+            "limits": {"fuel": null, "timeout_ms": 1000, "memory": 65536, "output": 1024},
+            "keep_going": false, "retries": 2
+        }"#;
+        let spec: JobSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec.chunk_weight, Some(5000));
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["chunk_weight"], 5000);
+    }
+}

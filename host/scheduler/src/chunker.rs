@@ -173,7 +173,10 @@ impl Chunker {
         let mut cursor = 0;
         // The bytes before the first start weigh for the record open
         // before it: the one carried from the last block, if any.
-        let carried = self.start_at_next_block.take().map(|w| (0, w + weight(0)));
+        let carried = self
+            .start_at_next_block
+            .take()
+            .map(|w| (0, w.saturating_add(weight(0))));
         if carried.is_none() {
             self.add_weight(weight(0));
         }
@@ -184,7 +187,7 @@ impl Chunker {
         for (start, weight) in carried.into_iter().chain(reported) {
             if start == block.len() {
                 let carry = self.start_at_next_block.get_or_insert(0);
-                *carry += weight;
+                *carry = carry.saturating_add(weight);
                 continue;
             }
             let at = self.consumed + start as u64;

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
+use crate::cluster::Cluster;
 use crate::formats::{bowtie2, c_guest};
 use crate::support::{GC_CONTENT, WC, assert_golden, repo, status_json, wrun, wrun_in};
 use wrun_tests::{WEIGH_LINES, WEIGH_LINES_C};
 
-/// The chunks job 1 of `home` was cut into, one `offset len first_record
-/// records` line each.
-fn chunk_table(home: &Path) -> String {
-    let status = status_json(home, Some("1"));
+/// The chunks a job was cut into, from its `wrun status JOB --json`, one
+/// `offset len first_record records` line each.
+fn chunk_table(status: &serde_json::Value) -> String {
     let tasks = status["tasks"].as_array().expect("tasks");
     tasks
         .iter()
@@ -37,7 +37,7 @@ fn chunks_of_task(task: &str, input: &Path, options: &[&str]) -> String {
     args.extend_from_slice(chunking);
     let run = wrun_in(home.path(), &args, None);
     assert_eq!(run.code, 0, "{chunking:?}: {}", run.stderr);
-    chunk_table(home.path())
+    chunk_table(&status_json(home.path(), Some("1")))
 }
 
 /// `--chunk-residues` cuts the chunks it cut when the host counted
@@ -148,4 +148,32 @@ fn a_splitter_in_c_weighs_records() {
     let by_bytes = chunks_of_task(WC, &input, &["--format", "lines", "--chunk-bytes", "64KiB"]);
     assert!(by_weight.lines().count() > 10, "{by_weight}");
     assert_eq!(by_weight, by_bytes);
+}
+
+/// Through a broker and two nodes, the weights cut the chunks a local run
+/// cuts, and the output is the same.
+#[test]
+fn a_broker_cuts_the_chunks_by_weight_as_a_local_run_does() {
+    let sample = repo().join("examples/data/reads.fa");
+    let local = chunks_of(&sample, &["--chunk-weight", "5000"]);
+    let cluster = Cluster::start(2);
+    let out = cluster.dir.path().join("gc.tsv");
+    let run = cluster.wrun(&[
+        "submit",
+        GC_CONTENT,
+        "--input",
+        sample.to_str().unwrap(),
+        "--chunk-weight",
+        "5000",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status = cluster.wrun(&["status", "1", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(chunk_table(&status), local);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(repo().join("examples/data/reads.gc.tsv")).unwrap()
+    );
 }

@@ -6,6 +6,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("regex-grep", "WRUN_BENCH_REGEX_GREP"),
     ("gc-content", "WRUN_BENCH_GC_CONTENT"),
     ("sw-search", "WRUN_BENCH_SW_SEARCH"),
+    ("kmer-count", "WRUN_BENCH_KMER_COUNT"),
+    ("kmer-merge", "WRUN_BENCH_KMER_MERGE"),
 ];
 
 fn main() {

@@ -18,6 +18,9 @@
 //!   natively, both fed the 1 MiB blocks the scheduler reads;
 //! * `examples/gc-content` over 1 GB of FASTA against the same code native
 //!   and GNU parallel `--pipepart`, and scaling over the cores (`bio`);
+//! * the same against `seqkit fx2tab`, `revcomp-c` against `seqkit seq -r`,
+//!   `kmer-count` + `kmer-merge` against `jellyfish count` + `dump`, wall
+//!   and CPU time, and the pipeline's own CPU per GB (`bio`);
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
 //!   local mode (`cluster`);
@@ -34,6 +37,7 @@ mod bio;
 mod cluster;
 mod data;
 mod migration;
+mod peers;
 mod snapshot;
 
 use std::io::Write;
@@ -89,6 +93,7 @@ fn main() {
     if run("bio") {
         bio::gc_content(&mut table, &home, dir.path(), workers, scale);
         bio::uneven(&mut table, &home, dir.path(), workers, scale);
+        peers::against_seqkit_and_jellyfish(&mut table, &home, dir.path(), workers, scale);
     }
     if run("sw") {
         bio::sw_fuel(&mut table, &home, dir.path(), workers, scale);
@@ -325,14 +330,18 @@ fn wrun_submit(
 
 /// The largest peak RSS of any waited-for child so far, in bytes.
 fn peak_rss_of_children() -> u64 {
+    children_usage().ru_maxrss as u64 * 1024
+}
+
+/// `getrusage(RUSAGE_CHILDREN)`: the totals of every waited-for child.
+fn children_usage() -> libc::rusage {
     // SAFETY: getrusage writes into the zeroed struct we pass and reads
     // nothing else.
-    let usage = unsafe {
+    unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
         usage
-    };
-    usage.ru_maxrss as u64 * 1024
+    }
 }
 
 /// One task at a time on one thread through `TaskRunner::run`.
@@ -393,6 +402,54 @@ fn python_pool(workers: usize, n: usize) -> Duration {
         .parse()
         .expect("seconds");
     Duration::from_secs_f64(secs)
+}
+
+/// Wall-clock and CPU time (user + system, of every process it waited
+/// for) of one run of a shell script.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.2} s ({:.2} s CPU)",
+            self.wall.as_secs_f64(),
+            self.cpu.as_secs_f64()
+        )
+    }
+}
+
+/// The medians of wall-clock and of CPU time over `REPEATS` runs of
+/// `script` (each its own median, so they may come from different runs).
+fn median_timing(script: &str) -> Timing {
+    let mut runs: Vec<Timing> = (0..REPEATS)
+        .map(|_| {
+            let cpu = children_cpu();
+            let wall = run_shell(script);
+            Timing {
+                wall,
+                cpu: children_cpu() - cpu,
+            }
+        })
+        .collect();
+    runs.sort_by_key(|run| run.wall);
+    let wall = runs[REPEATS / 2].wall;
+    runs.sort_by_key(|run| run.cpu);
+    Timing {
+        wall,
+        cpu: runs[REPEATS / 2].cpu,
+    }
+}
+
+/// User + system time of every waited-for child so far.
+fn children_cpu() -> Duration {
+    let usage = children_usage();
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn run_shell(script: &str) -> Duration {

@@ -46,6 +46,14 @@ impl<'a> Record<'a> {
         identifier(self.header)
     }
 
+    /// The sequence as written: its lines with their line endings, for
+    /// loops that skip line endings themselves faster than
+    /// [`sequence_lines`](Self::sequence_lines) splits them (for example
+    /// [`crate::bases::count_gc`]).
+    pub fn wrapped_sequence(&self) -> &'a [u8] {
+        self.sequence
+    }
+
     /// The sequence lines, without line endings; blank lines are skipped.
     pub fn sequence_lines(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.sequence

@@ -46,6 +46,7 @@
 //! Returning an [`Error`] fails the chunk with its message; a panic traps it,
 //! with the panic message attached.
 
+pub mod bases;
 pub mod data;
 mod error;
 mod export;

@@ -11,7 +11,7 @@
 
 use std::io::Write;
 
-use wrun_sdk::{Args, Error, Output, Result, Task, fasta, fastq};
+use wrun_sdk::{Args, Error, Output, Result, Task, bases, fasta, fastq};
 
 /// The task; it keeps no state between records.
 #[derive(Debug)]
@@ -37,40 +37,19 @@ impl Task for GcContent {
 /// the whole task, callable natively too (the benchmarks' native peer uses
 /// it).
 pub fn write_line(record: &[u8], out: &mut impl Write) -> Result<()> {
-    let (id, lines): (&[u8], Box<dyn Iterator<Item = &[u8]>>) = match record.first() {
+    let (id, count) = match record.first() {
         Some(b'@') => {
             let record = fastq::Record::parse(record)?;
-            (record.id(), Box::new(std::iter::once(record.sequence())))
+            (record.id(), bases::count_gc(record.sequence()))
         }
         _ => {
             let record = fasta::Record::parse(record)?;
-            (record.id(), Box::new(record.sequence_lines()))
+            (record.id(), bases::count_gc(record.wrapped_sequence()))
         }
     };
-    let (mut length, mut g, mut c) = (0u64, 0u64, 0u64);
-    for line in lines {
-        length += line.len() as u64;
-        for &base in line {
-            match base {
-                b'G' | b'g' => g += 1,
-                b'C' | b'c' => c += 1,
-                _ => {}
-            }
-        }
-    }
     out.write_all(id)?;
-    writeln!(out, "\t{length}\t{:.2}", gc_percent(g, c, length))?;
+    writeln!(out, "\t{}\t{:.2}", count.residues, count.percent())?;
     Ok(())
-}
-
-/// GC percent computed as seqkit does, `(g/len + c/len) * 100`, so that
-/// rounding to two decimals agrees on every tie; 0 for an empty sequence.
-fn gc_percent(g: u64, c: u64, length: u64) -> f64 {
-    if length == 0 {
-        return 0.0;
-    }
-    let length = length as f64;
-    (g as f64 / length + c as f64 / length) * 100.0
 }
 
 wrun_sdk::export_task!(GcContent, formats = "fasta,fastq");

@@ -10,6 +10,8 @@ mod control;
 mod drain;
 mod exit;
 mod inspect;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod malloc;
 mod module_source;
 mod progress;
 mod remote;
@@ -23,6 +25,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    malloc::tune();
     let cli = args::Cli::parse();
     let grace = match &cli.command {
         args::Command::Submit(submit) => Some(submit.drain.grace),

@@ -15,8 +15,15 @@ use crate::epoch;
 use crate::limits::Limits;
 use crate::sandbox::Sandbox;
 
-/// Bytes of each memory and table slot kept resident between tasks.
-const KEEP_RESIDENT: usize = 4 << 20;
+/// Bytes of each linear-memory slot kept resident between tasks: the
+/// largest automatic chunk (8 MiB, `Chunking::auto`) with room for the
+/// guest's stack, heap and output, so that the next task on the slot
+/// writes its chunk into pages already mapped instead of faulting in
+/// fresh zero pages one 4 KiB page at a time.
+const KEEP_RESIDENT_MEMORY: usize = 16 << 20;
+
+/// Bytes of each table slot kept resident between tasks.
+const KEEP_RESIDENT_TABLE: usize = 4 << 20;
 
 /// A runtime could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -114,8 +121,8 @@ impl Runtime {
             // TLB shootdown across the worker threads, which otherwise
             // dominate the cost of a small task.
             .pagemap_scan(Enabled::Auto)
-            .linear_memory_keep_resident(KEEP_RESIDENT)
-            .table_keep_resident(KEEP_RESIDENT);
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+            .table_keep_resident(KEEP_RESIDENT_TABLE);
         let mut config = Config::new();
         config
             .strategy(Strategy::Cranelift)

@@ -40,6 +40,11 @@ impl Chunking {
     }
 }
 
+/// Most bytes a chunk reserves before its records arrive: a bound far
+/// above the data (`--chunk-bytes 1G` on a small input) must not allocate
+/// it all.
+const MAX_RESERVED: u64 = 64 << 20;
+
 /// One unit of work: a chunk of whole records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
@@ -253,10 +258,17 @@ impl Chunker {
                 emit(self.close(open));
             }
         }
+        // A chunk's expected size, reserved at once: growing by doubling
+        // would copy an 8 MiB chunk nearly once more, into fresh pages.
+        let expected = match self.replay.get(self.next_index as usize).copied().flatten() {
+            Some(len) => Some(len),
+            None => self.chunking.max_bytes,
+        };
+        let capacity = expected.unwrap_or(0).min(MAX_RESERVED) as usize;
         let open = self.current.get_or_insert_with(|| Open {
             offset: at,
             first_record: self.next_record,
-            data: Vec::new(),
+            data: Vec::with_capacity(capacity),
             records: Vec::new(),
             weight: 0,
         });

@@ -38,8 +38,8 @@ mod tests {
         assert_eq!(ticks(0.0, 5), vec![0.0, 1.0]);
         assert_eq!(ticks(100.0, 4), vec![0.0, 50.0, 100.0]);
         let small = ticks(0.034, 3);
-        assert_eq!(small.len(), 5);
-        assert_eq!(label(small[1], small[1]), "0.01");
+        assert_eq!(small.len(), 3);
+        assert_eq!(label(small[2], small[1]), "0.04");
         assert_eq!(label(250.0, 50.0), "250");
     }
 }

@@ -23,7 +23,10 @@ pub fn throughput(detail: &JobDetail, now: SystemTime) -> String {
         .filter(|s| s.state != TaskStateKind::Running)
         .map(|s| s.end)
         .collect();
-    let span = ends.iter().copied().fold(now.min(1.0), f64::max).max(1e-3);
+    // While the job runs, the axis reaches now.
+    let running = spans.iter().any(|s| s.state == TaskStateKind::Running);
+    let last = ends.iter().copied().fold(1e-3, f64::max);
+    let span = if running { last.max(now) } else { last };
     let bins = rates(&ends, span);
     let width = span / bins.len() as f64;
     let peak = bins.iter().copied().fold(0.0, f64::max);

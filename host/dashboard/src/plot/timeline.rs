@@ -18,7 +18,7 @@ const MAX_CHUNKS: usize = 5000;
 /// each chunk a `rect` of class `chunk chunk-STATE` with its index in
 /// `data-index` and a tooltip).
 pub fn timeline(detail: &JobDetail, now: SystemTime) -> String {
-    let (mut spans, now) = spans(detail, now);
+    let (mut spans, _) = spans(detail, now);
     if spans.len() > MAX_CHUNKS {
         spans.sort_by(|a, b| b.end.total_cmp(&a.end));
         spans.truncate(MAX_CHUNKS);
@@ -32,7 +32,8 @@ pub fn timeline(detail: &JobDetail, now: SystemTime) -> String {
     let (_, _, top, bottom) = MARGIN;
     let height = top + bottom + row_height * rows.len().max(1) as f64;
     let mut doc = Doc::new(WIDTH, height, "timeline");
-    let end = spans.iter().map(|s| s.end).fold(now.min(1.0), f64::max);
+    // A running chunk's span ends now: the axis reaches now while one runs.
+    let end = spans.iter().map(|s| s.end).fold(1e-3, f64::max);
     let max = doc.x_axis(end, "time since the run started (s)");
     let (x0, x1, y0, _) = doc.area();
     let scale = (x1 - x0) / max;

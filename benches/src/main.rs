@@ -31,10 +31,13 @@
 //!   to the next, against rerunning its chunk from the start (`migration`).
 //! * an allocation queue on the machine's Slurm: submit with no node to
 //!   the first result, against `sbatch` submit-to-start (`alloc`).
+//! * the no-op job with the dashboard open on it in a headless Chromium,
+//!   against the same job alone (`dashboard`).
 
 mod alloc;
 mod bio;
 mod cluster;
+mod dashboard;
 mod data;
 mod migration;
 mod peers;
@@ -112,6 +115,9 @@ fn main() {
     }
     if run("alloc") {
         alloc::first_result(&mut table, dir.path());
+    }
+    if run("dashboard") {
+        dashboard::dashboard(&mut table, dir.path(), workers, scale);
     }
     table.print();
 }

@@ -213,8 +213,21 @@ pub(crate) fn start_broker(
     store: Option<&str>,
     heartbeat: &str,
 ) -> (Peer, String) {
+    start_broker_with(home, port, key, store, heartbeat, &[])
+}
+
+/// [`start_broker`] with the flags `extra` as well.
+pub(crate) fn start_broker_with(
+    home: &Path,
+    port: &str,
+    key: Option<&Path>,
+    store: Option<&str>,
+    heartbeat: &str,
+    extra: &[&str],
+) -> (Peer, String) {
     let bind = format!("tcp://127.0.0.1:{port}");
     let mut args = vec!["broker", "--bind", &bind, "--heartbeat", heartbeat];
+    args.extend_from_slice(extra);
     if let Some(key) = key {
         args.extend(["--key", key.to_str().unwrap()]);
     }
@@ -233,7 +246,7 @@ pub(crate) fn start_broker(
     (broker, endpoint)
 }
 
-fn start_node(
+pub(crate) fn start_node(
     home: &Path,
     name: &str,
     endpoint: &str,

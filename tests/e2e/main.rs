@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod cluster;
 mod compression;
+mod dashboard;
 mod data;
 mod formats;
 mod hostile;

@@ -1,5 +1,6 @@
 //! The command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub(crate) enum Command {
     Broker(BrokerArgs),
     Node(NodeArgs),
     Nodes(NodesArgs),
+    Dashboard(DashboardArgs),
     #[command(subcommand)]
     Alloc(AllocCommand),
     Keygen(KeygenArgs),
@@ -155,6 +157,36 @@ pub(crate) struct NodesArgs {
     pub(crate) remote: Remote,
 }
 
+/// Serve a live web dashboard of this user's jobs
+///
+/// Pages that update themselves every second: the jobs (state, progress,
+/// rate, ETA, failures; filters like `wrun status`), and for each job its
+/// chunk timeline, throughput, failures by reason with their logs,
+/// snapshots and moves, its definition and its output. Behind them, a JSON
+/// API with the shapes of `--json` (`/api/jobs`, `/api/jobs/ID`,
+/// `/api/jobs/ID/logs`) and Prometheus metrics (`/metrics`). Read-only.
+/// A broker serves its own with `wrun broker --http ADDR`.
+#[derive(Debug, Args)]
+pub(crate) struct DashboardArgs {
+    /// The address to listen on (port 0: any free one; it is printed).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) bind: SocketAddr,
+
+    #[command(flatten)]
+    pub(crate) token: TokenArgs,
+}
+
+/// Who may read a dashboard.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TokenArgs {
+    /// A file whose first line is the token every request must carry (as
+    /// `Authorization: Bearer TOKEN`, or open the page once as
+    /// `/?token=TOKEN`, which sets a cookie); required to listen on an
+    /// address other than loopback.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+}
+
 /// Where the broker is, for commands that can run against one.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct Remote {
@@ -214,6 +246,14 @@ pub(crate) struct BrokerArgs {
     /// from this user's local jobs [default: $WRUN_HOME/broker].
     #[arg(long, value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
+
+    /// Serve the broker's web dashboard (its jobs, nodes and allocation
+    /// queues, as `wrun dashboard` serves local jobs) on this address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) http: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub(crate) token: TokenArgs,
 
     #[command(flatten)]
     pub(crate) log: LogArgs,

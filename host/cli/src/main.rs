@@ -7,6 +7,7 @@ mod cache;
 mod clock;
 mod cluster;
 mod control;
+mod dashboard;
 mod drain;
 mod exit;
 mod inspect;
@@ -66,6 +67,7 @@ fn main() -> ExitCode {
         args::Command::Broker(args) => cluster::broker(args),
         args::Command::Node(args) => cluster::node(args),
         args::Command::Nodes(args) => remote::nodes(args),
+        args::Command::Dashboard(args) => dashboard::local(args),
         args::Command::Alloc(command) => alloc::run(command),
         args::Command::Keygen(args) => cluster::keygen(args),
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use wrun_journal::{
     AttemptRecord, ChunkPos, JobId, JobRecord, JobSpec, JobState, Journal, Millis, TaskCounts,
-    TaskRow, TaskState, TaskStateKind,
+    TaskRow, TaskState, TaskStateKind, TaskTotals,
 };
 
 use crate::error::{Error, ErrorKind, OrKind, Result};
@@ -148,6 +148,10 @@ pub struct TaskView {
     /// The snapshot its latest attempt resumed from, when it moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed_from: Option<SnapshotView>,
+    /// The cluster node it ran on last (omitted: the machine of the
+    /// process that ran the job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// A task's latest snapshot.
@@ -268,6 +272,16 @@ pub fn detail(home: &Home, id: JobId, state: Option<TaskStateKind>) -> Result<Jo
         spec: record.spec,
         snapshot_bytes: snapshot_bytes(home, &journal, id)?,
     })
+}
+
+/// Job `id`'s finished tasks in sum, their wall times counted against
+/// `bounds_us` (microseconds, ascending): what metrics report.
+///
+/// # Errors
+///
+/// [`ErrorKind::Journal`].
+pub fn totals(home: &Home, id: JobId, bounds_us: &[u64]) -> Result<TaskTotals> {
+    Ok(home.journal()?.totals(id, bounds_us)?)
 }
 
 /// What job `id`'s snapshots hold in the store, in bytes.
@@ -392,6 +406,7 @@ fn task_view(task: &TaskRow) -> TaskView {
         suspended: None,
         snapshot: task.snapshot.as_ref().map(SnapshotView::of),
         resumed_from: task.resumed_from.as_ref().map(SnapshotView::of),
+        node: task.node.clone(),
     };
     match &task.state {
         TaskState::Queued => {}

@@ -14,6 +14,8 @@
 //!   how it ended (done, failed, or lost with its process or node).
 //! * [`QueueRow`] and [`AllocationRow`] are a broker's allocation queues
 //!   and their batch jobs (`wrun alloc`).
+//! * [`TaskTotals`] is a job's finished tasks in sum (wall-time histogram,
+//!   output bytes), for the dashboard's metrics.
 //! * [`recover`] holds every rule for what a crash leaves behind.
 //! * Module `blobs` tracks which snapshot blobs each task still needs, so
 //!   that superseded ones are deleted.
@@ -32,6 +34,7 @@ mod recovery;
 mod schema;
 mod spec;
 mod state;
+mod totals;
 
 pub use alloc::{AllocationRow, QueueRow};
 pub use attempt::{AttemptEnd, AttemptRecord};
@@ -44,6 +47,7 @@ pub use state::{
     FailureKind, IllegalTransition, JobState, Millis, OutputRef, SuspendReason, TaskError,
     TaskState, TaskStateKind,
 };
+pub use totals::TaskTotals;
 
 /// A task as the journal records it: its place in the input, its counters,
 /// and its state.

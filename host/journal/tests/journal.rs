@@ -168,6 +168,16 @@ fn a_committed_batch_reads_back_state_by_state() {
     assert_eq!(counts.get(TaskStateKind::Done), 1);
     assert_eq!(counts.finished_bytes, 200);
     assert_eq!(counts.done_records, 10);
+    // The done (1234 µs) and the failed (5 µs) task in sum.
+    assert_eq!(
+        reader.totals(job, &[1, 10, 2000]).unwrap(),
+        wrun_journal::TaskTotals {
+            finished: 2,
+            wall_buckets: vec![0, 1, 1, 0],
+            wall_us: 1239,
+            output_bytes: 4,
+        }
+    );
     let record = reader.job(job).unwrap();
     assert_eq!(record.name.as_deref(), Some("gc"));
     assert_eq!(record.spec, spec());

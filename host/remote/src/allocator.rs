@@ -115,6 +115,12 @@ impl Allocator {
         Ok(allocator)
     }
 
+    /// The queues with their allocations now (what `wrun alloc ls --json`
+    /// shows).
+    pub fn queues(&self) -> Vec<Queue> {
+        lock(&self.state).queues.clone()
+    }
+
     /// Answer a `wrun alloc` command: the queues after it.
     pub fn command(&self, command: AllocCommand) -> Result<Reply> {
         let mut state = lock(&self.state);

@@ -61,7 +61,12 @@ pub trait Service: Send + Sync + 'static {
 enum Outgoing {
     Lot(Lot),
     Send(u64, ToPeer),
+    /// Answer with the connected nodes (the dashboard's).
+    Nodes(Sender<Vec<NodeInfo>>),
 }
+
+/// How long [`BrokerHandle::nodes`] waits for the socket thread.
+const NODES_WAIT: Duration = Duration::from_secs(2);
 
 /// How jobs reach the broker's queue: cheap to clone.
 #[derive(Clone)]
@@ -85,6 +90,17 @@ impl BrokerHandle {
     /// Nodes connected to the broker now.
     pub fn nodes_connected(&self) -> usize {
         self.nodes.load(Ordering::Relaxed)
+    }
+
+    /// The connected nodes, as `wrun nodes` lists them, asked of the socket
+    /// thread; `None` when it does not answer within 2 s (it is gone, or
+    /// stuck).
+    pub fn nodes(&self) -> Option<Vec<NodeInfo>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        if !self.outbox.send(Outgoing::Nodes(reply)) {
+            return None;
+        }
+        answer.recv_timeout(NODES_WAIT).ok()
     }
 
     /// Queue a lot of tasks. False once the broker is gone.
@@ -463,6 +479,9 @@ impl Broker {
                 match outgoing {
                     Outgoing::Lot(lot) => self.queue.push(lot),
                     Outgoing::Send(session, message) => self.send(session, &message),
+                    Outgoing::Nodes(reply) => {
+                        let _ = reply.send(self.nodes());
+                    }
                 }
             }
             self.dispatch();

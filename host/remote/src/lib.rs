@@ -13,7 +13,9 @@
 //! * [`executor`]: the scheduler's [`wrun_scheduler::Executor`] that sends
 //!   a job's tasks through the broker;
 //! * [`service`]: the broker's [`broker::Service`] over the job library
-//!   (`wrun-jobs`): clients' jobs and job commands, in-process.
+//!   (`wrun-jobs`): clients' jobs and job commands, in-process;
+//! * [`dashboard`]: what the broker's web dashboard (`--http`) reads: its
+//!   journal, its nodes, its allocation queues.
 //!
 //! The threat model is in `docs/cluster.md`.
 
@@ -23,6 +25,7 @@ pub mod allocator;
 pub mod broker;
 pub mod client;
 pub mod convert;
+pub mod dashboard;
 pub mod executor;
 pub mod node;
 pub mod queue;

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use wrun_jobs::{Home, Local};
 use wrun_remote::allocator::{Allocator, AllocatorConfig};
 use wrun_remote::broker::{Broker, BrokerConfig};
+use wrun_remote::dashboard::BrokerSource;
 use wrun_remote::key::ClusterKey;
 use wrun_remote::node::{Node, NodeConfig, Walltime};
 use wrun_remote::service::JobService;
@@ -116,6 +117,15 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
         },
         handle.load().clone(),
     )?;
+    if let Some(addr) = args.http {
+        let source = BrokerSource::new(
+            home.clone(),
+            broker.endpoint(),
+            handle.clone(),
+            allocator.clone(),
+        );
+        crate::dashboard::bind(addr, &args.token, Arc::new(source))?.spawn();
+    }
     let service = JobService::new(handle, home, store, crate::exit::code_of, allocator);
     broker.run(Arc::new(service))
 }

@@ -888,7 +888,7 @@ fn a_stalled_input_producer_keeps_its_session() {
 }
 
 /// `wrun nodes --json` against the cluster, parsed.
-fn nodes(cluster: &Cluster) -> Vec<serde_json::Value> {
+pub(crate) fn nodes(cluster: &Cluster) -> Vec<serde_json::Value> {
     let run = cluster.wrun(&["nodes", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     serde_json::from_slice(&run.stdout).unwrap()
@@ -909,6 +909,9 @@ fn wrun_nodes_lists_connected_nodes_and_drops_a_dead_one() {
             "{node}"
         );
         assert!(node["last_heard_ms"].as_u64().is_some());
+        // Without a walltime, and not draining.
+        assert!(node["walltime_left_ms"].is_null(), "{node}");
+        assert!(node["draining"].is_null(), "{node}");
     }
     let text = cluster.wrun(&["nodes"]);
     assert_eq!(text.code, 0, "{}", text.stderr);

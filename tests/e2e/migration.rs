@@ -262,6 +262,16 @@ fn a_node_drains_before_its_walltime_ends_and_exits_0() {
     let ends = std::time::SystemTime::now() + std::time::Duration::from_secs(8);
     let until = humantime::format_rfc3339_seconds(ends).to_string();
     cluster.add_node_with(&["--slots", "2", "--until", &until, "--drain-before", "5s"]);
+    // `wrun nodes` shows the walltime it has left.
+    let mut left = None;
+    wait_until("the node is listed", || {
+        left = crate::cluster::nodes(&cluster)
+            .first()
+            .map(|node| node["walltime_left_ms"].as_u64());
+        left.is_some()
+    });
+    let left = left.flatten().expect("a walltime left");
+    assert!(left <= 8_000, "{left} ms");
     let status = wait_bounded(&mut cluster.nodes[0].child);
     let log = cluster.nodes[0].log();
     assert_eq!(status.code(), Some(0), "{log}");

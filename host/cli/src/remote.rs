@@ -111,13 +111,28 @@ pub(crate) fn nodes(args: NodesArgs) -> Result<(), Fail> {
 /// The node table `wrun nodes` prints.
 fn nodes_table(nodes: &[NodeInfo]) -> String {
     let mut text = format!(
-        "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10} {}\n",
-        "node", "address", "version", "slots", "running", "done", "heard", "up", "allocation"
+        "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10} {:>14} {:<12} {}\n",
+        "node",
+        "address",
+        "version",
+        "slots",
+        "running",
+        "done",
+        "heard",
+        "up",
+        "walltime left",
+        "allocation",
+        "state"
     );
     let ago = |ms: u64| humantime::format_duration(Duration::from_millis(ms / 100 * 100));
     for node in nodes {
+        let left = node.walltime_left_ms.map(|ms| ago(ms / 1000 * 1000).to_string());
+        let state = match &node.draining {
+            Some(why) => format!("draining: {why}"),
+            None => "up".to_owned(),
+        };
         text.push_str(&format!(
-            "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10} {}\n",
+            "{:<24} {:<22} {:<8} {:>5} {:>7} {:>10} {:>10} {:>10} {:>14} {:<12} {}\n",
             node.name,
             node.address,
             node.version,
@@ -126,7 +141,9 @@ fn nodes_table(nodes: &[NodeInfo]) -> String {
             node.done,
             format!("{} ago", ago(node.last_heard_ms)),
             ago(node.connected_ms / 1000 * 1000).to_string(),
+            left.as_deref().unwrap_or("-"),
             node.allocation.as_deref().unwrap_or("-"),
+            state,
         ));
     }
     if nodes.is_empty() {

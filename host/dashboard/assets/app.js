@@ -207,10 +207,12 @@ async function showNodes() {
       el("td", { class: "num" }, taskRate === null ? "–" : `${taskRate.toFixed(1)} /s`),
       el("td", { class: "num" }, `${duration(n.last_heard_ms / 1000)} ago`),
       el("td", { class: "num" }, duration(n.connected_ms / 1000)),
+      el("td", { class: "num" }, n.walltime_left_ms == null ? "–" : duration(n.walltime_left_ms / 1000)),
+      el("td", {}, n.draining == null ? "up" : `draining: ${n.draining}`),
       el("td", {}, n.allocation ?? "–"));
   });
   return [el("h2", {}, "Nodes"), el("table", { id: "nodes" },
-    el("thead", {}, el("tr", {}, ["node", "address", "slots", "running", "done", "task rate", "last heartbeat", "connected for", "allocation"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ["node", "address", "slots", "running", "done", "task rate", "last heartbeat", "connected for", "walltime left", "state", "allocation"].map((h) => el("th", {}, h)))),
     el("tbody", {}, rows)), nodes.length ? "" : el("p", {}, "no nodes are connected")];
 }
 

@@ -25,7 +25,9 @@ use crate::wire::Nonce;
 /// suspended tasks ([`Outcome::Suspended`]), snapshot requests
 /// ([`ToPeer::SnapshotNow`]), a draining node ([`ToBroker::Draining`]) and
 /// the broker's answer to a node's goodbye ([`ToPeer::Farewell`]).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: a node's walltime left in its hello, and its drain and walltime in
+/// [`NodeInfo`].
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
@@ -67,6 +69,9 @@ pub enum Role {
         /// The batch job it runs in (`--allocation`, rendered by `wrun
         /// alloc`), so the broker knows that allocation's node came.
         allocation: Option<String>,
+        /// Milliseconds of its walltime left when it said hello; `None`
+        /// without a walltime.
+        walltime_left_ms: Option<u64>,
     },
     /// A command-line client (submit, status, ...).
     Client,
@@ -305,6 +310,10 @@ pub struct NodeInfo {
     pub last_heard_ms: u64,
     /// The batch job it runs in, if an allocation queue started it.
     pub allocation: Option<String>,
+    /// Why it drains (it takes no more tasks), once it said so.
+    pub draining: Option<String>,
+    /// Milliseconds until its walltime ends, if it has one.
+    pub walltime_left_ms: Option<u64>,
 }
 
 /// A job submitted to the broker.

@@ -354,6 +354,8 @@ enum Peer {
         allocation: Option<String>,
         /// Why it drains, once it said so: it gets no more tasks.
         draining: Option<String>,
+        /// When its walltime ends, if it has one.
+        walltime_ends: Option<Instant>,
     },
     Client {
         input: Option<Sender<InputEvent>>,
@@ -623,6 +625,7 @@ impl Broker {
                 slots,
                 version,
                 allocation,
+                walltime_left_ms,
             } => {
                 let of = match allocation {
                     Some(id) => format!(" of allocation {id}"),
@@ -644,6 +647,8 @@ impl Broker {
                     connected: Instant::now(),
                     allocation: allocation.clone(),
                     draining: None,
+                    walltime_ends: walltime_left_ms
+                        .map(|left| Instant::now() + Duration::from_millis(left)),
                 }
             }
             Role::Client => Peer::Client {
@@ -909,6 +914,8 @@ impl Broker {
                     done,
                     connected,
                     allocation,
+                    draining,
+                    walltime_ends,
                     ..
                 } => Some(NodeInfo {
                     name: name.clone(),
@@ -920,6 +927,9 @@ impl Broker {
                     connected_ms: millis(*connected),
                     last_heard_ms: millis(session.last_seen),
                     allocation: allocation.clone(),
+                    draining: draining.clone(),
+                    walltime_left_ms: walltime_ends
+                        .map(|ends| ends.saturating_duration_since(now).as_millis() as u64),
                 }),
                 Peer::Client { .. } => None,
             })

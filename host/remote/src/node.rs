@@ -24,7 +24,7 @@ mod idle;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
@@ -344,6 +344,10 @@ impl Node {
                 slots: self.config.slots as u32,
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 allocation: self.config.allocation.clone(),
+                walltime_left_ms: self.config.walltime.as_ref().map(|walltime| {
+                    let left = walltime.ends.duration_since(SystemTime::now());
+                    left.unwrap_or_default().as_millis() as u64
+                }),
             },
         };
         let frame = wire::seal(

@@ -126,7 +126,9 @@ fn nodes_table(nodes: &[NodeInfo]) -> String {
     );
     let ago = |ms: u64| humantime::format_duration(Duration::from_millis(ms / 100 * 100));
     for node in nodes {
-        let left = node.walltime_left_ms.map(|ms| ago(ms / 1000 * 1000).to_string());
+        let left = node
+            .walltime_left_ms
+            .map(|ms| ago(ms / 1000 * 1000).to_string());
         let state = match &node.draining {
             Some(why) => format!("draining: {why}"),
             None => "up".to_owned(),

@@ -73,6 +73,7 @@ fn host_failure(message: String) -> BatchOutcome {
         }),
         started_at: wrun_journal::now(),
         wall: Duration::ZERO,
+        node: None,
     }
 }
 
@@ -154,7 +155,7 @@ impl BatchExecutor for RemoteExecutor {
                     report.checkpoint(positions[at], convert::checkpoint_from_wire(snapshot));
                     continue;
                 }
-                Ok((at, LotEvent::Result(result))) => (at, result),
+                Ok((at, LotEvent::Result(result, node))) => (at, (result, node)),
                 Err(RecvTimeoutError::Timeout) => {
                     // `wrun snapshot JOB`: the broker asks the nodes.
                     if let Some(requests) = requests {
@@ -177,6 +178,7 @@ impl BatchExecutor for RemoteExecutor {
             let position = positions[at];
             pending[position] = false;
             let store = self.broker.store();
+            let (result, node) = result;
             let outcome = convert::outcome_from_wire(result.outcome, |digest| {
                 store
                     .get(&Digest::from_bytes(*digest))
@@ -190,6 +192,7 @@ impl BatchExecutor for RemoteExecutor {
                     result: outcome,
                     started_at: result.started_at,
                     wall: Duration::from_micros(result.wall_us),
+                    node: Some(node),
                 },
             );
         }

@@ -76,8 +76,9 @@ pub enum LotEvent {
     Lost(LostDispatch),
     /// The task was snapshotted (its blob is in the broker's store).
     Checkpoint(Snapshot),
-    /// The task's first result (the last event of the task).
-    Result(TaskResult),
+    /// The task's first result (the last event of the task), and the
+    /// name of the node that sent it.
+    Result(TaskResult, String),
 }
 
 /// A dispatch of a task: to which lot, position and node, and when.
@@ -326,7 +327,7 @@ impl Queue {
             self.put_back(lot_id, position);
             return Completion::Accepted;
         }
-        self.resolve(lot_id, position, result);
+        self.resolve(lot_id, position, result, node);
         Completion::Accepted
     }
 
@@ -388,11 +389,14 @@ impl Queue {
     }
 
     /// Hand a task's result to its job.
-    fn resolve(&mut self, lot_id: u64, position: usize, result: TaskResult) {
+    fn resolve(&mut self, lot_id: u64, position: usize, result: TaskResult, node: &str) {
         let state = self.lots.get_mut(&lot_id).expect("live lot");
         state.resolved[position] = true;
         state.open -= 1;
-        let _ = state.lot.reply.send((position, LotEvent::Result(result)));
+        let _ = state
+            .lot
+            .reply
+            .send((position, LotEvent::Result(result, node.to_owned())));
         if state.open == 0 {
             self.forget(lot_id);
         }
@@ -453,7 +457,7 @@ impl Queue {
             let _ = state.lot.reply.send((position, LotEvent::Lost(dispatch)));
             if !again {
                 let result = lost_task(ticket, name, deaths, sent_at, now);
-                self.resolve(lot_id, position, result);
+                self.resolve(lot_id, position, result, name);
                 continue;
             }
             requeued += usize::from(self.put_back(lot_id, position));
@@ -576,7 +580,7 @@ mod tests {
             queue.complete(result(first[0].1), "n7", ""),
             Completion::Accepted
         );
-        assert!(matches!(results.try_recv(), Ok((0, LotEvent::Result(_)))));
+        assert!(matches!(results.try_recv(), Ok((0, LotEvent::Result(..)))));
         // Node 7 dies with two tasks unanswered: its job hears of both
         // lost dispatches.
         assert_eq!(queue.requeue(7, "n7", "node n7 presumed dead"), 2);
@@ -584,7 +588,7 @@ mod tests {
             .try_iter()
             .filter_map(|(p, event)| match event {
                 LotEvent::Lost(lost) => Some((p, lost.node, lost.requeued)),
-                LotEvent::Result(_) | LotEvent::Checkpoint(_) => None,
+                LotEvent::Result(..) | LotEvent::Checkpoint(_) => None,
             })
             .collect();
         assert_eq!(lost, [(2, "n7".into(), true), (1, "n7".into(), true)]);
@@ -611,7 +615,7 @@ mod tests {
         assert_eq!(queue.duplicates, 1);
         let mut positions: Vec<usize> = results
             .try_iter()
-            .filter(|(_, event)| matches!(event, LotEvent::Result(_)))
+            .filter(|(_, event)| matches!(event, LotEvent::Result(..)))
             .map(|(p, _)| p)
             .collect();
         positions.push(0);
@@ -656,7 +660,7 @@ mod tests {
         queue.take(9, 1);
         assert_eq!(queue.requeue(9, "n9", "node n9 presumed dead"), 0);
         let events: Vec<LotEvent> = results.try_iter().map(|(_, event)| event).collect();
-        let [lost @ .., LotEvent::Result(result)] = &events[..] else {
+        let [lost @ .., LotEvent::Result(result, _)] = &events[..] else {
             panic!("{events:?}");
         };
         // Every death is told; the last is not sent again.
@@ -664,7 +668,7 @@ mod tests {
             .iter()
             .map(|event| match event {
                 LotEvent::Lost(lost) => lost.requeued,
-                LotEvent::Result(_) | LotEvent::Checkpoint(_) => panic!("one result"),
+                LotEvent::Result(..) | LotEvent::Checkpoint(_) => panic!("one result"),
             })
             .collect();
         assert_eq!(requeued, [true, true, false]);
@@ -734,7 +738,7 @@ mod tests {
             .map(|(_, event)| match event {
                 LotEvent::Lost(lost) => format!("lost {} {}", lost.node, lost.requeued),
                 LotEvent::Checkpoint(s) => format!("snapshot {}", s.digest[0]),
-                LotEvent::Result(_) => "result".to_owned(),
+                LotEvent::Result(..) => "result".to_owned(),
             })
             .collect();
         assert_eq!(

@@ -39,6 +39,8 @@ pub(crate) struct Done {
     pub(crate) wall: Duration,
     /// Earlier attempts of this run that failed and were retried.
     pub(crate) retried: Vec<RetriedAttempt>,
+    /// The node that ran the last attempt; `None` when it ran here.
+    pub(crate) node: Option<String>,
 }
 
 /// A task's identity, kept once its data has been dropped.
@@ -62,4 +64,6 @@ pub(crate) struct RetriedAttempt {
     pub(crate) started_at: Millis,
     pub(crate) ended_at: Millis,
     pub(crate) failure: TaskFailure,
+    /// The node it ran on; `None` when it ran here.
+    pub(crate) node: Option<String>,
 }

@@ -45,6 +45,8 @@ pub struct BatchOutcome {
     pub started_at: Millis,
     /// How long it ran.
     pub wall: Duration,
+    /// The node that ran it (`--name`); `None` when it ran here.
+    pub node: Option<String>,
 }
 
 /// A dispatch of a task that died with the node running it.

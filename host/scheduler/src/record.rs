@@ -349,11 +349,12 @@ impl<'a> Recorder<'a> {
         };
         let first = row.attempts;
         row.attempts += done.retried.len() as u32;
+        row.node = done.node.clone();
         for (n, retried) in done.retried.iter().enumerate() {
             self.attempts.push(AttemptRecord {
                 index,
                 attempt: first + n as u32,
-                node: None,
+                node: retried.node.clone(),
                 started_at: retried.started_at,
                 ended_at: retried.ended_at,
                 end: AttemptEnd::Failed(task_error(&retried.failure.reason)),
@@ -410,7 +411,7 @@ impl<'a> Recorder<'a> {
             self.attempts.push(AttemptRecord {
                 index,
                 attempt: row.attempts,
-                node: None,
+                node: done.node.clone(),
                 started_at: done.started_at,
                 ended_at: finished_at,
                 end: end.unwrap_or(AttemptEnd::Done),

@@ -166,6 +166,7 @@ impl Worker<'_> {
                         started_at,
                         ended_at: started_at + wall.as_millis() as Millis,
                         failure,
+                        node: None,
                     });
                 }
                 result => {
@@ -175,6 +176,7 @@ impl Worker<'_> {
                         started_at,
                         wall,
                         retried,
+                        node: None,
                     };
                 }
             }
@@ -237,6 +239,7 @@ impl BatchReport for Reporter<'_, '_, '_> {
                     started_at: outcome.started_at,
                     ended_at: outcome.started_at + outcome.wall.as_millis() as Millis,
                     failure,
+                    node: outcome.node,
                 });
                 self.again.push(position);
             }
@@ -248,6 +251,7 @@ impl BatchReport for Reporter<'_, '_, '_> {
                     started_at: outcome.started_at,
                     wall: outcome.wall,
                     retried,
+                    node: outcome.node,
                 });
                 self.sending.flush_due();
             }

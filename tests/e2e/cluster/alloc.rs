@@ -204,13 +204,20 @@ fn a_node_with_a_lifetime_leaves_with_code_0_and_the_job_completes_elsewhere() {
     let listed = nodes(&cluster);
     let entry = listed.iter().find(|n| n["name"] == "short").unwrap();
     assert_eq!(entry["allocation"], "42", "{entry}");
+    // Its lifetime is its walltime: at most 2 s of it are left.
+    let left = entry["walltime_left_ms"].as_u64().expect("a walltime left");
+    assert!(left <= 2_000, "{entry}");
     let table = cluster.wrun(&["nodes"]).stdout_text();
     assert!(
-        table.lines().next().unwrap().ends_with(" up allocation"),
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(" up  walltime left allocation   state"),
         "{table}"
     );
     let row = table.lines().find(|l| l.starts_with("short ")).unwrap();
-    assert!(row.ends_with(" 42"), "{table}");
+    assert!(row.contains(" 42 "), "{table}");
     let input = slow_input(cluster.dir.path());
     let out = cluster.dir.path().join("out.txt");
     let run = cluster.wrun(&slow_job(&input, &out));

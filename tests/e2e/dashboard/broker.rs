@@ -72,6 +72,13 @@ fn a_broker_serves_its_jobs_nodes_and_allocation_queues() {
         json("/api/jobs")[0]["state"] == "done"
     });
     assert_eq!(json("/api/jobs/1"), cli);
+    // Every chunk names the node that ran it, and the timeline has a row
+    // for that node's slot.
+    for task in cli["tasks"].as_array().unwrap() {
+        assert_eq!(task["node"], "n1", "{task}");
+    }
+    let timeline = get(addr, "/api/jobs/1/timeline.svg", &[]).text();
+    assert!(timeline.contains("n1 · slot 1"), "{timeline}");
 
     let metrics = get(addr, "/metrics", &[]).text();
     for line in [

@@ -238,6 +238,7 @@ fn task_done(step: Step) -> Option<(u64, Event)> {
                 failure: failure(Failure::Host {
                     message: "the node went away".into(),
                 }),
+                node: None,
             };
             (index, finished(output), vec![retried])
         }
@@ -260,6 +261,7 @@ fn done(index: u64, result: Result<Ended, TaskFailure>, retried: Vec<RetriedAtte
         started_at: 1_000,
         wall: Duration::from_millis(index + 1),
         retried,
+        node: None,
     }])
 }
 

@@ -23,6 +23,7 @@ mod outputs;
 mod recovery;
 mod retries;
 mod s3;
+mod s3io;
 mod snapshots;
 mod stdin;
 mod storage;

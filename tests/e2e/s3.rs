@@ -15,14 +15,14 @@ use crate::data::write_reference;
 use crate::support::{COMMAND_PROBE, GC_CONTENT, TASK_PROBE, sample, wrun, wrun_with_env};
 
 /// The S3 server of the environment.
-struct S3 {
-    endpoint: String,
+pub(crate) struct S3 {
+    pub(crate) endpoint: String,
 }
 
 impl S3 {
     /// The server at `AWS_ENDPOINT`; `None` (the test then returns) when it
     /// is not set outside CI.
-    fn from_env() -> Option<S3> {
+    pub(crate) fn from_env() -> Option<S3> {
         match std::env::var("AWS_ENDPOINT") {
             Ok(endpoint) if !endpoint.is_empty() => Some(S3 { endpoint }),
             _ if std::env::var("CI").as_deref() == Ok("true") => {
@@ -38,7 +38,7 @@ impl S3 {
     }
 
     /// A bucket name no test has used in this process.
-    fn fresh_name(&self) -> String {
+    pub(crate) fn fresh_name(&self) -> String {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         format!("wrun-test-{}-{n}", std::process::id())
@@ -46,7 +46,7 @@ impl S3 {
 
     /// A new, empty bucket (object_store cannot create one; moto takes an
     /// unsigned `PUT /BUCKET`).
-    fn bucket(&self) -> String {
+    pub(crate) fn bucket(&self) -> String {
         let bucket = self.fresh_name();
         self.curl(&["-X", "PUT", &format!("{}/{bucket}", self.endpoint)]);
         bucket
@@ -81,7 +81,60 @@ impl S3 {
             .collect()
     }
 
-    fn curl(&self, args: &[&str]) -> String {
+    /// Put the file `path` at `key` in `bucket`, replacing any object
+    /// there (signed: moto refuses an unsigned overwrite; as a form's
+    /// content type, the body would be lost).
+    pub(crate) fn put(&self, bucket: &str, key: &str, path: &Path) {
+        let data = format!("@{}", path.display());
+        let url = format!("{}/{bucket}/{key}", self.endpoint);
+        let binary = "Content-Type: application/octet-stream";
+        let mut args: Vec<&str> = vec!["-X", "PUT", "-H", binary, "--data-binary", &data];
+        let signed = signed();
+        args.extend(signed.iter().map(String::as_str));
+        args.push(&url);
+        self.curl(&args);
+    }
+
+    /// The keys in `bucket` under `prefix`, listed through the S3 API
+    /// (ListObjectsV2); uncompleted multipart uploads are no objects.
+    pub(crate) fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let url = format!(
+            "{}/{bucket}?list-type=2&max-keys=1000&prefix={prefix}",
+            self.endpoint
+        );
+        self.curl(&[&url])
+            .split("<Key>")
+            .skip(1)
+            .map(|rest| rest[..rest.find('<').unwrap()].to_owned())
+            .collect()
+    }
+
+    /// The keys of the multipart uploads in `bucket` that are neither
+    /// completed nor aborted (ListMultipartUploads).
+    pub(crate) fn uploads(&self, bucket: &str) -> Vec<String> {
+        let url = format!("{}/{bucket}?uploads", self.endpoint);
+        self.curl(&[&url])
+            .split("<Key>")
+            .skip(1)
+            .map(|rest| rest[..rest.find('<').unwrap()].to_owned())
+            .collect()
+    }
+
+    /// The bytes of the object at `key` in `bucket`.
+    /// The bytes of the object at `key` in `bucket`.
+    pub(crate) fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let url = format!("{}/{bucket}/{key}", self.endpoint);
+        let output = Command::new("curl")
+            .arg("-sSf")
+            .args(signed())
+            .arg(&url)
+            .output()
+            .expect("run curl");
+        assert!(output.status.success(), "GET {bucket}/{key}");
+        output.stdout
+    }
+
+    pub(crate) fn curl(&self, args: &[&str]) -> String {
         let output = Command::new("curl")
             .arg("-sSf")
             .args(args)
@@ -96,6 +149,22 @@ impl S3 {
     }
 }
 
+/// curl's arguments that sign a request (SigV4) with the environment's
+/// keys: moto refuses an unsigned read or overwrite of an object.
+fn signed() -> [String; 4] {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    [
+        "--aws-sigv4".to_owned(),
+        format!("aws:amz:{}:s3", var("AWS_REGION", "us-east-1")),
+        "--user".to_owned(),
+        format!(
+            "{}:{}",
+            var("AWS_ACCESS_KEY_ID", ""),
+            var("AWS_SECRET_ACCESS_KEY", "")
+        ),
+    ]
+}
+
 /// The credentials of the environment, which nothing wrun prints may show.
 fn secrets() -> Vec<String> {
     ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
@@ -105,7 +174,7 @@ fn secrets() -> Vec<String> {
         .collect()
 }
 
-fn assert_no_secret(what: &str, text: &[u8]) {
+pub(crate) fn assert_no_secret(what: &str, text: &[u8]) {
     let text = String::from_utf8_lossy(text);
     for secret in secrets() {
         assert!(!text.contains(&secret), "{what} shows a credential");
@@ -119,7 +188,7 @@ fn module_digest(module: &str) -> String {
 /// An echo of every line with a hash after it, in chunks over the inline
 /// limit (two chunks of 1.5 MB, two outputs of 2.3 MB): every large blob
 /// goes through the store.
-fn large_job<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
+pub(crate) fn large_job<'a>(input: &'a Path, out: &'a Path) -> Vec<&'a str> {
     vec![
         "submit",
         TASK_PROBE,

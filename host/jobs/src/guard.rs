@@ -2,10 +2,13 @@
 //! not be a file the job reads (its input, task module, splitter plugin or
 //! reducer, compared by device and inode, so a symlink or a hard link to
 //! one is caught), a path inside wrun's own data directory, or a
-//! directory.
+//! directory; an S3 object (`s3://BUCKET/KEY`) may not be the job's input
+//! object.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use wrun_store::object;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::home::Home;
@@ -20,6 +23,14 @@ use crate::home::Home;
 pub fn check_output(output: &Path, reads: &[&Path], home: &Home) -> Result<()> {
     let name = output.display();
     let refuse = |why: String| Err(Error::new(ErrorKind::Usage, format!("-o {name}: {why}")));
+    if output.to_str().is_some_and(object::is_url) {
+        if reads.contains(&output) {
+            return refuse(
+                "is the input object, which this job reads: choose another output key".into(),
+            );
+        }
+        return Ok(());
+    }
     if output.as_os_str().as_encoded_bytes().ends_with(b"/") || output.is_dir() {
         return refuse(
             "is a directory; -o takes the path of the file to write (e.g. DIR/out.tsv)".into(),

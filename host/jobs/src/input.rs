@@ -1,22 +1,23 @@
-//! Opening a job's input: a file or standard input, plain or compressed
-//! (gzip, bzip2, xz or zstd, recognised by their magic bytes and
-//! decompressed as they stream, with caps so that a decompression bomb
-//! fails cleanly; another compression is named, not read as data).
+//! Opening a job's input: standard input, a file or an S3 object
+//! ([`origin`]), plain or compressed (gzip, bzip2, xz or zstd, recognised
+//! by their magic bytes and decompressed as they stream, with caps so that
+//! a decompression bomb fails cleanly; another compression is named, not
+//! read as data).
 
 mod codec;
 mod inflate;
+mod origin;
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::UNIX_EPOCH;
 
 use wrun_journal::{InflateLimits, InputRef, JobId, JobSpec};
 
 use self::codec::Compression;
 use self::inflate::{CountingReader, Inflater};
+use self::origin::{Origin, Raw};
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::streams::{Notices, Source};
 
@@ -24,28 +25,33 @@ use crate::streams::{Notices, Source};
 /// inflated size.
 const PROBE_BYTES: u64 = 4 << 20;
 
-/// Open the input (`-` is standard input), decompressing it within
-/// `limits`.
+/// Open the input `path` names (`-` is standard input, `s3://BUCKET/KEY`
+/// an S3 object, read in ranged blocks), decompressing it within
+/// `limits`; with what identifies its content for a resume (a file's
+/// size and modification time, an object's size and ETag; `compressed`
+/// set).
 ///
 /// # Errors
 ///
 /// [`ErrorKind::Input`] naming the input.
-pub fn open(path: &Path, limits: InflateLimits) -> Result<Source> {
-    open_counted(path, limits).map(|(source, _)| source)
+pub fn open(path: &Path, limits: InflateLimits) -> Result<(Source, InputRef)> {
+    let raw = Origin::of(path).open()?;
+    decode(raw, &path.display().to_string(), limits).map(|(source, stamp, _)| (source, stamp))
 }
 
-/// The size a compressed input file decompresses to, estimated for
-/// automatic chunk sizing (its [`Source::size`] is unknown): exact when it
-/// inflates to less than 4 MiB, else the file's size times the ratio of
-/// its first 4 MiB, decompressed, to the compressed bytes they took.
-/// `None` for standard input, a plain input, or one that cannot be read
-/// (its run says why).
+/// The size a compressed input decompresses to, estimated for automatic
+/// chunk sizing (its [`Source::size`] is unknown): exact when it inflates
+/// to less than 4 MiB, else its size times the ratio of its first 4 MiB,
+/// decompressed, to the compressed bytes they took. `None` for standard
+/// input, a plain input, or one that cannot be read (its run says why).
 pub fn estimate_inflated(path: &Path, limits: InflateLimits) -> Option<u64> {
-    if path.as_os_str() == "-" {
+    let origin = Origin::of(path);
+    if matches!(origin, Origin::Stdin) {
         return None;
     }
-    let size = std::fs::metadata(path).ok().filter(|m| m.is_file())?.len();
-    let (source, compressed) = open_counted(path, limits).ok()?;
+    let raw = origin.open().ok()?;
+    let size = raw.size?;
+    let (source, _, compressed) = decode(raw, "", limits).ok()?;
     let compressed = compressed?;
     let inflated = io::copy(&mut source.reader.take(PROBE_BYTES), &mut io::sink()).ok()?;
     if inflated < PROBE_BYTES {
@@ -55,22 +61,19 @@ pub fn estimate_inflated(path: &Path, limits: InflateLimits) -> Option<u64> {
     u64::try_from(u128::from(size) * u128::from(inflated) / u128::from(read)).ok()
 }
 
-/// [`open`], and the count of compressed bytes read when the input is
+/// `raw`, decompressed if it is compressed, called `name` in messages;
+/// with its identity and the count of compressed bytes read when it is
 /// compressed.
-fn open_counted(path: &Path, limits: InflateLimits) -> Result<(Source, Option<Arc<AtomicU64>>)> {
-    let name = path.display().to_string();
-    let (raw, size): (Box<dyn Read + Send>, _) = if path.as_os_str() == "-" {
-        (Box::new(io::stdin()), None)
-    } else {
-        let file = File::open(path)
-            .or_kind_with(ErrorKind::Input, || format!("cannot open input {name}"))?;
-        let size = file
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| m.len());
-        (Box::new(file), size)
-    };
+fn decode(
+    raw: Raw,
+    name: &str,
+    limits: InflateLimits,
+) -> Result<(Source, InputRef, Option<Arc<AtomicU64>>)> {
+    let Raw {
+        reader: raw,
+        size,
+        mut stamp,
+    } = raw;
     let mut buffered = BufReader::with_capacity(1 << 16, CountingReader::new(raw));
     let head = buffered
         .fill_buf()
@@ -93,7 +96,7 @@ fn open_counted(path: &Path, limits: InflateLimits) -> Result<(Source, Option<Ar
             compressed: false,
             notices,
         };
-        return Ok((source, None));
+        return Ok((source, stamp, None));
     }
     let compressed = buffered.get_ref().count.clone();
     let decoder = compression
@@ -114,7 +117,8 @@ fn open_counted(path: &Path, limits: InflateLimits) -> Result<(Source, Option<Ar
         compressed: true,
         notices,
     };
-    Ok((source, Some(compressed)))
+    stamp.compressed = true;
+    Ok((source, stamp, Some(compressed)))
 }
 
 /// Open the input job `id` recorded, refusing one that changed since.
@@ -122,7 +126,8 @@ fn open_counted(path: &Path, limits: InflateLimits) -> Result<(Source, Option<Ar
 /// # Errors
 ///
 /// [`ErrorKind::JobState`] for a job without an input, one that read
-/// standard input, or whose input changed (size or modification time);
+/// standard input, or whose input changed (a file's size or modification
+/// time, an object's size or ETag);
 /// [`ErrorKind::Input`] for one that cannot be read.
 pub fn open_recorded(id: JobId, spec: &JobSpec) -> Result<Source> {
     let Some(recorded) = &spec.input else {
@@ -137,20 +142,9 @@ pub fn open_recorded(id: JobId, spec: &JobSpec) -> Result<Source> {
             format!("job {id} read standard input, which cannot be read again; submit it again"),
         ));
     }
-    let path = Path::new(&recorded.path);
-    let opened = open(path, spec.inflate)?;
-    let now = stamp(path);
-    if (now.size, now.modified_ns) != (recorded.size, recorded.modified_ns) {
-        return Err(Error::new(
-            ErrorKind::JobState,
-            format!(
-                "{}: the input changed since job {id} started (size or modification time); \
-                 its finished chunks no longer match it: submit it again",
-                recorded.path
-            ),
-        ));
-    }
-    Ok(opened)
+    let changed = format!("since job {id} started");
+    let raw = Origin::of(Path::new(&recorded.path)).open_unchanged(recorded, &changed)?;
+    decode(raw, &recorded.path, spec.inflate).map(|(source, _, _)| source)
 }
 
 /// The extension that names an input's format: `reads.fq.gz` (or `.bz2`,
@@ -162,29 +156,5 @@ pub fn format_extension(path: &Path) -> Option<&str> {
             .extension()
             .and_then(|e| e.to_str()),
         _ => Some(extension),
-    }
-}
-
-/// What identifies the input's content for a resume: its path, size and
-/// modification time.
-pub fn stamp(path: &Path) -> InputRef {
-    if path.as_os_str() == "-" {
-        return InputRef {
-            path: "-".to_owned(),
-            size: None,
-            modified_ns: None,
-            compressed: false,
-        };
-    }
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let metadata = std::fs::metadata(path).ok();
-    InputRef {
-        path: absolute.display().to_string(),
-        size: metadata.as_ref().map(|m| m.len()),
-        modified_ns: metadata
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i128),
-        compressed: false,
     }
 }

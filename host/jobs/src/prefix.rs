@@ -17,6 +17,7 @@ use std::path::Path;
 use wrun_journal::{JobId, JobSpec, OutputRef};
 use wrun_scheduler::Prior;
 use wrun_store::Digest;
+use wrun_store::object;
 
 use crate::error::{ErrorKind, OrKind, Result};
 use crate::streams::Destination;
@@ -35,8 +36,9 @@ pub(crate) enum Unchecked {
         /// `-o`'s path.
         name: String,
     },
-    /// Standard output, or a file that is not a regular one (a device, a
-    /// pipe): written from the start.
+    /// Standard output, a file that is not a regular one (a device, a
+    /// pipe), or an S3 object (an upload, completed only when the job
+    /// succeeds): written from the start.
     Stream(Destination),
 }
 
@@ -76,6 +78,9 @@ impl Unchecked {
         let Some(path) = path else {
             return Destination::open(None).map(Unchecked::Stream);
         };
+        if path.to_str().is_some_and(object::is_url) {
+            return Destination::open(Some(path)).map(Unchecked::Stream);
+        }
         let regular = match std::fs::metadata(path) {
             Ok(meta) => meta.is_file(),
             Err(error) if error.kind() == io::ErrorKind::NotFound => true,

@@ -1,6 +1,7 @@
 //! A job's two streams: the input it reads ([`Source`]) and the output it
-//! writes in input order ([`Destination`], compressed as its name says:
-//! [`encoding`]), each with what messages call it.
+//! writes in input order ([`Destination`]: a file, standard output or an
+//! S3 object, compressed as its name says: [`encoding`]), each with what
+//! messages call it.
 
 pub(crate) mod encoding;
 
@@ -9,16 +10,21 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use wrun_store::object::{self, Object, Upload};
+
 use self::encoding::{Encoder, Encoding};
 use crate::error::{ErrorKind, OrKind, Result};
 
 /// Where a job's output goes, and its name for messages. Each write is
 /// one piece of the output (a chunk's, the reducer's), compressed into
 /// units of its own when the name asks for compression; [`finish`]
-/// (Destination::finish) ends a complete output.
+/// (Destination::finish) ends a complete output. An S3 object
+/// (`s3://BUCKET/KEY`) is one multipart upload that only `finish`
+/// completes: dropped unfinished (a failed, cancelled or suspended job),
+/// it is aborted and the key gets nothing.
 pub struct Destination {
     /// The stream, compressed bytes when encoded.
-    stream: Box<dyn Write>,
+    stream: Sink,
     encoder: Encoder,
     /// `-o`'s path, `standard output`, `the client's output`.
     pub name: String,
@@ -34,14 +40,28 @@ impl std::fmt::Debug for Destination {
 }
 
 impl Destination {
-    /// Create (truncate) `path`, compressed as its extension says, or take
-    /// standard output (plain).
+    /// Create (truncate) `path`, or start an upload to the S3 object it
+    /// names (`s3://BUCKET/KEY`), compressed as its extension says; or
+    /// take standard output (plain).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Output`] naming the file.
+    /// [`ErrorKind::Output`] naming the file or object.
     pub fn open(path: Option<&Path>) -> Result<Self> {
         match path {
+            Some(path) if path.to_str().is_some_and(object::is_url) => {
+                let name = path.display().to_string();
+                let upload = Object::new(&name)
+                    .and_then(Object::upload)
+                    .or_kind_with(ErrorKind::Output, || format!("cannot create {name}"))?;
+                let encoder = Encoder::new(Encoding::of(path))
+                    .or_kind_with(ErrorKind::Output, || format!("cannot compress {name}"))?;
+                Ok(Destination {
+                    stream: Sink::Object(upload),
+                    encoder,
+                    name,
+                })
+            }
             Some(path) => {
                 let name = path.display().to_string();
                 let file = File::create(path)
@@ -58,7 +78,7 @@ impl Destination {
     /// A plain stream named `name`.
     pub fn new(stream: Box<dyn Write>, name: String) -> Self {
         Destination {
-            stream,
+            stream: Sink::Stream(stream),
             encoder: Encoder::Plain,
             name,
         }
@@ -77,15 +97,16 @@ impl Destination {
         let encoder = Encoder::new(encoding)
             .or_kind_with(ErrorKind::Output, || format!("cannot compress {name}"))?;
         Ok(Destination {
-            stream,
+            stream: Sink::Stream(stream),
             encoder,
             name,
         })
     }
 
-    /// End a complete output (BGZF's end-of-file block) and flush it. An
-    /// output that stops early is only dropped: it holds whole pieces, and
-    /// no end-of-file block says it is complete.
+    /// End a complete output (BGZF's end-of-file block) and flush it, or
+    /// complete its upload. An output that stops early is only dropped: a
+    /// file holds whole pieces, and no end-of-file block says it is
+    /// complete; an upload is aborted.
     ///
     /// # Errors
     ///
@@ -93,7 +114,34 @@ impl Destination {
     pub fn finish(mut self) -> io::Result<()> {
         let trailer = self.encoder.trailer()?;
         self.stream.write_all(&trailer)?;
-        self.stream.flush()
+        match self.stream {
+            Sink::Stream(mut stream) => stream.flush(),
+            Sink::Object(upload) => upload.complete().map_err(io::Error::other),
+        }
+    }
+}
+
+/// The bytes of a [`Destination`], once encoded.
+enum Sink {
+    /// A file or standard output.
+    Stream(Box<dyn Write>),
+    /// An S3 object's upload.
+    Object(Upload),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stream(stream) => stream.write(buf),
+            Sink::Object(upload) => upload.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stream(stream) => stream.flush(),
+            Sink::Object(upload) => upload.flush(),
+        }
     }
 }
 

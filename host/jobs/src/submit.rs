@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wrun_journal::{CheckpointEvery, InflateLimits, InputRef, JobSpec, LimitsSpec};
+use wrun_journal::{CheckpointEvery, InflateLimits, JobSpec, LimitsSpec};
 use wrun_runtime::{Chunk, Kind, ModuleInfo, Unit};
 use wrun_scheduler::Chunking;
+use wrun_store::object;
 use wrun_store::{BlobStore, Digest};
 
 use crate::admit::{self, Admitted, ModuleBytes};
@@ -150,7 +151,7 @@ pub fn prepare(
     let Some(input_path) = request.input.clone() else {
         return once(&runtime, &request, view.as_deref()).map(Submitted::Once);
     };
-    let input = crate::input::open(&input_path, request.inflate)?;
+    let (input, input_stamp) = crate::input::open(&input_path, request.inflate)?;
     let format = |info: &ModuleInfo| {
         check_adaptive(&request, info)?;
         admit::resolve_format(&request.format, info, &input_path)
@@ -192,15 +193,13 @@ pub fn prepare(
     let mut spec = JobSpec {
         module: request.task.reference(),
         format: Some(admitted.format.reference()),
-        input: Some(InputRef {
-            compressed: input.compressed,
-            ..crate::input::stamp(&input_path)
-        }),
-        output: request.output.as_deref().map(|p| {
-            std::path::absolute(p)
+        input: Some(input_stamp),
+        output: request.output.as_deref().map(|p| match p.to_str() {
+            Some(url) if object::is_url(url) => url.to_owned(),
+            _ => std::path::absolute(p)
                 .unwrap_or_else(|_| p.to_owned())
                 .display()
-                .to_string()
+                .to_string(),
         }),
         chunk_records: request.chunk_records,
         chunk_bytes: request.chunk_bytes,

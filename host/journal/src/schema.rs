@@ -9,10 +9,10 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The version this build writes.
-pub(crate) const VERSION: u32 = 6;
+pub(crate) const VERSION: u32 = 7;
 
 /// `MIGRATIONS[n]` upgrades version `n` to `n + 1`.
-const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: [&str; VERSION as usize] = [V1, V2, V3, V4, V5, V6, V7];
 
 /// Version 1. Job numbers are never reused (`AUTOINCREMENT`), so a number
 /// once shown always names the same job. Task rows hold only what every task has plus the columns of
@@ -177,6 +177,12 @@ ALTER TABLE tasks ADD COLUMN resumed_at INTEGER;
 ALTER TABLE tasks ADD COLUMN resumed_position TEXT;
 ALTER TABLE tasks ADD COLUMN resumed_fuel INTEGER;
 ";
+
+/// Version 7. A job's input may be an S3 object (`s3://BUCKET/KEY`),
+/// recorded in the spec's JSON with its size and ETag (`InputRef::etag`);
+/// no table changes, but a wrun of version 6 would resume such a job
+/// without the ETag check, so it must refuse this journal as too new.
+const V7: &str = "-- job specs may name S3 inputs with their ETag";
 
 /// Why the schema could not be brought up to date.
 #[derive(Debug)]

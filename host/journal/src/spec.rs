@@ -103,16 +103,22 @@ pub struct ModuleRef {
     pub digest: String,
 }
 
-/// The input file and the stamp that tells whether it changed.
+/// The input (a file, standard input or an S3 object) and the stamp that
+/// tells whether it changed: a file's size and modification time, an
+/// object's size and ETag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputRef {
-    /// Absolute path, or `-` for standard input (which cannot be resumed).
+    /// Absolute path, `-` for standard input (which cannot be resumed), or
+    /// an object's URL, `s3://BUCKET/KEY` (no credentials).
     pub path: String,
     /// Its size in bytes when it was submitted (`None` for standard input,
     /// or when it could not be read).
     pub size: Option<u64>,
-    /// Modification time, nanoseconds since the Unix epoch.
+    /// A file's modification time, nanoseconds since the Unix epoch.
     pub modified_ns: Option<i128>,
+    /// An object's ETag, as the server gave it (schema version 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// gzip-compressed: `size` is not what the chunks cover.
     #[serde(default)]
     pub compressed: bool,

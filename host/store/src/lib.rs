@@ -34,7 +34,9 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+pub mod object;
 mod remote;
+mod s3;
 mod stream;
 mod view;
 

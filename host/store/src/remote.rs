@@ -14,13 +14,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{
-    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    RetryConfig,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::stream::BLOCK;
 use crate::{Digest, StoreError};
@@ -59,36 +55,12 @@ impl Remote {
         if bucket.is_empty() {
             return Err(open_error("no bucket: give s3://BUCKET/PREFIX".to_owned()));
         }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        // Bounded unless the environment says otherwise: a dead endpoint
-        // fails the calls, it does not stall the workers.
-        for (key, value) in [
-            (ClientConfigKey::ConnectTimeout, "5s"),
-            (ClientConfigKey::Timeout, "120s"),
-        ] {
-            let key = AmazonS3ConfigKey::Client(key);
-            if builder.get_config_value(&key).is_none() {
-                builder = builder.with_config(key, value);
-            }
-        }
-        let s3 = builder
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: 3,
-                retry_timeout: Duration::from_secs(15),
-            })
-            .build()
-            .map_err(|e| open_error(e.to_string()))?;
+        let s3 = crate::s3::client(bucket).map_err(open_error)?;
         let store: Arc<dyn ObjectStore> = match prefix.trim_matches('/') {
             "" => Arc::new(s3),
             prefix => Arc::new(PrefixStore::new(s3, prefix)),
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wrun-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| open_error(e.to_string()))?;
+        let runtime = crate::s3::runtime().map_err(|e| open_error(e.to_string()))?;
         let remote = Remote {
             url: url.trim_end_matches('/').to_owned(),
             store,

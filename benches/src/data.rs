@@ -1,11 +1,15 @@
 //! Reference data (`--data`): sw-search against a 10 MB reference granted
 //! as a data file, in local mode and through a broker and two nodes (each
 //! node on its own store, fetching the data blob by digest once, and all
-//! on one shared `file://` store), against ssearch36 on the same search;
-//! and the store's put and get of 1 MiB and 64 MiB blobs.
+//! on one shared `file://` store, and all on one S3 bucket), against
+//! ssearch36 on the same search; and the store's put and get of 1 MiB and
+//! 64 MiB blobs on a `file://` store and on S3. The S3 rows need a server
+//! named by `AWS_ENDPOINT` (`benches/run` starts moto with
+//! `.ci/s3-up.sh`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use wrun_store::BlobStore;
@@ -71,6 +75,14 @@ pub(crate) fn data(table: &mut Table, dir: &Path, workers: usize, scale: usize) 
     let shared_time = median(|| search(&client, &queries, &reference, Some(&on_shared.endpoint)));
     drop(on_shared);
 
+    let s3 = S3::from_env();
+    let s3_time = s3.as_ref().map(|s3| {
+        let store = format!("s3://{}/cluster", s3.bucket());
+        let on_s3 = Cluster::start(&root.join("s3"), workers, Some(&store));
+        let client = root.join("s3-client");
+        median(|| search(&client, &queries, &reference, Some(&on_s3.endpoint)))
+    });
+
     let ssearch = median(|| {
         let started = Instant::now();
         let status = Command::new("ssearch36")
@@ -108,17 +120,76 @@ pub(crate) fn data(table: &mut Table, dir: &Path, workers: usize, scale: usize) 
         &format!("{what}, broker + 2 nodes, shared file:// store"),
         fmt_ms(shared_time),
         &format!(
-            "{:.2}x local; an S3 store is not built yet (no row)",
+            "{:.2}x local",
             shared_time.as_secs_f64() / local.as_secs_f64()
         ),
     );
-    store_latency(table, &root);
+    match s3_time {
+        Some(s3_time) => table.row(
+            &format!("{what}, broker + 2 nodes, one S3 bucket (moto)"),
+            fmt_ms(s3_time),
+            &format!(
+                "{:.2}x local, {:.2}x the shared file:// store",
+                s3_time.as_secs_f64() / local.as_secs_f64(),
+                s3_time.as_secs_f64() / shared_time.as_secs_f64()
+            ),
+        ),
+        None => table.row(&format!("{what}, on S3"), "skipped", S3::SKIPPED),
+    }
+    let file = root.join("latency-store");
+    store_latency(table, "file://", "local disk, fsynced put", || {
+        BlobStore::open_local(&file).expect("the file store")
+    });
+    match &s3 {
+        Some(s3) => {
+            let url = format!("s3://{}/latency", s3.bucket());
+            let caches = root.join("latency-caches");
+            let mut fresh = 0;
+            // A fresh local cache for every store, so that a get reads the
+            // bucket, not the verified copy a put left on this machine.
+            store_latency(table, "S3, moto", "over loopback HTTP", || {
+                fresh += 1;
+                BlobStore::open(&url, &caches.join(fresh.to_string())).expect("the S3 store")
+            })
+        }
+        None => table.row("data: store put / get on S3", "skipped", S3::SKIPPED),
+    }
 }
 
-/// Put (a new blob each time, fsynced) and get (read and verified) of
-/// 1 MiB and 64 MiB blobs on the local file store.
-fn store_latency(table: &mut Table, root: &Path) {
-    let store = BlobStore::open_local(&root.join("latency-store")).expect("store");
+/// The S3 server of `AWS_ENDPOINT` and the `AWS_*` variables, if set.
+struct S3 {
+    endpoint: String,
+}
+
+impl S3 {
+    const SKIPPED: &str = "AWS_ENDPOINT is not set: run .ci/s3-up.sh and source its env file";
+
+    fn from_env() -> Option<S3> {
+        let endpoint = std::env::var("AWS_ENDPOINT").ok()?;
+        (!endpoint.is_empty()).then_some(S3 { endpoint })
+    }
+
+    /// A new, empty bucket (object_store cannot create one; moto takes an
+    /// unsigned `PUT /BUCKET`).
+    fn bucket(&self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let bucket = format!("wrun-bench-{}-{n}", std::process::id());
+        let status = Command::new("curl")
+            .args(["-sf", "-X", "PUT"])
+            .arg(format!("{}/{bucket}", self.endpoint))
+            .stdout(Stdio::null())
+            .status()
+            .expect("curl");
+        assert!(status.success(), "cannot create bucket {bucket}");
+        bucket
+    }
+}
+
+/// Put (a new blob each time) and get (read and verified, through a store
+/// from `open`) of 1 MiB and 64 MiB blobs on the store `open` gives.
+fn store_latency(table: &mut Table, kind: &str, note: &str, mut open: impl FnMut() -> BlobStore) {
+    let store = open();
     for (label, size) in [("1 MiB", 1usize << 20), ("64 MiB", 64 << 20)] {
         let mut round = 0u8;
         let mut digest = None;
@@ -132,15 +203,16 @@ fn store_latency(table: &mut Table, root: &Path) {
         });
         let digest = digest.unwrap();
         let get = median(|| {
+            let reader = open();
             let started = Instant::now();
-            let bytes = store.get(&digest).expect("get").expect("present");
+            let bytes = reader.get(&digest).expect("get").expect("present");
             assert_eq!(bytes.len(), size);
             started.elapsed()
         });
         table.row(
-            &format!("data: store put / get of a {label} blob (file://)"),
+            &format!("data: store put / get of a {label} blob ({kind})"),
             format!("{} / {}", fmt_ms(put), fmt_ms(get)),
-            "local disk, fsynced put; get verifies the digest. S3 (moto): not built yet",
+            &format!("{note}; get verifies the digest"),
         );
     }
 }

@@ -7,6 +7,7 @@
 
 mod broker;
 mod browser;
+mod download;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -92,6 +93,9 @@ pub(crate) struct Response {
     /// Header lines as sent (`Name: value`).
     pub(crate) headers: Vec<String>,
     pub(crate) body: Vec<u8>,
+    /// False when a chunked body ended without its last chunk (a
+    /// transfer the server broke off).
+    pub(crate) whole: bool,
 }
 
 impl Response {
@@ -147,7 +151,9 @@ pub(crate) fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Response {
     }
     let mut response = response.expect("a response head");
     if response.header("transfer-encoding") == Some("chunked") {
-        response.body = unchunk(&response.body);
+        let (body, whole) = unchunk(&response.body);
+        response.body = body;
+        response.whole = whole;
     }
     response
 }
@@ -167,26 +173,31 @@ fn head(raw: &[u8]) -> Option<Response> {
         status,
         headers: lines.map(str::to_owned).collect(),
         body: raw[split + 4..].to_vec(),
+        whole: true,
     })
 }
 
-/// A body in HTTP/1.1's chunked coding, decoded.
-fn unchunk(mut coded: &[u8]) -> Vec<u8> {
+/// A body in HTTP/1.1's chunked coding, decoded, and whether it ended
+/// with its last (empty) chunk.
+fn unchunk(mut coded: &[u8]) -> (Vec<u8>, bool) {
     let mut body = Vec::new();
     loop {
-        let line = coded
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("a chunk size line");
+        let Some(line) = coded.windows(2).position(|w| w == b"\r\n") else {
+            return (body, false);
+        };
         let size = std::str::from_utf8(&coded[..line])
             .ok()
             .and_then(|hex| usize::from_str_radix(hex.trim(), 16).ok())
             .expect("a chunk size");
         if size == 0 {
-            return body;
+            return (body, true);
         }
-        body.extend_from_slice(&coded[line + 2..line + 2 + size]);
-        coded = &coded[line + 2 + size + 2..];
+        let Some(data) = coded.get(line + 2..line + 2 + size) else {
+            body.extend_from_slice(&coded[line + 2..]);
+            return (body, false);
+        };
+        body.extend_from_slice(data);
+        coded = coded.get(line + 2 + size + 2..).unwrap_or_default();
     }
 }
 

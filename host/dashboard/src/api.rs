@@ -21,14 +21,14 @@ use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use wrun_jobs::views::{Filter, JOB_STATES};
+use tokio::sync::{Semaphore, mpsc};
+use wrun_jobs::views::{Filter, JOB_STATES, JobDetail};
 use wrun_jobs::{Destination, Error, ErrorKind};
 use wrun_journal::JobId;
 
@@ -39,6 +39,36 @@ use crate::source::Source;
 
 /// What every handler reads from.
 type App = Arc<dyn Source>;
+
+/// Downloads of outputs that may run at once: each holds a blocking
+/// thread while its client reads, so a few stalled clients must not take
+/// every thread the pages read the journal on.
+const DOWNLOADS: usize = 2;
+
+/// Seconds a 503 tells its client to wait (`Retry-After`).
+const RETRY_AFTER_S: u64 = 5;
+
+/// The download slots, as handlers take them.
+type Downloads = Arc<Semaphore>;
+
+/// The routes' state: the source and the download slots.
+#[derive(Clone)]
+struct AppState {
+    source: App,
+    downloads: Downloads,
+}
+
+impl FromRef<AppState> for App {
+    fn from_ref(state: &AppState) -> App {
+        state.source.clone()
+    }
+}
+
+impl FromRef<AppState> for Downloads {
+    fn from_ref(state: &AppState) -> Downloads {
+        state.downloads.clone()
+    }
+}
 
 /// The dashboard's routes over `source`, without authentication.
 pub(crate) fn routes(source: App) -> Router {
@@ -56,7 +86,10 @@ pub(crate) fn routes(source: App) -> Router {
         .route("/api/nodes", get(nodes))
         .route("/api/allocations", get(allocations))
         .route("/metrics", get(metrics))
-        .with_state(source)
+        .with_state(AppState {
+            source,
+            downloads: Arc::new(Semaphore::new(DOWNLOADS)),
+        })
 }
 
 /// Where the jobs run and which pages there are.
@@ -76,14 +109,21 @@ struct JobsQuery {
     since: Option<String>,
 }
 
-/// A failed request: its status and a message, sent as `{"error": ...}`.
+/// A failed request: its status and a message, sent as `{"error": ...}`;
+/// a 503 says when to try again (`Retry-After`).
 #[derive(Debug)]
 struct Failure(StatusCode, String);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.1 });
-        (self.0, axum::Json(body)).into_response()
+        let mut response = (self.0, axum::Json(body)).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, RETRY_AFTER_S.into());
+        }
+        response
     }
 }
 
@@ -188,8 +228,9 @@ async fn throughput(State(source): State<App>, Path(id): Path<JobId>) -> Result<
 }
 
 async fn nodes(State(source): State<App>) -> Result<Response, Failure> {
-    let nodes = read(source, |source| {
-        source.nodes().ok_or_else(|| not_here("nodes"))
+    let nodes = read(source, |source| match source.nodes() {
+        Some(nodes) => nodes.map_err(|e| Failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        None => Err(not_here("nodes")),
     })
     .await?;
     Ok(json(&nodes))
@@ -229,18 +270,34 @@ async fn metrics(State(source): State<App>) -> Result<Response, Failure> {
 /// Output pieces in flight to the client, at most.
 const OUTPUT_PIECES: usize = 16;
 
-/// The job's output, streamed as the job library writes it. A failure
-/// before the first byte is an error status; after it, the body ends
-/// early (the status is sent by then).
-async fn output(State(source): State<App>, Path(id): Path<JobId>) -> Result<Response, Failure> {
-    // Fail early, with a status, for a job that does not exist.
+/// The job's output, streamed as the job library writes it on a blocking
+/// thread, at most [`DOWNLOADS`] at once (beyond that, 503 with
+/// `Retry-After`). A job whose
+/// output is not complete (a chunk not done, unless it failed under
+/// `--keep-going`) is 409 before anything is sent. A failure after the
+/// status is sent (a stored output found damaged) ends the body with an
+/// error, so the client sees a broken transfer rather than a short file.
+async fn output(
+    State(source): State<App>,
+    State(downloads): State<Downloads>,
+    Path(id): Path<JobId>,
+) -> Result<Response, Failure> {
+    let slot = downloads.try_acquire_owned().map_err(|_| busy())?;
+    // Fail early, with a status, for a job that does not exist or is not
+    // finished.
     let detail = read(source.clone(), move |source| Ok(source.job(id)?)).await?;
-    let (sender, receiver) = mpsc::channel::<Bytes>(OUTPUT_PIECES);
+    if let Some(why) = incomplete(&detail) {
+        return Err(Failure(StatusCode::CONFLICT, why));
+    }
+    let (sender, receiver) = mpsc::channel(OUTPUT_PIECES);
     let name = format!("job {id} output");
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let failed = sender.clone();
         let out = Destination::new(Box::new(Pipe(sender)), name);
         if let Err(error) = source.output(id, out) {
             tracing::warn!(target: "wrun::dashboard", "output of job {id}: {error}");
+            let _ = failed.blocking_send(Err(std::io::Error::other(error.to_string())));
         }
     });
     let stream = pieces(receiver);
@@ -258,22 +315,58 @@ async fn output(State(source): State<App>, Path(id): Path<JobId>) -> Result<Resp
         .into_response())
 }
 
-/// The pieces `receiver` gets, as a stream of body chunks.
-fn pieces(
-    receiver: mpsc::Receiver<Bytes>,
-) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+/// 503: every download slot is taken.
+fn busy() -> Failure {
+    Failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "all {DOWNLOADS} output downloads this dashboard serves at once are in progress: \
+             try again in {RETRY_AFTER_S} s (or use `wrun output JOB`)"
+        ),
+    )
+}
+
+/// Why `detail`'s job has no complete output yet, if it has none: some
+/// chunk is not done (a failed one counts as finished under
+/// `--keep-going`), or its input is not split to the end.
+fn incomplete(detail: &JobDetail) -> Option<String> {
+    let job = &detail.job;
+    let failed = match detail.spec.keep_going {
+        true => job.tasks.failed,
+        false => 0,
+    };
+    let finished = job.tasks.done + failed;
+    if job.tasks_total == Some(finished) {
+        return None;
+    }
+    let total = job
+        .tasks_total
+        .map_or_else(|| "?".to_owned(), |total| total.to_string());
+    Some(format!(
+        "job {} has no complete output: it is {}, with {} of {total} chunks done \
+         (`wrun output {}` writes the chunks done so far)",
+        job.id, job.state, job.tasks.done, job.id
+    ))
+}
+
+/// A piece of output, or the error that ended it.
+type Piece = std::io::Result<Bytes>;
+
+/// The pieces `receiver` gets, as a stream of body chunks; an error ends
+/// the body without its end marker.
+fn pieces(receiver: mpsc::Receiver<Piece>) -> impl futures::Stream<Item = Piece> + Send + 'static {
     futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|piece| (Ok(piece), receiver))
+        receiver.recv().await.map(|piece| (piece, receiver))
     })
 }
 
 /// A writer whose every write is a piece sent to the response body.
-struct Pipe(mpsc::Sender<Bytes>);
+struct Pipe(mpsc::Sender<Piece>);
 
 impl Write for Pipe {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
         Ok(buf.len())
     }

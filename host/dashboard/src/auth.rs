@@ -14,6 +14,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOK
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
 use crate::error::DashboardError;
@@ -119,12 +120,13 @@ fn carried(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
-/// The value of the query's `token` parameter, if any.
+/// The value of the query's `token` parameter, if any, percent-decoded
+/// (`%2B` is `+`; a `+` stays a `+`, since no token holds a space).
 fn query_token(uri: &Uri) -> Option<String> {
     uri.query()?
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
-        .map(str::to_owned)
+        .map(|value| percent_decode_str(value).decode_utf8_lossy().into_owned())
 }
 
 /// `uri`'s path and query without its `token` parameter.
@@ -151,6 +153,24 @@ mod tests {
         assert_eq!(query_token(&uri).as_deref(), Some("s3cret"));
         assert_eq!(without_token(&uri), "/job?x=1");
         assert_eq!(without_token(&"/?token=a".parse().unwrap()), "/");
+    }
+
+    #[test]
+    fn a_token_in_the_query_is_percent_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "a+b/c=d%e\n").unwrap();
+        let token = Token::read(&path).unwrap();
+        for query in [
+            "/?token=a%2Bb%2Fc%3Dd%25e",
+            "/?x=1&token=a+b/c=d%25e",
+            "/?token=a%2bb/c=d%e&x=1",
+        ] {
+            let given = query_token(&query.parse().unwrap()).unwrap();
+            assert!(token.matches(&given), "{query} gave {given:?}");
+        }
+        let given = query_token(&"/?token=a%20b/c=d%25e".parse().unwrap()).unwrap();
+        assert!(!token.matches(&given));
     }
 
     #[test]

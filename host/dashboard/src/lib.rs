@@ -26,4 +26,4 @@ mod source;
 pub use auth::{COOKIE_NAME, Token};
 pub use error::DashboardError;
 pub use server::{Config, Server};
-pub use source::{LocalSource, Source};
+pub use source::{LocalSource, Source, Unanswered};

@@ -117,7 +117,9 @@ pub fn render(source: &dyn Source) -> Result<String> {
         "Output bytes of done tasks",
         output_bytes,
     );
-    if let Some(nodes) = source.nodes() {
+    // Nodes not listed in time leave the gauge out of this scrape: a
+    // missing series, not a false zero.
+    if let Some(Ok(nodes)) = source.nodes() {
         let connected = Gauge::<i64>::default();
         connected.set(nodes.len() as i64);
         registry.register("wrun_nodes_connected", "Nodes connected now", connected);

@@ -10,6 +10,12 @@ use wrun_jobs::{Destination, Home, Result};
 use wrun_journal::{JobId, TaskTotals};
 use wrun_protocol::protocol::NodeInfo;
 
+/// Whoever keeps the nodes did not list them in time (a broker's socket
+/// thread that is stuck or gone); the message says who and how long.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Unanswered(pub String);
+
 /// Jobs, their chunks and, on a broker, nodes and allocation queues; each
 /// call reads them afresh. Called from blocking threads: a call may wait
 /// for the journal.
@@ -49,8 +55,13 @@ pub trait Source: Send + Sync + 'static {
     /// stored output, the journal.
     fn output(&self, id: JobId, out: Destination) -> Result<()>;
     /// The connected nodes (`wrun nodes --json`); `None` where there are
-    /// none to have (the local journal).
-    fn nodes(&self) -> Option<Vec<NodeInfo>>;
+    /// none to have (the local journal). A call waits for them a bounded
+    /// time.
+    ///
+    /// # Errors
+    ///
+    /// [`Unanswered`] when whoever keeps them did not answer in that time.
+    fn nodes(&self) -> Option<std::result::Result<Vec<NodeInfo>, Unanswered>>;
     /// The allocation queues with their allocations (`wrun alloc ls
     /// --json`); `None` where there are none to have.
     fn allocations(&self) -> Option<Vec<Queue>>;
@@ -94,7 +105,7 @@ impl Source for LocalSource {
         wrun_jobs::output::write(&self.home, id, out, &mut |_| {})
     }
 
-    fn nodes(&self) -> Option<Vec<NodeInfo>> {
+    fn nodes(&self) -> Option<std::result::Result<Vec<NodeInfo>, Unanswered>> {
         None
     }
 

@@ -66,7 +66,7 @@ enum Outgoing {
 }
 
 /// How long [`BrokerHandle::nodes`] waits for the socket thread.
-const NODES_WAIT: Duration = Duration::from_secs(2);
+pub const NODES_WAIT: Duration = Duration::from_secs(2);
 
 /// How jobs reach the broker's queue: cheap to clone.
 #[derive(Clone)]

@@ -6,6 +6,7 @@
 
 mod admission;
 mod advice;
+mod after;
 mod cache;
 mod cli;
 mod cluster;

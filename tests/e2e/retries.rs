@@ -59,6 +59,7 @@ fn spec() -> JobSpec {
         adaptive_ms: None,
         checkpoint_every: None,
         data: Vec::new(),
+        after: Vec::new(),
         args: Vec::new(),
         limits: LimitsSpec {
             fuel: None,

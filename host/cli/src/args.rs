@@ -405,11 +405,19 @@ pub(crate) struct SubmitArgs {
     pub(crate) module: PathBuf,
 
     /// Input file to split into records; `-` reads standard input. Either
-    /// may be gzip-compressed (`reads.fq.gz`).
+    /// may be gzip-compressed (`reads.fq.gz`). `job:JOB` reads job JOB's
+    /// output (as `wrun output JOB` writes it), once JOB is done.
     /// Without it the module runs once, with no records: for tasks that do
     /// their work in `step()`, or commands that need no input.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) input: Option<PathBuf>,
+
+    /// Start once job JOB (of the same journal, or of the broker's with
+    /// --broker) is done (repeatable): the job is recorded at once and
+    /// waits, saying what for; it fails with exit code 19 if JOB failed,
+    /// was cancelled or removed, and is refused if JOB does not exist.
+    #[arg(long, value_name = "JOB", value_parser = clap::value_parser!(i64).range(1..))]
+    pub(crate) after: Vec<i64>,
 
     /// Write the output here instead of standard output: FILE.gz as BGZF
     /// (gzip that samtools and tabix index), FILE.zst as zstd, others plain.
@@ -579,7 +587,8 @@ pub(crate) struct SubmitArgs {
 /// Without JOB, a table of every job with its progress and ETA; with JOB,
 /// the job's definition and every task.
 ///
-/// A job is `running` while a process runs it, `interrupted` when that
+/// A job is `running` while a process runs it (`waiting for JOB` while it
+/// waits for a job it comes after, `--after`), `interrupted` when that
 /// process died (`wrun resume JOB` goes on), else `done`, `failed` or
 /// `cancelled`.
 #[derive(Debug, Args)]

@@ -51,6 +51,9 @@ pub(crate) enum Code {
     Abi = 17,
     /// The broker cannot be reached, refused us, or was lost.
     Broker = 18,
+    /// A job it waits for (`--after`, `--input job:JOB`) does not exist,
+    /// failed, was cancelled or was removed.
+    Dependency = 19,
 }
 
 /// The exit-code table shown in `--help`.
@@ -79,6 +82,8 @@ Exit codes:
   17  a task broke the guest ABI, or the host failed running it (after --retries)
   18  the broker (--broker) cannot be reached, refused this client or key, or
       was lost mid-job (the job is journaled there: `wrun resume JOB --broker`)
+  19  a job it waits for (--after JOB, --input job:JOB) does not exist,
+      failed, was cancelled or was removed
 
 A job whose tasks failed has them recorded: `wrun status JOB` lists them,
 `wrun logs JOB` shows their logs, `wrun retry JOB` runs them again.";
@@ -86,7 +91,7 @@ A job whose tasks failed has them recorded: `wrun status JOB` lists them,
 impl Code {
     /// Every code, in order.
     #[cfg(test)]
-    const ALL: [Code; 18] = [
+    const ALL: [Code; 19] = [
         Code::Internal,
         Code::Usage,
         Code::Input,
@@ -105,6 +110,7 @@ impl Code {
         Code::TaskError,
         Code::Abi,
         Code::Broker,
+        Code::Dependency,
     ];
 
     /// The code for a task failure.
@@ -186,6 +192,7 @@ fn kind_code(kind: ErrorKind) -> Code {
         ErrorKind::Cancelled => Code::Cancelled,
         ErrorKind::JobState => Code::JobState,
         ErrorKind::Suspended => Code::Suspended,
+        ErrorKind::Dependency => Code::Dependency,
         ErrorKind::Task(kind) => Code::of_task(kind),
     }
 }

@@ -62,7 +62,7 @@ pub(crate) fn show_jobs(views: &[JobView], json: bool) -> Result<(), Fail> {
             view.id,
             view.name.as_deref().unwrap_or("-"),
             view.module,
-            view.state,
+            state_text(view),
             view.tasks.done,
             view.tasks.failed,
             view.tasks_total.map_or("?".to_owned(), |t| t.to_string()),
@@ -148,13 +148,25 @@ fn describe_moves(tasks: &[wrun_jobs::views::TaskView]) -> String {
     text
 }
 
+/// A job's state as the tables show it: `waiting for JOB` while it waits.
+fn state_text(view: &JobView) -> String {
+    match view.waiting_for {
+        Some(dep) => format!("waiting for {dep}"),
+        None => view.state.clone(),
+    }
+}
+
 fn describe_job(view: &JobView, spec: &JobSpec) -> String {
     let mut text = String::new();
     let name = view
         .name
         .as_ref()
         .map_or_else(String::new, |n| format!(" ({n})"));
-    let _ = writeln!(text, "job {}{name}: {}", view.id, view.state);
+    let _ = writeln!(text, "job {}{name}: {}", view.id, state_text(view));
+    if !view.after.is_empty() {
+        let jobs: Vec<String> = view.after.iter().map(|id| id.to_string()).collect();
+        let _ = writeln!(text, "  after     job {}", jobs.join(", job "));
+    }
     let _ = writeln!(
         text,
         "  module    {} (blake3 {})",

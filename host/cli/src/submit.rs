@@ -53,6 +53,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         },
         checkpoint_every: args.checkpoint_every,
         data: args.data.clone(),
+        after: args.after.clone(),
     };
     let keeping = Keeping {
         name: args.name.clone(),
@@ -88,13 +89,18 @@ fn on_broker(prepared: Prepared, args: &SubmitArgs) -> Result<(), Fail> {
         fresh: args.fresh || args.input.as_ref().is_some_and(|i| i.as_os_str() == "-"),
         journal: !args.no_journal,
         priority: args.priority,
-        size: prepared.input.size,
+        size: prepared.input.as_ref().and_then(|input| input.size),
         modules: prepared.modules.into_iter().map(ByteBuf::from).collect(),
+    };
+    // Another job's output is read on the broker: nothing to stream.
+    let input = match prepared.input {
+        Some(input) => input.reader,
+        None => Box::new(std::io::empty()),
     };
     cluster::submit(
         &args.remote,
         submission,
-        prepared.input.reader,
+        input,
         args.output.as_deref(),
         args.progress,
     )

@@ -98,7 +98,7 @@ struct Info {
     r#where: String,
     nodes: bool,
     allocations: bool,
-    job_states: [&'static str; 6],
+    job_states: [&'static str; 7],
 }
 
 /// `wrun status`'s filters as query parameters.

@@ -8,6 +8,7 @@ use wrun_journal::{JobId, JobLock, JobSpec, JobState, TaskStateKind};
 use wrun_store::Digest;
 
 use crate::admit::admit_recorded;
+use crate::after;
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
 use crate::input::open_recorded;
@@ -87,12 +88,21 @@ pub fn rerun(
 ) -> Result<Run> {
     let journal = home.journal()?;
     let lock = home.lock(id)?;
-    let spec = journal.job(id)?.spec;
+    let mut spec = journal.job(id)?.spec;
     let store = home.store()?;
     let admitted = admit_recorded(&spec, placement.local_slots(), &store)?;
-    let input = open_recorded(id, &spec)?;
+    // Another job's output is opened once the jobs it waits for are done.
+    let path = spec.input.as_ref().map_or("", |input| input.path.as_str());
+    let file = match after::job_input(path)? {
+        Some(_) => None,
+        None => Some(open_recorded(id, &spec)?),
+    };
     let output = Unchecked::open(spec.output.as_deref().map(std::path::Path::new))?;
     let (_, mut journaled) = reopen_locked(journal, id, lock, store, requeue, note)?;
+    let input = match after::wait_and_open(home, &mut spec, Some(&mut journaled), note)? {
+        Some(input) => input,
+        None => file.ok_or_else(|| Error::new(ErrorKind::Internal, "no input was opened"))?,
+    };
     let output = journaled.open_output(output, &spec, note)?;
     Run::new(spec, admitted, placement, input, output, Some(journaled))
 }

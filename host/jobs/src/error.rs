@@ -33,6 +33,9 @@ pub enum ErrorKind {
     JobState,
     /// Tasks were suspended: out of fuel, or drained.
     Suspended,
+    /// A job it waits for does not exist, failed, was cancelled or was
+    /// removed.
+    Dependency,
     /// A task failed this way (the first failure, in input order).
     Task(FailureKind),
 }

@@ -14,6 +14,8 @@
 //!   machine's cores or a broker's nodes), input [`Source`] and output
 //!   [`Destination`]; [`Run::execute`] drives the scheduler and records
 //!   the final state.
+//! * [`after`]: jobs that wait for jobs (`--after JOB`, `--input
+//!   job:JOB`).
 //! * [`control`]: resume, retry, cancel, snapshot and remove recorded jobs.
 //! * [`views`]: what `status` and `logs` report, as serializable data (the
 //!   one definition of the `--json` shapes).
@@ -28,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod admit;
+pub mod after;
 pub mod control;
 pub mod data;
 mod error;

@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use wrun_journal::{JobId, JobState, TaskState};
-use wrun_store::Digest;
+use wrun_journal::{JobId, JobState, Journal, OutputRef, TaskState};
+use wrun_store::{BlobStore, Digest};
 
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
@@ -47,24 +47,13 @@ pub fn write(
         expected += 1;
         match &task.state {
             TaskState::Done { output, .. } => {
-                let bytes = if output.len == 0 {
-                    Vec::new()
-                } else if output.inline {
-                    journal.output(id, task.index)?.unwrap_or_default()
-                } else {
-                    store
-                        .get(&Digest::from_bytes(output.digest))
-                        .or_kind(ErrorKind::Internal)?
-                        .map(|b| b.to_vec())
-                        .unwrap_or_default()
-                };
-                if *Digest::of(&bytes).as_bytes() != output.digest {
+                let Some(bytes) = stored(&journal, &store, id, task.index, output)? else {
                     missing = Some(format!(
                         "the stored output of chunk {} is missing or damaged",
                         task.index
                     ));
                     break;
-                }
+                };
                 out.write_all(&bytes)
                     .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
             }
@@ -97,4 +86,32 @@ pub fn write(
             }
         ),
     ))
+}
+
+/// The output of job `id`'s chunk `index`, which `output` describes, read
+/// from the journal or the store and checked against its digest; `None`
+/// when it is missing or damaged.
+///
+/// # Errors
+///
+/// [`ErrorKind::Journal`]; [`ErrorKind::Internal`] when the store fails.
+pub(crate) fn stored(
+    journal: &Journal,
+    store: &BlobStore,
+    id: JobId,
+    index: u64,
+    output: &OutputRef,
+) -> Result<Option<Vec<u8>>> {
+    let bytes = if output.len == 0 {
+        Vec::new()
+    } else if output.inline {
+        journal.output(id, index)?.unwrap_or_default()
+    } else {
+        store
+            .get(&Digest::from_bytes(output.digest))
+            .or_kind(ErrorKind::Internal)?
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    };
+    Ok((*Digest::of(&bytes).as_bytes() == output.digest).then_some(bytes))
 }

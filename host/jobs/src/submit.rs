@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wrun_journal::{CheckpointEvery, InflateLimits, JobSpec, LimitsSpec};
+use wrun_journal::{CheckpointEvery, InflateLimits, InputRef, JobId, JobSpec, LimitsSpec};
 use wrun_runtime::{Chunk, Kind, ModuleInfo, Unit};
 use wrun_scheduler::Chunking;
 use wrun_store::object;
@@ -62,6 +62,9 @@ pub struct Request {
     /// Reference data every task reads at `/data/NAME`: `(NAME, PATH)`
     /// pairs (`--data`).
     pub data: Vec<(String, PathBuf)>,
+    /// Jobs that must be done before this one runs (`--after`); a `job:N`
+    /// input adds `N`.
+    pub after: Vec<JobId>,
 }
 
 /// How a request is kept: its name, whether it resumes an unfinished job
@@ -88,8 +91,9 @@ pub struct Prepared {
     pub fingerprint: [u8; 32],
     /// Its modules, admitted.
     pub admitted: Admitted,
-    /// The input.
-    pub input: Source,
+    /// The input; `None` for another job's output (`job:N`), opened once
+    /// that job is done ([`crate::after::wait_and_open`]).
+    pub input: Option<Source>,
     /// The modules' bytes: task, splitter plugin, and reducer if any.
     pub modules: Vec<Vec<u8>>,
     keeping: Keeping,
@@ -151,7 +155,20 @@ pub fn prepare(
     let Some(input_path) = request.input.clone() else {
         return once(&runtime, &request, view.as_deref()).map(Submitted::Once);
     };
-    let (input, input_stamp) = crate::input::open(&input_path, request.inflate)?;
+    let dep = crate::after::job_input(&input_path.to_string_lossy())?;
+    let (input, input_stamp) = match dep {
+        Some(dep) => (None, unstamped(dep)),
+        None => {
+            let (input, stamp) = crate::input::open(&input_path, request.inflate)?;
+            (Some(input), stamp)
+        }
+    };
+    let mut after = Vec::new();
+    for id in request.after.iter().copied().chain(dep) {
+        if !after.contains(&id) {
+            after.push(id);
+        }
+    }
     let format = |info: &ModuleInfo| {
         check_adaptive(&request, info)?;
         admit::resolve_format(&request.format, info, &input_path)
@@ -213,14 +230,18 @@ pub fn prepare(
         checkpoint_every: request.checkpoint_every,
         reduce: request.reduce.as_ref().map(ModuleBytes::reference),
         data,
+        after,
     };
     let fingerprint = fingerprint(&spec);
     // Automatic chunking, out of the fingerprint; a compressed input is
     // sized by what it inflates to, which its chunks cover.
     if chunking(&spec) == Chunking::default() {
-        let size = match input.compressed {
-            true => crate::input::estimate_inflated(&input_path, request.inflate),
-            false => input.size,
+        let size = match &input {
+            Some(input) if input.compressed => {
+                crate::input::estimate_inflated(&input_path, request.inflate)
+            }
+            Some(input) => input.size,
+            None => None,
         };
         let auto = Chunking::auto(size, placement.local_slots());
         spec.chunk_records = auto.max_records;
@@ -237,6 +258,18 @@ pub fn prepare(
         store: store.filter(|_| keeping.journal),
         keeping,
     })))
+}
+
+/// The stamp of job `dep`'s output as an input before it is done: taken
+/// when the job starts ([`crate::after::wait_and_open`]).
+fn unstamped(dep: JobId) -> InputRef {
+    InputRef {
+        path: format!("{}{dep}", crate::after::JOB_INPUT),
+        size: None,
+        modified_ns: None,
+        etag: None,
+        compressed: false,
+    }
 }
 
 /// Refuse an output that is one of the files the request reads (input,
@@ -336,6 +369,8 @@ impl Prepared {
     /// # Errors
     ///
     /// [`ErrorKind::JobState`] when another process runs the same job;
+    /// [`ErrorKind::Dependency`] when a job it waits for does not exist,
+    /// failed, was cancelled or removed (see [`crate::after`]);
     /// [`ErrorKind::Output`]; [`ErrorKind::Journal`].
     pub fn start(
         self,
@@ -352,6 +387,9 @@ impl Prepared {
             keeping,
             store,
         } = self;
+        // Waiting for a job that does not exist is refused before anything
+        // is recorded.
+        crate::after::check_known(home, &spec.after)?;
         // The same job, interrupted or cancelled, is resumed; stdin cannot
         // be read again, so a job over it is always new.
         let fresh = keeping.fresh || spec.input.as_ref().is_some_and(|i| i.path == "-");
@@ -360,7 +398,7 @@ impl Prepared {
             None => None,
         };
         let path = spec.output.as_deref().map(std::path::Path::new);
-        let (output, journaled) = match claim {
+        let (output, mut journaled) = match claim {
             Some(claim) => {
                 let output = Unchecked::open(path)?;
                 let modules: Vec<&[u8]> = modules.iter().map(|m| &m[..]).collect();
@@ -375,6 +413,17 @@ impl Prepared {
                 (output, Some(journaled))
             }
             None => (Destination::open(path)?, None),
+        };
+        // Recorded (`wrun status` shows it waiting), it waits for the jobs
+        // it comes after.
+        let input = match crate::after::wait_and_open(home, &mut spec, journaled.as_mut(), note)? {
+            Some(input) => input,
+            None => input.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    "a job over another job's output opened none",
+                )
+            })?,
         };
         Run::new(spec, admitted, placement, input, output, journaled)
     }

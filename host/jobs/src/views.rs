@@ -15,8 +15,9 @@ use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
 
 /// The job states `wrun status --state` filters by.
-pub const JOB_STATES: [&str; 6] = [
+pub const JOB_STATES: [&str; 7] = [
     "running",
+    "waiting",
     "interrupted",
     "suspended",
     "done",
@@ -43,9 +44,17 @@ pub struct JobView {
     pub id: i64,
     /// Its `--name`.
     pub name: Option<String>,
-    /// `running`, `interrupted`, `suspended`, `done`, `failed` or
-    /// `cancelled`.
+    /// `running`, `waiting` (running, but a job it comes after is not
+    /// done: see `waiting_for`), `interrupted`, `suspended`, `done`,
+    /// `failed` or `cancelled`.
     pub state: String,
+    /// The jobs it comes after (`--after`, `--input job:JOB`), in order;
+    /// omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<i64>,
+    /// The job it waits for now (state `waiting`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<i64>,
     /// Its tasks by state.
     pub tasks: TaskCountsView,
     /// Tasks in the job, once its whole input has been split.
@@ -318,6 +327,19 @@ pub fn logs(home: &Home, id: JobId, task: Option<u64>) -> Result<Vec<AttemptView
         .collect())
 }
 
+/// The first job of `after` that is not done (a removed one counts as
+/// not waited for: its waiter fails).
+fn waiting_for(journal: &Journal, after: &[i64]) -> Result<Option<i64>> {
+    for &dep in after {
+        match journal.job(dep) {
+            Ok(record) if record.state != JobState::Done => return Ok(Some(dep)),
+            Ok(_) | Err(wrun_journal::JournalError::NoJob(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(None)
+}
+
 fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobView> {
     let counts: TaskCounts = journal.counts(record.id)?;
     let state = match record.state {
@@ -326,6 +348,14 @@ fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobVie
             false => "interrupted",
         },
         other => other.as_str(),
+    };
+    let waiting_for = match state {
+        "running" => waiting_for(journal, &record.spec.after)?,
+        _ => None,
+    };
+    let state = match waiting_for {
+        Some(_) => "waiting",
+        None => state,
     };
     // A compressed input's size is not what its chunks cover: no progress.
     let input_bytes = record
@@ -353,6 +383,8 @@ fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobVie
         id: record.id,
         name: record.name.clone(),
         state: state.to_owned(),
+        after: record.spec.after.clone(),
+        waiting_for,
         tasks: TaskCountsView {
             queued: get(TaskStateKind::Queued),
             running: get(TaskStateKind::Running),

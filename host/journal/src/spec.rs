@@ -57,6 +57,11 @@ pub struct JobSpec {
     /// the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataRef>,
+    /// Jobs of the same journal that must finish (`done`) before this
+    /// one runs (`--after JOB`, and the job whose output `--input
+    /// job:JOB` reads), in the order given, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<i64>,
 }
 
 /// A reference data file granted to a job (`--data NAME=PATH`): kept in
@@ -108,15 +113,18 @@ pub struct ModuleRef {
 /// object's size and ETag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputRef {
-    /// Absolute path, `-` for standard input (which cannot be resumed), or
-    /// an object's URL, `s3://BUCKET/KEY` (no credentials).
+    /// Absolute path, `-` for standard input (which cannot be resumed), an
+    /// object's URL, `s3://BUCKET/KEY` (no credentials), or `job:N`, the
+    /// output of job `N` of the same journal.
     pub path: String,
     /// Its size in bytes when it was submitted (`None` for standard input,
     /// or when it could not be read).
     pub size: Option<u64>,
     /// A file's modification time, nanoseconds since the Unix epoch.
     pub modified_ns: Option<i128>,
-    /// An object's ETag, as the server gave it (schema version 7).
+    /// An object's ETag, as the server gave it (schema version 7); for
+    /// `job:N`, `blake3:` and the hex blake3 of its chunks' output
+    /// digests in input order, taken once `N` is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     /// gzip-compressed: `size` is not what the chunks cover.

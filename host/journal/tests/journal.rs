@@ -40,6 +40,7 @@ fn spec() -> JobSpec {
         reduce: None,
         checkpoint_every: Some(wrun_journal::CheckpointEvery::Calls(100)),
         data: Vec::new(),
+        after: Vec::new(),
     }
 }
 
@@ -568,6 +569,7 @@ fn a_version_1_journal_still_opens_and_reads_the_same() {
         JobSpec {
             checkpoint_every: None,
             data: Vec::new(),
+            after: Vec::new(),
             ..spec()
         }
     );

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wrun_jobs::after;
 use wrun_jobs::control::{self, Cancelled};
 use wrun_jobs::views::{self, Filter};
 use wrun_jobs::{
@@ -118,13 +119,15 @@ impl JobService {
         link.send(ToPeer::Ended { code, message });
     }
 
-    /// Run `spec` with the client's input and output.
+    /// Run `spec` with the client's input (or, for `job:N`, that job's
+    /// output from the broker's journal, once the jobs it waits for are
+    /// done) and output.
     fn run(
         &self,
-        spec: JobSpec,
+        mut spec: JobSpec,
         priority: i32,
         size: Option<u64>,
-        journaled: Option<Journaled>,
+        mut journaled: Option<Journaled>,
         link: &ClientLink,
     ) -> Result<()> {
         let placement = Nodes {
@@ -134,12 +137,17 @@ impl JobService {
         // Dropped when the run ends, which stops it.
         let _watch = NoNodeWatch::start(self.handle.clone(), link.notifier());
         let admitted = admit::admit_recorded(&spec, placement.local_slots(), &self.store)?;
-        let input = Source {
-            reader: Box::new(link.input()),
-            size,
-            compressed: false,
-            notices: Default::default(),
-        };
+        let mut note = |line: String| link.send(ToPeer::Note(line));
+        let input =
+            match after::wait_and_open(&self.home, &mut spec, journaled.as_mut(), &mut note)? {
+                Some(input) => input,
+                None => Source {
+                    reader: Box::new(link.input()),
+                    size,
+                    compressed: false,
+                    notices: Default::default(),
+                },
+            };
         let output = Destination::new(Box::new(link.output()), "the client's output".to_owned());
         let run = Run::new(spec, admitted, &placement, input, output, journaled)?;
         let job = run.job();
@@ -158,6 +166,9 @@ impl JobService {
                 format!("the submitted job spec is malformed: {e}"),
             )
         })?;
+        // Waiting for a job the broker's journal does not hold is refused
+        // before anything is recorded.
+        after::check_known(&self.home, &spec.after)?;
         // Kept whether journaled or not: nodes fetch the task module from
         // the store, and the broker loads every module from it.
         for bytes in &submission.modules {

@@ -156,7 +156,12 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
             other => return Err(unexpected(&other)),
         }
     };
-    let input = wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader;
+    // Another job's output is read on the broker: nothing to stream.
+    let path = spec.input.as_ref().map_or("", |input| input.path.as_str());
+    let input: Box<dyn std::io::Read + Send> = match wrun_jobs::after::job_input(path)? {
+        Some(_) => Box::new(std::io::empty()),
+        None => wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader,
+    };
     let out = Destination::open(spec.output.as_deref().map(Path::new))?;
     let total = spec
         .input

@@ -357,6 +357,7 @@ fn spec() -> JobSpec {
         reduce: None,
         checkpoint_every: None,
         data: Vec::new(),
+        after: Vec::new(),
     }
 }
 

@@ -370,7 +370,7 @@ fn status_and_logs_show_jobs_tasks_and_failures() {
     assert_eq!(bad.code, 2);
     assert_eq!(
         bad.stderr,
-        "wrun: error: unknown job state \"sleeping\": use one of running, interrupted, suspended, done, failed, cancelled\n"
+        "wrun: error: unknown job state \"sleeping\": use one of running, waiting, interrupted, suspended, done, failed, cancelled\n"
     );
 }
 

@@ -286,3 +286,57 @@ fn through_a_broker_a_job_reads_another_jobs_output() {
         run.stderr
     );
 }
+
+#[test]
+fn a_waiting_job_fails_with_the_reason_when_the_job_it_waits_for_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Job 1 reads standard input and fails on the record `X`.
+    let mut job1 = spawn_piped(
+        home.path(),
+        &[
+            "submit", TASK_PROBE, "--input", "-", "--format", "lines", "--", "fail-if", "X",
+        ],
+    );
+    let mut stdin = job1.stdin.take().unwrap();
+    // It is recorded once its first bytes arrive (compression is sniffed).
+    stdin.write_all(b"ok\n").unwrap();
+    wait_until("job 1 runs", || {
+        status_json(home.path(), None)
+            .get(0)
+            .is_some_and(|job| job["state"] == "running")
+    });
+    let input = dir.path().join("second.in");
+    std::fs::write(&input, "a\n").unwrap();
+    let out = dir.path().join("second.txt");
+    let mut job2 = spawn_piped(
+        home.path(),
+        &probe_job(input.to_str().unwrap(), &out, &["--after", "1"]),
+    );
+    wait_until("job 2 waits for job 1", || {
+        status_json(home.path(), None)
+            .get(1)
+            .is_some_and(|job| job["state"] == "waiting")
+    });
+    stdin.write_all(b"X\n").unwrap();
+    drop(stdin);
+    assert_eq!(wait_bounded(&mut job1).code(), Some(16));
+    assert_eq!(wait_bounded(&mut job2).code(), Some(19));
+    let mut stderr = String::new();
+    job2.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.ends_with(
+            "wrun: error: job 2 waits for job 1, which failed: it does not run (`wrun status 1` \
+             says why; once job 1 is done, `wrun retry 2` runs it)\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        status_json(home.path(), Some("2"))["job"]["state"],
+        "failed"
+    );
+}

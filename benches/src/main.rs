@@ -205,19 +205,26 @@ fn journal(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: us
 /// Cold compile versus cache hit.
 fn cache(table: &mut Table, dir: &Path) {
     let size = std::fs::metadata(REGEX_GREP).map_or(0, |m| m.len());
-    let (cold, hit) = compile_vs_hit(dir, REGEX_GREP);
+    let times = compile_vs_hit(dir, REGEX_GREP);
     table.row(
         &format!("compile regex-grep ({:.1} MB), cold", size as f64 / 1e6),
-        fmt_ms(cold),
+        fmt_ms(times.cold),
         "",
     );
     table.row(
         "  same module, artifact cache hit",
-        fmt_ms(hit),
+        fmt_ms(times.hit),
         &format!(
-            "{:.0}x faster than compiling",
-            cold.as_secs_f64() / hit.as_secs_f64()
+            "{:.0}x faster than compiling; load time as the runtime reports it \
+             (digest, cache lookup, artifact mapped), target <= 0.25 ms",
+            times.cold.as_secs_f64() / times.hit.as_secs_f64()
         ),
+    );
+    table.row(
+        "  same, from the file",
+        fmt_ms(times.hit_from_file),
+        "what a job start pays: the file read, its digest remembered by its stamp, \
+         admission checks, the hit, linking",
     );
 }
 
@@ -470,25 +477,42 @@ fn run_shell(script: &str) -> Duration {
     started.elapsed()
 }
 
+/// A module's compile and cache-hit times (medians).
+struct CompileTimes {
+    /// Compiling with an empty cache (the runtime's load time).
+    cold: Duration,
+    /// A hit in a fresh runtime (the runtime's load time).
+    hit: Duration,
+    /// A hit in a fresh runtime, timed from reading the file to the linked
+    /// module.
+    hit_from_file: Duration,
+}
+
 /// Median cold compile (empty cache) and median cache hit (a fresh engine
-/// loading the artifact), both through `Runtime::admit`.
-fn compile_vs_hit(dir: &Path, module: &str) -> (Duration, Duration) {
-    let bytes = std::fs::read(module).unwrap();
+/// loading the artifact), both through `Runtime::admit_digested` of the
+/// file read as a job reads it (`BlobStore::read_digested`).
+fn compile_vs_hit(dir: &Path, module: &str) -> CompileTimes {
     let home = dir.join("compile-home");
     let admit = |expect_hit: bool| {
         let store = Arc::new(BlobStore::open_local(&home).unwrap());
-        let runtime = Runtime::with_store(Limits::default(), 1, store).unwrap();
-        let module = runtime.admit(module, &bytes).unwrap();
+        let runtime = Runtime::with_store(Limits::default(), 1, store.clone()).unwrap();
+        let started = Instant::now();
+        let (bytes, digest) = store.read_digested(Path::new(module)).unwrap();
+        let module = runtime.admit_digested(module, &bytes, digest).unwrap();
+        let whole = started.elapsed();
         assert_eq!(*module.origin() == Origin::CacheHit, expect_hit);
-        module.load_time()
+        (module.load_time(), whole)
     };
     let cold = median(|| {
         let _ = std::fs::remove_dir_all(&home);
-        admit(false)
+        admit(false).0
     });
     // The last cold run left the artifact in the cache.
-    let hit = median(|| admit(true));
-    (cold, hit)
+    CompileTimes {
+        cold,
+        hit: median(|| admit(true).0),
+        hit_from_file: median(|| admit(true).1),
+    }
 }
 
 /// FASTA splitting throughput, one core: the builtin wasm plugin through

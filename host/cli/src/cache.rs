@@ -11,13 +11,12 @@ use crate::module_source;
 use wrun_jobs::Home;
 
 pub(crate) fn compile(args: CompileArgs) -> Result<(), Fail> {
-    let runtime = Runtime::with_store(Limits::default(), 1, Home::from_env()?.store()?)
-        .or_fail(Code::Internal)?;
+    let store = Home::from_env()?.store()?;
+    let runtime =
+        Runtime::with_store(Limits::default(), 1, store.clone()).or_fail(Code::Internal)?;
     for path in &args.modules {
-        let loaded = module_source::load(path, false)?;
-        let module = runtime
-            .admit(&loaded.source, &loaded.bytes)
-            .or_fail(Code::Module)?;
+        let loaded = module_source::load(path, false, Some(&store))?;
+        let module = wrun_jobs::admit_one(&runtime, &loaded)?;
         println!(
             "{}: {} in {:.1} ms ({})",
             module.source(),

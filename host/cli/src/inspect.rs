@@ -8,11 +8,9 @@ use crate::exit::{Code, Fail, OrFail};
 use crate::module_source;
 
 pub(crate) fn run(args: InspectArgs) -> Result<(), Fail> {
-    let loaded = module_source::load(&args.module, false)?;
+    let loaded = module_source::load(&args.module, false, None)?;
     let runtime = Runtime::new(Limits::default(), 1).or_fail(Code::Internal)?;
-    let module = runtime
-        .admit(&loaded.source, &loaded.bytes)
-        .or_fail(Code::Module)?;
+    let module = wrun_jobs::admit_one(&runtime, &loaded)?;
     let report = Report::new(module.source(), module.info());
     if args.json {
         println!(

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use wrun_jobs::ModuleBytes;
+use wrun_store::BlobStore;
 
 use crate::exit::{Code, Fail, OrFail};
 
@@ -16,17 +17,21 @@ const TARGET: &str = "wasm32-wasip1";
 const GUEST_RUSTFLAGS: &str = "-Ctarget-feature=+simd128";
 
 /// Read `path`: a wasm file, or a crate directory that is built first with
-/// `cargo build --release --target wasm32-wasip1`.
-pub(crate) fn load(path: &Path, verbose: bool) -> Result<ModuleBytes, Fail> {
+/// `cargo build --release --target wasm32-wasip1`. With a `store`, the
+/// file's digest is remembered there by its stamp (a large module is not
+/// hashed at every job).
+pub(crate) fn load(
+    path: &Path,
+    verbose: bool,
+    store: Option<&BlobStore>,
+) -> Result<ModuleBytes, Fail> {
     let wasm = if path.is_dir() {
         build_crate(path, verbose)?
     } else {
         path.to_path_buf()
     };
     let source = wasm.display().to_string();
-    let bytes = std::fs::read(&wasm)
-        .or_fail_with(Code::Module, || format!("cannot read module {source}"))?;
-    Ok(ModuleBytes { source, bytes })
+    Ok(ModuleBytes::read(&wasm, source, store)?)
 }
 
 /// Build the crate in `dir` for wasm and return its `.wasm` artifact.

@@ -24,12 +24,18 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             anyhow::anyhow!("--broker runs jobs over an input: give one with --input"),
         ));
     }
+    // Module files' digests are remembered in the home's store by their
+    // stamps, unless the job keeps nothing there.
+    let memo = match args.no_cache && args.no_journal {
+        true => None,
+        false => Some(home.local_store()?),
+    };
     let reduce = match &args.reduce {
-        Some(path) => Some(module_source::load(path, args.verbose)?),
+        Some(path) => Some(module_source::load(path, args.verbose, memo.as_ref())?),
         None => None,
     };
     let request = Request {
-        task: module_source::load(&args.module, args.verbose)?,
+        task: module_source::load(&args.module, args.verbose, memo.as_ref())?,
         format: args.format.clone(),
         reduce,
         input: args.input.clone(),

@@ -13,23 +13,66 @@ use wrun_store::{BlobStore, Digest};
 
 use crate::error::{Error, ErrorKind, OrKind, Result};
 
-/// A module's bytes and where they came from (a path, a crate directory,
-/// a builtin's name), for messages and for the job's spec.
+/// A module's bytes, their blake3 digest, and where they came from (a
+/// path, a crate directory, a builtin's name), for messages and for the
+/// job's spec.
 #[derive(Debug, Clone)]
 pub struct ModuleBytes {
     /// Where the bytes came from, as messages name the module.
     pub source: String,
     /// The module's WebAssembly bytes.
     pub bytes: Vec<u8>,
+    /// The blake3 digest of `bytes`.
+    pub digest: Digest,
 }
 
 impl ModuleBytes {
+    /// `bytes` from `source`, hashed.
+    pub fn new(source: String, bytes: Vec<u8>) -> Self {
+        let digest = Digest::of(&bytes);
+        ModuleBytes {
+            source,
+            bytes,
+            digest,
+        }
+    }
+
+    /// The module file at `path`, named `source` in messages. With a
+    /// `store`, its digest is the one remembered there for the file's
+    /// stamp when the file has not changed since it was last read
+    /// ([`BlobStore::read_digested`]), so a large module is not hashed at
+    /// every job.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Module`] naming `path` when it cannot be read.
+    pub fn read(path: &Path, source: String, store: Option<&BlobStore>) -> Result<Self> {
+        let read = match store {
+            Some(store) => store.read_digested(path),
+            None => std::fs::read(path).map(|bytes| {
+                let digest = Digest::of(&bytes);
+                (bytes, digest)
+            }),
+        };
+        let (bytes, digest) = read.map_err(|error| {
+            Error::new(
+                ErrorKind::Module,
+                format!("cannot read module {source}: {error}"),
+            )
+        })?;
+        Ok(ModuleBytes {
+            source,
+            bytes,
+            digest,
+        })
+    }
+
     /// How a spec records it: the source (a file's absolute path, so that
     /// a resume from another directory can fall back to it) and the digest.
     pub fn reference(&self) -> ModuleRef {
         ModuleRef {
             source: absolute(&self.source),
-            digest: Digest::of(&self.bytes).to_hex(),
+            digest: self.digest.to_hex(),
         }
     }
 
@@ -66,6 +109,7 @@ impl ModuleBytes {
         Ok(ModuleBytes {
             source: source.clone(),
             bytes,
+            digest: parsed,
         })
     }
 }
@@ -176,9 +220,14 @@ pub fn runner(
     })
 }
 
-fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
+/// Admit `module`, whose digest is known.
+///
+/// # Errors
+///
+/// [`ErrorKind::Module`] for a module the runtime refuses.
+pub fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
     runtime
-        .admit(&module.source, &module.bytes)
+        .admit_digested(&module.source, &module.bytes, module.digest)
         .or_kind(ErrorKind::Module)
 }
 
@@ -220,12 +269,15 @@ pub fn runtime_limits(spec: &LimitsSpec) -> Limits {
 ///
 /// [`ErrorKind::Usage`] for an unknown name, [`ErrorKind::Module`] for an
 /// unreadable file.
-pub fn resolve_format(format: &str, task: &ModuleInfo, input: &Path) -> Result<ModuleBytes> {
+pub fn resolve_format(
+    format: &str,
+    task: &ModuleInfo,
+    input: &Path,
+    store: Option<&BlobStore>,
+) -> Result<ModuleBytes> {
     let builtin = |name: &str| {
-        plugins::builtin(name).map(|bytes| ModuleBytes {
-            source: plugins::source_name(name),
-            bytes: bytes.to_vec(),
-        })
+        plugins::builtin(name)
+            .map(|bytes| ModuleBytes::new(plugins::source_name(name), bytes.to_vec()))
     };
     if format == "auto" {
         let extension = crate::input::format_extension(input);
@@ -238,12 +290,7 @@ pub fn resolve_format(format: &str, task: &ModuleInfo, input: &Path) -> Result<M
     }
     let path = Path::new(format);
     if path.is_file() {
-        let bytes = std::fs::read(path)
-            .or_kind_with(ErrorKind::Module, || format!("cannot read plugin {format}"))?;
-        return Ok(ModuleBytes {
-            source: format.to_owned(),
-            bytes,
-        });
+        return ModuleBytes::read(path, format.to_owned(), store);
     }
     let known: Vec<&str> = plugins::names().collect();
     // A name wrun does not know is a mistake on the command line (exit 2),

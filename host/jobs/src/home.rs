@@ -62,6 +62,17 @@ impl Home {
         &self.root
     }
 
+    /// The store's local directory alone (a bucket store's cache), opened
+    /// without contacting any bucket: this machine's bookkeeping, such as
+    /// the digests of module files remembered by their stamps.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Internal`] when the directory cannot be opened.
+    pub fn local_store(&self) -> Result<BlobStore> {
+        BlobStore::open_local(&self.root).or_kind(ErrorKind::Internal)
+    }
+
     /// The content-addressed store: the directory's own, or the one at
     /// `$WRUN_STORE` cached in it.
     ///

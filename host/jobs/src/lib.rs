@@ -47,7 +47,7 @@ mod streams;
 pub mod submit;
 pub mod views;
 
-pub use admit::{Admitted, ModuleBytes};
+pub use admit::{Admitted, ModuleBytes, admit_one};
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;
 pub use journaled::{Claim, Journaled, Requeue};

@@ -15,7 +15,7 @@ use wrun_store::object;
 use wrun_store::{BlobStore, Digest};
 
 use crate::admit::{self, Admitted, ModuleBytes};
-use crate::error::{Error, ErrorKind, OrKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::guard::check_output;
 use crate::home::Home;
 use crate::journaled::Claim;
@@ -171,7 +171,7 @@ pub fn prepare(
     }
     let format = |info: &ModuleInfo| {
         check_adaptive(&request, info)?;
-        admit::resolve_format(&request.format, info, &input_path)
+        admit::resolve_format(&request.format, info, &input_path, store.as_deref())
     };
     let admitted = admit::admit(
         &runtime,
@@ -321,9 +321,7 @@ fn check_adaptive(request: &Request, info: &ModuleInfo) -> Result<()> {
 
 /// Run the task module once on an empty chunk, shown `data` at `/data`.
 fn once(runtime: &wrun_runtime::Runtime, request: &Request, data: Option<&Path>) -> Result<Once> {
-    let module = runtime
-        .admit(&request.task.source, &request.task.bytes)
-        .or_kind(ErrorKind::Module)?;
+    let module = admit::admit_one(runtime, &request.task)?;
     check_adaptive(request, module.info())?;
     let runner = admit::runner(runtime, &module, &request.args, data)?;
     Ok(

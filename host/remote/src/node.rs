@@ -690,8 +690,9 @@ impl Node {
         }
         let runtime = &self.runtimes[&work.limits];
         let source = format!("module {}", &digest.to_hex()[..16]);
+        // The store verified the bytes against `digest` as it read them.
         let module = runtime
-            .admit(&source, &bytes)
+            .admit_digested(&source, &bytes, digest)
             .map_err(|e| format!("cannot load {source}: {e}"))?;
         let runner = runtime
             .task_runner(&module, &work.args)

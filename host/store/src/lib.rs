@@ -34,6 +34,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
+mod digests;
 pub mod object;
 mod remote;
 mod s3;

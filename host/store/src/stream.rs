@@ -15,7 +15,8 @@ pub(crate) const BLOCK: usize = 8 << 20;
 
 impl BlobStore {
     /// Store the file at `path` as a blob; returns its digest and size in
-    /// bytes. The file is hashed first (memory-mapped), then, when the
+    /// bytes. The file is hashed first (memory-mapped, or its digest
+    /// remembered by its stamp: [`BlobStore::file_digest`]), then, when the
     /// store lacks the blob, copied in [`BLOCK`]-sized parts of one
     /// multipart write that is completed only if the bytes copied hash to
     /// the same digest: a file changed meanwhile leaves nothing behind.
@@ -28,14 +29,10 @@ impl BlobStore {
     /// [`StoreError::Io`] when the file cannot be read or changed while it
     /// was stored; [`StoreError::Object`] when the store refuses the write.
     pub fn put_file(&self, path: &FsPath) -> Result<(Digest, u64), StoreError> {
-        let io_error = |source| StoreError::Io {
+        let (digest, size) = self.file_digest(path).map_err(|source| StoreError::Io {
             path: path.display().to_string(),
             source,
-        };
-        let mut hasher = blake3::Hasher::new();
-        hasher.update_mmap_rayon(path).map_err(io_error)?;
-        let digest = Digest::from_bytes(*hasher.finalize().as_bytes());
-        let size = hasher.count();
+        })?;
         let location = Self::blob_path(&digest);
         // The local copy alone: a blob absent from the bucket is not fetched
         // just to learn that.

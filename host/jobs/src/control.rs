@@ -10,8 +10,8 @@ use wrun_store::Digest;
 use crate::admit::admit_recorded;
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
-use crate::input::open_recorded;
 use crate::journaled::{Requeue, reopen_locked};
+use crate::pairs::open_recorded;
 use crate::placement::Placement;
 use crate::prefix::Unchecked;
 use crate::run::Run;
@@ -90,7 +90,7 @@ pub fn rerun(
     let spec = journal.job(id)?.spec;
     let store = home.store()?;
     let admitted = admit_recorded(&spec, placement.local_slots(), &store)?;
-    let input = open_recorded(id, &spec)?;
+    let input = open_recorded(id, &spec, &|| admitted.another_splitter())?;
     let output = Unchecked::open(spec.output.as_deref().map(std::path::Path::new))?;
     let (_, mut journaled) = reopen_locked(journal, id, lock, store, requeue, note)?;
     let output = journaled.open_output(output, &spec, note)?;

@@ -156,7 +156,7 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
             other => return Err(unexpected(&other)),
         }
     };
-    let input = wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader;
+    let input = wrun_jobs::pairs::open_recorded_here(args.run.job, &spec)?.reader;
     let out = Destination::open(spec.output.as_deref().map(Path::new))?;
     let total = spec
         .input

@@ -1,9 +1,10 @@
 //! The examples against the tools a user would pick instead, in one
 //! invocation, wall and CPU time: `gc-content` against `seqkit fx2tab`,
 //! `revcomp-c` against `seqkit seq -r`, `kmer-count` + `kmer-merge`
-//! against `jellyfish count` + `dump`, `pair-stats` over paired reads
-//! against `seqkit fx2tab` on each file; and the pipeline floor (a task
-//! that does nothing on every record) in CPU seconds per GB.
+//! against `jellyfish count` + `dump`, and the pipeline floor (a task
+//! that does nothing on every record) in CPU seconds per GB; and, as
+//! section `pairs`, `pair-stats` over paired reads against `seqkit
+//! fx2tab` on each file.
 
 use std::path::Path;
 use std::process::Command;
@@ -97,14 +98,13 @@ pub(crate) fn against_seqkit_and_jellyfish(
     }
 
     kmers(table, home, dir, workers, scale);
-    pairs(table, home, dir, workers, scale);
 }
 
 /// `pair-stats` over the bowtie2 pairs concatenated to about `1 GB /
 /// scale` per mate, against `seqkit fx2tab -n -i -l -g` on each file and
 /// `paste` (the lengths and GC% columns checked equal first; seqkit has
 /// no overlap column).
-fn pairs(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
+pub(crate) fn pairs(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
     if !Path::new(MATES).exists() {
         table.row(
             "pair-stats against seqkit fx2tab",

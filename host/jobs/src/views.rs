@@ -7,8 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use wrun_journal::{
-    AttemptRecord, ChunkPos, InputRef, JobId, JobRecord, JobSpec, JobState, Journal, Millis, Pairs,
-    TaskCounts, TaskRow, TaskState, TaskStateKind, TaskTotals,
+    AttemptRecord, ChunkPos, JobId, JobRecord, JobSpec, JobState, Journal, Millis, TaskCounts,
+    TaskRow, TaskState, TaskStateKind, TaskTotals,
 };
 
 use crate::error::{Error, ErrorKind, OrKind, Result};
@@ -328,12 +328,7 @@ fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobVie
         other => other.as_str(),
     };
     // A compressed input's size is not what its chunks cover: no progress.
-    // A paired job's chunks cover both files.
-    let size = |i: &InputRef| i.size.filter(|_| !i.compressed);
-    let input_bytes = match (&record.spec.input, &record.spec.pairs) {
-        (Some(input), Some(Pairs::Mate(mate))) => size(input).zip(size(mate)).map(|(a, b)| a + b),
-        (input, _) => input.as_ref().and_then(size),
-    };
+    let input_bytes = record.spec.chunked_bytes();
     let progress = match (record.state, input_bytes) {
         (JobState::Done, _) => Some(1.0),
         (_, Some(0)) => None,

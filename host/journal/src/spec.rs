@@ -64,6 +64,21 @@ pub struct JobSpec {
     pub data: Vec<DataRef>,
 }
 
+impl JobSpec {
+    /// The bytes its chunks cover, when known before they are read: the
+    /// input's size, and a paired job's mate's too, unless compressed;
+    /// `None` for standard input, a compressed file, or no input.
+    pub fn chunked_bytes(&self) -> Option<u64> {
+        let size = |input: &InputRef| input.size.filter(|_| !input.compressed);
+        match (&self.input, &self.pairs) {
+            (Some(input), Some(Pairs::Mate(mate))) => {
+                size(input).zip(size(mate)).map(|(a, b)| a + b)
+            }
+            (input, _) => input.as_ref().and_then(size),
+        }
+    }
+}
+
 /// A reference data file granted to a job (`--data NAME=PATH`): kept in
 /// the store under its digest; a resume or retry re-hashes the file and
 /// refuses to go on if it changed.

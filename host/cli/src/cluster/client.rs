@@ -158,11 +158,7 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
     };
     let input = wrun_jobs::pairs::open_recorded_here(args.run.job, &spec)?.reader;
     let out = Destination::open(spec.output.as_deref().map(Path::new))?;
-    let total = spec
-        .input
-        .as_ref()
-        .filter(|input| !input.compressed)
-        .and_then(|input| input.size);
+    let total = spec.chunked_bytes();
     let progress = Progress::new(args.run.progress, total);
     stream(&mut client, credit, input, out, progress)
 }

@@ -8,6 +8,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("sw-search", "WRUN_BENCH_SW_SEARCH"),
     ("kmer-count", "WRUN_BENCH_KMER_COUNT"),
     ("kmer-merge", "WRUN_BENCH_KMER_MERGE"),
+    ("pair-stats", "WRUN_BENCH_PAIR_STATS"),
 ];
 
 fn main() {

@@ -13,6 +13,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("kmer-merge", "WRUN_TEST_KMER_MERGE"),
     ("sw-search", "WRUN_TEST_SW_SEARCH"),
     ("pi", "WRUN_TEST_PI"),
+    ("pair-stats", "WRUN_TEST_PAIR_STATS"),
     ("wrun-plugin-fasta", "WRUN_TEST_FASTA_PLUGIN"),
     ("weigh-lines", "WRUN_TEST_WEIGH_LINES"),
 ];

@@ -24,6 +24,8 @@ pub const KMER_MERGE: &str = env!("WRUN_TEST_KMER_MERGE");
 pub const SW_SEARCH: &str = env!("WRUN_TEST_SW_SEARCH");
 /// `examples/pi`: a long Monte Carlo run in `step()`, for snapshots.
 pub const PI: &str = env!("WRUN_TEST_PI");
+/// `examples/pair-stats`: lengths, GC and overlap of read pairs.
+pub const PAIR_STATS: &str = env!("WRUN_TEST_PAIR_STATS");
 /// `plugins/fasta`.
 pub const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
 /// `tests/guests/weigh-lines`: a splitter plugin weighing each line by

@@ -26,6 +26,7 @@
 #![no_std]
 
 mod metadata;
+pub mod pairs;
 
 pub use metadata::{Kind, Metadata, MetadataError, Unit};
 

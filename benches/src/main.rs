@@ -98,6 +98,9 @@ fn main() {
         bio::uneven(&mut table, &home, dir.path(), workers, scale);
         peers::against_seqkit_and_jellyfish(&mut table, &home, dir.path(), workers, scale);
     }
+    if run("pairs") {
+        peers::pairs(&mut table, &home, dir.path(), workers, scale);
+    }
     if run("sw") {
         bio::sw_fuel(&mut table, &home, dir.path(), workers, scale);
     }

@@ -1,8 +1,10 @@
 //! The examples against the tools a user would pick instead, in one
 //! invocation, wall and CPU time: `gc-content` against `seqkit fx2tab`,
 //! `revcomp-c` against `seqkit seq -r`, `kmer-count` + `kmer-merge`
-//! against `jellyfish count` + `dump`; and the pipeline floor (a task that
-//! does nothing on every record) in CPU seconds per GB.
+//! against `jellyfish count` + `dump`, and the pipeline floor (a task
+//! that does nothing on every record) in CPU seconds per GB; and, as
+//! section `pairs`, `pair-stats` over paired reads against `seqkit
+//! fx2tab` on each file.
 
 use std::path::Path;
 use std::process::Command;
@@ -12,9 +14,12 @@ use crate::{NOOP_TASK, Table, Timing, median_timing, run_shell, synthetic_fasta,
 const GC_CONTENT: &str = env!("WRUN_BENCH_GC_CONTENT");
 const KMER_COUNT: &str = env!("WRUN_BENCH_KMER_COUNT");
 const KMER_MERGE: &str = env!("WRUN_BENCH_KMER_MERGE");
+const PAIR_STATS: &str = env!("WRUN_BENCH_PAIR_STATS");
 
 /// Real paired reads from Debian's `bowtie2-examples`.
 const READS: &str = "/usr/share/doc/bowtie2/examples/reads/reads_1.fq.gz";
+/// Their second mates.
+const MATES: &str = "/usr/share/doc/bowtie2/examples/reads/reads_2.fq.gz";
 
 /// All sections, over a FASTA of about `1 GB / scale`.
 pub(crate) fn against_seqkit_and_jellyfish(
@@ -93,6 +98,72 @@ pub(crate) fn against_seqkit_and_jellyfish(
     }
 
     kmers(table, home, dir, workers, scale);
+}
+
+/// `pair-stats` over the bowtie2 pairs concatenated to about `1 GB /
+/// scale` per mate, against `seqkit fx2tab -n -i -l -g` on each file and
+/// `paste` (the lengths and GC% columns checked equal first; seqkit has
+/// no overlap column).
+pub(crate) fn pairs(table: &mut Table, home: &Path, dir: &Path, workers: usize, scale: usize) {
+    if !Path::new(MATES).exists() {
+        table.row(
+            "pair-stats against seqkit fx2tab",
+            "skipped",
+            "bowtie2-examples is not installed",
+        );
+        return;
+    }
+    let (r1, r2) = (dir.join("pairs_1.fq"), dir.join("pairs_2.fq"));
+    // One copy of a file decompresses to about 2.3 MB.
+    let copies = (440 / scale).max(1);
+    for (from, to) in [(READS, &r1), (MATES, &r2)] {
+        run_shell(&format!(
+            "for i in $(seq {copies}); do gzip -dc {from}; done >{}",
+            to.display()
+        ));
+    }
+    let mb = std::fs::metadata(&r1).unwrap().len() as f64 / 1e6;
+    let ours = format!(
+        "WRUN_HOME={} {} submit {PAIR_STATS} --input {} --mate {} -j {workers} --progress never \
+         --no-journal",
+        home.display(),
+        wrun_binary().display(),
+        r1.display(),
+        r2.display()
+    );
+    let (t1, t2) = (dir.join("fx2tab_1.tsv"), dir.join("fx2tab_2.tsv"));
+    let fx2tab = |input: &Path, out: &Path| {
+        format!(
+            "seqkit fx2tab -n -i -l -g -j {workers} {} >{}",
+            input.display(),
+            out.display()
+        )
+    };
+    let theirs = format!(
+        "{} && {} && paste {} {}",
+        fx2tab(&r1, &t1),
+        fx2tab(&r2, &t2),
+        t1.display(),
+        t2.display()
+    );
+    same_output(
+        dir,
+        &format!("{ours} | cut -f 1-5"),
+        &format!("{theirs} | awk -F '\\t' -v OFS='\\t' '{{print $1, $2, $5, $3, $6}}'"),
+    );
+    let (ours, theirs) = (median_timing(&ours), median_timing(&theirs));
+    table.row(
+        &format!("pair-stats over 2 x {mb:.0} MB paired FASTQ (--mate), -j {workers}, no journal"),
+        ours.to_string(),
+        "",
+    );
+    compare(
+        table,
+        &format!("  seqkit fx2tab -n -i -l -g -j {workers} on each file + paste"),
+        ours,
+        theirs,
+        "<= 1.5x wall",
+    );
 }
 
 /// k-mer counting (k = 21) over about `36 MB / scale` of real FASTQ.

@@ -53,6 +53,7 @@ mod export;
 pub mod fasta;
 pub mod fastq;
 mod host;
+pub mod pairs;
 mod splitter;
 mod task;
 pub mod testing;

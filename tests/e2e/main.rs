@@ -21,6 +21,7 @@ mod migration;
 mod outcomes;
 mod output_guard;
 mod outputs;
+mod pairs;
 mod recovery;
 mod retries;
 mod s3;

@@ -52,6 +52,7 @@ fn spec() -> JobSpec {
         module: module.clone(),
         format: Some(module),
         input: None,
+        pairs: None,
         output: None,
         chunk_records: Some(1),
         chunk_bytes: None,
@@ -95,6 +96,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
             max_records: Some(1),
             ..Chunking::default()
         },
+        paired: false,
         block_size: 1 << 20,
         keep_going: false,
         retries,

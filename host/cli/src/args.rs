@@ -419,6 +419,24 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "JOB", value_parser = clap::value_parser!(i64).range(1..))]
     pub(crate) after: Vec<i64>,
 
+    /// Paired reads: FILE holds the second mates of --input's records,
+    /// record for record (reads_2.fq.gz beside reads_1.fq.gz). Both files
+    /// are split in lockstep, each mate's name checked against its
+    /// partner's (up to a trailing /1 or /2 and a comment), and each chunk
+    /// holds whole pairs, interleaved: --chunk-records counts pairs.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "input",
+        conflicts_with = "paired"
+    )]
+    pub(crate) mate: Option<PathBuf>,
+
+    /// `--paired interleaved`: --input holds mates in turn (records 2k and
+    /// 2k+1 are a pair), checked and chunked as with --mate.
+    #[arg(long, value_name = "LAYOUT", requires = "input")]
+    pub(crate) paired: Option<PairedLayout>,
+
     /// Write the output here instead of standard output: FILE.gz as BGZF
     /// (gzip that samtools and tabix index), FILE.zst as zstd, others plain.
     #[arg(short, long, value_name = "FILE")]
@@ -839,6 +857,13 @@ pub(crate) enum ChunkingMode {
     Static,
     /// From the measured cost of the tasks.
     Adaptive,
+}
+
+/// How one file holds paired records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PairedLayout {
+    /// Mates in turn: first, second, first, second, ...
+    Interleaved,
 }
 
 /// When to do something that depends on a terminal.

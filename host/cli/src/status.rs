@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use wrun_jobs::views::{self, AttemptView, Filter, JobDetail, JobView};
 use wrun_jobs::{Home, describe_chunking};
-use wrun_journal::{JobSpec, TaskStateKind};
+use wrun_journal::{JobSpec, Pairs, TaskStateKind};
 
 use crate::args::{LogsArgs, StatusArgs};
 use crate::exit::{Code, Fail, OrFail};
@@ -183,6 +183,22 @@ fn describe_job(view: &JobView, spec: &JobSpec) -> String {
             "  input     {}{size}, split as {} in chunks of {chunks}",
             input.path, format.source
         );
+        match &spec.pairs {
+            Some(Pairs::Mate(mate)) => {
+                let size = mate
+                    .size
+                    .map_or_else(String::new, |s| format!(" ({})", bytesize::ByteSize(s)));
+                let _ = writeln!(
+                    text,
+                    "  mate      {}{size}, paired record for record",
+                    mate.path
+                );
+            }
+            Some(Pairs::Interleaved) => {
+                let _ = writeln!(text, "  paired    interleaved (records 2k and 2k+1)");
+            }
+            None => {}
+        }
     }
     let _ = writeln!(
         text,

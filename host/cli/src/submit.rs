@@ -6,11 +6,11 @@ use std::io::Write;
 
 use serde_bytes::ByteBuf;
 use wrun_jobs::submit::{self, Keeping, Request, Submitted};
-use wrun_jobs::{Home, Local, Prepared};
+use wrun_jobs::{Home, Local, Pairing, Prepared};
 use wrun_journal::{InflateLimits, LimitsSpec};
 use wrun_remote::protocol::Submission;
 
-use crate::args::{ChunkingMode, SubmitArgs};
+use crate::args::{ChunkingMode, PairedLayout, SubmitArgs};
 use crate::exit::{Code, Fail, OrFail};
 use crate::run::{self, Display};
 use crate::{cluster, module_source};
@@ -39,6 +39,11 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
         format: args.format.clone(),
         reduce,
         input: args.input.clone(),
+        pairing: match (&args.mate, args.paired) {
+            (Some(mate), _) => Some(Pairing::Mate(mate.clone())),
+            (None, Some(PairedLayout::Interleaved)) => Some(Pairing::Interleaved),
+            (None, None) => None,
+        },
         output: args.output.clone(),
         args: args.args.clone(),
         chunk_records: args.chunk_records,

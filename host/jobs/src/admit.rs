@@ -114,6 +114,39 @@ impl ModuleBytes {
     }
 }
 
+impl ModuleBytes {
+    /// A module `module` names, without a store: a builtin plugin's
+    /// bytes, else its source file's, either only with the recorded
+    /// digest.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::JobState`] when the builtin or the file no longer
+    /// has that digest.
+    pub fn recorded(module: &ModuleRef) -> Result<Self> {
+        let (source, digest) = (&module.source, &module.digest);
+        let bytes = match source.strip_prefix("builtin:").and_then(plugins::builtin) {
+            Some(bytes) => bytes.to_vec(),
+            None => std::fs::read(source).unwrap_or_default(),
+        };
+        let computed = Digest::of(&bytes);
+        if computed.to_hex() != *digest {
+            return Err(Error::new(
+                ErrorKind::JobState,
+                format!(
+                    "module {source} (blake3 {digest}) is gone or changed since the job was \
+                     submitted"
+                ),
+            ));
+        }
+        Ok(ModuleBytes {
+            source: source.clone(),
+            bytes,
+            digest: computed,
+        })
+    }
+}
+
 /// A job's modules, admitted and ready to run.
 #[derive(Debug)]
 pub struct Admitted {
@@ -127,6 +160,22 @@ pub struct Admitted {
     pub format: ModuleBytes,
     /// Runs over the chunks' outputs at the end (`--reduce`).
     pub reducer: Option<TaskRunner>,
+    /// The runtime they were admitted in.
+    runtime: Runtime,
+}
+
+impl Admitted {
+    /// Another instance of the splitter plugin (a paired job splits each
+    /// file with its own).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Module`] when instantiating it fails.
+    pub fn another_splitter(&self) -> Result<Splitter> {
+        self.runtime
+            .splitter(&self.modules[1])
+            .or_kind(ErrorKind::Module)
+    }
 }
 
 /// Admit `task` with `args`, then the splitter plugin `format` returns for
@@ -163,6 +212,7 @@ pub fn admit(
         splitter,
         format,
         reducer,
+        runtime: runtime.clone(),
     })
 }
 
@@ -174,7 +224,12 @@ pub fn admit(
 /// As [`admit`] and [`ModuleBytes::stored`]; [`ErrorKind::JobState`] for a
 /// job that has no input (its splitter is not recorded).
 pub fn admit_recorded(spec: &JobSpec, workers: usize, store: &Arc<BlobStore>) -> Result<Admitted> {
-    let runtime = runtime(&spec.limits, workers, Some(store.clone()))?;
+    let runtime = runtime(
+        &spec.limits,
+        workers,
+        spec.pairs.is_some(),
+        Some(store.clone()),
+    )?;
     let task = ModuleBytes::stored(store, &spec.module)?;
     let reduce = match &spec.reduce {
         Some(reduce) => Some(ModuleBytes::stored(store, reduce)?),
@@ -231,8 +286,9 @@ pub fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
         .or_kind(ErrorKind::Module)
 }
 
-/// A runtime for `workers` tasks at once (plus the splitter), with the
-/// artifact cache in `cache` if given.
+/// A runtime for `workers` tasks at once plus the splitter instances
+/// (one, and one per file of a `paired` job), with the artifact cache in
+/// `cache` if given.
 ///
 /// # Errors
 ///
@@ -240,9 +296,11 @@ pub fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
 pub fn runtime(
     limits: &LimitsSpec,
     workers: usize,
+    paired: bool,
     cache: Option<Arc<BlobStore>>,
 ) -> Result<Runtime> {
-    let slots = workers as u32 + 1;
+    let splitters = if paired { 3 } else { 1 };
+    let slots = workers as u32 + splitters;
     let limits = runtime_limits(limits);
     match cache {
         Some(store) => Runtime::with_store(limits, slots, store),

@@ -11,8 +11,8 @@ use crate::admit::admit_recorded;
 use crate::after;
 use crate::error::{Error, ErrorKind, OrKind, Result};
 use crate::home::Home;
-use crate::input::open_recorded;
 use crate::journaled::{Requeue, reopen_locked};
+use crate::pairs::open_recorded;
 use crate::placement::Placement;
 use crate::prefix::Unchecked;
 use crate::run::Run;
@@ -95,7 +95,7 @@ pub fn rerun(
     let path = spec.input.as_ref().map_or("", |input| input.path.as_str());
     let file = match after::job_input(path)? {
         Some(_) => None,
-        None => Some(open_recorded(id, &spec)?),
+        None => Some(open_recorded(id, &spec, &|| admitted.another_splitter())?),
     };
     let output = Unchecked::open(spec.output.as_deref().map(std::path::Path::new))?;
     let (_, mut journaled) = reopen_locked(journal, id, lock, store, requeue, note)?;

@@ -142,9 +142,23 @@ pub fn open_recorded(id: JobId, spec: &JobSpec) -> Result<Source> {
             format!("job {id} read standard input, which cannot be read again; submit it again"),
         ));
     }
+    open_unchanged(id, recorded, spec.inflate)
+}
+
+/// Open the file `recorded` names (job `id`'s input, or its mate),
+/// refusing one that changed since.
+///
+/// # Errors
+///
+/// As [`open_recorded`].
+pub(crate) fn open_unchanged(
+    id: JobId,
+    recorded: &InputRef,
+    limits: InflateLimits,
+) -> Result<Source> {
     let changed = format!("since job {id} started");
     let raw = Origin::of(Path::new(&recorded.path)).open_unchanged(recorded, &changed)?;
-    decode(raw, &recorded.path, spec.inflate).map(|(source, _, _)| source)
+    decode(raw, &recorded.path, limits).map(|(source, _, _)| source)
 }
 
 /// The extension that names an input's format: `reads.fq.gz` (or `.bz2`,

@@ -20,6 +20,7 @@
 //! * [`views`]: what `status` and `logs` report, as serializable data (the
 //!   one definition of the `--json` shapes).
 //! * [`output`]: a recorded job's output, re-assembled.
+//! * [`pairs`]: a paired job's input, its pairs interleaved and checked.
 //! * [`guard`]: an output path that would destroy an input is refused.
 //! * [`Home`]: where the journal, store and locks live.
 //!
@@ -39,6 +40,7 @@ mod home;
 pub mod input;
 mod journaled;
 pub mod output;
+pub mod pairs;
 mod placement;
 mod prefix;
 mod reduce;
@@ -51,6 +53,7 @@ pub use admit::{Admitted, ModuleBytes, admit_one};
 pub use error::{Error, ErrorKind, Result};
 pub use home::Home;
 pub use journaled::{Claim, Journaled, Requeue};
+pub use pairs::Pairing;
 pub use placement::{Local, Placement};
 pub use run::{Observer, Run, check, chunking, describe_chunking};
 pub use streams::{Destination, Notices, Source};

@@ -152,6 +152,7 @@ impl Run {
             splitter,
             input: input.reader,
             chunking: chunking(&spec),
+            paired: spec.pairs.is_some(),
             block_size: BLOCK_SIZE,
             keep_going: spec.keep_going,
             retries: spec.retries,
@@ -242,7 +243,10 @@ pub fn describe_chunking(spec: &JobSpec) -> String {
     }
     let chunking = chunking(spec);
     let bounds: Vec<String> = [
-        chunking.max_records.map(|n| format!("{n} records")),
+        chunking.max_records.map(|n| match spec.pairs {
+            Some(_) => format!("{n} pairs"),
+            None => format!("{n} records"),
+        }),
         chunking
             .max_bytes
             .map(|n| bytesize::ByteSize(n).to_string()),
@@ -321,7 +325,9 @@ fn final_state(result: &Result<Summary, JobError>) -> Option<JobState> {
     match result {
         Ok(summary) if summary.failed.is_empty() => Some(JobState::Done),
         Ok(_) => Some(JobState::Failed),
-        Err(JobError::Task(_) | JobError::Split(_) | JobError::Chunk(_)) => Some(JobState::Failed),
+        Err(JobError::Task(_) | JobError::Split(_) | JobError::Pair(_) | JobError::Chunk(_)) => {
+            Some(JobState::Failed)
+        }
         Err(JobError::Cancelled) => Some(JobState::Cancelled),
         Err(JobError::Suspended { .. }) => Some(JobState::Suspended),
         Err(
@@ -381,7 +387,7 @@ impl Context {
                 ErrorKind::Module,
                 format!("{name}{input}: {error}{partial}"),
             ),
-            error @ JobError::Chunk(_) => {
+            error @ (JobError::Chunk(_) | JobError::Pair(_)) => {
                 (ErrorKind::Input, format!("{name}{input}: {error}{partial}"))
             }
             // A damaged input (truncated, corrupt) fails the same way on

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wrun_journal::{CheckpointEvery, InflateLimits, InputRef, JobId, JobSpec, LimitsSpec};
+use wrun_journal::{CheckpointEvery, InflateLimits, InputRef, JobId, JobSpec, LimitsSpec, Pairs};
 use wrun_runtime::{Chunk, Kind, ModuleInfo, Unit};
 use wrun_scheduler::Chunking;
 use wrun_store::object;
@@ -19,6 +19,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::guard::check_output;
 use crate::home::Home;
 use crate::journaled::Claim;
+use crate::pairs::{Pairing, interleave, open_mate};
 use crate::placement::Placement;
 use crate::prefix::Unchecked;
 use crate::run::{Run, chunking};
@@ -36,6 +37,9 @@ pub struct Request {
     pub reduce: Option<ModuleBytes>,
     /// The input (`-`: standard input); `None` runs the module once.
     pub input: Option<PathBuf>,
+    /// How its records pair up (`--mate`, `--paired interleaved`);
+    /// `None`: they do not.
+    pub pairing: Option<Pairing>,
     /// The output file; `None` is standard output.
     pub output: Option<PathBuf>,
     /// Arguments passed to the task.
@@ -142,7 +146,8 @@ pub fn prepare(
         false => None,
     };
     let cache = store.clone().filter(|_| keeping.cache);
-    let runtime = admit::runtime(&request.limits, placement.local_slots(), cache)?;
+    let paired = request.pairing.is_some();
+    let runtime = admit::runtime(&request.limits, placement.local_slots(), paired, cache)?;
     check_request_output(&request, home)?;
     let (data, view) = match &store {
         Some(store) => {
@@ -156,6 +161,16 @@ pub fn prepare(
         return once(&runtime, &request, view.as_deref()).map(Submitted::Once);
     };
     let dep = crate::after::job_input(&input_path.to_string_lossy())?;
+    if dep.is_some() && request.pairing.is_some() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            format!(
+                "--input {}: another job's output cannot be read as pairs (--mate, --paired); \
+                 write it to files with `wrun output` first",
+                input_path.display()
+            ),
+        ));
+    }
     let (input, input_stamp) = match dep {
         Some(dep) => (None, unstamped(dep)),
         None => {
@@ -169,6 +184,10 @@ pub fn prepare(
             after.push(id);
         }
     }
+    let mate = match &request.pairing {
+        Some(Pairing::Mate(path)) => Some(open_mate(path, request.inflate)?),
+        _ => None,
+    };
     let format = |info: &ModuleInfo| {
         check_adaptive(&request, info)?;
         admit::resolve_format(&request.format, info, &input_path, store.as_deref())
@@ -211,6 +230,11 @@ pub fn prepare(
         module: request.task.reference(),
         format: Some(admitted.format.reference()),
         input: Some(input_stamp),
+        pairs: match (&request.pairing, &mate) {
+            (Some(Pairing::Mate(_)), Some((_, stamp))) => Some(Pairs::Mate(stamp.clone())),
+            (Some(_), _) => Some(Pairs::Interleaved),
+            (None, _) => None,
+        },
         output: request.output.as_deref().map(|p| match p.to_str() {
             Some(url) if object::is_url(url) => url.to_owned(),
             _ => std::path::absolute(p)
@@ -236,17 +260,35 @@ pub fn prepare(
     // Automatic chunking, out of the fingerprint; a compressed input is
     // sized by what it inflates to, which its chunks cover.
     if chunking(&spec) == Chunking::default() {
-        let size = match &input {
-            Some(input) if input.compressed => {
-                crate::input::estimate_inflated(&input_path, request.inflate)
-            }
-            Some(input) => input.size,
-            None => None,
+        let size = |source: &Source, path: &Path| match source.compressed {
+            true => crate::input::estimate_inflated(path, request.inflate),
+            false => source.size,
+        };
+        let size = match (&input, &mate, &request.pairing) {
+            (Some(input), Some((source, _)), Some(Pairing::Mate(path))) => size(input, &input_path)
+                .zip(size(source, path))
+                .map(|(a, b)| a + b),
+            (Some(input), ..) => size(input, &input_path),
+            (None, ..) => None,
         };
         let auto = Chunking::auto(size, placement.local_slots());
         spec.chunk_records = auto.max_records;
         spec.chunk_bytes = auto.max_bytes;
     }
+    let name = spec.input.as_ref().map_or("", |i| i.path.as_str());
+    // Another job's output (`None` here) is never paired: refused above.
+    let input = match (input, &spec.pairs, mate) {
+        (None, ..) => None,
+        (Some(input), None, _) => Some(input),
+        (Some(input), Some(_), Some((mate, stamp))) => {
+            Some(interleave(input, name, Some((mate, &stamp.path)), &|| {
+                admitted.another_splitter()
+            })?)
+        }
+        (Some(input), Some(_), None) => Some(interleave(input, name, None, &|| {
+            admitted.another_splitter()
+        })?),
+    };
     let mut modules = vec![request.task.bytes, admitted.format.bytes.clone()];
     modules.extend(request.reduce.map(|reduce| reduce.bytes));
     Ok(Submitted::Job(Box::new(Prepared {
@@ -279,6 +321,9 @@ fn check_request_output(request: &Request, home: &Home) -> Result<()> {
         return Ok(());
     };
     let mut reads: Vec<&Path> = request.input.iter().map(PathBuf::as_path).collect();
+    if let Some(Pairing::Mate(mate)) = &request.pairing {
+        reads.push(mate);
+    }
     reads.extend(
         [Some(&request.task), request.reduce.as_ref()]
             .into_iter()

@@ -358,12 +358,7 @@ fn job_view(home: &Home, journal: &Journal, record: &JobRecord) -> Result<JobVie
         None => state,
     };
     // A compressed input's size is not what its chunks cover: no progress.
-    let input_bytes = record
-        .spec
-        .input
-        .as_ref()
-        .filter(|i| !i.compressed)
-        .and_then(|i| i.size);
+    let input_bytes = record.spec.chunked_bytes();
     let progress = match (record.state, input_bytes) {
         (JobState::Done, _) => Some(1.0),
         (_, Some(0)) => None,

@@ -42,7 +42,9 @@ pub use chunk::ChunkPos;
 pub use journal::{Batch, Committed, JobId, JobRecord, Journal, JournalError, TaskCounts, now};
 pub use lock::JobLock;
 pub use recovery::{PROCESS_DIED, QUARANTINE_AFTER, Recovery, recover};
-pub use spec::{CheckpointEvery, DataRef, InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef};
+pub use spec::{
+    CheckpointEvery, DataRef, InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef, Pairs,
+};
 pub use state::{
     FailureKind, IllegalTransition, JobState, Millis, OutputRef, SuspendReason, TaskError,
     TaskState, TaskStateKind,

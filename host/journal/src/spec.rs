@@ -15,6 +15,11 @@ pub struct JobSpec {
     pub format: Option<ModuleRef>,
     /// The input; `None` when the job has no input.
     pub input: Option<InputRef>,
+    /// Paired records: the second mates' file (`--mate`), or mates in
+    /// turn in `input` (`--paired interleaved`); `None` (absent in specs
+    /// recorded before pairs): records are not paired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<Pairs>,
     /// Where the output goes; `None` is standard output.
     pub output: Option<String>,
     /// Chunk bounds, resolved (auto chunking is recorded as the sizes it
@@ -62,6 +67,21 @@ pub struct JobSpec {
     /// job:JOB` reads), in the order given, each once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<i64>,
+}
+
+impl JobSpec {
+    /// The bytes its chunks cover, when known before they are read: the
+    /// input's size, and a paired job's mate's too, unless compressed;
+    /// `None` for standard input, a compressed file, or no input.
+    pub fn chunked_bytes(&self) -> Option<u64> {
+        let size = |input: &InputRef| input.size.filter(|_| !input.compressed);
+        match (&self.input, &self.pairs) {
+            (Some(input), Some(Pairs::Mate(mate))) => {
+                size(input).zip(size(mate)).map(|(a, b)| a + b)
+            }
+            (input, _) => input.as_ref().and_then(size),
+        }
+    }
 }
 
 /// A reference data file granted to a job (`--data NAME=PATH`): kept in
@@ -132,6 +152,18 @@ pub struct InputRef {
     pub compressed: bool,
 }
 
+/// How a job's records pair up: chunks hold whole pairs, interleaved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pairs {
+    /// Record `i` of the input and record `i` of this file are mates
+    /// (`--mate`); checked for changes as the input is.
+    Mate(InputRef),
+    /// Records `2k` and `2k + 1` of the input are mates (`--paired
+    /// interleaved`).
+    Interleaved,
+}
+
 /// Per-task limits. The defaults named are those of `wrun submit`; this
 /// type has none of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -163,7 +195,7 @@ pub enum CheckpointEvery {
 
 #[cfg(test)]
 mod tests {
-    use super::JobSpec;
+    use super::{InputRef, JobSpec, Pairs};
 
     /// A spec recorded before plugins weighed records named the weight
     /// bound `chunk_residues`; it reads back as `chunk_weight`, so such a
@@ -182,5 +214,27 @@ mod tests {
         assert_eq!(spec.chunk_weight, Some(5000));
         let json = serde_json::to_value(&spec).unwrap();
         assert_eq!(json["chunk_weight"], 5000);
+        // Unpaired: no `pairs` key, so its fingerprint is what it was.
+        assert!(json.get("pairs").is_none());
+        assert_eq!(spec.pairs, None);
+    }
+
+    #[test]
+    fn pairs_read_back() {
+        let mate = InputRef {
+            path: "/r2.fq".to_owned(),
+            size: Some(7),
+            modified_ns: Some(1),
+            etag: None,
+            compressed: false,
+        };
+        for pairs in [Pairs::Mate(mate), Pairs::Interleaved] {
+            let json = serde_json::to_string(&pairs).unwrap();
+            assert_eq!(serde_json::from_str::<Pairs>(&json).unwrap(), pairs);
+        }
+        assert_eq!(
+            serde_json::to_string(&Pairs::Interleaved).unwrap(),
+            "\"interleaved\""
+        );
     }
 }

@@ -22,6 +22,7 @@ fn spec() -> JobSpec {
             digest: "cd".repeat(32),
         }),
         input: None,
+        pairs: None,
         output: Some("/tmp/out.tsv".into()),
         chunk_records: Some(10),
         chunk_bytes: None,

@@ -148,6 +148,14 @@ impl JobService {
                     notices: Default::default(),
                 },
             };
+        // A paired job's client sends its pairs interleaved (checked
+        // there); they are checked again as they arrive.
+        let input = match spec.pairs {
+            Some(_) => wrun_jobs::pairs::interleave(input, "the client's input", None, &|| {
+                admitted.another_splitter()
+            })?,
+            None => input,
+        };
         let output = Destination::new(Box::new(link.output()), "the client's output".to_owned());
         let run = Run::new(spec, admitted, &placement, input, output, journaled)?;
         let job = run.job();

@@ -107,6 +107,8 @@ pub struct Chunker {
     last_start: Option<u64>,
     /// Lengths chunks must have, by index (see [`Chunker::replay`]).
     replay: Vec<Option<u64>>,
+    /// Records come in pairs (see [`Chunker::in_pairs`]).
+    paired: bool,
 }
 
 #[derive(Debug)]
@@ -131,7 +133,16 @@ impl Chunker {
             start_at_next_block: None,
             last_start: None,
             replay: Vec::new(),
+            paired: false,
         }
+    }
+
+    /// With `paired`, records come in pairs, mates in turn (a paired
+    /// job's interleaved stream): a chunk closes only before a first mate,
+    /// so a pair is never split, and `max_records` counts pairs.
+    pub fn in_pairs(mut self, paired: bool) -> Self {
+        self.paired = paired;
+        self
     }
 
     /// Cut chunk `i` exactly `lengths[i]` bytes long where given, whatever
@@ -237,10 +248,14 @@ impl Chunker {
     fn begin_record(&mut self, at: u64, emit: &mut impl FnMut(Task)) -> Result<(), ChunkError> {
         if let Some(open) = &self.current {
             check_size(open)?;
+        }
+        let between_pairs = !self.paired || self.next_record.is_multiple_of(2);
+        if let Some(open) = self.current.as_ref().filter(|_| between_pairs) {
+            let per_unit = if self.paired { 2 } else { 1 };
             let full_records = self
                 .chunking
                 .max_records
-                .is_some_and(|max| open.records.len() as u64 >= max);
+                .is_some_and(|max| open.records.len() as u64 >= max.saturating_mul(per_unit));
             let full_bytes = self
                 .chunking
                 .max_bytes
@@ -498,6 +513,50 @@ mod tests {
         assert_eq!(tasks.len(), 1);
         assert_eq!(tasks[0].records, [0, 2]);
         assert_eq!(chunker.records(), 2);
+    }
+
+    #[test]
+    fn a_pair_is_never_split() {
+        // Mates in turn: a1 a2 b1 b2 c1 c2.
+        let input = b"a1\na2\nb1\nb2\nc1\nc2\n";
+        let starts = [0, 3, 6, 9, 12, 15];
+        let cut = |chunking: Chunking, weights: Weights<'_>| -> Vec<Vec<u8>> {
+            let mut chunker = Chunker::new(chunking).in_pairs(true);
+            let mut tasks = Vec::new();
+            let local: Vec<u32> = starts.iter().map(|&s| s as u32).collect();
+            let weights: Vec<u64> = match weights {
+                Weights::AtStart(each) => [0].iter().chain(each).copied().collect(),
+                _ => Vec::new(),
+            };
+            chunker
+                .push(input, &local, &weights, |t| tasks.push(t))
+                .unwrap();
+            chunker.finish(|t| tasks.push(t));
+            tasks.iter().map(|t| t.data.to_vec()).collect()
+        };
+        // One pair per chunk: two records.
+        assert_eq!(
+            cut(records(1), Weights::None),
+            [&b"a1\na2\n"[..], b"b1\nb2\n", b"c1\nc2\n"]
+        );
+        // A byte bound passed inside a pair closes after the pair.
+        let bytes = Chunking {
+            max_bytes: Some(4),
+            ..Chunking::default()
+        };
+        assert_eq!(
+            cut(bytes, Weights::None),
+            [&b"a1\na2\n"[..], b"b1\nb2\n", b"c1\nc2\n"]
+        );
+        // Weights add both mates: 3 + 3 reaches 5 after the first pair.
+        let weight = Chunking {
+            max_weight: Some(5),
+            ..Chunking::default()
+        };
+        assert_eq!(
+            cut(weight, Weights::AtStart(&[3, 3, 1, 1, 1, 1])),
+            [&b"a1\na2\n"[..], b"b1\nb2\nc1\nc2\n"]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use wrun_journal::{IllegalTransition, JournalError, SuspendReason};
 use wrun_runtime::SplitError;
 
 use crate::chunker::ChunkError;
+use crate::pairs::PairError;
 use crate::report::FailedTask;
 
 /// Why a job stopped early. Output of every task before the failing point
@@ -18,6 +19,9 @@ pub enum JobError {
     /// The splitter rejected the input or failed.
     #[error(transparent)]
     Split(#[from] SplitError),
+    /// Paired files are not pairs: names differ, or one ended first.
+    #[error(transparent)]
+    Pair(PairError),
     /// A record could not be made into a task.
     #[error(transparent)]
     Chunk(#[from] ChunkError),
@@ -71,6 +75,27 @@ pub enum JobError {
     /// Events arrived in an impossible order (a bug).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl JobError {
+    /// A failed read of the input: [`JobError::Pair`] or
+    /// [`JobError::Split`] when an [`Interleaver`](crate::Interleaver)
+    /// found that its files are no pairs or a plugin rejected one,
+    /// else [`JobError::Input`].
+    pub fn from_input(error: io::Error) -> Self {
+        let inner = error.get_ref();
+        if inner.is_some_and(|e| e.is::<PairError>() || e.is::<SplitError>()) {
+            let inner = error.into_inner().expect("checked above");
+            return match inner.downcast::<PairError>() {
+                Ok(pair) => JobError::Pair(*pair),
+                Err(other) => match other.downcast::<SplitError>() {
+                    Ok(split) => JobError::Split(*split),
+                    Err(other) => JobError::Input(io::Error::other(other)),
+                },
+            };
+        }
+        JobError::Input(error)
+    }
 }
 
 /// "1 running chunk", "3 running chunks".

@@ -31,6 +31,10 @@ pub struct Job<'a> {
     pub input: Box<dyn Read + Send + 'a>,
     /// How records are grouped into tasks.
     pub chunking: Chunking,
+    /// The input is pairs interleaved (an [`Interleaver`](crate::Interleaver)'s
+    /// stream): records `2k` and `2k + 1` stay in one chunk, and
+    /// `chunking.max_records` counts pairs.
+    pub paired: bool,
     /// Bytes read from the input at a time.
     pub block_size: usize,
     /// On a task failure, go on with the other tasks (the failed ones
@@ -51,6 +55,7 @@ impl fmt::Debug for Job<'_> {
             .field("slots", &self.executor.slots())
             .field("splitter", &self.splitter)
             .field("chunking", &self.chunking)
+            .field("paired", &self.paired)
             .field("block_size", &self.block_size)
             .field("keep_going", &self.keep_going)
             .field("retries", &self.retries)
@@ -80,6 +85,7 @@ impl Job<'_> {
             splitter,
             input,
             chunking,
+            paired,
             block_size,
             keep_going,
             retries,
@@ -139,7 +145,9 @@ impl Job<'_> {
                     pace: worker.pace,
                     slots,
                 };
-                let result = read_input(input, splitter, chunking, sizing, block_size, batcher);
+                let result = read_input(
+                    input, splitter, chunking, paired, sizing, block_size, batcher,
+                );
                 let _ = events.send(Event::InputEnd(result));
             });
             for _ in 0..slots {

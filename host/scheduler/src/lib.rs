@@ -36,6 +36,7 @@ mod executor;
 mod failure;
 mod job;
 mod pace;
+mod pairs;
 mod reader;
 mod record;
 mod report;
@@ -51,5 +52,6 @@ pub use executor::{
 pub use failure::{failure_kind, task_error};
 pub use job::Job;
 pub use pace::Adaptive;
+pub use pairs::{Interleaver, Line, PairError, PairedInput};
 pub use record::{Checkpoints, Prior, Recording};
 pub use report::{FailedTask, Sink, Summary, Update};

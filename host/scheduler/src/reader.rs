@@ -1,7 +1,7 @@
 //! The reader thread: the input, through the splitter and the chunker,
 //! into batches of tasks for the workers.
 
-use std::io::{self, Read};
+use std::io::Read;
 
 use crossbeam_channel::Sender;
 use wrun_runtime::Splitter;
@@ -10,6 +10,7 @@ use crate::chunker::{Chunker, Chunking, Task};
 use crate::error::JobError;
 use crate::event::{Event, TaskMeta};
 use crate::pace::{Adaptive, Pace};
+use crate::pairs::read_full;
 use crate::record::{Prior, PriorOutcome};
 use crate::window::Window;
 
@@ -21,18 +22,19 @@ pub(crate) fn read_input(
     mut input: Box<dyn Read + Send + '_>,
     mut splitter: Splitter,
     chunking: Chunking,
+    paired: bool,
     sizing: Sizing<'_>,
     block_size: usize,
     mut batcher: Batcher<'_>,
 ) -> Result<Option<u64>, JobError> {
-    let mut chunker = Chunker::new(chunking);
+    let mut chunker = Chunker::new(chunking).in_pairs(paired);
     // Chunks that earlier runs cut are cut the same way again, whatever
     // cut them (adaptive sizes depend on timing).
     chunker.replay(batcher.prior.lengths());
     let mut block = vec![0; block_size.max(1)];
     let (mut starts, mut weights) = (Vec::new(), Vec::new());
     loop {
-        let filled = read_full(&mut input, &mut block).map_err(JobError::Input)?;
+        let filled = read_full(&mut input, &mut block).map_err(JobError::from_input)?;
         let eof = filled < block.len();
         starts.clear();
         splitter.split(&block[..filled], eof, &mut starts, &mut weights)?;
@@ -173,18 +175,4 @@ impl Batcher<'_> {
             self.open = self.open && self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
         }
     }
-}
-
-/// Read until `buf` is full or the input ends; the number of bytes read.
-fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -160,14 +160,10 @@ pub(crate) fn resume(args: &ResumeArgs) -> Result<(), Fail> {
     let path = spec.input.as_ref().map_or("", |input| input.path.as_str());
     let input: Box<dyn std::io::Read + Send> = match wrun_jobs::after::job_input(path)? {
         Some(_) => Box::new(std::io::empty()),
-        None => wrun_jobs::input::open_recorded(args.run.job, &spec)?.reader,
+        None => wrun_jobs::pairs::open_recorded_here(args.run.job, &spec)?.reader,
     };
     let out = Destination::open(spec.output.as_deref().map(Path::new))?;
-    let total = spec
-        .input
-        .as_ref()
-        .filter(|input| !input.compressed)
-        .and_then(|input| input.size);
+    let total = spec.chunked_bytes();
     let progress = Progress::new(args.run.progress, total);
     stream(&mut client, credit, input, out, progress)
 }

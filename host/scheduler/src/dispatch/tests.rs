@@ -339,6 +339,7 @@ fn spec() -> JobSpec {
         },
         format: None,
         input: None,
+        pairs: None,
         output: None,
         chunk_records: Some(2),
         chunk_bytes: None,

@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use wrun_sdk::pairs::mate_name;
 use wrun_sdk::{Args, Error, Output, Result, Step, Task};
 
 /// What the probe does, from `args[0]`.
@@ -41,6 +42,10 @@ enum Mode {
     /// Emit, per record, the size and a checksum of the data file
     /// `args[1]`, read through `wrun_sdk::data::open` in that call.
     Data(String),
+    /// Paired records: pair them up (`wrun_sdk::pairs::Mates`), fail on a
+    /// pair whose names differ or a chunk that ends with a mate missing,
+    /// emit each pair's name and, at finish, `pairs=N`.
+    Mates,
 }
 
 /// The probe task.
@@ -50,6 +55,8 @@ pub struct Probe {
     records: u64,
     bytes: u64,
     steps_left: u64,
+    mates: wrun_sdk::pairs::Mates,
+    pairs: u64,
 }
 
 impl Task for Probe {
@@ -68,6 +75,7 @@ impl Task for Probe {
             "log" => Mode::Log,
             "fail-if" => Mode::FailIf(args.get(1).unwrap_or("X").to_owned()),
             "data" => Mode::Data(args.get(1).unwrap_or("ref").to_owned()),
+            "mates" => Mode::Mates,
             "work" => Mode::Work(
                 args.get(1)
                     .unwrap_or("1")
@@ -87,6 +95,8 @@ impl Task for Probe {
             records: 0,
             bytes: 0,
             steps_left,
+            mates: Default::default(),
+            pairs: 0,
         })
     }
 
@@ -153,6 +163,22 @@ impl Task for Probe {
                     out.write(&block);
                 }
             }
+            Mode::Mates => {
+                if let Some(pair) = self.mates.push(record) {
+                    let (r1, r2) = (mate_name(pair.r1), mate_name(pair.r2));
+                    if r1 != r2 || r1.is_empty() {
+                        return Err(Error::failed(format!(
+                            "pair {} has mates {:?} and {:?}",
+                            self.pairs + 1,
+                            String::from_utf8_lossy(r1),
+                            String::from_utf8_lossy(r2)
+                        )));
+                    }
+                    self.pairs += 1;
+                    out.write(r1);
+                    out.write(b"\n");
+                }
+            }
             Mode::Count | Mode::Steps => {}
         }
         Ok(())
@@ -170,6 +196,10 @@ impl Task for Probe {
     fn finish(&mut self, out: &mut Output) -> Result<()> {
         if self.mode == Mode::Count {
             writeln!(out, "records={} bytes={}", self.records, self.bytes)?;
+        }
+        if self.mode == Mode::Mates {
+            self.mates.finish()?;
+            writeln!(out, "pairs={}", self.pairs)?;
         }
         Ok(())
     }

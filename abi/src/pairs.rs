@@ -1,0 +1,47 @@
+//! Paired records (`wrun submit --mate`, `--paired interleaved`): how a
+//! chunk holds them and when two records are mates.
+//!
+//! A paired job's chunk is its pairs interleaved: first mate, second mate,
+//! first mate, ... (interleaved FASTQ, for a FASTQ input), each a record
+//! of its own, and a chunk always holds whole pairs. An SDK task sees
+//! records `2k` and `2k + 1` of its chunk as one pair; a WASI command
+//! reads the interleaved chunk on stdin. No import or export is added.
+
+/// The name two mates share, which the host checks for every pair: the
+/// record's first line without its first byte (the format's marker, `@`
+/// in FASTQ, `>` in FASTA) and its line ending, up to the first space or
+/// tab (Illumina's comment field follows it), without a trailing `/1` or
+/// `/2`. `@r7/1 x` and `@r7/2 y` are mates, named `r7`.
+pub fn mate_name(record: &[u8]) -> &[u8] {
+    let line = match record.iter().position(|&b| b == b'\n') {
+        Some(end) => &record[..end],
+        None => record,
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.get(1..).unwrap_or_default();
+    let word = match line.iter().position(|&b| b == b' ' || b == b'\t') {
+        Some(end) => &line[..end],
+        None => line,
+    };
+    word.strip_suffix(b"/1")
+        .or_else(|| word.strip_suffix(b"/2"))
+        .unwrap_or(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mate_name;
+
+    #[test]
+    fn mates_share_a_name_up_to_their_number_and_comment() {
+        assert_eq!(mate_name(b"@r7/1 x\nAC\n+\nII\n"), b"r7");
+        assert_eq!(mate_name(b"@r7/2\ty\r\nAC\r\n"), b"r7");
+        assert_eq!(
+            mate_name(b"@M1:8:FC:1:1:2:3 1:N:0:ATCACG\nA\n"),
+            b"M1:8:FC:1:1:2:3"
+        );
+        assert_eq!(mate_name(b">c/3\nAC\n"), b"c/3");
+        assert_eq!(mate_name(b"@r1"), b"r1");
+        assert_eq!(mate_name(b""), b"");
+    }
+}

@@ -27,6 +27,9 @@
 //! * sw-search against a 10 MB `--data` reference, local and through a
 //!   broker and two nodes (own stores, shared `file://` store), against
 //!   ssearch36; store put/get of 1 MiB and 64 MiB blobs (`data`).
+//! * a job with a 100 MB `--data` file through a broker and two fresh
+//!   nodes on their own stores (a ranged fetch from the broker), against
+//!   the same on one shared `file://` store (`fetch`).
 //! * one migration of a task with 256 MiB of memory from a draining node
 //!   to the next, against rerunning its chunk from the start (`migration`).
 //! * an allocation queue on the machine's Slurm: submit with no node to
@@ -39,6 +42,7 @@ mod bio;
 mod cluster;
 mod dashboard;
 mod data;
+mod fetch;
 mod migration;
 mod peers;
 mod snapshot;
@@ -112,6 +116,9 @@ fn main() {
     }
     if run("data") {
         data::data(&mut table, dir.path(), workers, scale);
+    }
+    if run("fetch") {
+        fetch::fetch(&mut table, dir.path(), workers);
     }
     if run("migration") {
         migration::migration(&mut table, dir.path());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cluster::Cluster;
 use crate::journal::probe_job;
-use crate::support::{COMMAND_PROBE, assert_golden, wrun, wrun_in};
+use crate::support::{COMMAND_PROBE, TASK_PROBE, assert_golden, wrun, wrun_in};
 
 /// `len` deterministic bytes that are not all alike (a 64-bit LCG).
 fn reference_bytes(len: usize) -> Vec<u8> {
@@ -80,7 +80,7 @@ fn every_task_of_a_job_sees_the_data() {
 }
 
 /// The task probe's `data` mode's line for `bytes`.
-fn probe_line(name: &str, bytes: &[u8]) -> String {
+pub(crate) fn probe_line(name: &str, bytes: &[u8]) -> String {
     let sum = bytes.iter().fold(0u64, |sum, &b| {
         sum.wrapping_mul(31).wrapping_add(u64::from(b))
     });
@@ -233,4 +233,55 @@ fn a_cluster_node_fetches_a_data_blob_once_for_two_jobs() {
         1,
         "node log:\n{log}"
     );
+}
+
+/// A data file larger than a message (80 MiB): a broker and two nodes,
+/// each with a store of its own, no shared one. The nodes fetch it from
+/// the broker in parts, written to their stores as they come, and every
+/// task reads it whole: the output is the local run's.
+#[test]
+fn nodes_without_a_shared_store_fetch_a_data_file_larger_than_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (path, bytes) = write_reference(dir.path(), 80 << 20);
+    let grant = format!("ref={}", path.display());
+    let (input, local) = probe_job(
+        home.path(),
+        dir.path(),
+        "local",
+        &["--data", &grant],
+        &["data", "ref"],
+    );
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    // Five records in chunks of two: three chunks, a line per record.
+    assert_eq!(local.stdout_text(), probe_line("ref", &bytes).repeat(5));
+
+    let cluster = Cluster::start(2);
+    let run = cluster.wrun(&[
+        "submit",
+        TASK_PROBE,
+        "--input",
+        input.to_str().unwrap(),
+        "--chunk-records",
+        "1",
+        "--data",
+        &grant,
+        "--",
+        "data",
+        "ref",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout_text(), local.stdout_text());
+    let fetched: usize = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let log = node.log();
+            assert!(!log.contains("cannot fetch"), "node log:\n{log}");
+            let fetches = log.matches("fetching data file ref").count();
+            assert!(fetches <= 1, "node log:\n{log}");
+            fetches
+        })
+        .sum();
+    assert!(fetched >= 1, "a node fetched the data file");
 }

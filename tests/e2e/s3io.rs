@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cluster::Cluster;
+use crate::data::{probe_line, write_reference};
 use crate::journal::probe_job;
 use crate::s3::{S3, assert_no_secret, large_job};
 use crate::support::{
@@ -270,4 +271,151 @@ fn a_job_killed_mid_upload_leaves_no_object_and_resumes_to_the_same_bytes() {
     let run = wrun_in(&home, &["resume", "1"], None);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(s3.get(&bucket, "out.txt") == std::fs::read(&reference).unwrap());
+}
+
+/// `--keep-going -o s3://...`: a job with a failed chunk completes its
+/// upload with the chunks that succeeded, the bytes its `-o FILE` holds,
+/// and is still reported failed (exit 16). `wrun output` of a job that
+/// stopped at a failed chunk writes nothing to an S3 key and says so.
+#[test]
+fn an_s3_output_under_keep_going_holds_the_chunks_that_succeeded() {
+    let Some(s3) = S3::from_env() else { return };
+    let bucket = s3.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.txt");
+    let url = format!("s3://{bucket}/out.txt");
+    for (name, out) in [("file", file.to_str().unwrap()), ("object", url.as_str())] {
+        let home = dir.path().join(name);
+        let (_, run) = probe_job(
+            &home,
+            dir.path(),
+            name,
+            &["--keep-going", "-o", out],
+            &["fail-if", "X"],
+        );
+        assert_eq!(run.code, 16, "{name}: {}", run.stderr);
+    }
+    // Chunks of two records; the second (b'X', c) failed.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\nb\nd\n");
+    assert!(s3.get(&bucket, "out.txt") == std::fs::read(&file).unwrap());
+    assert_eq!(s3.uploads(&bucket), Vec::<String>::new());
+
+    let home = dir.path().join("stopped");
+    let (_, run) = probe_job(&home, dir.path(), "stopped", &[], &["fail-if", "X"]);
+    assert_eq!(run.code, 16, "{}", run.stderr);
+    let partial = format!("s3://{bucket}/partial.txt");
+    let run = wrun_in(&home, &["output", "1", "-o", &partial], None);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.replace(&bucket, "<bucket>"),
+        "wrun: error: job 1: chunk 1 is failed; nothing was written to \
+         s3://<bucket>/partial.txt, which gets the whole output or none\n"
+    );
+    assert_eq!(s3.keys(&bucket, "partial"), Vec::<String>::new());
+    assert_eq!(s3.uploads(&bucket), Vec::<String>::new(), "aborted");
+}
+
+/// `--data NAME=s3://BUCKET/KEY`: a task reads the object (12 MiB: two
+/// ranged reads) exactly as it reads the same file, in local mode and
+/// through a broker (which checks the object again); the job records the
+/// URL with its size and ETag, and no credential.
+#[test]
+fn an_s3_data_file_reads_as_its_file_does() {
+    let Some(s3) = S3::from_env() else { return };
+    let bucket = s3.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, bytes) = write_reference(dir.path(), 12 << 20);
+    s3.put(&bucket, "ref.bin", &path);
+    let url = format!("s3://{bucket}/ref.bin");
+    let expected = probe_line("ref", &bytes).repeat(5);
+    for (name, grant) in [
+        ("file", format!("ref={}", path.display())),
+        ("object", format!("ref={url}")),
+    ] {
+        let home = dir.path().join(name);
+        let (_, run) = probe_job(
+            &home,
+            dir.path(),
+            name,
+            &["--data", &grant],
+            &["data", "ref"],
+        );
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        assert_eq!(run.stdout_text(), expected, "{name}");
+    }
+    let journal = dir.path().join("object/journal.db");
+    assert_no_secret("the journal", &std::fs::read(&journal).unwrap());
+    let spec = wrun_journal::Journal::open(&journal)
+        .unwrap()
+        .job(1)
+        .unwrap()
+        .spec;
+    let data = &spec.data[0];
+    assert_eq!((data.path.as_str(), data.size), (url.as_str(), 12 << 20));
+    assert!(data.etag.is_some(), "the ETag is recorded");
+
+    let cluster = Cluster::start(1);
+    let input = dir.path().join("in.txt");
+    let run = cluster.wrun(&[
+        "submit",
+        TASK_PROBE,
+        "--input",
+        input.to_str().unwrap(),
+        "--data",
+        &format!("ref={url}"),
+        "--",
+        "data",
+        "ref",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout_text(), expected, "through a broker");
+}
+
+/// A retry checks an S3 data file's size and ETag: the same object is
+/// accepted, a changed one refused with exit 8 as a changed file is; a
+/// missing object or bucket is exit 3 naming the URL (golden).
+#[test]
+fn a_changed_s3_data_file_refuses_retry_and_a_missing_one_is_exit_3() {
+    let Some(s3) = S3::from_env() else { return };
+    let bucket = s3.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (path, bytes) = write_reference(dir.path(), 4096);
+    s3.put(&bucket, "ref.bin", &path);
+    let grant = format!("ref=s3://{bucket}/ref.bin");
+    let flags = ["--data", grant.as_str()];
+    let (_, run) = probe_job(&home, dir.path(), "data", &flags, &["fail-if", "X"]);
+    assert_eq!(run.code, 16, "{}", run.stderr);
+    let run = wrun_in(&home, &["retry", "1"], None);
+    assert_eq!(run.code, 16, "the same object is accepted: {}", run.stderr);
+
+    let mut changed = bytes;
+    changed[100] ^= 1;
+    let changed_path = dir.path().join("changed.bin");
+    std::fs::write(&changed_path, &changed).unwrap();
+    s3.put(&bucket, "ref.bin", &changed_path);
+    let run = wrun_in(&home, &["retry", "1"], None);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    let mut seen = run.stderr;
+    let detail = status_json(&home, Some("1"));
+    assert_eq!(detail["job"]["runs"], 2, "a refused retry does not run");
+
+    for url in [
+        format!("s3://{bucket}/absent.bin"),
+        format!("s3://{}/ref.bin", s3.fresh_name()),
+    ] {
+        let run = wrun_in(
+            &home,
+            &["submit", TASK_PROBE, "--data", &format!("ref={url}")],
+            None,
+        );
+        assert_eq!(run.code, 3, "{url}: {}", run.stderr);
+        assert!(run.stderr.contains(&url), "{url}: {}", run.stderr);
+        assert_no_secret("the error", run.stderr.as_bytes());
+        seen.push_str(&run.stderr);
+    }
+    let seen = regex::Regex::new(r"wrun-test-\d+-\d+")
+        .unwrap()
+        .replace_all(&seen, "<bucket>");
+    assert_golden("data-s3.stderr", &seen);
 }

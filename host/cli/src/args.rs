@@ -443,9 +443,10 @@ pub(crate) struct SubmitArgs {
     pub(crate) output: Option<PathBuf>,
 
     /// Grant every task the file PATH, read-only at /data/NAME (repeatable):
-    /// a reference database or genome. It is hashed and kept in the store
-    /// once; a resume refuses a file that changed since. Tasks see nothing
-    /// else of the host.
+    /// a reference database or genome; PATH may be s3://BUCKET/KEY (an S3
+    /// object, through the AWS_* variables). It is hashed and kept in the
+    /// store once; a resume refuses a file or object that changed since.
+    /// Tasks see nothing else of the host.
     #[arg(long = "data", value_name = "NAME=PATH", value_parser = parse_data)]
     pub(crate) data: Vec<(String, PathBuf)>,
 

@@ -17,7 +17,8 @@ use crate::streams::Destination;
 /// # Errors
 ///
 /// [`ErrorKind::JobState`] when a chunk is unfinished or its stored output
-/// is missing or damaged (the chunks before it are written);
+/// is missing or damaged (the chunks before it are written, except to an
+/// S3 object, which gets nothing: [`Destination::keeps_unfinished`]);
 /// [`ErrorKind::Output`]; [`ErrorKind::Journal`].
 pub fn write(
     home: &Home,
@@ -73,12 +74,18 @@ pub fn write(
             .finish()
             .or_kind_with(ErrorKind::Output, || write_error(&output_name));
     };
+    let written = match out.keeps_unfinished() {
+        true => "the output of every chunk before it was written".to_owned(),
+        false => {
+            format!("nothing was written to {output_name}, which gets the whole output or none")
+        }
+    };
     out.flush()
         .or_kind_with(ErrorKind::Output, || write_error(&output_name))?;
     Err(Error::new(
         ErrorKind::JobState,
         format!(
-            "job {id}: {why}; the output of every chunk before it was written{}",
+            "job {id}: {why}; {written}{}",
             if record.state == JobState::Running {
                 " (`wrun resume` finishes the job)"
             } else {

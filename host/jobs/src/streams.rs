@@ -103,6 +103,13 @@ impl Destination {
         })
     }
 
+    /// Whether what is written stays when the output is not finished: a
+    /// file's or a stream's bytes do; an S3 object's upload is aborted,
+    /// so its key gets nothing.
+    pub fn keeps_unfinished(&self) -> bool {
+        matches!(self.stream, Sink::Stream(_))
+    }
+
     /// End a complete output (BGZF's end-of-file block) and flush it, or
     /// complete its upload. An output that stops early is only dropped: a
     /// file holds whole pieces, and no end-of-file block says it is

@@ -84,19 +84,25 @@ impl JobSpec {
     }
 }
 
-/// A reference data file granted to a job (`--data NAME=PATH`): kept in
-/// the store under its digest; a resume or retry re-hashes the file and
-/// refuses to go on if it changed.
+/// A reference data file granted to a job (`--data NAME=PATH`, or
+/// `NAME=s3://BUCKET/KEY`): kept in the store under its digest; a resume
+/// or retry re-hashes the file, or compares the object's size and ETag,
+/// and refuses to go on if it changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataRef {
     /// The name the task opens it by (`/data/<name>`).
     pub name: String,
-    /// The file, as an absolute path.
+    /// The file, as an absolute path, or the object's URL,
+    /// `s3://BUCKET/KEY` (no credentials).
     pub path: String,
     /// blake3 of its bytes, hex; the bytes are in the store under it.
     pub digest: String,
     /// Its size in bytes.
     pub size: u64,
+    /// An object's ETag, as the server gave it (`None` for a file, and in
+    /// journals from before data could come from S3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 /// How far a compressed input may expand before it is refused as a

@@ -27,16 +27,18 @@ use crate::wire::Nonce;
 /// the broker's answer to a node's goodbye ([`ToPeer::Farewell`]).
 /// 5: a node's walltime left in its hello, and its drain and walltime in
 /// [`NodeInfo`].
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: blobs of any size fetched in parts ([`ToBroker::Fetch`]'s offset,
+/// [`BlobPart`]) instead of whole in one message.
+pub const PROTOCOL_VERSION: u32 = 6;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
 /// through the store (fetched from the broker when the node's store lacks
 /// them).
 pub const MAX_INLINE: usize = 1 << 20;
-/// The largest blob a node fetches from the broker in one message; larger
-/// chunks need a store both share.
-pub const MAX_FETCH: usize = 64 << 20;
+/// Bytes of a blob per part a node fetches from the broker (16 MiB; the
+/// last part of a blob is shorter).
+pub const FETCH_PART: usize = 16 << 20;
 /// Tasks a node may ask for at once, at most.
 pub const MAX_CREDIT: usize = 1 << 16;
 /// Input bytes per message from a client.
@@ -100,9 +102,15 @@ pub enum ToBroker {
     Credit(u32),
     /// Node: tasks that ended.
     Results(Vec<TaskResult>),
-    /// Node: send the blob with this digest (a module, a large chunk or a
-    /// snapshot).
-    Fetch(Blake3),
+    /// Node: send the part of the blob `digest` (a module, a large chunk,
+    /// a snapshot or a data file) that starts at byte `offset`, a multiple
+    /// of [`FETCH_PART`]; answered with [`ToPeer::Blob`].
+    Fetch {
+        /// The blob's digest.
+        digest: Blake3,
+        /// The part's first byte.
+        offset: u64,
+    },
     /// Node: running tasks were snapshotted (and keep running).
     Checkpoints(Vec<TaskCheckpoint>),
     /// Node: this node takes no more tasks; it suspends its running ones
@@ -140,12 +148,13 @@ pub enum ToPeer {
     /// Node: your [`ToBroker::Bye`] was handled, and so was everything
     /// sent before it: a draining node may exit.
     Farewell,
-    /// Node: the blob asked for, or `None` when the broker has none.
+    /// Node: the part of a blob asked for, or `None` when the broker does
+    /// not have the blob intact.
     Blob {
         /// The digest asked for.
         digest: Blake3,
-        /// The blob's bytes.
-        bytes: Option<serde_bytes::ByteBuf>,
+        /// The part.
+        part: Option<BlobPart>,
     },
     /// Client: the job runs (journaled as `job`); send up to `credit`
     /// input blocks before waiting for [`ToPeer::InputCredit`].
@@ -182,6 +191,19 @@ pub enum ToPeer {
     /// Client: how far the job is (a few times a second at most, while
     /// chunks finish).
     Progress(JobProgress),
+}
+
+/// A part of a blob ([`ToPeer::Blob`]): [`FETCH_PART`] bytes from
+/// `offset`, fewer for the last part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobPart {
+    /// Its first byte's offset in the blob.
+    pub offset: u64,
+    /// The whole blob's size in bytes.
+    pub size: u64,
+    /// Its bytes.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
 }
 
 /// How far a job is: its chunks that finished, in this run or an earlier
@@ -437,9 +459,9 @@ pub struct Work {
     /// Each task's limits.
     pub limits: Limits,
     /// Reference data every task reads at `/data/<name>`: the node
-    /// fetches each blob by digest once (through [`ToBroker::Fetch`], so
-    /// at most [`MAX_FETCH`] bytes unless the store is shared), verifies
-    /// it and keeps it in its store for later jobs.
+    /// fetches each blob by digest once (in parts, through
+    /// [`ToBroker::Fetch`], whatever its size), verifies it and keeps it
+    /// in its store for later jobs.
     pub data: Vec<DataFile>,
 }
 
@@ -813,6 +835,20 @@ mod tests {
             failed: 1,
         });
         assert_eq!(decode::<ToPeer>(&encode(&progress)).unwrap(), progress);
+        let fetch = ToBroker::Fetch {
+            digest: [7; 32],
+            offset: 3 * FETCH_PART as u64,
+        };
+        assert_eq!(decode::<ToBroker>(&encode(&fetch)).unwrap(), fetch);
+        let part = ToPeer::Blob {
+            digest: [7; 32],
+            part: Some(BlobPart {
+                offset: 3 * FETCH_PART as u64,
+                size: 5 << 30,
+                bytes: b"part".to_vec(),
+            }),
+        };
+        assert_eq!(decode::<ToPeer>(&encode(&part)).unwrap(), part);
         let snapshot = Snapshot {
             digest: [5; 32],
             blob: Some(serde_bytes::ByteBuf::from(b"WRUNSNAP".to_vec())),

@@ -11,6 +11,11 @@
 //!   again.
 //! * **Clients** submit or resume a job (the [`Service`] runs it, on its own
 //!   thread, through a [`ClientLink`]) or run a command.
+//! * **Blobs** a node fetches (modules, large chunks, snapshots, data
+//!   files) are read from the store in parts by a thread of their own
+//!   ([`parts`]) and sent by the socket thread as they come.
+
+mod parts;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -24,12 +29,13 @@ use wrun_store::{BlobStore, Digest};
 use crate::allocator::Load;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, MAX_FETCH, NodeInfo, Outcome, PROTOCOL_VERSION,
-    Reply, Resume, Role, Snapshot, Submission, ToBroker, ToPeer, Welcome,
+    self, Control, Hello, INPUT_BLOCK, MAX_CREDIT, NodeInfo, Outcome, PROTOCOL_VERSION, Reply,
+    Resume, Role, Snapshot, Submission, ToBroker, ToPeer, Welcome,
 };
 use crate::queue::{Completion, Lot, Queue};
 use crate::transport::{self, Endpoint, Outbox, TransportError, WakeReceiver};
 use crate::wire::{self, FrameKey, Kind, Opener, Sealer};
+use parts::PartReader;
 
 /// How a broker listens.
 #[derive(Debug, Clone)]
@@ -41,8 +47,6 @@ pub struct BrokerConfig {
     /// How often each side sends a heartbeat; three missed ones mean a
     /// peer is gone.
     pub heartbeat: Duration,
-    /// The nodes read the broker's store too (`--store file://...`).
-    pub shared_store: bool,
 }
 
 /// What runs clients' jobs and commands (the command line's `submit`,
@@ -76,7 +80,6 @@ pub struct BrokerHandle {
     /// Nodes connected now, kept by the socket thread.
     nodes: Arc<AtomicUsize>,
     store: Arc<BlobStore>,
-    shared_store: bool,
     load: Arc<Load>,
 }
 
@@ -116,11 +119,6 @@ impl BrokerHandle {
     /// The broker's store: large chunks and outputs, modules.
     pub fn store(&self) -> &Arc<BlobStore> {
         &self.store
-    }
-
-    /// Whether the nodes read the broker's store directly.
-    pub fn shared_store(&self) -> bool {
-        self.shared_store
     }
 
     /// The queued work and joining nodes, for the allocation queues.
@@ -382,6 +380,8 @@ pub struct Broker {
     inbox: Receiver<Outgoing>,
     outbox: Outbox<Outgoing>,
     store: Arc<BlobStore>,
+    /// Reads the parts of blobs nodes fetch, off the socket thread.
+    parts: PartReader,
     sessions: HashMap<u64, Session>,
     routes: HashMap<Vec<u8>, u64>,
     next_session: u64,
@@ -420,12 +420,12 @@ impl Broker {
             jobs: Arc::new(AtomicU64::new(0)),
             nodes: Arc::default(),
             store: store.clone(),
-            shared_store: config.shared_store,
             load: Arc::default(),
         };
         let nonce = wire::nonce();
         let first_ticket = u64::from_le_bytes(nonce[..8].try_into().expect("8 bytes")) >> 1;
         let broker = Broker {
+            parts: PartReader::start(store.clone(), outbox.clone()),
             config,
             _context: context,
             socket,
@@ -765,15 +765,8 @@ impl Broker {
                     ));
                 }
             }
-            (ToBroker::Fetch(digest), Some(_), _) => {
-                let bytes = self
-                    .store
-                    .get(&Digest::from_bytes(digest))
-                    .ok()
-                    .flatten()
-                    .filter(|b| b.len() <= MAX_FETCH)
-                    .map(|b| serde_bytes::ByteBuf::from(b.to_vec()));
-                self.send(id, &ToPeer::Blob { digest, bytes });
+            (ToBroker::Fetch { digest, offset }, Some(_), _) => {
+                self.parts.ask(id, digest, offset);
             }
             (ToBroker::Submit(submission), _, Some((input @ None, acks))) => {
                 let link = link(id, &self.outbox, input, acks);

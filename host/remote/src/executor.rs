@@ -14,7 +14,7 @@ use wrun_store::Digest;
 
 use crate::broker::BrokerHandle;
 use crate::convert;
-use crate::protocol::{Data, MAX_FETCH, MAX_INLINE, Work};
+use crate::protocol::{Data, MAX_INLINE, Work};
 use crate::queue::{Lot, LotEvent, LotTask};
 
 /// Runs a job's tasks on the broker's nodes.
@@ -47,15 +47,6 @@ impl RemoteExecutor {
     fn data(&self, bytes: &[u8]) -> Result<Data, String> {
         if bytes.len() <= MAX_INLINE {
             return Ok(Data::Inline(bytes.to_vec()));
-        }
-        if bytes.len() > MAX_FETCH && !self.broker.shared_store() {
-            return Err(format!(
-                "a chunk of {} bytes is larger than a node can fetch from the broker ({} \
-                 bytes): use smaller chunks, or a store shared by the broker and its nodes \
-                 (--store file://...)",
-                bytes.len(),
-                MAX_FETCH
-            ));
         }
         self.broker
             .store()

@@ -4,7 +4,8 @@
 //! One thread owns the socket; `slots` threads run tasks. The node keeps its
 //! own store (compiled-module cache, fetched modules and chunks): a module
 //! or a large chunk is fetched from the broker by digest only when the store
-//! lacks it. Credit follows measured task time: about
+//! lacks it, in parts written to the store as they come (see [`fetch`]).
+//! Credit follows measured task time: about
 //! [`Node::QUEUE_TIME`] of work per slot is kept at hand, so tiny tasks
 //! travel in large batches and slow ones one at a time. When the broker
 //! falls silent for three heartbeat intervals the node says hello again,
@@ -20,9 +21,10 @@
 //! leaves after `--idle-timeout` without work (see [`idle`]).
 
 mod drain;
+mod fetch;
 mod idle;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,12 +42,13 @@ pub use drain::{DrainHandle, Walltime};
 use crate::convert;
 use crate::key::ClusterKey;
 use crate::protocol::{
-    self, Blake3, Checkpoints, Data, Hello, MAX_CREDIT, MAX_FETCH, MAX_INLINE, MAX_MESSAGE,
-    Outcome, PROTOCOL_VERSION, Role, Snapshot, TaskCheckpoint, TaskResult, ToBroker, ToPeer,
-    Welcome, WireTask, Work,
+    self, Blake3, Checkpoints, Data, Hello, MAX_CREDIT, MAX_INLINE, MAX_MESSAGE, Outcome,
+    PROTOCOL_VERSION, Role, Snapshot, TaskCheckpoint, TaskResult, ToBroker, ToPeer, Welcome,
+    WireTask, Work,
 };
 use crate::transport::{self, Endpoint, TransportError, WakeReceiver, Waker};
 use crate::wire::{self, FrameKey, Kind, Nonce, Opener, Sealer};
+use fetch::{Fetches, Progress};
 use idle::Idle;
 
 /// How a node runs.
@@ -150,9 +153,9 @@ pub struct Node {
     runtimes: HashMap<protocol::Limits, Runtime>,
     runners: HashMap<Work, Result<Arc<TaskRunner>, String>>,
     parked: Vec<Parked>,
-    fetching: HashSet<Blake3>,
-    /// Blobs the broker said it does not have.
-    unavailable: HashSet<Blake3>,
+    fetches: Fetches,
+    /// Blobs that could not be fetched, and why.
+    unavailable: HashMap<Blake3, String>,
     /// Tasks received and not yet reported.
     in_hand: usize,
     /// Credit granted and not yet used by the broker.
@@ -211,6 +214,7 @@ impl Node {
                 .spawn(move || slot_ends.run())
                 .expect("a thread starts");
         }
+        let fetches = Fetches::new(config.store.clone());
         let mut node = Node {
             idle: Idle::new(Instant::now(), config.idle_timeout),
             config,
@@ -237,8 +241,8 @@ impl Node {
             runtimes: HashMap::new(),
             runners: HashMap::new(),
             parked: Vec::new(),
-            fetching: HashSet::new(),
-            unavailable: HashSet::new(),
+            fetches,
+            unavailable: HashMap::new(),
             in_hand: 0,
             unused: 0,
             mean_us: Self::QUEUE_TIME.as_micros() as f64 / 2.0,
@@ -461,18 +465,23 @@ impl Node {
                 self.requests.snapshot_now();
             }
             ToPeer::Farewell => self.farewell = true,
-            ToPeer::Blob { digest, bytes } => {
-                self.fetching.remove(&digest);
-                match bytes {
-                    Some(bytes) if Digest::of(&bytes) == Digest::from_bytes(digest) => {
-                        let _ = self.config.store.put_unsynced(&bytes);
-                    }
-                    _ => {
-                        self.unavailable.insert(digest);
+            ToPeer::Blob { digest, part } => match self.fetches.receive(digest, part) {
+                Some(Progress::Asking(requests)) => {
+                    for request in requests {
+                        self.send(&request);
                     }
                 }
-                self.unpark();
-            }
+                Some(Progress::Done) => self.unpark(),
+                Some(Progress::Failed(why)) => {
+                    self.log(format!(
+                        "cannot fetch blob {}: {why}",
+                        Digest::from_bytes(digest)
+                    ));
+                    self.unavailable.insert(digest, why);
+                    self.unpark();
+                }
+                None => {}
+            },
             _ => {}
         }
     }
@@ -593,14 +602,14 @@ impl Node {
         if let Ok(Some(bytes)) = self.config.store.get(&Digest::from_bytes(digest)) {
             return Availability::Here(bytes);
         }
-        if self.unavailable.contains(&digest) {
+        if let Some(why) = self.unavailable.get(&digest) {
             return Availability::Gone(format!(
-                "blob {} is neither in the node's store nor the broker's",
+                "blob {} is not in the node's store and cannot be fetched: {why}",
                 Digest::from_bytes(digest)
             ));
         }
-        if self.fetching.insert(digest) {
-            self.send(&ToBroker::Fetch(digest));
+        if let Some(request) = self.fetches.start(digest) {
+            self.send(&request);
         }
         Availability::Fetching
     }
@@ -615,20 +624,19 @@ impl Node {
             if let Ok(Some(_)) = self.config.store.size(&digest) {
                 continue;
             }
-            if self.unavailable.contains(&data.digest) {
+            if let Some(why) = self.unavailable.get(&data.digest) {
                 return Availability::Gone(format!(
-                    "data file {} (blake3 {digest}) is neither in the node's store nor the \
-                     broker's, or too large to fetch ({MAX_FETCH} bytes at most without a \
-                     shared store)",
+                    "data file {} (blake3 {digest}) is not in the node's store and cannot be \
+                     fetched: {why}",
                     data.name
                 ));
             }
-            if self.fetching.insert(data.digest) {
+            if let Some(request) = self.fetches.start(data.digest) {
                 self.log(format!(
                     "fetching data file {} (blake3 {digest})",
                     data.name
                 ));
-                self.send(&ToBroker::Fetch(data.digest));
+                self.send(&request);
             }
             fetching = true;
         }
@@ -843,7 +851,7 @@ impl Node {
     fn lost(&mut self) {
         let dropped = self.queued.try_iter().count() + self.parked.len();
         self.parked.clear();
-        self.fetching.clear();
+        self.fetches.clear();
         if dropped > 0 {
             self.log(format!("dropped {dropped} tasks not yet started"));
         }

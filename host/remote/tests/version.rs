@@ -32,7 +32,6 @@ fn a_peer_of_another_version_is_refused_with_both_versions_named() {
         bind: Endpoint::parse("tcp://127.0.0.1:*").unwrap(),
         key: key.clone(),
         heartbeat: Duration::from_millis(200),
-        shared_store: false,
     };
     let store = Arc::new(BlobStore::open_local(home.path()).unwrap());
     let (broker, _handle) = Broker::bind(config, store).unwrap();

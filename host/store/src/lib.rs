@@ -36,10 +36,13 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 mod digests;
 pub mod object;
+mod parts;
 mod remote;
 mod s3;
 mod stream;
 mod view;
+
+pub use parts::BlobWriter;
 
 /// The blake3 hash of a blob: its name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,6 +106,9 @@ pub enum StoreError {
     /// A blob the operation needs is not in the store (or not intact).
     #[error("blob {digest} is not in the store")]
     Missing { digest: Digest },
+    /// Bytes written as the blob `expected` hash to another digest.
+    #[error("the bytes written as blob {expected} hash to {actual}")]
+    Mismatch { expected: Digest, actual: Digest },
     /// The operation needs a local store.
     #[error("store {operation} needs a local store")]
     Unsupported { operation: &'static str },

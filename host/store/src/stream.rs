@@ -47,14 +47,29 @@ impl BlobStore {
                     .ok_or(StoreError::Missing { digest })?
             }
         };
-        if let Some(remote) = &self.remote
-            && remote.size(&location)? != Some(size)
-        {
+        self.push(&digest, size, &cached)?;
+        Ok((digest, size))
+    }
+
+    /// With a bucket behind the store, copy the blob `digest` of `size`
+    /// bytes from its cached file `cached` to the bucket unless the bucket
+    /// holds it already; nothing without a bucket.
+    pub(crate) fn push(
+        &self,
+        digest: &Digest,
+        size: u64,
+        cached: &FsPath,
+    ) -> Result<(), StoreError> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let location = Self::blob_path(digest);
+        if remote.size(&location)? != Some(size) {
             let upload = remote.put_multipart(&location)?;
-            upload_file(&cached, &digest, upload, &|f| remote.block_on(f))
+            upload_file(cached, digest, upload, &|f| remote.block_on(f))
                 .map_err(|e| e.located(&format!("{}/{location}", remote.url())))?;
         }
-        Ok((digest, size))
+        Ok(())
     }
 }
 
@@ -123,7 +138,7 @@ fn upload_file(
 
 /// Fill `block` from `file` as far as it goes; the count read (less than
 /// the block only at the end of the file).
-fn read_full(file: &mut std::fs::File, block: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(file: &mut dyn Read, block: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < block.len() {
         match file.read(&mut block[filled..]) {

@@ -86,11 +86,16 @@ impl BlobStore {
             return Ok(None);
         };
         if known != Some(stamp) {
-            let json = serde_json::to_vec(&stamp).expect("stamps serialize");
-            // Best effort: without it the next use hashes the file again.
-            let _ = self.put_entry_unsynced(CHECKED, &key, &json);
+            self.record_checked(digest, &stamp);
         }
         Ok(Some(file))
+    }
+
+    /// Record that the blob file of `digest` hashed right with `stamp`.
+    /// Best effort: without the record the next use hashes the file again.
+    pub(crate) fn record_checked(&self, digest: &Digest, stamp: &FileStamp) {
+        let json = serde_json::to_vec(stamp).expect("stamps serialize");
+        let _ = self.put_entry_unsynced(CHECKED, &digest.to_hex(), &json);
     }
 }
 

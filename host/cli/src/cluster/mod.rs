@@ -94,7 +94,6 @@ pub(crate) fn broker(args: BrokerArgs) -> Result<(), Fail> {
         bind: bind.clone(),
         key,
         heartbeat: args.heartbeat,
-        shared_store: args.store.is_some(),
     };
     let (broker, handle) = Broker::bind(config, store.clone()).or_fail(Code::Usage)?;
     log::start(args.log);

@@ -561,7 +561,10 @@ fn an_adaptive_job_resumes_cutting_the_chunks_it_recorded() {
     wait_until("the job is recorded", || {
         home.path().join("journal.db").exists() && status_json(home.path(), None)[0]["id"] == 1
     });
-    wait_until("3 chunks are done", || done_count(home.path()) >= 3);
+    // Killed as soon as a chunk is done: the earlier the kill, the more of
+    // the job is left however slowly a loaded machine polls (waiting for
+    // a third chunk once let the job finish first).
+    wait_until("a chunk is done", || done_count(home.path()) >= 1);
     child.kill().unwrap();
     child.wait().unwrap();
     let before = status_json(home.path(), Some("1"))["tasks"].clone();

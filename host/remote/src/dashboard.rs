@@ -108,7 +108,6 @@ mod tests {
             bind: Endpoint::parse("tcp://127.0.0.1:*").unwrap(),
             key: ClusterKey::loopback_default(),
             heartbeat: Duration::from_secs(1),
-            shared_store: false,
         };
         let store = Arc::new(BlobStore::open_local(dir.path()).unwrap());
         // Bound, never run: its socket thread answers nothing.

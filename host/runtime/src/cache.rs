@@ -26,8 +26,6 @@ use serde::{Deserialize, Serialize};
 use wasmtime::Engine;
 use wrun_store::{BlobStore, Digest, FileStamp, StoreError};
 
-use crate::rewrite::MutableGlobal;
-
 /// Namespace of the index entries.
 const ENTRIES: &str = "artifacts";
 /// Namespace of the usage logs: one little-endian u64 per use, the Unix
@@ -57,11 +55,6 @@ pub struct CacheEntry {
     pub compile_ms: f64,
     /// When it was compiled (seconds since the Unix epoch).
     pub created: u64,
-    /// A task's mutable globals and the exports they are read through (the
-    /// admission rewrite's list), so a hit need not parse the module; empty
-    /// for other kinds.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) globals: Vec<MutableGlobal>,
 }
 
 /// Usage of one artifact.
@@ -86,8 +79,8 @@ pub struct Listed {
 
 /// The result of a lookup.
 pub(crate) enum Lookup {
-    /// A usable compiled module, and its mutable globals.
-    Hit(wasmtime::Module, Vec<MutableGlobal>),
+    /// A usable compiled module.
+    Hit(wasmtime::Module),
     /// Nothing cached.
     Miss,
     /// Something was cached but unusable (the reason); it was removed.
@@ -151,8 +144,7 @@ impl ArtifactCache {
             return Ok(Lookup::Miss);
         };
         let entry: Option<CacheEntry> = serde_json::from_slice(&bytes).ok();
-        let Some((artifact, entry)) = entry.and_then(|e| Some((Digest::from_hex(&e.artifact)?, e)))
-        else {
+        let Some(artifact) = entry.as_ref().and_then(|e| Digest::from_hex(&e.artifact)) else {
             self.store.delete_entry(ENTRIES, &key)?;
             return Ok(Lookup::Discarded(
                 "its index entry is unreadable".to_owned(),
@@ -174,7 +166,7 @@ impl ArtifactCache {
         match deserialize(engine, &file) {
             Ok(compiled) => {
                 self.record_use(&key, HIT);
-                Ok(Lookup::Hit(compiled, entry.globals))
+                Ok(Lookup::Hit(compiled))
             }
             Err(error) => {
                 self.store.delete_entry(ENTRIES, &key)?;
@@ -187,13 +179,13 @@ impl ArtifactCache {
     }
 
     /// Cache `compiled` under `key`: the module's digest, or one derived
-    /// from it for a task (whose mutable globals are `globals`). `original`
-    /// is the module as given and its digest, kept beside the artifact.
+    /// from it when admission rewrote the module. `module` and `bytes` are
+    /// the module as given, kept beside the artifact.
     pub(crate) fn save(
         &self,
         key: &Digest,
-        original: (&[u8], &Digest),
-        globals: &[MutableGlobal],
+        module: &Digest,
+        bytes: &[u8],
         compiled: &wasmtime::Module,
         source: &str,
         compile_time: Duration,
@@ -202,7 +194,6 @@ impl ArtifactCache {
             // Not serializable: nothing to cache, the compiled module works.
             return Ok(());
         };
-        let (bytes, module) = original;
         let artifact = self.store.put(&artifact_bytes)?;
         self.store.put(bytes)?;
         let entry = CacheEntry {
@@ -213,7 +204,6 @@ impl ArtifactCache {
             artifact_size: artifact_bytes.len() as u64,
             compile_ms: compile_time.as_secs_f64() * 1e3,
             created: now(),
-            globals: globals.to_vec(),
         };
         let key = self.key(key);
         let json = serde_json::to_vec(&entry).expect("entries serialize");

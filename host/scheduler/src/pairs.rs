@@ -5,7 +5,7 @@
 //!
 //! Each file goes through a splitter plugin instance of its own, so the
 //! records are the plugin's; two records are mates when
-//! [`wrun_abi::pairs::mate_name`] gives the same name. A pair whose names
+//! [`wrun_abi::pairs::are_mates`] accepts them. A pair whose names
 //! differ, or a file that ends before its mate's, stops the stream with a
 //! [`PairError`] naming the pair and both lines.
 
@@ -14,7 +14,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::ops::Range;
 
-use wrun_abi::pairs::mate_name;
+use wrun_abi::pairs::are_mates;
 use wrun_runtime::{SplitError, Splitter};
 
 /// Bytes read from a paired file at a time, and about the most the
@@ -63,10 +63,10 @@ impl fmt::Display for Line {
 /// Why paired files cannot be read as pairs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairError {
-    /// Two records read as mates have different names.
+    /// Two records read as mates are not mates ([`are_mates`]).
     #[error(
-        "pair {pair}: the mates' names differ: {first} and {second} (mates have the same \
-         name up to a trailing /1 or /2 and a comment after a space)"
+        "pair {pair}: {first} and {second} are not mates (mates have the same name up to a \
+         trailing /1 or /2 and a comment after a space, and the first mate's /1 comes first)"
     )]
     NamesDiffer {
         /// The pair's number, from 1.
@@ -220,7 +220,7 @@ fn push(out: &mut Vec<u8>, record: &[u8]) {
 
 /// Pair `pair`'s mates have the same name, or an error naming both.
 fn check(pair: u64, first: (&Records, &Record), second: (&Records, &Record)) -> io::Result<()> {
-    if mate_name(first.0.bytes(first.1)) == mate_name(second.0.bytes(second.1)) {
+    if are_mates(first.0.bytes(first.1), second.0.bytes(second.1)) {
         return Ok(());
     }
     Err(io::Error::new(

@@ -2,7 +2,9 @@
 //! (locally and through a broker) as running the task on that output file
 //! does; `--after JOB` waits for a running job (shown by `wrun status`
 //! as waiting) and starts once it is done; a job after a failed job fails
-//! with the reason, and one after an unknown job is refused.
+//! with the reason, and one after an unknown job is refused; a waiting
+//! job is cancelled by `wrun cancel`; a reducing job's output is refused
+//! as an input before anything is recorded.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -10,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 
 use crate::cluster::{Cluster, wait_bounded};
 use crate::support::{
-    GC_CONTENT, TASK_PROBE, assert_golden, repo, sample, status_json, wait_until, wrun_binary,
-    wrun_in,
+    GC_CONTENT, KMER_COUNT, KMER_MERGE, TASK_PROBE, assert_golden, repo, sample, status_json,
+    wait_until, wrun_binary, wrun_in,
 };
 
 /// `wrun submit` of the probe over `input` as lines, 100 records a chunk,
@@ -339,4 +341,99 @@ fn a_waiting_job_fails_with_the_reason_when_the_job_it_waits_for_fails() {
         status_json(home.path(), Some("2"))["job"]["state"],
         "failed"
     );
+}
+
+#[test]
+fn a_waiting_job_is_cancelled_by_wrun_cancel() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Job 1 reads standard input: it runs until the test closes it.
+    let mut job1 = spawn_piped(
+        home.path(),
+        &["submit", TASK_PROBE, "--input", "-", "--format", "lines"],
+    );
+    let mut stdin = job1.stdin.take().unwrap();
+    stdin.write_all(b"one\n").unwrap();
+    wait_until("job 1 runs", || {
+        status_json(home.path(), None)
+            .get(0)
+            .is_some_and(|job| job["state"] == "running")
+    });
+    let input = dir.path().join("second.in");
+    std::fs::write(&input, "a\n").unwrap();
+    let out = dir.path().join("second.txt");
+    let mut job2 = spawn_piped(
+        home.path(),
+        &probe_job(input.to_str().unwrap(), &out, &["--after", "1"]),
+    );
+    wait_until("job 2 waits for job 1", || {
+        status_json(home.path(), None)
+            .get(1)
+            .is_some_and(|job| job["state"] == "waiting")
+    });
+    let cancel = wrun_in(home.path(), &["cancel", "2"], None);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    // It stops waiting at once, cancelled, while job 1 still runs.
+    assert_eq!(wait_bounded(&mut job2).code(), Some(7));
+    let mut stderr = String::new();
+    job2.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("job 2 was cancelled while it waited for job 1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        status_json(home.path(), Some("2"))["job"]["state"],
+        "cancelled"
+    );
+    assert_eq!(
+        status_json(home.path(), Some("1"))["job"]["state"],
+        "running"
+    );
+    drop(stdin);
+    succeeds(job1);
+}
+
+#[test]
+fn a_reducing_jobs_output_is_refused_as_an_input_before_anything_is_recorded() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("reads.fa");
+    std::fs::write(&input, ">r1\nACGTACGTAC\n>r2\nGGGCCCAAAT\n").unwrap();
+    let counts = dir.path().join("counts.tsv");
+    let run = wrun_in(
+        home.path(),
+        &[
+            "submit",
+            KMER_COUNT,
+            "--input",
+            input.to_str().unwrap(),
+            "-o",
+            counts.to_str().unwrap(),
+            "--reduce",
+            KMER_MERGE,
+            "--",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let out = dir.path().join("out.txt");
+    let run = wrun_in(home.path(), &probe_job("job:1", &out, &[]), None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "--input job:1: job 1 reduces its chunks, and only its output file holds the \
+             reduced output: give that file as --input (after --after 1)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Refused before it was recorded: no job 2 is left behind.
+    let jobs = status_json(home.path(), None);
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
 }

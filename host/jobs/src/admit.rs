@@ -112,9 +112,7 @@ impl ModuleBytes {
             digest: parsed,
         })
     }
-}
 
-impl ModuleBytes {
     /// A module `module` names, without a store: a builtin plugin's
     /// bytes, else its source file's, either only with the recorded
     /// digest.

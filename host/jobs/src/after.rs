@@ -57,20 +57,27 @@ pub fn job_input(path: &str) -> Result<Option<JobId>> {
     }
 }
 
-/// Refuse dependencies that are not jobs of `home`'s journal, before
-/// anything is recorded.
+/// Refuse, before anything is recorded, dependencies that are not jobs of
+/// `home`'s journal, and a `job:N` input whose job `N` reduces its chunks
+/// (its journal holds the chunks' outputs, not the reduced one).
 ///
 /// # Errors
 ///
 /// [`ErrorKind::Dependency`] naming the first unknown job;
+/// [`ErrorKind::Usage`] for a reducing job's output as the input;
 /// [`ErrorKind::Journal`].
-pub fn check_known(home: &Home, after: &[JobId]) -> Result<()> {
-    if after.is_empty() {
+pub fn check_known(home: &Home, spec: &JobSpec) -> Result<()> {
+    if spec.after.is_empty() {
         return Ok(());
     }
     let journal = home.journal()?;
-    for &dep in after {
+    let input = match &spec.input {
+        Some(input) => job_input(&input.path)?,
+        None => None,
+    };
+    for &dep in &spec.after {
         match journal.job(dep) {
+            Ok(record) if Some(dep) == input => refuse_reduced(&record)?,
             Ok(_) => {}
             Err(JournalError::NoJob(_)) => {
                 return Err(Error::new(
@@ -87,33 +94,76 @@ pub fn check_known(home: &Home, after: &[JobId]) -> Result<()> {
     Ok(())
 }
 
+/// Refuse job `record`'s output as an input when it reduces its chunks.
+///
+/// # Errors
+///
+/// [`ErrorKind::Usage`], saying to give its output file instead.
+fn refuse_reduced(record: &JobRecord) -> Result<()> {
+    match record.spec.reduce {
+        None => Ok(()),
+        Some(_) => {
+            let dep = record.id;
+            Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "--input job:{dep}: job {dep} reduces its chunks, and only its output file \
+                     holds the reduced output: give that file as --input (after --after {dep})"
+                ),
+            ))
+        }
+    }
+}
+
 /// Wait until every job of `spec.after` is done (`note` says what it
 /// waits for, again whenever that changes), then open the input when it
 /// is a `job:N`, stamping `spec.input` the first time and checking the
 /// stamp after that (a stamped spec is recorded through `journaled`).
-/// `None`: the input is not another job's. When a dependency fails, the
-/// job (if `journaled`) is recorded failed.
+/// `None`: the input is not another job's. The waiting job (if
+/// `journaled`) checks its own cancel request at every poll; on any
+/// error it is recorded cancelled (after a cancel) or failed.
 ///
 /// # Errors
 ///
 /// [`ErrorKind::Dependency`] when a job it waits for failed, was
-/// cancelled or removed; [`ErrorKind::JobState`] when a `job:N` input's
-/// output changed since it was stamped; [`ErrorKind::Journal`].
+/// cancelled or removed; [`ErrorKind::Cancelled`] when `wrun cancel`
+/// asked for this job while it waited; [`ErrorKind::JobState`] when a
+/// `job:N` input's output changed since it was stamped;
+/// [`ErrorKind::Journal`].
 pub fn wait_and_open(
     home: &Home,
     spec: &mut JobSpec,
     mut journaled: Option<&mut Journaled>,
     note: &mut dyn FnMut(String),
 ) -> Result<Option<Source>> {
-    let this = journaled.as_ref().map(|j| j.job());
-    if let Err(error) = wait(home, this, &spec.after, note) {
-        if let Some(journaled) = journaled {
-            journaled
+    let opened = wait_then_open(home, spec, journaled.as_deref_mut(), note);
+    if let (Err(error), Some(journaled)) = (&opened, journaled) {
+        // The job ends here, as its error says: not left running for a
+        // process that is gone (which `wrun status` would call
+        // interrupted).
+        match error.kind() {
+            ErrorKind::Cancelled => {
+                journaled
+                    .journal
+                    .cancel_unfinished(journaled.job, Some(JobState::Cancelled))?;
+            }
+            _ => journaled
                 .journal
-                .finish_job(journaled.job, JobState::Failed)?;
+                .finish_job(journaled.job, JobState::Failed)?,
         }
-        return Err(error);
     }
+    opened
+}
+
+/// [`wait_and_open`]'s work, leaving the job's state to it.
+fn wait_then_open(
+    home: &Home,
+    spec: &mut JobSpec,
+    journaled: Option<&mut Journaled>,
+    note: &mut dyn FnMut(String),
+) -> Result<Option<Source>> {
+    let this = journaled.as_ref().map(|j| j.job());
+    wait(home, this, &spec.after, note)?;
     let Some(recorded) = &spec.input else {
         return Ok(None);
     };
@@ -135,7 +185,7 @@ pub fn wait_and_open(
     }
     if recorded.etag.is_none() {
         spec.input = Some(stamp);
-        if let Some(journaled) = journaled.as_mut() {
+        if let Some(journaled) = journaled {
             journaled.journal.set_spec(journaled.job, spec)?;
         }
     }
@@ -143,7 +193,8 @@ pub fn wait_and_open(
 }
 
 /// Wait until every job of `after` is done; `this` is the waiting job's
-/// number, if it has one.
+/// number, if it has one: a cancel requested for it ends the wait
+/// ([`ErrorKind::Cancelled`]).
 fn wait(
     home: &Home,
     this: Option<JobId>,
@@ -158,6 +209,14 @@ fn wait(
     for &dep in after {
         let mut told = None;
         loop {
+            if let Some(id) = this {
+                if journal.job(id)?.cancel_requested {
+                    return Err(Error::new(
+                        ErrorKind::Cancelled,
+                        format!("job {id} was cancelled while it waited for job {dep}"),
+                    ));
+                }
+            }
             let record = match journal.job(dep) {
                 Err(JournalError::NoJob(_)) => {
                     return Err(Error::new(
@@ -224,8 +283,7 @@ fn standing(home: &Home, journal: &Journal, record: &JobRecord) -> Result<String
 /// # Errors
 ///
 /// [`ErrorKind::Dependency`] when it is not done; [`ErrorKind::Usage`]
-/// when it reduces its chunks (its journal holds the chunks' outputs, not
-/// the reduced one); [`ErrorKind::Journal`].
+/// when it reduces its chunks ([`refuse_reduced`]); [`ErrorKind::Journal`].
 fn open_output(home: &Home, dep: JobId) -> Result<(Source, InputRef)> {
     let journal = home.journal()?;
     let record = journal.job(dep)?;
@@ -238,15 +296,7 @@ fn open_output(home: &Home, dep: JobId) -> Result<(Source, InputRef)> {
             ),
         ));
     }
-    if record.spec.reduce.is_some() {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            format!(
-                "--input job:{dep}: job {dep} reduces its chunks, and only its output file holds \
-                 the reduced output: give that file as --input (after --after {dep})"
-            ),
-        ));
-    }
+    refuse_reduced(&record)?;
     let mut chunks = Vec::new();
     let mut digests = Vec::new();
     let mut size = 0u64;

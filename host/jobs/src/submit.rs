@@ -432,7 +432,7 @@ impl Prepared {
         } = self;
         // Waiting for a job that does not exist is refused before anything
         // is recorded.
-        crate::after::check_known(home, &spec.after)?;
+        crate::after::check_known(home, &spec)?;
         // The same job, interrupted or cancelled, is resumed; stdin cannot
         // be read again, so a job over it is always new.
         let fresh = keeping.fresh || spec.input.as_ref().is_some_and(|i| i.path == "-");

@@ -29,7 +29,9 @@ use crate::wire::Nonce;
 /// [`NodeInfo`].
 /// 6: blobs of any size fetched in parts ([`ToBroker::Fetch`]'s offset,
 /// [`BlobPart`]) instead of whole in one message.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: a blob the broker cannot send says why ([`NoPart`]): missing, or
+/// unreadable for now.
+pub const PROTOCOL_VERSION: u32 = 7;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
@@ -148,13 +150,12 @@ pub enum ToPeer {
     /// Node: your [`ToBroker::Bye`] was handled, and so was everything
     /// sent before it: a draining node may exit.
     Farewell,
-    /// Node: the part of a blob asked for, or `None` when the broker does
-    /// not have the blob intact.
+    /// Node: the part of a blob asked for, or why the broker sends none.
     Blob {
         /// The digest asked for.
         digest: Blake3,
         /// The part.
-        part: Option<BlobPart>,
+        part: Result<BlobPart, NoPart>,
     },
     /// Client: the job runs (journaled as `job`); send up to `credit`
     /// input blocks before waiting for [`ToPeer::InputCredit`].
@@ -191,6 +192,17 @@ pub enum ToPeer {
     /// Client: how far the job is (a few times a second at most, while
     /// chunks finish).
     Progress(JobProgress),
+}
+
+/// Why the broker sends no part of a blob a node asked for
+/// ([`ToPeer::Blob`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoPart {
+    /// Its store does not hold the blob intact: asking again is useless.
+    Missing,
+    /// Its store holds the blob but could not read it (the error): it may
+    /// be read later.
+    Unreadable(String),
 }
 
 /// A part of a blob ([`ToPeer::Blob`]): [`FETCH_PART`] bytes from
@@ -842,13 +854,23 @@ mod tests {
         assert_eq!(decode::<ToBroker>(&encode(&fetch)).unwrap(), fetch);
         let part = ToPeer::Blob {
             digest: [7; 32],
-            part: Some(BlobPart {
+            part: Ok(BlobPart {
                 offset: 3 * FETCH_PART as u64,
                 size: 5 << 30,
                 bytes: b"part".to_vec(),
             }),
         };
         assert_eq!(decode::<ToPeer>(&encode(&part)).unwrap(), part);
+        for refusal in [
+            NoPart::Missing,
+            NoPart::Unreadable("disk on fire".to_owned()),
+        ] {
+            let none = ToPeer::Blob {
+                digest: [7; 32],
+                part: Err(refusal),
+            };
+            assert_eq!(decode::<ToPeer>(&encode(&none)).unwrap(), none);
+        }
         let snapshot = Snapshot {
             digest: [5; 32],
             blob: Some(serde_bytes::ByteBuf::from(b"WRUNSNAP".to_vec())),

@@ -154,7 +154,8 @@ pub struct Node {
     runners: HashMap<Work, Result<Arc<TaskRunner>, String>>,
     parked: Vec<Parked>,
     fetches: Fetches,
-    /// Blobs that could not be fetched, and why.
+    /// Blobs the broker cannot send (it lacks them, or sent other bytes),
+    /// and why; forgotten when the node connects again.
     unavailable: HashMap<Blake3, String>,
     /// Tasks received and not yet reported.
     in_hand: usize,
@@ -472,13 +473,19 @@ impl Node {
                     }
                 }
                 Some(Progress::Done) => self.unpark(),
-                Some(Progress::Failed(why)) => {
+                Some(Progress::Failed { why, lasting }) => {
                     self.log(format!(
                         "cannot fetch blob {}: {why}",
                         Digest::from_bytes(digest)
                     ));
+                    // The tasks waiting for it fail (a host failure, retried
+                    // per the job's --retries); a failure that may pass is
+                    // not remembered, so a later task fetches it again.
                     self.unavailable.insert(digest, why);
                     self.unpark();
+                    if !lasting {
+                        self.unavailable.remove(&digest);
+                    }
                 }
                 None => {}
             },

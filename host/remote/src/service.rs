@@ -134,8 +134,6 @@ impl JobService {
             handle: &self.handle,
             priority,
         };
-        // Dropped when the run ends, which stops it.
-        let _watch = NoNodeWatch::start(self.handle.clone(), link.notifier());
         let admitted = admit::admit_recorded(&spec, placement.local_slots(), &self.store)?;
         let mut note = |line: String| link.send(ToPeer::Note(line));
         let input =
@@ -148,6 +146,10 @@ impl JobService {
                     notices: Default::default(),
                 },
             };
+        // Started once the jobs it waits for are done (a job waiting for
+        // another is not stuck for want of nodes); dropped when the run
+        // ends, which stops it.
+        let _watch = NoNodeWatch::start(self.handle.clone(), link.notifier());
         // A paired job's client sends its pairs interleaved (checked
         // there); they are checked again as they arrive.
         let input = match spec.pairs {
@@ -176,7 +178,7 @@ impl JobService {
         })?;
         // Waiting for a job the broker's journal does not hold is refused
         // before anything is recorded.
-        after::check_known(&self.home, &spec.after)?;
+        after::check_known(&self.home, &spec)?;
         // Kept whether journaled or not: nodes fetch the task module from
         // the store, and the broker loads every module from it.
         for bytes in &submission.modules {

@@ -16,6 +16,7 @@ use std::ops::Range;
 
 use wrun_abi::pairs::are_mates;
 use wrun_runtime::{SplitError, Splitter};
+use wrun_store::read_full;
 
 /// Bytes read from a paired file at a time, and about the most the
 /// interleaved stream holds ready.
@@ -393,18 +394,4 @@ impl Records {
         };
         io::Error::new(io::ErrorKind::InvalidData, error)
     }
-}
-
-/// Read until `buf` is full or the input ends; the number of bytes read.
-pub(crate) fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }

@@ -10,9 +10,9 @@ use crate::chunker::{Chunker, Chunking, Task};
 use crate::error::JobError;
 use crate::event::{Event, TaskMeta};
 use crate::pace::{Adaptive, Pace};
-use crate::pairs::read_full;
 use crate::record::{Prior, PriorOutcome};
 use crate::window::Window;
+use wrun_store::read_full;
 
 /// The reader thread: stream `input` through the splitter and chunker and
 /// queue the tasks, never more than the window ahead of the output.

@@ -43,6 +43,7 @@ mod stream;
 mod view;
 
 pub use parts::BlobWriter;
+pub use stream::read_full;
 
 /// The blake3 hash of a blob: its name.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,9 +110,6 @@ pub enum StoreError {
     /// Bytes written as the blob `expected` hash to another digest.
     #[error("the bytes written as blob {expected} hash to {actual}")]
     Mismatch { expected: Digest, actual: Digest },
-    /// The operation needs a local store.
-    #[error("store {operation} needs a local store")]
-    Unsupported { operation: &'static str },
     /// A local file of the store could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -162,9 +160,9 @@ pub struct BlobStore {
     /// The same store without fsync, for data whose loss in a crash is
     /// harmless (usage statistics).
     relaxed: Arc<dyn ObjectStore>,
-    /// The root directory when the store is local: blobs can then be
-    /// memory-mapped in place.
-    local_root: Option<PathBuf>,
+    /// The local directory (the store itself, or the cache of the bucket
+    /// behind it): blobs are memory-mapped and read in parts in place.
+    local_root: PathBuf,
     /// The bucket behind the store, whose local cache `store` then is.
     remote: Option<Arc<remote::Remote>>,
 }
@@ -208,7 +206,7 @@ impl BlobStore {
         Ok(BlobStore {
             store: Arc::new(store),
             relaxed: Arc::new(relaxed),
-            local_root: Some(root),
+            local_root: root,
             remote: None,
         })
     }
@@ -386,10 +384,7 @@ impl BlobStore {
         digest: &Digest,
         known: Option<&FileStamp>,
     ) -> Result<Option<(PathBuf, FileStamp)>, StoreError> {
-        let Some(root) = &self.local_root else {
-            return Ok(None);
-        };
-        let file = root.join(Self::blob_path(digest).as_ref());
+        let file = self.local_root.join(Self::blob_path(digest).as_ref());
         let io_error = |source| StoreError::Io {
             path: file.display().to_string(),
             source,
@@ -468,17 +463,14 @@ impl BlobStore {
 
     /// Append `bytes` to the entry `namespace/key`, creating it if needed,
     /// without fsync: for logs a crash may shorten. Appends of up to a few
-    /// hundred bytes from concurrent processes do not interleave. Local
-    /// stores only: one `write` system call, where a replacing put costs a
-    /// file creation and a rename.
+    /// hundred bytes from concurrent processes do not interleave. Kept in the
+    /// local directory (never in a bucket): one `write` system call, where
+    /// a replacing put costs a file creation and a rename.
     pub fn append_entry(&self, namespace: &str, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         use std::io::Write;
-        let Some(root) = &self.local_root else {
-            return Err(StoreError::Unsupported {
-                operation: "append",
-            });
-        };
-        let file = root.join(Self::entry_path(namespace, key).as_ref());
+        let file = self
+            .local_root
+            .join(Self::entry_path(namespace, key).as_ref());
         let io_error = |source| StoreError::Io {
             path: file.display().to_string(),
             source,
@@ -564,7 +556,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open_local(dir.path()).unwrap();
         let digest = store.put(b"precious bytes").unwrap();
-        let file = blob_file(&store.local_root.clone().unwrap(), &digest);
+        let file = blob_file(&store.local_root, &digest);
         std::fs::write(&file, b"precious bytez").unwrap();
         assert!(store.get(&digest).unwrap().is_none());
         assert!(!file.exists(), "the corrupt blob is removed");

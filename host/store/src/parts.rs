@@ -132,7 +132,6 @@ impl BlobStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Unsupported`] for a store with no local directory;
     /// [`StoreError::Io`] when the file cannot be read.
     pub fn read_part(
         &self,
@@ -140,11 +139,6 @@ impl BlobStore {
         offset: u64,
         len: usize,
     ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
-        if self.local_root.is_none() {
-            return Err(StoreError::Unsupported {
-                operation: "ranged read",
-            });
-        }
         let Some(path) = self.checked_file(digest)? else {
             return Ok(None);
         };
@@ -209,11 +203,7 @@ impl BlobWriter {
             let _ = store.delete_path(&self.staged);
             return Err(BlobStore::object_error("write", &location)(e));
         }
-        let file = store
-            .local_root
-            .as_ref()
-            .expect("a store that writes parts is local")
-            .join(location.as_ref());
+        let file = store.local_root.join(location.as_ref());
         let metadata = std::fs::metadata(&file).map_err(|source| StoreError::Io {
             path: file.display().to_string(),
             source,

@@ -136,9 +136,14 @@ fn upload_file(
     }
 }
 
-/// Fill `block` from `file` as far as it goes; the count read (less than
-/// the block only at the end of the file).
-pub(crate) fn read_full(file: &mut dyn Read, block: &mut [u8]) -> std::io::Result<usize> {
+/// Fill `block` from `file` as far as it goes, retrying interrupted
+/// reads; the count read (less than the block only at the end of the
+/// file).
+///
+/// # Errors
+///
+/// The first read error other than [`std::io::ErrorKind::Interrupted`].
+pub fn read_full(file: &mut dyn Read, block: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < block.len() {
         match file.read(&mut block[filled..]) {

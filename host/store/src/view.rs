@@ -18,12 +18,9 @@ impl BlobStore {
     /// # Errors
     ///
     /// [`StoreError::Missing`] for a blob the store does not hold intact;
-    /// [`StoreError::Unsupported`] for a store that is not local;
     /// [`StoreError::Io`] when the directory or a link cannot be made.
     pub fn view(&self, files: &[(String, Digest)]) -> Result<PathBuf, StoreError> {
-        let Some(root) = &self.local_root else {
-            return Err(StoreError::Unsupported { operation: "view" });
-        };
+        let root = &self.local_root;
         let listing: String = files
             .iter()
             .map(|(name, digest)| format!("{name}\0{digest}\n"))

@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use wrun_store::{BlobStore, Digest};
 
 use super::Outgoing;
-use crate::protocol::{Blake3, BlobPart, FETCH_PART, ToPeer};
+use crate::protocol::{Blake3, BlobPart, FETCH_PART, NoPart, ToPeer};
 use crate::transport::Outbox;
 
 /// A part asked for by the node of session `session`.
@@ -37,14 +37,15 @@ impl PartReader {
                     let read =
                         store.read_part(&Digest::from_bytes(ask.digest), ask.offset, FETCH_PART);
                     let part = match read {
-                        Ok(part) => part.map(|(bytes, size)| BlobPart {
+                        Ok(Some((bytes, size))) => Ok(BlobPart {
                             offset: ask.offset,
                             size,
                             bytes,
                         }),
+                        Ok(None) => Err(NoPart::Missing),
                         Err(e) => {
                             tracing::warn!(target: "wrun::broker", "a node's fetch failed: {e}");
-                            None
+                            Err(NoPart::Unreadable(e.to_string()))
                         }
                     };
                     let reply = ToPeer::Blob {
@@ -61,7 +62,8 @@ impl PartReader {
     }
 
     /// Read the part of `digest` from `offset` for the node of `session`
-    /// (answered `None` when the store lacks the blob intact).
+    /// (answered [`NoPart`] when the store lacks the blob intact or cannot
+    /// read it).
     pub(super) fn ask(&self, session: u64, digest: Blake3, offset: u64) {
         let _ = self.asks.send(Ask {
             session,

@@ -11,22 +11,26 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wrun_store::{BlobStore, BlobWriter, Digest};
+use wrun_store::{BlobStore, BlobWriter, Digest, StoreError};
 
-use crate::protocol::{Blake3, BlobPart, FETCH_PART, ToBroker};
+use crate::protocol::{Blake3, BlobPart, FETCH_PART, NoPart, ToBroker};
 
 /// Parts of one blob asked for and not yet received, at most: enough to
 /// keep the link busy while the node writes the part before.
 pub(super) const WINDOW: u64 = 4;
 
 /// One blob being fetched.
-struct Fetch {
-    /// Created at the first part, which tells the blob's size.
-    writer: Option<BlobWriter>,
-    /// The blob's size in bytes, once known.
-    size: u64,
-    /// The offset of the next part to ask for.
-    asked: u64,
+enum Fetch {
+    /// Its first part, which tells the blob's size, is asked for.
+    Started,
+    /// Its parts are coming.
+    Writing {
+        writer: BlobWriter,
+        /// The blob's size in bytes.
+        size: u64,
+        /// The offset of the next part to ask for.
+        asked: u64,
+    },
 }
 
 /// The blobs a node is fetching.
@@ -41,9 +45,11 @@ pub(super) enum Progress {
     Asking(Vec<ToBroker>),
     /// The blob is in the store, checked against its digest.
     Done,
-    /// The fetch failed: why (the broker lacks the blob, the bytes do not
-    /// hash to its digest, the store refused them).
-    Failed(String),
+    /// The fetch failed: why, and whether asking this broker again is
+    /// useless (`lasting`: it lacks the blob, or sent bytes that are not
+    /// it) or may work later (the broker could not read it, the node's
+    /// store refused the bytes).
+    Failed { why: String, lasting: bool },
 }
 
 impl Fetches {
@@ -60,14 +66,7 @@ impl Fetches {
         if self.active.contains_key(&digest) {
             return None;
         }
-        self.active.insert(
-            digest,
-            Fetch {
-                writer: None,
-                size: 0,
-                asked: FETCH_PART as u64,
-            },
-        );
+        self.active.insert(digest, Fetch::Started);
         Some(ToBroker::Fetch { digest, offset: 0 })
     }
 
@@ -77,69 +76,101 @@ impl Fetches {
         self.active.clear();
     }
 
-    /// Take a part the broker sent for `digest` (`None`: it has no such
-    /// blob). Parts come in the order asked; a part that is not the next
+    /// Take a part the broker sent for `digest`, or its reason for sending
+    /// none. Parts come in the order asked; a part that is not the next
     /// one, or of another length or size than its blob's, fails the fetch.
     /// A part for no fetch in progress (one from before a failure) is
     /// ignored: `None`.
-    pub(super) fn receive(&mut self, digest: Blake3, part: Option<BlobPart>) -> Option<Progress> {
-        let fetch = self.active.get_mut(&digest)?;
-        let progress = match part {
-            None => Progress::Failed("the broker does not have it".to_owned()),
-            Some(part) => fetch.take(&self.store, digest, part),
+    pub(super) fn receive(
+        &mut self,
+        digest: Blake3,
+        part: Result<BlobPart, NoPart>,
+    ) -> Option<Progress> {
+        let fetch = self.active.remove(&digest)?;
+        let (progress, next) = match part {
+            Err(NoPart::Missing) => (failed("the broker does not have it", true), None),
+            Err(NoPart::Unreadable(e)) => (
+                failed(format!("the broker cannot read it: {e}"), false),
+                None,
+            ),
+            Ok(part) => fetch.take(&self.store, digest, part),
         };
-        if !matches!(progress, Progress::Asking(_)) {
-            self.active.remove(&digest);
+        if let Some(next) = next {
+            self.active.insert(digest, next);
         }
         Some(progress)
     }
 }
 
+fn failed(why: impl Into<String>, lasting: bool) -> Progress {
+    Progress::Failed {
+        why: why.into(),
+        lasting,
+    }
+}
+
 impl Fetch {
-    fn take(&mut self, store: &Arc<BlobStore>, digest: Blake3, part: BlobPart) -> Progress {
-        let writer = match &mut self.writer {
-            Some(writer) => writer,
-            None => match store.writer_unsynced() {
-                Ok(writer) => {
-                    self.size = part.size;
-                    self.writer.insert(writer)
-                }
-                Err(e) => return Progress::Failed(format!("cannot store it: {e}")),
+    /// Write `part`: the progress, and the fetch while parts remain.
+    fn take(
+        self,
+        store: &Arc<BlobStore>,
+        digest: Blake3,
+        part: BlobPart,
+    ) -> (Progress, Option<Fetch>) {
+        let cannot_store = |e: StoreError| (failed(format!("cannot store it: {e}"), false), None);
+        let (mut writer, size, mut asked) = match self {
+            Fetch::Started => match store.writer_unsynced() {
+                Ok(writer) => (writer, part.size, FETCH_PART as u64),
+                Err(e) => return cannot_store(e),
             },
+            Fetch::Writing {
+                writer,
+                size,
+                asked,
+            } => (writer, size, asked),
         };
         let offset = writer.written();
-        let expected = (self.size - offset).min(FETCH_PART as u64);
-        if part.offset != offset || part.size != self.size || part.bytes.len() as u64 != expected {
-            return Progress::Failed(format!(
+        let expected = (size - offset).min(FETCH_PART as u64);
+        if part.offset != offset || part.size != size || part.bytes.len() as u64 != expected {
+            let why = format!(
                 "the broker sent bytes {}..{} of {}, where bytes {offset}..{} of {} were due",
                 part.offset,
                 part.offset + part.bytes.len() as u64,
                 part.size,
                 offset + expected,
-                self.size
-            ));
+                size
+            );
+            return (failed(why, true), None);
         }
         if let Err(e) = writer.write(part.bytes) {
-            return Progress::Failed(format!("cannot store it: {e}"));
+            return cannot_store(e);
         }
-        if writer.written() == self.size {
-            let writer = self.writer.take().expect("a writer is here");
+        if writer.written() == size {
             return match writer.finish(Some(&Digest::from_bytes(digest))) {
-                Ok(_) => Progress::Done,
-                Err(e) => Progress::Failed(format!("cannot store it: {e}")),
+                Ok(_) => (Progress::Done, None),
+                Err(e @ StoreError::Mismatch { .. }) => (
+                    failed(format!("the broker sent other bytes: {e}"), true),
+                    None,
+                ),
+                Err(e) => cannot_store(e),
             };
         }
         // Keep WINDOW parts in flight beyond the one just written.
         let mut asking = Vec::new();
         let received = writer.written();
-        while self.asked < self.size && self.asked - received < WINDOW * FETCH_PART as u64 {
+        while asked < size && asked - received < WINDOW * FETCH_PART as u64 {
             asking.push(ToBroker::Fetch {
                 digest,
-                offset: self.asked,
+                offset: asked,
             });
-            self.asked += FETCH_PART as u64;
+            asked += FETCH_PART as u64;
         }
-        Progress::Asking(asking)
+        let next = Fetch::Writing {
+            writer,
+            size,
+            asked,
+        };
+        (Progress::Asking(asking), Some(next))
     }
 }
 
@@ -180,10 +211,10 @@ mod tests {
         assert!(fetches.start(digest).is_none(), "one fetch per blob");
         let mut asked = Vec::new();
         for index in 0..6 {
-            match fetches.receive(digest, Some(part(&blob, index * FETCH_PART as u64))) {
+            match fetches.receive(digest, Ok(part(&blob, index * FETCH_PART as u64))) {
                 Some(Progress::Asking(requests)) => asked.push(offsets(&requests)),
                 Some(Progress::Done) => assert_eq!(index, 5),
-                Some(Progress::Failed(why)) => panic!("{why}"),
+                Some(Progress::Failed { why, .. }) => panic!("{why}"),
                 None => panic!("part {index} ignored"),
             }
         }
@@ -195,7 +226,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(std::fs::read(path).unwrap(), blob);
-        assert!(fetches.receive(digest, Some(part(&blob, 0))).is_none());
+        assert!(fetches.receive(digest, Ok(part(&blob, 0))).is_none());
     }
 
     #[test]
@@ -204,35 +235,45 @@ mod tests {
         let store = Arc::new(BlobStore::open_local(dir.path()).unwrap());
         let mut fetches = Fetches::new(store.clone());
         let failed = |progress: Option<Progress>| match progress {
-            Some(Progress::Failed(why)) => why,
+            Some(Progress::Failed { why, lasting }) => (why, lasting),
             _ => panic!("the fetch goes on"),
         };
         let absent = [1; 32];
         fetches.start(absent);
         assert_eq!(
-            failed(fetches.receive(absent, None)),
-            "the broker does not have it"
+            failed(fetches.receive(absent, Err(NoPart::Missing))),
+            ("the broker does not have it".to_owned(), true)
+        );
+        // One the broker cannot read now may be asked for again.
+        fetches.start(absent);
+        let unreadable = NoPart::Unreadable("Input/output error".to_owned());
+        assert_eq!(
+            failed(fetches.receive(absent, Err(unreadable))),
+            (
+                "the broker cannot read it: Input/output error".to_owned(),
+                false
+            )
         );
         // Bytes that are not the blob's.
         let digest = *Digest::of(b"the blob").as_bytes();
         fetches.start(digest);
-        let why = failed(fetches.receive(digest, Some(part(b"another", 0))));
-        assert!(why.contains("hash to"), "{why}");
+        let (why, lasting) = failed(fetches.receive(digest, Ok(part(b"another", 0))));
+        assert!(why.contains("hash to") && lasting, "{why}");
         assert!(store.get(&Digest::of(b"another")).unwrap().is_none());
         // A part out of order.
         let blob = vec![7; FETCH_PART + 10];
         let digest = *Digest::of(&blob).as_bytes();
         fetches.start(digest);
-        let why = failed(fetches.receive(digest, Some(part(&blob, FETCH_PART as u64))));
-        assert!(why.contains("where bytes 0..16777216"), "{why}");
+        let (why, lasting) = failed(fetches.receive(digest, Ok(part(&blob, FETCH_PART as u64))));
+        assert!(why.contains("where bytes 0..16777216") && lasting, "{why}");
         // Started again after a failure, it is fetched whole.
         fetches.start(digest);
         assert!(matches!(
-            fetches.receive(digest, Some(part(&blob, 0))),
+            fetches.receive(digest, Ok(part(&blob, 0))),
             Some(Progress::Asking(_))
         ));
         assert!(matches!(
-            fetches.receive(digest, Some(part(&blob, FETCH_PART as u64))),
+            fetches.receive(digest, Ok(part(&blob, FETCH_PART as u64))),
             Some(Progress::Done)
         ));
     }

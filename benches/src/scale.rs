@@ -151,35 +151,89 @@ fn simulate(endpoint: &Endpoint, count: usize, counters: &Counters) {
             }
         })
         .collect();
+    // Woken through each socket's ZMQ_FD in one epoll set, so a wake-up
+    // costs the sockets that have something, not all of them (zmq_poll
+    // would look at every socket each time, work that grows with the node
+    // count and competes with the broker for the cores). ZMQ_FD only says
+    // that a socket's state may have changed: each woken socket is read
+    // until it has nothing, and every socket is swept at each timer round.
+    let ready = Ready::new(&nodes);
     let mut timers_at = Instant::now();
     while !counters.stop.load(Ordering::Acquire) {
-        let ready: Vec<usize> = {
-            let mut items: Vec<zmq::PollItem> = nodes
-                .iter()
-                .map(|n| n.socket.as_poll_item(zmq::POLLIN))
-                .collect();
-            let _ = zmq::poll(&mut items, 5);
-            (0..items.len())
-                .filter(|&i| items[i].is_readable())
-                .collect()
-        };
-        for i in ready {
-            let node = &mut nodes[i];
-            while let Ok(frame) = node.socket.recv_bytes(zmq::DONTWAIT) {
-                node.receive(&frame, &key, &welcome_key, counters);
-            }
+        for i in ready.wait(5) {
+            nodes[i].drain(&key, &welcome_key, counters);
         }
         let now = Instant::now();
         if now.duration_since(timers_at) >= TIMER_EVERY {
             timers_at = now;
             for node in &mut nodes {
                 node.heartbeat(now, counters);
+                node.drain(&key, &welcome_key, counters);
             }
         }
     }
 }
 
+/// An epoll set over the simulated nodes' ZMQ_FDs.
+struct Ready {
+    epoll: std::os::fd::OwnedFd,
+}
+
+impl Ready {
+    fn new(nodes: &[SimNode]) -> Ready {
+        use std::os::fd::FromRawFd;
+        // SAFETY: epoll_create1 has no preconditions; its result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(
+            fd >= 0,
+            "epoll_create1: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: `fd` is a new descriptor that nothing else owns.
+        let epoll = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        for (i, node) in nodes.iter().enumerate() {
+            let socket_fd = node.socket.get_fd().expect("a socket's ZMQ_FD");
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: i as u64,
+            };
+            // SAFETY: both descriptors are open and `event` outlives the call.
+            let added =
+                unsafe { libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, socket_fd, &raw mut event) };
+            assert_eq!(added, 0, "epoll_ctl: {}", std::io::Error::last_os_error());
+        }
+        Ready { epoll }
+    }
+
+    /// The nodes whose sockets may have something, waiting at most
+    /// `timeout_ms`.
+    fn wait(&self, timeout_ms: i32) -> Vec<usize> {
+        use std::os::fd::AsRawFd;
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        // SAFETY: `events` is writable for as many entries as passed.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                timeout_ms,
+            )
+        };
+        events[..n.max(0) as usize]
+            .iter()
+            .map(|event| event.u64 as usize)
+            .collect()
+    }
+}
+
 impl SimNode {
+    /// Handle every message waiting on the socket.
+    fn drain(&mut self, key: &ClusterKey, welcome: &FrameKey, counters: &Counters) {
+        while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            self.receive(&frame, key, welcome, counters);
+        }
+    }
+
     fn send(&mut self, message: &ToBroker) -> usize {
         let State::Live {
             sealer, last_sent, ..

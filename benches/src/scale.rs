@@ -27,10 +27,10 @@ use crate::{REPEATS, Table, fmt_ms, fmt_us, input_of_lines};
 const NODES: [usize; 5] = [1, 2, 16, 64, 256];
 /// Slots of each simulated node.
 const SLOTS: u32 = 4;
-/// Credit each simulated node keeps granted per slot: what a real node
-/// asks for tiny tasks is larger (about 20 ms of work per slot, by its
-/// measured task time; `host/remote/src/node.rs`), this is the least that
-/// keeps a node busy across a round trip.
+/// Credit each simulated node keeps granted per slot, granted again as it
+/// answers. A real node asks for more for tiny tasks (about 20 ms of work
+/// per slot, by its measured task time; `host/remote/src/node.rs`); a
+/// fixed grant keeps the credit in flight proportional to the node count.
 const CREDIT_PER_SLOT: u32 = 16;
 /// How long the idle heartbeat traffic is measured.
 const IDLE: Duration = Duration::from_secs(3);

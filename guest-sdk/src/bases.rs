@@ -1,13 +1,17 @@
-//! Counting bases: the per-residue loop of sequence tasks (GC content,
-//! composition), written so that the compiler vectorises it (wasm SIMD in
-//! guests, SSE/AVX natively) rather than branching on every byte.
+//! Counting bases: the per-residue loops of sequence tasks (GC content,
+//! composition) and of sequence splitters (line endings), 16 bytes at a
+//! time in byte-wide lane counters: explicit wasm SIMD (`simd128`) in
+//! guests, plain arrays natively, which the compiler vectorises (SSE/AVX).
 
-/// Bytes per block whose counts fit one byte per vector lane: 255 full
-/// 16-byte vectors, so no lane counter can overflow before it is flushed.
-const BLOCK: usize = 255 * LANES;
+/// 16-byte vectors counted before the lane counters are summed: 255, so
+/// that no byte-wide lane can overflow.
+const VECTORS_PER_BLOCK: usize = 255;
 
-/// Bytes counted side by side, one counter each.
+/// Bytes per vector.
 const LANES: usize = 16;
+
+/// Bytes per block whose counts fit one byte per lane.
+const BLOCK: usize = VECTORS_PER_BLOCK * LANES;
 
 /// The G and C content of one sequence.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -37,35 +41,125 @@ impl GcCount {
 
 /// Count G, C and residues in `sequence`: one sequence line or several
 /// with their line endings (a FASTA record's
-/// [`wrapped_sequence`](crate::fasta::Record::wrapped_sequence)). Runs at
-/// about a byte per cycle or better; no allocation.
+/// [`wrapped_sequence`](crate::fasta::Record::wrapped_sequence)). About
+/// 8 instructions per 16 bytes; no allocation.
 pub fn count_gc(sequence: &[u8]) -> GcCount {
-    let mut count = GcCount::default();
-    let mut line_endings = 0u64;
-    for block in sequence.chunks(BLOCK) {
-        let (vectors, tail) = block.as_chunks::<LANES>();
-        let (mut g, mut c, mut ends) = ([0u8; LANES], [0u8; LANES], [0u8; LANES]);
-        for vector in vectors {
-            for lane in 0..LANES {
-                let byte = vector[lane];
-                let lower = byte | 0x20;
-                g[lane] += u8::from(lower == b'g');
-                c[lane] += u8::from(lower == b'c');
-                ends[lane] += u8::from(byte == b'\n') + u8::from(byte == b'\r');
-            }
-        }
-        for &byte in tail {
-            let lower = byte | 0x20;
-            count.g += u64::from(lower == b'g');
-            count.c += u64::from(lower == b'c');
-            line_endings += u64::from(byte == b'\n' || byte == b'\r');
-        }
-        count.g += g.iter().map(|&n| u64::from(n)).sum::<u64>();
-        count.c += c.iter().map(|&n| u64::from(n)).sum::<u64>();
-        line_endings += ends.iter().map(|&n| u64::from(n)).sum::<u64>();
+    let [g, c, ends] = count_lanes(sequence, |vector, [g, c, ends]| {
+        let lower = vector.or(0x20);
+        *g = g.add_eq(lower, b'g');
+        *c = c.add_eq(lower, b'c');
+        *ends = ends.add_eq(vector, b'\n').add_eq(vector, b'\r');
+    });
+    GcCount {
+        residues: sequence.len() as u64 - ends,
+        g,
+        c,
     }
-    count.residues = sequence.len() as u64 - line_endings;
-    count
+}
+
+/// Line endings (`\n` and `\r` bytes) in `bytes`: what a sequence's
+/// residues leave out. About 4 instructions per 16 bytes.
+pub fn line_endings(bytes: &[u8]) -> u64 {
+    let [ends] = count_lanes(bytes, |vector, [ends]| {
+        *ends = ends.add_eq(vector, b'\n').add_eq(vector, b'\r');
+    });
+    ends
+}
+
+/// Run `count` over every 16 bytes of `bytes` with `N` lane counters, and
+/// return their totals. The last vector is padded with zero bytes, which
+/// no count may match. A lane counter may grow by at most one per vector.
+fn count_lanes<const N: usize>(bytes: &[u8], count: impl Fn(Lanes, &mut [Lanes; N])) -> [u64; N] {
+    let mut totals = [0; N];
+    for block in bytes.chunks(BLOCK) {
+        let (vectors, tail) = block.as_chunks::<LANES>();
+        let mut counters = [Lanes::ZERO; N];
+        for vector in vectors {
+            count(Lanes::load(vector), &mut counters);
+        }
+        if !tail.is_empty() {
+            let mut padded = [0; LANES];
+            padded[..tail.len()].copy_from_slice(tail);
+            count(Lanes::load(&padded), &mut counters);
+        }
+        for (total, counter) in totals.iter_mut().zip(counters) {
+            *total += counter.sum();
+        }
+    }
+    totals
+}
+
+/// 16 bytes, or 16 byte-wide counters: a wasm `v128`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[derive(Clone, Copy)]
+struct Lanes(core::arch::wasm32::v128);
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl Lanes {
+    const ZERO: Lanes = Lanes(core::arch::wasm32::u64x2(0, 0));
+
+    fn load(bytes: &[u8; LANES]) -> Lanes {
+        // SAFETY: `bytes` is 16 readable bytes, and `v128_load` makes an
+        // unaligned (1-aligned) load.
+        Lanes(unsafe { core::arch::wasm32::v128_load(bytes.as_ptr().cast()) })
+    }
+
+    /// Each byte with `bits` set.
+    fn or(self, bits: u8) -> Lanes {
+        use core::arch::wasm32::{u8x16_splat, v128_or};
+        Lanes(v128_or(self.0, u8x16_splat(bits)))
+    }
+
+    /// These counters plus 1 in each lane where `bytes` holds `byte`.
+    fn add_eq(self, bytes: Lanes, byte: u8) -> Lanes {
+        use core::arch::wasm32::{i8x16_eq, i8x16_sub, u8x16_splat};
+        // A match is all ones: -1.
+        Lanes(i8x16_sub(self.0, i8x16_eq(bytes.0, u8x16_splat(byte))))
+    }
+
+    /// The sum of the 16 counters.
+    fn sum(self) -> u64 {
+        use core::arch::wasm32::{
+            u16x8_extadd_pairwise_u8x16, u32x4_extadd_pairwise_u16x8, u32x4_extract_lane,
+        };
+        let quads = u32x4_extadd_pairwise_u16x8(u16x8_extadd_pairwise_u8x16(self.0));
+        u64::from(u32x4_extract_lane::<0>(quads))
+            + u64::from(u32x4_extract_lane::<1>(quads))
+            + u64::from(u32x4_extract_lane::<2>(quads))
+            + u64::from(u32x4_extract_lane::<3>(quads))
+    }
+}
+
+/// 16 bytes, or 16 byte-wide counters, as an array natively.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[derive(Clone, Copy)]
+struct Lanes([u8; LANES]);
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+impl Lanes {
+    const ZERO: Lanes = Lanes([0; LANES]);
+
+    fn load(bytes: &[u8; LANES]) -> Lanes {
+        Lanes(*bytes)
+    }
+
+    /// Each byte with `bits` set.
+    fn or(self, bits: u8) -> Lanes {
+        Lanes(self.0.map(|b| b | bits))
+    }
+
+    /// These counters plus 1 in each lane where `bytes` holds `byte`.
+    fn add_eq(mut self, bytes: Lanes, byte: u8) -> Lanes {
+        for (counter, &b) in self.0.iter_mut().zip(&bytes.0) {
+            *counter += u8::from(b == byte);
+        }
+        self
+    }
+
+    /// The sum of the 16 counters.
+    fn sum(self) -> u64 {
+        self.0.iter().map(|&n| u64::from(n)).sum()
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +196,26 @@ mod tests {
         for len in (0..64).chain([BLOCK - 1, BLOCK, BLOCK + 1, bytes.len()]) {
             assert_eq!(count_gc(&bytes[..len]), reference(&bytes[..len]), "{len}");
         }
+    }
+
+    #[test]
+    fn line_endings_are_what_residues_leave_out() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let alphabet = b"ACGT\n\r>\0";
+        let bytes: Vec<u8> = (0..2 * BLOCK + 21)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                alphabet[(state % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        for len in (0..40).chain([BLOCK, BLOCK + 1, bytes.len()]) {
+            let bytes = &bytes[..len];
+            let expected = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count();
+            assert_eq!(line_endings(bytes), expected as u64, "{len}");
+        }
+        assert_eq!(line_endings(&vec![b'\n'; BLOCK + 3]), BLOCK as u64 + 3);
     }
 
     #[test]

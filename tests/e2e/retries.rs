@@ -10,7 +10,9 @@ use wrun_journal::{
 use wrun_runtime::{
     Checkpointing, Ended, Failure, Limits, Runtime, TaskFailure, TaskOutput, plugins,
 };
-use wrun_scheduler::{Checkpoints, Chunking, Executor, Job, JobError, Prior, Recording, Task};
+use wrun_scheduler::{
+    Checkpoints, Chunking, Executor, Input, Job, JobError, Prior, Recording, Task,
+};
 use wrun_store::BlobStore;
 
 /// Echoes each chunk, after failing its first `failures` attempts with
@@ -91,7 +93,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
     let result = Job {
         executor,
         splitter: runtime.splitter(&plugin).unwrap(),
-        input: Box::new(&b"a\nb\nc\n"[..]),
+        input: Input::Stream(Box::new(&b"a\nb\nc\n"[..])),
         chunking: Chunking {
             max_records: Some(1),
             ..Chunking::default()

@@ -50,8 +50,11 @@ impl Residues {
                 None => return 0,
             }
         }
-        let breaks = memchr::memchr2_iter(b'\n', b'\r', rest).count();
-        (rest.len() - breaks) as u64
+        // One pass of lane counters (`bases::line_endings`): iterating
+        // `memchr2` matches stops at every line end, which on 60-column
+        // FASTA cost a no-op job 13% of its CPU.
+        let breaks = crate::bases::line_endings(rest);
+        rest.len() as u64 - breaks
     }
 }
 

@@ -327,6 +327,7 @@ fn open_output(home: &Home, dep: JobId) -> Result<(Source, InputRef)> {
     };
     let source = Source {
         reader: Box::new(reader),
+        mapped: None,
         size: Some(size),
         compressed: false,
         notices: Default::default(),

@@ -71,6 +71,7 @@ fn decode(
 ) -> Result<(Source, InputRef, Option<Arc<AtomicU64>>)> {
     let Raw {
         reader: raw,
+        mapped,
         size,
         mut stamp,
     } = raw;
@@ -92,6 +93,7 @@ fn decode(
     if compression == Compression::None {
         let source = Source {
             reader: Box::new(buffered),
+            mapped,
             size,
             compressed: false,
             notices,
@@ -113,6 +115,7 @@ fn decode(
             inflated: 0,
             limits,
         }),
+        mapped: None,
         size: None,
         compressed: true,
         notices,

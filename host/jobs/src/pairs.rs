@@ -85,6 +85,7 @@ pub fn interleave(
     };
     Ok(Source {
         reader: Box::new(reader),
+        mapped: None,
         size,
         compressed,
         notices,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use wrun_journal::{CheckpointEvery, FailureKind, JobId, JobSpec, JobState, SuspendReason};
 use wrun_runtime::{Every, Module, Requests, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{
-    Adaptive, Checkpoints, Chunking, Executor, Job, JobError, Recording, Summary, Update,
+    Adaptive, Checkpoints, Chunking, Executor, Input, Job, JobError, Recording, Summary, Update,
 };
 
 use crate::admit::Admitted;
@@ -150,7 +150,10 @@ impl Run {
         let job = Job {
             executor: &*executor,
             splitter,
-            input: input.reader,
+            input: match input.mapped {
+                Some(whole) => Input::Whole(whole),
+                None => Input::Stream(input.reader),
+            },
             chunking: chunking(&spec),
             paired: spec.pairs.is_some(),
             block_size: BLOCK_SIZE,

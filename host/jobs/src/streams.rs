@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use wrun_store::object::{self, Object, Upload};
 
 use self::encoding::{Encoder, Encoding};
@@ -170,6 +171,9 @@ impl Write for Destination {
 pub struct Source {
     /// Its bytes, decompressed.
     pub reader: Box<dyn Read + Send>,
+    /// All its bytes, memory-mapped, when it is a plain regular file: the
+    /// same bytes as `reader`'s, which a job then reads from here instead.
+    pub mapped: Option<Bytes>,
     /// Its size in bytes, when known in advance (a regular file, not
     /// compressed).
     pub size: Option<u64>,

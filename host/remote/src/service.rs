@@ -141,6 +141,7 @@ impl JobService {
                 Some(input) => input,
                 None => Source {
                     reader: Box::new(link.input()),
+                    mapped: None,
                     size,
                     compressed: false,
                     notices: Default::default(),

@@ -109,16 +109,32 @@ pub struct Chunker {
     replay: Vec<Option<u64>>,
     /// Records come in pairs (see [`Chunker::in_pairs`]).
     paired: bool,
+    /// The whole input, when it is in memory (see [`Chunker::over`]).
+    whole: Option<Bytes>,
 }
 
 #[derive(Debug)]
 struct Open {
     offset: u64,
     first_record: u64,
+    /// Its bytes so far, copied from the blocks (empty when the chunker
+    /// has the [whole](Chunker::over) input).
     data: Vec<u8>,
+    /// Its length so far, in bytes.
+    len: usize,
     records: Vec<u32>,
     /// What its records weigh so far.
     weight: u64,
+}
+
+impl Open {
+    /// The chunk goes on with `bytes`, copied unless `copy` is false.
+    fn extend(&mut self, bytes: &[u8], copy: bool) {
+        if copy {
+            self.data.extend_from_slice(bytes);
+        }
+        self.len += bytes.len();
+    }
 }
 
 impl Chunker {
@@ -134,7 +150,16 @@ impl Chunker {
             last_start: None,
             replay: Vec::new(),
             paired: false,
+            whole: None,
         }
+    }
+
+    /// The blocks to come are consecutive slices of `whole`, the whole
+    /// input from its first byte (a memory-mapped file): tasks are then
+    /// slices of it too, their bytes never copied.
+    pub fn over(mut self, whole: Bytes) -> Self {
+        self.whole = Some(whole);
+        self
     }
 
     /// With `paired`, records come in pairs, mates in turn (a paired
@@ -213,16 +238,18 @@ impl Chunker {
                 self.add_weight(weight);
                 continue;
             }
+            let copy = self.whole.is_none();
             if let Some(open) = &mut self.current {
-                open.data.extend_from_slice(&block[cursor..start]);
+                open.extend(&block[cursor..start], copy);
             }
             cursor = start;
             self.last_start = Some(at);
             self.begin_record(at, &mut emit)?;
             self.add_weight(weight);
         }
+        let copy = self.whole.is_none();
         if let Some(open) = &mut self.current {
-            open.data.extend_from_slice(&block[cursor..]);
+            open.extend(&block[cursor..], copy);
             check_size(open)?;
         }
         self.consumed += block.len() as u64;
@@ -259,13 +286,13 @@ impl Chunker {
             let full_bytes = self
                 .chunking
                 .max_bytes
-                .is_some_and(|max| open.data.len() as u64 >= max);
+                .is_some_and(|max| open.len as u64 >= max);
             let full_weight = self
                 .chunking
                 .max_weight
                 .is_some_and(|max| open.weight >= max);
             let full = match self.replay.get(self.next_index as usize).copied().flatten() {
-                Some(len) => open.data.len() as u64 >= len,
+                Some(len) => open.len as u64 >= len,
                 None => full_records || full_bytes || full_weight,
             };
             if full {
@@ -279,11 +306,15 @@ impl Chunker {
             Some(len) => Some(len),
             None => self.chunking.max_bytes,
         };
-        let capacity = expected.unwrap_or(0).min(MAX_RESERVED) as usize;
+        let capacity = match self.whole {
+            Some(_) => 0,
+            None => expected.unwrap_or(0).min(MAX_RESERVED) as usize,
+        };
         let open = self.current.get_or_insert_with(|| Open {
             offset: at,
             first_record: self.next_record,
             data: Vec::with_capacity(capacity),
+            len: 0,
             records: Vec::new(),
             weight: 0,
         });
@@ -294,11 +325,19 @@ impl Chunker {
     }
 
     fn close(&mut self, open: Open) -> Task {
+        let data = match &self.whole {
+            // The chunk's bytes were in the blocks, which are `whole`'s.
+            Some(whole) => {
+                let start = open.offset as usize;
+                whole.slice(start..start + open.len)
+            }
+            None => Bytes::from(open.data),
+        };
         let task = Task {
             index: self.next_index,
             first_record: open.first_record,
             offset: open.offset,
-            data: Bytes::from(open.data),
+            data,
             records: open.records,
             weight: open.weight,
         };
@@ -308,7 +347,7 @@ impl Chunker {
 }
 
 fn check_size(open: &Open) -> Result<(), ChunkError> {
-    if open.data.len() as u64 > Chunking::MAX_CHUNK_BYTES {
+    if open.len as u64 > Chunking::MAX_CHUNK_BYTES {
         let last = open.records.last().copied().unwrap_or(0);
         return Err(ChunkError::RecordTooLarge {
             offset: open.offset + last as u64,
@@ -334,7 +373,9 @@ mod tests {
     }
 
     /// Chunk `input` given record starts, feeding blocks of `block` bytes
-    /// (a start at the end of a block is reported again at 0 of the next).
+    /// (a start at the end of a block is reported again at 0 of the next),
+    /// once copying the blocks and once [over](Chunker::over) the whole
+    /// input, which must make the same tasks.
     fn chunk(
         input: &[u8],
         starts: &[usize],
@@ -342,7 +383,20 @@ mod tests {
         block: usize,
         chunking: Chunking,
     ) -> Vec<Task> {
-        let mut chunker = Chunker::new(chunking);
+        let copied = chunk_with(Chunker::new(chunking), input, starts, weighs, block);
+        let whole = Chunker::new(chunking).over(Bytes::copy_from_slice(input));
+        let sliced = chunk_with(whole, input, starts, weighs, block);
+        assert_eq!(copied, sliced, "block {block}");
+        copied
+    }
+
+    fn chunk_with(
+        mut chunker: Chunker,
+        input: &[u8],
+        starts: &[usize],
+        weighs: Weights<'_>,
+        block: usize,
+    ) -> Vec<Task> {
         let mut tasks = Vec::new();
         let mut base = 0;
         for piece in input.chunks(block) {

@@ -2,7 +2,6 @@
 //! around one set of channels.
 
 use std::fmt;
-use std::io::Read;
 use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::Instant;
@@ -15,7 +14,7 @@ use crate::error::JobError;
 use crate::event::Event;
 use crate::executor::Executor;
 use crate::pace::{Adaptive, Pace};
-use crate::reader::{Batcher, Sizing, read_input};
+use crate::reader::{Batcher, Input, Sizing, read_input};
 use crate::record::{Prior, Recorder, Recording};
 use crate::report::{Sink, Summary, Update};
 use crate::window::Window;
@@ -28,7 +27,7 @@ pub struct Job<'a> {
     /// Finds record boundaries in `input`.
     pub splitter: Splitter,
     /// The input, read once, front to back.
-    pub input: Box<dyn Read + Send + 'a>,
+    pub input: Input<'a>,
     /// How records are grouped into tasks.
     pub chunking: Chunking,
     /// The input is pairs interleaved (an [`Interleaver`](crate::Interleaver)'s

@@ -53,5 +53,6 @@ pub use failure::{failure_kind, task_error};
 pub use job::Job;
 pub use pace::Adaptive;
 pub use pairs::{Interleaver, Line, PairError, PairedInput};
+pub use reader::Input;
 pub use record::{Checkpoints, Prior, Recording};
 pub use report::{FailedTask, Sink, Summary, Update};

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use bytes::Bytes;
 use crossbeam_channel::Sender;
 use wrun_runtime::Splitter;
 
@@ -14,12 +15,63 @@ use crate::record::{Prior, PriorOutcome};
 use crate::window::Window;
 use wrun_store::read_full;
 
+/// A job's input, read once, front to back.
+pub enum Input<'a> {
+    /// A stream, read in blocks: each block is copied into the chunks.
+    Stream(Box<dyn Read + Send + 'a>),
+    /// The whole input in memory (a memory-mapped file): blocks and chunks
+    /// are slices of it, and no chunk's bytes are copied.
+    Whole(Bytes),
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Stream(_) => f.write_str("Stream"),
+            Input::Whole(bytes) => write!(f, "Whole({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// Where the reader's blocks come from.
+enum Blocks<'a> {
+    Stream {
+        input: Box<dyn Read + Send + 'a>,
+        buffer: Vec<u8>,
+    },
+    Whole {
+        input: Bytes,
+        /// Bytes of it handed out so far.
+        at: usize,
+        size: usize,
+    },
+}
+
+impl Blocks<'_> {
+    /// The next block and whether it is the last; a block shorter than the
+    /// block size (maybe empty) is the last.
+    fn next(&mut self) -> Result<(&[u8], bool), JobError> {
+        match self {
+            Blocks::Stream { input, buffer } => {
+                let filled = read_full(input, buffer).map_err(JobError::from_input)?;
+                Ok((&buffer[..filled], filled < buffer.len()))
+            }
+            Blocks::Whole { input, at, size } => {
+                let start = *at;
+                let end = input.len().min(start + *size);
+                *at = end;
+                Ok((&input[start..end], end - start < *size))
+            }
+        }
+    }
+}
+
 /// The reader thread: stream `input` through the splitter and chunker and
 /// queue the tasks, never more than the window ahead of the output.
 /// Returns the number of tasks the whole input made, or `None` when the
 /// job stopped before the input ended.
 pub(crate) fn read_input(
-    mut input: Box<dyn Read + Send + '_>,
+    input: Input<'_>,
     mut splitter: Splitter,
     chunking: Chunking,
     paired: bool,
@@ -31,13 +83,22 @@ pub(crate) fn read_input(
     // Chunks that earlier runs cut are cut the same way again, whatever
     // cut them (adaptive sizes depend on timing).
     chunker.replay(batcher.prior.lengths());
-    let mut block = vec![0; block_size.max(1)];
+    let size = block_size.max(1);
+    let mut blocks = match input {
+        Input::Stream(input) => Blocks::Stream {
+            input,
+            buffer: vec![0; size],
+        },
+        Input::Whole(input) => {
+            chunker = chunker.over(input.clone());
+            Blocks::Whole { input, at: 0, size }
+        }
+    };
     let (mut starts, mut weights) = (Vec::new(), Vec::new());
     loop {
-        let filled = read_full(&mut input, &mut block).map_err(JobError::from_input)?;
-        let eof = filled < block.len();
+        let (block, eof) = blocks.next()?;
         starts.clear();
-        splitter.split(&block[..filled], eof, &mut starts, &mut weights)?;
+        splitter.split(block, eof, &mut starts, &mut weights)?;
         if let Some(adaptive) = &sizing.adaptive {
             // A quarter of the window per worker: chunks in flight stay
             // many enough to keep every worker busy.
@@ -52,9 +113,7 @@ pub(crate) fn read_input(
             chunker.set_max_bytes(Some(bounds.bytes));
             chunker.set_max_weight(bounds.weight);
         }
-        chunker.push(&block[..filled], &starts, &weights, |task| {
-            batcher.add(task)
-        })?;
+        chunker.push(block, &starts, &weights, |task| batcher.add(task))?;
         if eof {
             chunker.finish(|task| batcher.add(task));
             batcher.flush();

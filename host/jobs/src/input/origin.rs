@@ -9,6 +9,8 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
+use bytes::Bytes;
+
 use wrun_journal::InputRef;
 use wrun_store::object::{self, Object, ObjectStamp};
 
@@ -24,6 +26,8 @@ pub(super) enum Origin<'a> {
 /// An input opened at its origin: its raw bytes and its identity.
 pub(super) struct Raw {
     pub(super) reader: Box<dyn Read + Send>,
+    /// All its bytes, memory-mapped, when it is a regular file that maps.
+    pub(super) mapped: Option<Bytes>,
     /// Its size in bytes when known in advance (a regular file, an
     /// object).
     pub(super) size: Option<u64>,
@@ -51,6 +55,7 @@ impl<'a> Origin<'a> {
         match self {
             Origin::Stdin => Ok(Raw {
                 reader: Box::new(io::stdin()),
+                mapped: None,
                 size: None,
                 stamp: InputRef {
                     path: "-".to_owned(),
@@ -65,8 +70,10 @@ impl<'a> Origin<'a> {
                     format!("cannot open input {}", path.display())
                 })?;
                 let metadata = file.metadata().ok();
+                let size = metadata.as_ref().filter(|m| m.is_file()).map(|m| m.len());
                 Ok(Raw {
-                    size: metadata.as_ref().filter(|m| m.is_file()).map(|m| m.len()),
+                    mapped: size.filter(|&size| size > 0).and_then(|_| map(&file)),
+                    size,
                     stamp: file_stamp(path, metadata),
                     reader: Box::new(file),
                 })
@@ -83,6 +90,7 @@ impl<'a> Origin<'a> {
                         compressed: false,
                     },
                     reader: Box::new(object.reader(stamp)),
+                    mapped: None,
                 })
             }
         }
@@ -118,6 +126,21 @@ impl<'a> Origin<'a> {
         }
         Ok(raw)
     }
+}
+
+/// All of `file` (a regular file), memory-mapped read-only: what the
+/// scheduler splits and cuts into chunks without reading it into buffers
+/// and copying it into chunks. `None` when it cannot be mapped (it is then
+/// read as a stream).
+fn map(file: &File) -> Option<Bytes> {
+    // SAFETY: a read-only private mapping, used only as bytes. wrun never
+    // writes an input; if another process rewrites the file in place while
+    // the job runs, tasks see the new bytes, as a stream read would; if it
+    // truncates it, touching the lost pages ends the process (SIGBUS),
+    // which the journal's recovery treats as any crash (the job is
+    // interrupted, and its resume refuses the changed input).
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    Some(Bytes::from_owner(map))
 }
 
 /// A file's identity: its absolute path, size and modification time.

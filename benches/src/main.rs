@@ -24,6 +24,9 @@
 //! * incremental snapshots of a task with 256 MiB of memory (`snapshot`);
 //! * remote dispatch through a broker and two nodes on loopback, against
 //!   local mode (`cluster`);
+//! * the broker at cluster scale: 1 to 256 simulated nodes on loopback,
+//!   tasks/s, broker CPU, heartbeat traffic and dispatch turnaround
+//!   (`scale`);
 //! * sw-search against a 10 MB `--data` reference, local and through a
 //!   broker and two nodes (own stores, shared `file://` store), against
 //!   ssearch36; store put/get of 1 MiB and 64 MiB blobs (`data`).
@@ -45,6 +48,7 @@ mod data;
 mod fetch;
 mod migration;
 mod peers;
+mod scale;
 mod snapshot;
 
 use std::io::Write;
@@ -113,6 +117,9 @@ fn main() {
     }
     if run("cluster") {
         cluster::remote(&mut table, dir.path(), workers, scale);
+    }
+    if run("scale") {
+        scale::scale(&mut table, dir.path(), scale);
     }
     if run("data") {
         data::data(&mut table, dir.path(), workers, scale);

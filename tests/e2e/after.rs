@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 use crate::cluster::{Cluster, wait_bounded};
 use crate::support::{
@@ -102,16 +102,9 @@ fn spawn_piped(home: &Path, args: &[&str]) -> Child {
 }
 
 /// Wait (bounded) for `child` to succeed; its standard error.
-fn succeeds(mut child: Child) -> String {
-    let status = wait_bounded(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "{stderr}");
+fn succeeds(child: Child) -> String {
+    let (code, stderr) = ends(child);
+    assert_eq!(code, Some(0), "{stderr}");
     stderr
 }
 
@@ -289,47 +282,67 @@ fn through_a_broker_a_job_reads_another_jobs_output() {
     );
 }
 
-#[test]
-fn a_waiting_job_fails_with_the_reason_when_the_job_it_waits_for_fails() {
-    let home = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // Job 1 reads standard input and fails on the record `X`.
-    let mut job1 = spawn_piped(
-        home.path(),
-        &[
-            "submit", TASK_PROBE, "--input", "-", "--format", "lines", "--", "fail-if", "X",
-        ],
-    );
+/// Job 1, the probe over standard input with `job1_args` after it, its
+/// first line `first` written and running, and job 2, the probe over a
+/// file of its own with `--after 1`, waiting for it: job 1, its standard
+/// input (open), job 2.
+fn a_job_waiting_for_a_running_one(
+    home: &Path,
+    dir: &Path,
+    first: &[u8],
+    job1_args: &[&str],
+) -> (Child, ChildStdin, Child) {
+    let mut args = vec!["submit", TASK_PROBE, "--input", "-", "--format", "lines"];
+    args.extend(job1_args);
+    let mut job1 = spawn_piped(home, &args);
     let mut stdin = job1.stdin.take().unwrap();
     // It is recorded once its first bytes arrive (compression is sniffed).
-    stdin.write_all(b"ok\n").unwrap();
+    stdin.write_all(first).unwrap();
     wait_until("job 1 runs", || {
-        status_json(home.path(), None)
+        status_json(home, None)
             .get(0)
             .is_some_and(|job| job["state"] == "running")
     });
-    let input = dir.path().join("second.in");
+    let input = dir.join("second.in");
     std::fs::write(&input, "a\n").unwrap();
-    let out = dir.path().join("second.txt");
-    let mut job2 = spawn_piped(
-        home.path(),
+    let out = dir.join("second.txt");
+    let job2 = spawn_piped(
+        home,
         &probe_job(input.to_str().unwrap(), &out, &["--after", "1"]),
     );
     wait_until("job 2 waits for job 1", || {
-        status_json(home.path(), None)
+        status_json(home, None)
             .get(1)
             .is_some_and(|job| job["state"] == "waiting")
     });
-    stdin.write_all(b"X\n").unwrap();
-    drop(stdin);
-    assert_eq!(wait_bounded(&mut job1).code(), Some(16));
-    assert_eq!(wait_bounded(&mut job2).code(), Some(19));
+    (job1, stdin, job2)
+}
+
+/// Wait (bounded) for `child` to end: its exit code and standard error.
+fn ends(mut child: Child) -> (Option<i32>, String) {
+    let code = wait_bounded(&mut child).code();
     let mut stderr = String::new();
-    job2.stderr
+    child
+        .stderr
         .take()
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    (code, stderr)
+}
+
+#[test]
+fn a_waiting_job_fails_with_the_reason_when_the_job_it_waits_for_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Job 1 fails on the record `X`.
+    let (job1, mut stdin, job2) =
+        a_job_waiting_for_a_running_one(home.path(), dir.path(), b"ok\n", &["--", "fail-if", "X"]);
+    stdin.write_all(b"X\n").unwrap();
+    drop(stdin);
+    assert_eq!(ends(job1).0, Some(16));
+    let (code, stderr) = ends(job2);
+    assert_eq!(code, Some(19), "{stderr}");
     assert!(
         stderr.ends_with(
             "wrun: error: job 2 waits for job 1, which failed: it does not run (`wrun status 1` \
@@ -347,40 +360,13 @@ fn a_waiting_job_fails_with_the_reason_when_the_job_it_waits_for_fails() {
 fn a_waiting_job_is_cancelled_by_wrun_cancel() {
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // Job 1 reads standard input: it runs until the test closes it.
-    let mut job1 = spawn_piped(
-        home.path(),
-        &["submit", TASK_PROBE, "--input", "-", "--format", "lines"],
-    );
-    let mut stdin = job1.stdin.take().unwrap();
-    stdin.write_all(b"one\n").unwrap();
-    wait_until("job 1 runs", || {
-        status_json(home.path(), None)
-            .get(0)
-            .is_some_and(|job| job["state"] == "running")
-    });
-    let input = dir.path().join("second.in");
-    std::fs::write(&input, "a\n").unwrap();
-    let out = dir.path().join("second.txt");
-    let mut job2 = spawn_piped(
-        home.path(),
-        &probe_job(input.to_str().unwrap(), &out, &["--after", "1"]),
-    );
-    wait_until("job 2 waits for job 1", || {
-        status_json(home.path(), None)
-            .get(1)
-            .is_some_and(|job| job["state"] == "waiting")
-    });
+    let (job1, stdin, job2) =
+        a_job_waiting_for_a_running_one(home.path(), dir.path(), b"one\n", &[]);
     let cancel = wrun_in(home.path(), &["cancel", "2"], None);
     assert_eq!(cancel.code, 0, "{}", cancel.stderr);
     // It stops waiting at once, cancelled, while job 1 still runs.
-    assert_eq!(wait_bounded(&mut job2).code(), Some(7));
-    let mut stderr = String::new();
-    job2.stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (code, stderr) = ends(job2);
+    assert_eq!(code, Some(7), "{stderr}");
     assert!(
         stderr.contains("job 2 was cancelled while it waited for job 1"),
         "{stderr}"

@@ -209,13 +209,13 @@ fn wait(
     for &dep in after {
         let mut told = None;
         loop {
-            if let Some(id) = this {
-                if journal.job(id)?.cancel_requested {
-                    return Err(Error::new(
-                        ErrorKind::Cancelled,
-                        format!("job {id} was cancelled while it waited for job {dep}"),
-                    ));
-                }
+            if let Some(id) = this
+                && journal.job(id)?.cancel_requested
+            {
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    format!("job {id} was cancelled while it waited for job {dep}"),
+                ));
             }
             let record = match journal.job(dep) {
                 Err(JournalError::NoJob(_)) => {

@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::wasmparser::{Parser, Payload};
+use wasmtime::wasmparser::{Chunk, Parser, Payload};
 use wasmtime::{ExternType, FuncType, InstancePre, ValType};
 use wrun_abi::{
     ABI_VERSION, IMPORT_MODULE, Kind, METADATA_SECTION, Metadata, MetadataError, Unit, export,
@@ -289,9 +289,9 @@ impl Runtime {
 
     /// [`Runtime::admit`] for bytes whose blake3 digest the caller already
     /// knows (a file's digest remembered by its stamp, a blob read by
-    /// digest), so the module is not hashed again. A wrong `digest` would
-    /// name another module's artifact, so it must be the digest of exactly
-    /// `bytes`.
+    /// digest): a cache hit then never hashes the module. A wrong `digest`
+    /// would name another module's artifact, so it must be the digest of
+    /// exactly `bytes`.
     ///
     /// # Errors
     ///
@@ -361,31 +361,24 @@ pub(crate) fn admit(
 
     let started = Instant::now();
     let digest = digest.unwrap_or_else(|| Digest::of(bytes));
-    // Snapshots of a task need every mutable global: export the hidden
-    // ones. The rewritten module is cached under a key derived from the
-    // original's digest (hashing the rewritten bytes again would cost a
-    // large module's start time).
-    let (code, key, globals) = match kind {
-        Kind::Task => {
-            let (code, globals) =
-                rewrite::export_mutable_globals(bytes).map_err(|e| AdmissionError::Invalid {
-                    module: source_owned(),
-                    message: e.to_string(),
-                })?;
-            let key = match code {
-                Cow::Borrowed(_) => digest,
-                Cow::Owned(_) => {
-                    let mut hasher = blake3::Hasher::new();
-                    hasher.update(rewrite::CACHE_DOMAIN);
-                    hasher.update(digest.as_bytes());
-                    Digest::from_bytes(*hasher.finalize().as_bytes())
-                }
-            };
-            (code, key, globals)
-        }
-        Kind::Command | Kind::Splitter => (Cow::Borrowed(bytes), digest, Vec::new()),
+    // Snapshots of a task need every mutable global: the admission rewrite
+    // exports the hidden ones. A task's compiled form is cached under a key
+    // derived from the original's digest (hashing the rewritten bytes again
+    // would cost a large module's start time), with the rewrite's list of
+    // globals beside it, so a hit neither rewrites nor parses the module.
+    let key = match kind {
+        Kind::Task => rewrite::cache_key(&digest),
+        Kind::Command | Kind::Splitter => digest,
     };
-    let (module, origin) = compile_or_load(runtime, source, &code, &key, (bytes, &digest))?;
+    let rewritten = || match kind {
+        Kind::Task => rewrite::export_mutable_globals(bytes).map_err(|e| AdmissionError::Invalid {
+            module: source_owned(),
+            message: e.to_string(),
+        }),
+        Kind::Command | Kind::Splitter => Ok((Cow::Borrowed(bytes), Vec::new())),
+    };
+    let (module, origin, globals) =
+        compile_or_load(runtime, source, rewritten, &key, (bytes, &digest))?;
     let load_time = started.elapsed();
     let optional = optional_exports(kind).iter().map(|e| (e, false));
     for (&(name, expected), required) in required_exports(kind)
@@ -465,41 +458,52 @@ pub(crate) fn admit(
     })
 }
 
-/// The compiled module: from the artifact cache when the runtime has one
-/// and it holds a usable artifact under `key`, else `code` compiled (and
-/// then cached, beside `original`: the module as given and its digest).
-fn compile_or_load(
+/// The compiled module and its mutable globals: from the artifact cache
+/// when the runtime has one and it holds a usable artifact under `key`,
+/// else the module `rewritten` gives (the code to compile and its globals)
+/// compiled, and then cached beside `original` (the module as given and its
+/// digest).
+fn compile_or_load<'a>(
     runtime: &Runtime,
     source: &str,
-    code: &[u8],
+    rewritten: impl FnOnce() -> Result<(Cow<'a, [u8]>, Vec<MutableGlobal>), AdmissionError>,
     key: &Digest,
     original: (&[u8], &Digest),
-) -> Result<(wasmtime::Module, Origin), AdmissionError> {
-    let compile = || {
+) -> Result<(wasmtime::Module, Origin, Vec<MutableGlobal>), AdmissionError> {
+    let compile = |code: &[u8]| {
         wasmtime::Module::from_binary(runtime.engine(), code).map_err(|e| AdmissionError::Invalid {
             module: source.to_owned(),
             message: format!("{e:#}"),
         })
     };
     let Some(cache) = runtime.cache() else {
-        return Ok((compile()?, Origin::Compiled { note: None }));
+        let (code, globals) = rewritten()?;
+        return Ok((compile(&code)?, Origin::Compiled { note: None }, globals));
     };
     let discarded = match cache.load(runtime.engine(), key) {
-        Ok(Lookup::Hit(module)) => return Ok((module, Origin::CacheHit)),
+        Ok(Lookup::Hit(module, globals)) => return Ok((module, Origin::CacheHit, globals)),
         Ok(Lookup::Miss) => None,
         Ok(Lookup::Discarded(reason)) => Some(format!("cached artifact discarded: {reason}")),
         Err(error) => Some(format!("cache unreadable: {error}")),
     };
+    let (code, globals) = rewritten()?;
     let started = Instant::now();
-    let module = compile()?;
+    let module = compile(&code)?;
     let (bytes, digest) = original;
-    let saved = cache.save(key, digest, bytes, &module, source, started.elapsed());
+    let saved = cache.save(
+        key,
+        (bytes, digest),
+        &globals,
+        &module,
+        source,
+        started.elapsed(),
+    );
     let note = match (discarded, saved) {
         (discarded, Ok(())) => discarded,
         (None, Err(error)) => Some(format!("not cached: {error}")),
         (Some(discarded), Err(error)) => Some(format!("{discarded}; not cached: {error}")),
     };
-    Ok((module, Origin::Compiled { note }))
+    Ok((module, Origin::Compiled { note }, globals))
 }
 
 /// Walk the module's sections without validating code: the metadata
@@ -513,8 +517,30 @@ fn scan(source: &str, bytes: &[u8]) -> Result<Scan, AdmissionError> {
         metadata: None,
         has_start: false,
     };
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(invalid)? {
+    // Sections one by one, the code section skipped whole: walking its
+    // function bodies would cost a large module's cache hit more than the
+    // hit itself.
+    let mut parser = Parser::new(0);
+    let mut rest = bytes;
+    loop {
+        let payload = match parser.parse(rest, true).map_err(invalid)? {
+            Chunk::Parsed { consumed, payload } => {
+                rest = &rest[consumed..];
+                payload
+            }
+            Chunk::NeedMoreData(_) => unreachable!("all of the module is given (eof)"),
+        };
+        match payload {
+            Payload::CodeSectionStart { size, .. } => {
+                parser.skip_section();
+                rest = rest
+                    .get(size as usize..)
+                    .ok_or_else(|| AdmissionError::Invalid {
+                        module: source.to_owned(),
+                        message: "the code section runs past the end of the module".to_owned(),
+                    })?;
+            }
+            Payload::End(_) => break,
             Payload::CustomSection(section) if section.name() == METADATA_SECTION => {
                 if scan.metadata.is_some() {
                     return Err(AdmissionError::Invalid {

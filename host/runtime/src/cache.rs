@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use wasmtime::Engine;
 use wrun_store::{BlobStore, Digest, FileStamp, StoreError};
 
+use crate::rewrite::MutableGlobal;
+
 /// Namespace of the index entries.
 const ENTRIES: &str = "artifacts";
 /// Namespace of the usage logs: one little-endian u64 per use, the Unix
@@ -55,6 +57,11 @@ pub struct CacheEntry {
     pub compile_ms: f64,
     /// When it was compiled (seconds since the Unix epoch).
     pub created: u64,
+    /// A task's mutable globals and the exports they are read through (the
+    /// admission rewrite's list), so a hit need not parse the module; empty
+    /// for other kinds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) globals: Vec<MutableGlobal>,
 }
 
 /// Usage of one artifact.
@@ -79,8 +86,8 @@ pub struct Listed {
 
 /// The result of a lookup.
 pub(crate) enum Lookup {
-    /// A usable compiled module.
-    Hit(wasmtime::Module),
+    /// A usable compiled module, and its mutable globals.
+    Hit(wasmtime::Module, Vec<MutableGlobal>),
     /// Nothing cached.
     Miss,
     /// Something was cached but unusable (the reason); it was removed.
@@ -144,7 +151,8 @@ impl ArtifactCache {
             return Ok(Lookup::Miss);
         };
         let entry: Option<CacheEntry> = serde_json::from_slice(&bytes).ok();
-        let Some(artifact) = entry.as_ref().and_then(|e| Digest::from_hex(&e.artifact)) else {
+        let Some((artifact, entry)) = entry.and_then(|e| Some((Digest::from_hex(&e.artifact)?, e)))
+        else {
             self.store.delete_entry(ENTRIES, &key)?;
             return Ok(Lookup::Discarded(
                 "its index entry is unreadable".to_owned(),
@@ -166,7 +174,7 @@ impl ArtifactCache {
         match deserialize(engine, &file) {
             Ok(compiled) => {
                 self.record_use(&key, HIT);
-                Ok(Lookup::Hit(compiled))
+                Ok(Lookup::Hit(compiled, entry.globals))
             }
             Err(error) => {
                 self.store.delete_entry(ENTRIES, &key)?;
@@ -179,13 +187,13 @@ impl ArtifactCache {
     }
 
     /// Cache `compiled` under `key`: the module's digest, or one derived
-    /// from it when admission rewrote the module. `module` and `bytes` are
-    /// the module as given, kept beside the artifact.
+    /// from it for a task (whose mutable globals are `globals`). `original`
+    /// is the module as given and its digest, kept beside the artifact.
     pub(crate) fn save(
         &self,
         key: &Digest,
-        module: &Digest,
-        bytes: &[u8],
+        original: (&[u8], &Digest),
+        globals: &[MutableGlobal],
         compiled: &wasmtime::Module,
         source: &str,
         compile_time: Duration,
@@ -194,6 +202,7 @@ impl ArtifactCache {
             // Not serializable: nothing to cache, the compiled module works.
             return Ok(());
         };
+        let (bytes, module) = original;
         let artifact = self.store.put(&artifact_bytes)?;
         self.store.put(bytes)?;
         let entry = CacheEntry {
@@ -204,6 +213,7 @@ impl ArtifactCache {
             artifact_size: artifact_bytes.len() as u64,
             compile_ms: compile_time.as_secs_f64() * 1e3,
             created: now(),
+            globals: globals.to_vec(),
         };
         let key = self.key(key);
         let json = serde_json::to_vec(&entry).expect("entries serialize");

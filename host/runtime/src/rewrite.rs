@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use wasmtime::wasmparser::{self, Encoding, ExternalKind, Parser, Payload, TypeRef};
+use wrun_store::Digest;
 
 /// Section id of the export section.
 const EXPORT_SECTION_ID: u8 = 7;
@@ -33,12 +34,24 @@ const GLOBAL_EXPORT_KIND: u8 = 0x03;
 pub(crate) const EXPORT_PREFIX: &str = "wrun:global:";
 
 /// Mixed into the digest of a module to name its rewritten form in the
-/// artifact cache; a change to the rewrite changes it.
-pub(crate) const CACHE_DOMAIN: &[u8] = b"wrun: mutable globals exported, v1";
+/// artifact cache; a change to the rewrite, or to what the cache keeps
+/// beside it, changes it (v2: the entry lists the globals, and every task
+/// is keyed so, rewritten or not).
+const CACHE_DOMAIN: &[u8] = b"wrun: mutable globals exported, v2";
+
+/// The artifact-cache key of a task whose digest is `digest`: its
+/// rewritten form's, whether or not the rewrite changed anything (so the
+/// key is known before the module is parsed).
+pub(crate) fn cache_key(digest: &Digest) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(CACHE_DOMAIN);
+    hasher.update(digest.as_bytes());
+    Digest::from_bytes(*hasher.finalize().as_bytes())
+}
 
 /// One mutable global of the module, in global index order (imported globals
 /// included if mutable).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MutableGlobal {
     /// Index in the module's global index space (imports first).
     pub(crate) index: u32,

@@ -25,7 +25,8 @@ enum Fetch {
     Started,
     /// Its parts are coming.
     Writing {
-        writer: BlobWriter,
+        /// Boxed: a blob hasher is a few kilobytes.
+        writer: Box<BlobWriter>,
         /// The blob's size in bytes.
         size: u64,
         /// The offset of the next part to ask for.
@@ -120,7 +121,7 @@ impl Fetch {
         let cannot_store = |e: StoreError| (failed(format!("cannot store it: {e}"), false), None);
         let (mut writer, size, mut asked) = match self {
             Fetch::Started => match store.writer_unsynced() {
-                Ok(writer) => (writer, part.size, FETCH_PART as u64),
+                Ok(writer) => (Box::new(writer), part.size, FETCH_PART as u64),
                 Err(e) => return cannot_store(e),
             },
             Fetch::Writing {

@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("pi", "WRUN_TEST_PI"),
     ("pair-stats", "WRUN_TEST_PAIR_STATS"),
     ("nqueens", "WRUN_TEST_NQUEENS"),
+    ("evolve", "WRUN_TEST_EVOLVE"),
     ("wrun-plugin-fasta", "WRUN_TEST_FASTA_PLUGIN"),
     ("weigh-lines", "WRUN_TEST_WEIGH_LINES"),
 ];

@@ -1,5 +1,7 @@
 //! Tasks that spawn tasks: `examples/nqueens` counts N = 1..10 as known
-//! with one worker, two, and through a broker with two nodes; a child's
+//! with one worker, two, and through a broker with two nodes;
+//! `examples/evolve` writes the same generations for one worker, two and
+//! a broker with two nodes; a child's
 //! trap reaches its parent as an error value; the spawn limits fail the
 //! job with exit code 20 naming their flag; a `WAIT` without a spawn is an
 //! ABI violation.
@@ -7,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cluster::Cluster;
-use crate::support::{NQUEENS, TASK_PROBE, wrun};
+use crate::support::{EVOLVE, NQUEENS, TASK_PROBE, wrun};
 
 /// Solutions of N-queens for N = 1..10.
 const KNOWN: [u64; 10] = [1, 0, 0, 2, 10, 4, 40, 92, 352, 724];
@@ -132,4 +134,41 @@ fn a_wait_without_a_spawn_is_an_abi_violation() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn evolve_writes_the_same_generations_for_any_number_of_workers_and_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("seeds.txt");
+    std::fs::write(&input, "1\n2\n3\n").unwrap();
+    let input = input.to_str().unwrap();
+    let job = |workers: &'static str| {
+        vec![
+            "submit",
+            EVOLVE,
+            "--input",
+            input,
+            "--chunk-records",
+            "1",
+            "-j",
+            workers,
+            "--",
+            "16",
+            "6",
+            "8",
+        ]
+    };
+    let one = wrun(&job("1"), None);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let text = one.stdout_text();
+    assert_eq!(text.lines().count(), 3 * 6, "{text}");
+    let two = wrun(&job("2"), None);
+    assert_eq!(two.code, 0, "{}", two.stderr);
+    assert_eq!(two.stdout_text(), text);
+    let cluster = Cluster::start(2);
+    let mut remote = job("1");
+    remote.drain(6..8);
+    let nodes = cluster.wrun(&remote);
+    assert_eq!(nodes.code, 0, "{}", nodes.stderr);
+    assert_eq!(nodes.stdout_text(), text);
 }

@@ -14,6 +14,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("sw-search", "WRUN_TEST_SW_SEARCH"),
     ("pi", "WRUN_TEST_PI"),
     ("pair-stats", "WRUN_TEST_PAIR_STATS"),
+    ("nqueens", "WRUN_TEST_NQUEENS"),
+    ("evolve", "WRUN_TEST_EVOLVE"),
     ("wrun-plugin-fasta", "WRUN_TEST_FASTA_PLUGIN"),
     ("weigh-lines", "WRUN_TEST_WEIGH_LINES"),
 ];

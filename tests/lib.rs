@@ -26,6 +26,10 @@ pub const SW_SEARCH: &str = env!("WRUN_TEST_SW_SEARCH");
 pub const PI: &str = env!("WRUN_TEST_PI");
 /// `examples/pair-stats`: lengths, GC and overlap of read pairs.
 pub const PAIR_STATS: &str = env!("WRUN_TEST_PAIR_STATS");
+/// `examples/nqueens`: N-queens counts by spawning a child per placement.
+pub const NQUEENS: &str = env!("WRUN_TEST_NQUEENS");
+/// `examples/evolve`: a seeded genetic algorithm spawning its evaluations.
+pub const EVOLVE: &str = env!("WRUN_TEST_EVOLVE");
 /// `plugins/fasta`.
 pub const FASTA_PLUGIN: &str = env!("WRUN_TEST_FASTA_PLUGIN");
 /// `tests/guests/weigh-lines`: a splitter plugin weighing each line by

@@ -59,8 +59,10 @@ pub mod export {
     /// calls it once, with the whole chunk.
     pub const RECORD: &str = "wrun_record";
     /// `wrun_step() -> status`: optional. Do a bounded unit of work; return
-    /// [`status::MORE`](crate::status::MORE) to be called again or
-    /// [`status::OK`](crate::status::OK) when done. Called after the last
+    /// [`status::MORE`](crate::status::MORE) to be called again,
+    /// [`status::WAIT`](crate::status::WAIT) to be called again once the
+    /// children it spawned are done, or [`status::OK`](crate::status::OK)
+    /// when done. Called after the last
     /// record and before `wrun_finish`.
     pub const STEP: &str = "wrun_step";
     /// `wrun_finish() -> status`: the chunk is complete; emit what remains.
@@ -107,7 +109,46 @@ pub mod import {
     /// `error(ptr, len)`: set the message describing why the current call is
     /// about to return a negative status (or trap). The last one wins.
     pub const ERROR: &str = "error";
+    /// `spawn(module, input_ptr, input_len, args_ptr, args_len) -> handle`:
+    /// during `wrun_step` only, ask for a child task of the same job: module
+    /// [`SELF_MODULE`](crate::SELF_MODULE) (the task's own; no other index is
+    /// defined yet) run on the `input_len` bytes at `input_ptr` (one record)
+    /// with the arguments at `args_ptr` (the `wrun_init` encoding: each
+    /// argument UTF-8 followed by a NUL). Returns the child's handle (0, 1,
+    /// … in spawn order, counted from the task's last wait), or
+    /// [`status::BAD_ARGS`](crate::status::BAD_ARGS) for an unknown module
+    /// or malformed arguments. The children run once `wrun_step` returns
+    /// [`status::WAIT`](crate::status::WAIT).
+    pub const SPAWN: &str = "spawn";
+    /// `child_status(handle) -> status`: after a wait, how the child ended:
+    /// [`status::OK`](crate::status::OK) (its output is readable) or
+    /// [`status::FAILED`](crate::status::FAILED) (its error message is);
+    /// [`status::BAD_ARGS`](crate::status::BAD_ARGS) for a handle with no
+    /// result (unknown, or its wait not over).
+    pub const CHILD_STATUS: &str = "child_status";
+    /// `child_output_len(handle) -> len`: the byte length of the child's
+    /// output (or error message), or `BAD_ARGS` as for `child_status`.
+    pub const CHILD_OUTPUT_LEN: &str = "child_output_len";
+    /// `child_output_read(handle, ptr, len) -> count`: copy up to `len`
+    /// bytes of the child's output (or error message) to `ptr`; returns how
+    /// many were copied, or `BAD_ARGS` as for `child_status`.
+    pub const CHILD_OUTPUT_READ: &str = "child_output_read";
+    /// Every import of [`IMPORT_MODULE`](crate::IMPORT_MODULE) a module may
+    /// have.
+    pub const ALL: [&str; 7] = [
+        EMIT,
+        LOG,
+        ERROR,
+        SPAWN,
+        CHILD_STATUS,
+        CHILD_OUTPUT_LEN,
+        CHILD_OUTPUT_READ,
+    ];
 }
+
+/// The module index [`import::SPAWN`] takes for "the spawning task's own
+/// module".
+pub const SELF_MODULE: i32 = 0;
 
 /// Status codes returned by task and splitter exports.
 pub mod status {
@@ -115,6 +156,10 @@ pub mod status {
     pub const OK: i32 = 0;
     /// `wrun_step` only: more work remains, call it again.
     pub const MORE: i32 = 1;
+    /// `wrun_step` only, after at least one `spawn` since the last wait:
+    /// call `wrun_step` again once every child spawned since then is done,
+    /// with their results readable during that call.
+    pub const WAIT: i32 = 2;
     /// The guest failed; the message set through `error` says why.
     pub const FAILED: i32 = -1;
     /// The task's arguments were rejected.

@@ -50,6 +50,7 @@ mod migration;
 mod peers;
 mod scale;
 mod snapshot;
+mod spawn;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,9 @@ fn main() {
     }
     if run("alloc") {
         alloc::first_result(&mut table, dir.path());
+    }
+    if run("spawn") {
+        spawn::spawn_wait(&mut table, &home, dir.path(), workers, scale);
     }
     if run("dashboard") {
         dashboard::dashboard(&mut table, dir.path(), workers, scale);
@@ -323,8 +327,9 @@ fn wrun_binary() -> PathBuf {
     wrun
 }
 
-/// `wrun submit module --input lines --chunk-records 1` (plus `flags`):
-/// wall time and the child's peak RSS in bytes.
+/// `wrun submit module --input lines --chunk-records 1` (plus `flags`,
+/// which may set `--chunk-records` instead): wall time and the child's
+/// peak RSS in bytes.
 fn wrun_submit(
     home: &Path,
     module: &str,
@@ -332,24 +337,37 @@ fn wrun_submit(
     workers: usize,
     flags: &[&str],
 ) -> (Duration, u64) {
+    wrun_submit_args(home, module, lines, workers, flags, &[])
+}
+
+/// [`wrun_submit`] with the task's arguments `args` (after `--`).
+fn wrun_submit_args(
+    home: &Path,
+    module: &str,
+    lines: &Path,
+    workers: usize,
+    flags: &[&str],
+    args: &[&str],
+) -> (Duration, u64) {
     let started = Instant::now();
     let status = Command::new(wrun_binary())
         .env("WRUN_HOME", home)
         .arg("submit")
         .args(flags)
-        .args([
-            module,
-            "--format",
-            "lines",
-            "--chunk-records",
-            "1",
-            "--progress",
-            "never",
-        ])
+        .args([module, "--format", "lines", "--progress", "never"])
+        // One record a chunk unless `flags` say otherwise.
+        .args(
+            (!flags.contains(&"--chunk-records"))
+                .then_some(["--chunk-records", "1"])
+                .into_iter()
+                .flatten(),
+        )
         .arg("-j")
         .arg(workers.to_string())
         .arg("--input")
         .arg(lines)
+        .arg("--")
+        .args(args)
         .stdout(Stdio::null())
         .status()
         .expect("run wrun");

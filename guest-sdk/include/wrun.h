@@ -42,6 +42,7 @@ extern "C" {
 enum {
     WRUN_OK = 0,
     WRUN_MORE = 1,
+    WRUN_WAIT = 2, /* wrun_step only, after wrun_spawn: call again when the children are done */
     WRUN_FAILED = -1,
     WRUN_BAD_ARGS = -2,
     WRUN_BAD_INPUT = -3,
@@ -55,6 +56,25 @@ __attribute__((import_module("wrun"), import_name("log")))
 void wrun_log(const void *ptr, size_t len);
 __attribute__((import_module("wrun"), import_name("error")))
 void wrun_error(const void *ptr, size_t len);
+
+/* Tasks that spawn tasks (docs/abi.md, "Tasks that spawn tasks"). A C task
+ * that spawns exports its own `int wrun_step(void)`: inside it,
+ * wrun_spawn(WRUN_SELF_MODULE, input, len, args, args_len) asks for a child
+ * (args NUL-terminated, one after the other) and returns its handle (0, 1,
+ * ... since the last wait) or WRUN_BAD_ARGS; returning WRUN_WAIT has the
+ * host call wrun_step again once the children are done, and during that
+ * call only, the wrun_child_* functions read each one's result by handle:
+ * status WRUN_OK (its output) or WRUN_FAILED (its failure's message). */
+#define WRUN_SELF_MODULE 0
+__attribute__((import_module("wrun"), import_name("spawn")))
+int wrun_spawn(int module, const void *input, size_t input_len, const void *args,
+               size_t args_len);
+__attribute__((import_module("wrun"), import_name("child_status")))
+int wrun_child_status(unsigned handle);
+__attribute__((import_module("wrun"), import_name("child_output_len")))
+int wrun_child_output_len(unsigned handle);
+__attribute__((import_module("wrun"), import_name("child_output_read")))
+int wrun_child_output_read(unsigned handle, void *ptr, size_t len);
 
 /* The `wrun` custom section: kind ("task"), name, version, the formats the
  * task reads (comma-separated, e.g. "fasta"), and the unit ("record": one

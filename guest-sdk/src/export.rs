@@ -158,6 +158,7 @@ pub fn task_record<T: Task>(cell: Cell<TaskState<T>>, offset: usize, len: usize)
 pub fn task_step<T: Task>(cell: Cell<TaskState<T>>) -> i32 {
     match with_task(cell, |task, _, out| task.step(out)) {
         Ok(Step::More) => status::MORE,
+        Ok(Step::Wait) => status::WAIT,
         Ok(Step::Done) => status::OK,
         Err(error) => report(Err(error)),
     }

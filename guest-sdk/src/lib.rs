@@ -45,6 +45,10 @@
 //! Output written to [`Output`] is handed to the host when each call returns.
 //! Returning an [`Error`] fails the chunk with its message; a panic traps it,
 //! with the panic message attached.
+//!
+//! A task's [`Task::step`] may also [`spawn`](spawn::spawn) child tasks
+//! and return [`Step::Wait`]: it is called again once they are done, with
+//! their results in spawn order (see [`spawn`]).
 
 pub mod bases;
 pub mod data;
@@ -54,6 +58,7 @@ pub mod fasta;
 pub mod fastq;
 mod host;
 pub mod pairs;
+pub mod spawn;
 mod splitter;
 mod task;
 pub mod testing;

@@ -18,7 +18,10 @@ pub trait Task: Sized {
     fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()>;
 
     /// Do a bounded unit of work after the last record; return
-    /// [`Step::More`] to be called again. The default does nothing.
+    /// [`Step::More`] to be called again, or, after spawning children with
+    /// [`spawn`](crate::spawn::spawn), [`Step::Wait`] to be called again
+    /// once they are done (their results are readable in that call). The
+    /// default does nothing.
     fn step(&mut self, _out: &mut Output) -> Result<Step> {
         Ok(Step::Done)
     }
@@ -34,6 +37,11 @@ pub trait Task: Sized {
 pub enum Step {
     /// Call `step` again.
     More,
+    /// Call `step` again once every child spawned since the last wait is
+    /// done; in that call, [`Child::result`](crate::spawn::Child::result)
+    /// gives each one's output. Returned without a child spawned, it is an
+    /// ABI violation.
+    Wait,
     /// Stepping is finished.
     Done,
 }

@@ -4,19 +4,54 @@
 //! the compiled module (same call order, same block semantics), without
 //! WebAssembly, so a guest's logic is unit-tested on the host target.
 
+use std::rc::Rc;
+
+use crate::spawn::native;
 use crate::{Args, Error, Output, Result, Splitter, Step, Task, Weigh};
 
 /// Run a task over `records` as one chunk: `init(args)`, `record` for each,
 /// `step` until done, `finish`. Returns everything it wrote.
-pub fn run_task<T: Task>(args: &[&str], records: &[&[u8]]) -> Result<Vec<u8>> {
-    let mut task = T::init(&Args::new(args.iter().copied()))?;
-    let mut out = Output::new();
-    for record in records {
-        task.record(record, &mut out)?;
-    }
-    while task.step(&mut out)? == Step::More {}
-    task.finish(&mut out)?;
-    Ok(out.take())
+///
+/// A task that [`spawn`](crate::spawn::spawn)s has each child run at once,
+/// inline, by the same harness (as a chunk of one record, its input), and
+/// its result handed over at the next [`Step::Wait`], as the host does; a
+/// child's failure is its error's message (a panic in a child unwinds
+/// through the test).
+pub fn run_task<T: Task + 'static>(args: &[&str], records: &[&[u8]]) -> Result<Vec<u8>> {
+    run_with_args::<T>(&Args::new(args.iter().copied()), records)
+}
+
+/// [`run_task`] with decoded arguments, its children run by the same.
+fn run_with_args<T: Task + 'static>(args: &Args, records: &[&[u8]]) -> Result<Vec<u8>> {
+    let children: native::Runner = Rc::new(|input: &[u8], args: &Args| {
+        run_with_args::<T>(args, &[input]).map_err(|error| error.to_string())
+    });
+    native::with_level(children, || {
+        let mut task = T::init(args)?;
+        let mut out = Output::new();
+        for record in records {
+            task.record(record, &mut out)?;
+        }
+        loop {
+            match task.step(&mut out)? {
+                Step::More => native::step_returned(),
+                Step::Wait if native::wait() => {}
+                Step::Wait => {
+                    return Err(Error::failed(
+                        "step returned Wait without spawning a child since its last wait",
+                    ));
+                }
+                Step::Done => break,
+            }
+        }
+        if native::pending() {
+            return Err(Error::failed(
+                "step returned Done with children spawned and not waited for",
+            ));
+        }
+        task.finish(&mut out)?;
+        Ok(out.take())
+    })
 }
 
 /// Stream `input` through a splitter in blocks of `block_size` bytes, as

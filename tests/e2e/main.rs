@@ -27,6 +27,7 @@ mod retries;
 mod s3;
 mod s3io;
 mod snapshots;
+mod spawn;
 mod stdin;
 mod storage;
 mod support;

@@ -69,6 +69,7 @@ fn spec() -> JobSpec {
             timeout_ms: None,
             memory: 1 << 20,
             output: 1 << 20,
+            spawn: None,
         },
         keep_going: false,
         retries: 2,
@@ -102,6 +103,7 @@ fn run(executor: &Flaky, retries: u32) -> (Result<Vec<u8>, JobError>, Journal, i
         block_size: 1 << 20,
         keep_going: false,
         retries,
+        spawn: Default::default(),
         recording: Some(Recording {
             journal: &mut journal,
             job,

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use wrun_runtime::{Chunk, Limits, Runtime, TaskFailure, TaskOutput};
 
 pub(crate) use wrun_tests::{
-    COMMAND_PROBE, FASTA_PLUGIN, GC_CONTENT, KMER_COUNT, KMER_MERGE, PI, SW_SEARCH, TASK_PROBE, WC,
-    repo,
+    COMMAND_PROBE, EVOLVE, FASTA_PLUGIN, GC_CONTENT, KMER_COUNT, KMER_MERGE, NQUEENS, PI,
+    SW_SEARCH, TASK_PROBE, WC, repo,
 };
 
 /// Longest any `wrun` process may run in a test.

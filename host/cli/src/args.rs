@@ -520,6 +520,22 @@ pub(crate) struct SubmitArgs {
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub(crate) output_limit: u64,
 
+    /// Deepest a spawned child task may be (a chunk is depth 0, its
+    /// children 1, ...); a task at this depth that spawns fails the job
+    /// with exit code 20.
+    #[arg(long, value_name = "N", default_value_t = wrun_runtime::Nesting::DEFAULT_MAX_DEPTH)]
+    pub(crate) max_spawn_depth: u32,
+
+    /// Most children one task may spawn over its run; more fails the job
+    /// with exit code 20.
+    #[arg(long, value_name = "N", default_value_t = wrun_runtime::Nesting::DEFAULT_MAX_CHILDREN)]
+    pub(crate) max_children: u32,
+
+    /// Most spawned children of the job queued, running or waiting at
+    /// once; a wait that would pass it fails the job with exit code 20.
+    #[arg(long, value_name = "N", default_value_t = wrun_scheduler::SpawnLimits::DEFAULT_MAX_IN_FLIGHT)]
+    pub(crate) max_children_in_flight: u32,
+
     /// Keep running the other chunks when one fails; failed chunks write no
     /// output. By default the first failure stops the job after the chunks
     /// before it are written.

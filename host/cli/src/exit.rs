@@ -54,6 +54,8 @@ pub(crate) enum Code {
     /// A job it waits for (`--after`, `--input job:JOB`) does not exist,
     /// failed, was cancelled or was removed.
     Dependency = 19,
+    /// A task spawned past a limit on spawning.
+    SpawnLimit = 20,
 }
 
 /// The exit-code table shown in `--help`.
@@ -84,6 +86,9 @@ Exit codes:
       was lost mid-job (the job is journaled there: `wrun resume JOB --broker`)
   19  a job it waits for (--after JOB, --input job:JOB) does not exist,
       failed, was cancelled or was removed
+  20  a task spawned past a limit on spawning: deeper than --max-spawn-depth,
+      more children than --max-children, or more children of the job in
+      flight than --max-children-in-flight
 
 A job whose tasks failed has them recorded: `wrun status JOB` lists them,
 `wrun logs JOB` shows their logs, `wrun retry JOB` runs them again.";
@@ -91,7 +96,7 @@ A job whose tasks failed has them recorded: `wrun status JOB` lists them,
 impl Code {
     /// Every code, in order.
     #[cfg(test)]
-    const ALL: [Code; 19] = [
+    const ALL: [Code; 20] = [
         Code::Internal,
         Code::Usage,
         Code::Input,
@@ -111,6 +116,7 @@ impl Code {
         Code::Abi,
         Code::Broker,
         Code::Dependency,
+        Code::SpawnLimit,
     ];
 
     /// The code for a task failure.
@@ -124,6 +130,7 @@ impl Code {
             FailureKind::Exit => Code::Exit,
             FailureKind::Guest => Code::TaskError,
             FailureKind::Abi | FailureKind::Host | FailureKind::Quarantined => Code::Abi,
+            FailureKind::SpawnLimit => Code::SpawnLimit,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use serde_bytes::ByteBuf;
 use wrun_jobs::submit::{self, Keeping, Request, Submitted};
 use wrun_jobs::{Home, Local, Pairing, Prepared};
-use wrun_journal::{InflateLimits, LimitsSpec};
+use wrun_journal::{InflateLimits, LimitsSpec, SpawnSpec};
 use wrun_remote::protocol::Submission;
 
 use crate::args::{ChunkingMode, PairedLayout, SubmitArgs};
@@ -55,6 +55,7 @@ pub(crate) fn run(args: SubmitArgs) -> Result<(), Fail> {
             timeout_ms: args.timeout.0.map(|d| d.as_millis() as u64),
             memory: args.memory,
             output: args.output_limit,
+            spawn: spawn_spec(&args),
         },
         keep_going: args.keep_going,
         retries: args.retries,
@@ -130,4 +131,21 @@ fn run_once(once: submit::Once, args: &SubmitArgs) -> Result<(), Fail> {
     out.write_all(&once.output)
         .and_then(|()| out.finish())
         .or_fail_with(Code::Output, || format!("cannot write {name}"))
+}
+
+/// The spawn limits given, `None` when all are the defaults (so the job's
+/// spec, and its fingerprint, are those of a job that sets none).
+fn spawn_spec(args: &SubmitArgs) -> Option<SpawnSpec> {
+    let defaults = wrun_scheduler::SpawnLimits::default();
+    let spec = SpawnSpec {
+        max_depth: args.max_spawn_depth,
+        max_children: args.max_children,
+        max_in_flight: args.max_children_in_flight,
+    };
+    let default = SpawnSpec {
+        max_depth: defaults.max_depth,
+        max_children: defaults.max_children,
+        max_in_flight: defaults.max_in_flight,
+    };
+    (spec != default).then_some(spec)
 }

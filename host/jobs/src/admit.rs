@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wrun_journal::{JobSpec, LimitsSpec, ModuleRef};
-use wrun_runtime::{Limits, Module, ModuleInfo, Runtime, Splitter, TaskRunner, plugins};
+use wrun_runtime::{Limits, Module, ModuleInfo, Nesting, Runtime, Splitter, TaskRunner, plugins};
 use wrun_store::{BlobStore, Digest};
 
 use crate::error::{Error, ErrorKind, OrKind, Result};
@@ -284,8 +284,10 @@ pub fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
         .or_kind(ErrorKind::Module)
 }
 
-/// A runtime for `workers` tasks at once plus the splitter instances
-/// (one, and one per file of a `paired` job), with the artifact cache in
+/// A runtime for `workers` tasks at once, each with room for a chain of
+/// parked ancestors as deep as the job's spawn depth (a task waiting for
+/// its children keeps its instance), plus the splitter instances (one,
+/// and one per file of a `paired` job), with the artifact cache in
 /// `cache` if given.
 ///
 /// # Errors
@@ -298,7 +300,10 @@ pub fn runtime(
     cache: Option<Arc<BlobStore>>,
 ) -> Result<Runtime> {
     let splitters = if paired { 3 } else { 1 };
-    let slots = workers as u32 + splitters;
+    let depth = limits
+        .spawn
+        .map_or(Nesting::DEFAULT_MAX_DEPTH, |s| s.max_depth);
+    let slots = (workers as u32).saturating_mul(Nesting::instances_per_thread(depth)) + splitters;
     let limits = runtime_limits(limits);
     match cache {
         Some(store) => Runtime::with_store(limits, slots, store),

@@ -8,10 +8,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wrun_journal::{CheckpointEvery, FailureKind, JobId, JobSpec, JobState, SuspendReason};
+use wrun_journal::{
+    CheckpointEvery, FailureKind, JobId, JobSpec, JobState, SpawnSpec, SuspendReason,
+};
 use wrun_runtime::{Every, Module, Requests, SplitError, Splitter, TaskRunner};
 use wrun_scheduler::{
-    Adaptive, Checkpoints, Chunking, Executor, Input, Job, JobError, Recording, Summary, Update,
+    Adaptive, Checkpoints, Chunking, Executor, Input, Job, JobError, Recording, SpawnLimits,
+    Summary, Update,
 };
 
 use crate::admit::Admitted;
@@ -159,6 +162,7 @@ impl Run {
             block_size: BLOCK_SIZE,
             keep_going: spec.keep_going,
             retries: spec.retries,
+            spawn: spawn_limits(spec.limits.spawn),
             adaptive: spec.adaptive_ms.map(|ms| Adaptive {
                 target: Duration::from_millis(ms),
                 input_size: input.size,
@@ -455,4 +459,13 @@ impl Context {
         };
         Error::new(kind, message)
     }
+}
+
+/// A job's limits on spawning: its spec's, or the defaults.
+fn spawn_limits(spec: Option<SpawnSpec>) -> SpawnLimits {
+    spec.map_or_else(SpawnLimits::default, |spec| SpawnLimits {
+        max_depth: spec.max_depth,
+        max_children: spec.max_children,
+        max_in_flight: spec.max_in_flight,
+    })
 }

@@ -44,6 +44,7 @@ pub use lock::JobLock;
 pub use recovery::{PROCESS_DIED, QUARANTINE_AFTER, Recovery, recover};
 pub use spec::{
     CheckpointEvery, DataRef, InflateLimits, InputRef, JobSpec, LimitsSpec, ModuleRef, Pairs,
+    SpawnSpec,
 };
 pub use state::{
     FailureKind, IllegalTransition, JobState, Millis, OutputRef, SuspendReason, TaskError,

@@ -185,6 +185,24 @@ pub struct LimitsSpec {
     pub memory: u64,
     /// Output limit per task, in bytes (default 256 MiB, `--output-limit`).
     pub output: u64,
+    /// Limits on tasks that spawn tasks; `None` (absent from specs that
+    /// set none, so their fingerprints are unchanged): the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn: Option<SpawnSpec>,
+}
+
+/// Limits on tasks that spawn tasks, for a whole job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SpawnSpec {
+    /// Deepest a child may be, a root chunk being depth 0
+    /// (`--max-spawn-depth`, default 16).
+    pub max_depth: u32,
+    /// Most children one task may spawn over its run (`--max-children`,
+    /// default 10,000).
+    pub max_children: u32,
+    /// Most children of the job queued, running or waiting at once
+    /// (`--max-children-in-flight`, default 100,000).
+    pub max_in_flight: u32,
 }
 
 /// How often running tasks are snapshotted (`--checkpoint-every`; no

@@ -260,10 +260,13 @@ pub enum FailureKind {
     /// The task was running each time its host died, too often to try
     /// again (see [`crate::recover`]).
     Quarantined,
+    /// The task spawned past a limit on spawning (depth, children per task,
+    /// children in flight per job).
+    SpawnLimit,
 }
 
 impl FailureKind {
-    const ALL: [FailureKind; 10] = [
+    const ALL: [FailureKind; 11] = [
         FailureKind::Trap,
         FailureKind::Fuel,
         FailureKind::Timeout,
@@ -274,6 +277,7 @@ impl FailureKind {
         FailureKind::Abi,
         FailureKind::Host,
         FailureKind::Quarantined,
+        FailureKind::SpawnLimit,
     ];
 
     /// The name stored in the journal and shown to users.
@@ -289,6 +293,7 @@ impl FailureKind {
             FailureKind::Abi => "abi",
             FailureKind::Host => "host",
             FailureKind::Quarantined => "quarantined",
+            FailureKind::SpawnLimit => "spawn-limit",
         }
     }
 

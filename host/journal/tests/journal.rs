@@ -34,6 +34,7 @@ fn spec() -> JobSpec {
             timeout_ms: Some(600_000),
             memory: 1 << 30,
             output: 256 << 20,
+            spawn: None,
         },
         keep_going: false,
         retries: 2,

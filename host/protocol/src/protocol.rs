@@ -31,7 +31,9 @@ use crate::wire::Nonce;
 /// [`BlobPart`]) instead of whole in one message.
 /// 7: a blob the broker cannot send says why ([`NoPart`]): missing, or
 /// unreadable for now.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// 8: a task that spawned past a limit on spawning
+/// ([`WireFailure::SpawnLimit`]).
+pub const PROTOCOL_VERSION: u32 = 8;
 /// The largest frame accepted, in bytes.
 pub const MAX_MESSAGE: usize = 72 << 20;
 /// Chunks and outputs up to this size travel inside messages; larger ones
@@ -629,6 +631,14 @@ pub enum WireFailure {
     Host {
         /// What happened.
         message: String,
+    },
+    /// The task spawned past a limit on spawning.
+    SpawnLimit {
+        /// Which: 0 depth, 1 children per task, 2 children in flight per
+        /// job (numbers fixed here).
+        which: u8,
+        /// The limit's value.
+        max: u32,
     },
 }
 

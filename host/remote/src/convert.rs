@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use wrun_journal::LimitsSpec;
 use wrun_runtime::{
-    Checkpoint, Cursor, Ended, Every, Failure, SuspendReason, Suspended, Taken, TaskFailure,
-    TaskOutput, Trap,
+    Checkpoint, Cursor, Ended, Every, Failure, SpawnLimit, SuspendReason, Suspended, Taken,
+    TaskFailure, TaskOutput, Trap,
 };
 use wrun_store::Digest;
 
@@ -85,6 +85,7 @@ pub fn limits_to_wire(spec: &LimitsSpec) -> Limits {
         timeout_ms,
         memory,
         output,
+        spawn: _,
     } = *spec;
     Limits {
         fuel,
@@ -107,6 +108,7 @@ pub fn limits_from_wire(limits: &Limits) -> LimitsSpec {
         timeout_ms,
         memory,
         output,
+        spawn: None,
     }
 }
 
@@ -197,6 +199,11 @@ pub fn failure_to_wire(failure: &Failure) -> WireFailure {
         Failure::Guest { status, message } => WireFailure::Guest { status, message },
         Failure::Abi { message } => WireFailure::Abi { message },
         Failure::Host { message } => WireFailure::Host { message },
+        Failure::SpawnLimit { limit } => match limit {
+            SpawnLimit::Depth { max } => WireFailure::SpawnLimit { which: 0, max },
+            SpawnLimit::Children { max } => WireFailure::SpawnLimit { which: 1, max },
+            SpawnLimit::InFlight { max } => WireFailure::SpawnLimit { which: 2, max },
+        },
     }
 }
 
@@ -222,6 +229,20 @@ pub fn failure_from_wire(failure: WireFailure) -> Failure {
         WireFailure::Guest { status, message } => Failure::Guest { status, message },
         WireFailure::Abi { message } => Failure::Abi { message },
         WireFailure::Host { message } => Failure::Host { message },
+        WireFailure::SpawnLimit { which, max } => match which {
+            0 => Failure::SpawnLimit {
+                limit: SpawnLimit::Depth { max },
+            },
+            1 => Failure::SpawnLimit {
+                limit: SpawnLimit::Children { max },
+            },
+            2 => Failure::SpawnLimit {
+                limit: SpawnLimit::InFlight { max },
+            },
+            _ => Failure::Host {
+                message: format!("the node reported an unknown spawn limit {which}"),
+            },
+        },
     }
 }
 
@@ -408,12 +429,14 @@ mod tests {
                 timeout_ms: None,
                 memory: 0,
                 output: 0,
+                spawn: None,
             },
             LimitsSpec {
                 fuel: Some(u64::MAX),
                 timeout_ms: Some(1500),
                 memory: 4 << 30,
                 output: 1 << 20,
+                spawn: None,
             },
         ] {
             let wire = limits_to_wire(&spec);

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use wrun_runtime::{
-    Checkpoint, Checkpointing, Chunk, Ended, Failure, Limits, Requests, Runtime, TaskFailure,
-    TaskOutput, TaskRunner,
+    Checkpoint, Checkpointing, Chunk, Ended, Failure, Limits, Nesting, Requests, Runtime,
+    TaskFailure, TaskOutput, TaskRunner,
 };
 use wrun_store::{BlobStore, Digest};
 
@@ -698,9 +698,12 @@ impl Node {
             .ok_or_else(|| format!("module {digest} is not in the node's store"))?;
         if !self.runtimes.contains_key(&work.limits) {
             let limits = convert::runtime_limits(&work.limits, &self.config.base_limits);
-            let runtime =
-                Runtime::with_store(limits, self.config.slots as u32, self.config.store.clone())
-                    .map_err(|e| format!("cannot start a runtime: {e}"))?;
+            // A slot runs a task's children inline, each waiting ancestor
+            // keeping its instance.
+            let per_slot = Nesting::instances_per_thread(Nesting::DEFAULT_MAX_DEPTH);
+            let instances = (self.config.slots as u32).saturating_mul(per_slot);
+            let runtime = Runtime::with_store(limits, instances, self.config.store.clone())
+                .map_err(|e| format!("cannot start a runtime: {e}"))?;
             self.runtimes.insert(work.limits.clone(), runtime);
         }
         let runtime = &self.runtimes[&work.limits];

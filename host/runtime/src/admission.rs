@@ -567,9 +567,7 @@ fn scan(source: &str, bytes: &[u8]) -> Result<Scan, AdmissionError> {
                     let import = import.map_err(invalid)?;
                     let allowed = match import.module {
                         WASI_MODULE => true,
-                        IMPORT_MODULE => {
-                            [import::EMIT, import::LOG, import::ERROR].contains(&import.name)
-                        }
+                        IMPORT_MODULE => import::ALL.contains(&import.name),
                         _ => false,
                     };
                     if !allowed {

@@ -43,7 +43,8 @@ pub(crate) fn copy_in(
 pub(crate) enum Returns {
     /// [`status::OK`] only: `wrun_init`, `wrun_record`, `wrun_finish`.
     Ok,
-    /// [`status::OK`] or [`status::MORE`]: `wrun_step`.
+    /// [`status::OK`], [`status::MORE`] or [`status::WAIT`]: `wrun_step`
+    /// (whose caller checks that a `WAIT` follows a `spawn`).
     Step,
     /// Any non-negative count: `wrun_split`.
     Count,
@@ -53,7 +54,7 @@ impl Returns {
     fn allows(self, code: i32) -> bool {
         match self {
             Returns::Ok => code == status::OK,
-            Returns::Step => code == status::OK || code == status::MORE,
+            Returns::Step => [status::OK, status::MORE, status::WAIT].contains(&code),
             Returns::Count => code >= 0,
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use wasmtime::Trap;
 
 use crate::limits::{LimitHit, Limits};
+use crate::nest::{SpawnLimit, SpawnLimitHit};
 
 /// A task that ran to completion.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,6 +84,12 @@ pub enum Failure {
         /// What the guest did wrong.
         message: String,
     },
+    /// The task spawned past a limit on spawning (depth, children per
+    /// task, children in flight per job).
+    SpawnLimit {
+        /// Which limit.
+        limit: SpawnLimit,
+    },
     /// Anything else wasmtime reported (instantiation failure, host error).
     Host {
         /// The error, with its causes.
@@ -105,6 +112,9 @@ impl Failure {
                     LimitHit::Table { limit } => Failure::TableLimit { limit },
                     LimitHit::Output { limit } => Failure::OutputLimit { limit },
                 };
+            }
+            if let Some(hit) = cause.downcast_ref::<SpawnLimitHit>() {
+                return Failure::SpawnLimit { limit: hit.0 };
             }
             if let Some(exit) = cause.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 return Failure::Exit { code: exit.0 };
@@ -169,6 +179,7 @@ impl fmt::Display for Failure {
                 write!(f, "task {kind}: {message}")
             }
             Failure::Abi { message } => write!(f, "guest broke the wrun ABI: {message}"),
+            Failure::SpawnLimit { limit } => limit.fmt(f),
             Failure::Host { message } => write!(f, "host error: {message}"),
         }
     }

@@ -19,6 +19,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use crate::clock::VirtualClock;
 use crate::epoch::deadline_ticks;
 use crate::limits::{Limiter, Limits};
+use crate::nest::NestState;
 use crate::pipe::{CappedPipe, Overflow};
 use crate::stdin::ChunkStdin;
 
@@ -44,6 +45,9 @@ pub(crate) struct Sandbox {
     /// The host directory shown read-only at [`DATA_DIR`], if the job has
     /// reference data.
     data: Option<Arc<Path>>,
+    /// What the task spawned and is handed back (a root task's limits
+    /// until the task runner sets its own).
+    pub(crate) nest: NestState,
 }
 
 /// Where a task sees its job's reference data: one file per `--data`
@@ -106,6 +110,7 @@ pub(crate) fn new_store(
         random,
         clock,
         data: data.cloned(),
+        nest: NestState::default(),
     };
     let mut store = Store::new(engine, sandbox);
     store.limiter(|sandbox| &mut sandbox.limiter);

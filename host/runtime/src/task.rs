@@ -11,7 +11,9 @@ use wrun_store::Digest;
 use crate::admission::{AdmissionError, Module};
 use crate::checkpoint::{Boundary, Checkpointing, Ended, Session, SuspendReason, Suspended};
 use crate::engine::Runtime;
+use crate::epoch::deadline_ticks;
 use crate::guest::{Returns, abi, call, classify, copy_in, len32};
+use crate::nest::{ChildResult, NestState, Nesting, Spawn};
 use crate::outcome::{Failure, TaskFailure, TaskOutput};
 use crate::sandbox::{CommandIo, Sandbox, new_store};
 use crate::snapshot::{Cursor, Identity, Live};
@@ -172,7 +174,8 @@ impl TaskRunner {
     ///
     /// A [`TaskFailure`] when the task does not complete: it trapped, ran
     /// into a limit, exited non-zero, returned an error status or broke the
-    /// ABI (see [`Failure`]).
+    /// ABI (see [`Failure`]). A task that spawns children has them run
+    /// here, as [`TaskRunner::run_tree`] does.
     pub fn run(&self, chunk: Chunk<'_>) -> Result<TaskOutput, TaskFailure> {
         match self.run_with(chunk, None)? {
             Ended::Finished(output) => Ok(output),
@@ -239,6 +242,71 @@ impl TaskRunner {
         chunk: Chunk<'_>,
         checkpointing: Option<&Checkpointing<'_>>,
     ) -> Result<Ended, TaskFailure> {
+        self.run_tree(chunk, checkpointing, Nesting::root())
+    }
+
+    /// Run one chunk to its end as [`TaskRunner::start`] does, running the
+    /// children of each of its waits here, on this thread, one after
+    /// another and depth first (each waiting ancestor keeps its instance
+    /// meanwhile, so the runtime needs [`Nesting::instances_per_thread`]
+    /// instances per thread that calls this). Only the chunk itself is
+    /// checkpointed.
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskRunner::start`]; a child that failed past a spawn limit
+    /// fails the chunk the same way (other failures of a child are handed
+    /// to its parent as its result).
+    pub fn run_tree(
+        &self,
+        chunk: Chunk<'_>,
+        checkpointing: Option<&Checkpointing<'_>>,
+        nesting: Nesting,
+    ) -> Result<Ended, TaskFailure> {
+        let mut progress = self.start(chunk, checkpointing, nesting)?;
+        loop {
+            let waiting = match progress {
+                Progress::Ended(ended) => return Ok(ended),
+                Progress::Waiting(waiting) => waiting,
+            };
+            let nesting = waiting.nesting().child();
+            let mut results = Vec::with_capacity(waiting.children.len());
+            for spawn in &waiting.children {
+                let child = Chunk {
+                    data: &spawn.input,
+                    records: &[0],
+                };
+                match self.for_child(spawn).run_tree(child, None, nesting) {
+                    Ok(Ended::Finished(output)) => results.push(Ok(output.output)),
+                    Ok(Ended::Suspended(_)) => {
+                        results.push(Err("the child was suspended".to_owned()));
+                    }
+                    Err(failure) if matches!(failure.reason, Failure::SpawnLimit { .. }) => {
+                        return Err(failure);
+                    }
+                    Err(failure) => results.push(Err(failure.to_string())),
+                }
+            }
+            progress = self.resume(waiting, results, checkpointing)?;
+        }
+    }
+
+    /// Run one chunk in a fresh sandbox at `nesting`'s place in its job's
+    /// tree of tasks, checkpointed when `checkpointing` is given (as
+    /// [`TaskRunner::run_checkpointed`]), until it ends or waits for the
+    /// children it spawned ([`Progress::Waiting`]: hand it back to
+    /// [`TaskRunner::resume`] with their results).
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskRunner::run_checkpointed`]; [`Failure::SpawnLimit`] when it
+    /// spawns past `nesting`'s limits.
+    pub fn start(
+        &self,
+        chunk: Chunk<'_>,
+        checkpointing: Option<&Checkpointing<'_>>,
+        nesting: Nesting,
+    ) -> Result<Progress, TaskFailure> {
         let command = match &self.mode {
             Mode::Sdk(_) => None,
             Mode::Command { argv } => Some(CommandIo {
@@ -248,52 +316,85 @@ impl TaskRunner {
         };
         let limits = self.runtime.limits();
         let mut store = new_store(self.runtime.engine(), limits, command, self.data.as_ref());
-        let identity = || Identity {
-            module: *self.module.digest(),
-            chunk: Digest::of(chunk.data),
-            args: Digest::of(match &self.mode {
-                Mode::Sdk(sdk) => &sdk.args,
-                Mode::Command { .. } => &[],
-            }),
-        };
-        // Declared after the store, so dropped before it: it may hold a
-        // write tracker on the store's memory.
+        store.data_mut().nest = NestState::new(nesting);
+        let identity = || self.identity(chunk.data);
+        // Dropped by `conclude` before the store moves or drops: it may
+        // hold a write tracker on the store's memory.
         let mut session = checkpointing.map(|c| Session::new(c, &identity));
         let result = match &self.mode {
             Mode::Sdk(sdk) => self.run_sdk(&mut store, sdk, chunk, session.as_mut()),
             Mode::Command { .. } => self
                 .instantiate(&mut store)
                 .and_then(|instance| run_command(&mut store, &instance))
-                .map(|()| None),
+                .map(|()| (Stop::Done, None)),
         };
-        let fuel_used = limits
-            .fuel
-            .and_then(|limit| Some(limit - store.get_fuel().ok()?));
-        let sandbox = store.data_mut();
-        let log = sandbox.log.take();
-        match result {
-            Ok(None) => Ok(Ended::Finished(TaskOutput {
-                output: sandbox.output.take(),
-                log,
-                fuel_used,
-            })),
-            Ok(Some(reason)) => Ok(Ended::Suspended(Suspended {
-                reason,
-                resume_from: session.and_then(|s| s.last),
-                log,
-            })),
-            Err(Failure::OutOfFuel { .. })
-                if session
-                    .as_ref()
-                    .is_some_and(|s| s.control().suspend_on_fuel) =>
-            {
-                Ok(Ended::Suspended(Suspended {
-                    reason: SuspendReason::Fuel,
-                    resume_from: session.and_then(|s| s.last),
-                    log,
-                }))
-            }
-            Err(reason) => Err(TaskFailure { reason, log }),
+        conclude(store, session, result, chunk.data)
+    }
+
+    /// Go on with a task that waited: `results` are its children's, in
+    /// spawn order, readable during its next `wrun_step` call. Its timeout
+    /// starts again (time spent waiting is not the task's); its fuel goes
+    /// on from what it had left.
+    ///
+    /// # Errors
+    ///
+    /// As [`TaskRunner::start`].
+    pub fn resume(
+        &self,
+        waiting: Waiting,
+        results: Vec<ChildResult>,
+        checkpointing: Option<&Checkpointing<'_>>,
+    ) -> Result<Progress, TaskFailure> {
+        let Parked {
+            mut store,
+            instance,
+            live,
+            steps,
+            chunk,
+        } = waiting.parked;
+        let Mode::Sdk(sdk) = &self.mode else {
+            unreachable!("only an SDK task waits")
+        };
+        store.data_mut().nest.deliver(results);
+        store.set_epoch_deadline(deadline_ticks(self.runtime.limits().timeout));
+        let identity = || self.identity(&chunk);
+        let mut session = checkpointing.map(|c| Session::new(c, &identity));
+        let rest = Chunk {
+            data: &chunk,
+            records: &[],
+        };
+        let result = drive_sdk(
+            &mut store,
+            &instance,
+            &live,
+            sdk,
+            rest,
+            Cursor::Steps { done: steps },
+            session.as_mut(),
+        )
+        .map(|stop| (stop, Some(Held { instance, live })));
+        conclude(store, session, result, &chunk)
+    }
+
+    /// The runner of a child `spawn` asked for: this module with the
+    /// child's arguments.
+    pub fn for_child(&self, spawn: &Spawn) -> TaskRunner {
+        let mut runner = self.clone();
+        if let Mode::Sdk(sdk) = &mut runner.mode {
+            sdk.args.clone_from(&spawn.args);
+        }
+        runner
+    }
+
+    /// What a snapshot of this runner's task on `chunk` must agree with.
+    fn identity(&self, chunk: &[u8]) -> Identity {
+        Identity {
+            module: *self.module.digest(),
+            chunk: Digest::of(chunk),
+            args: Digest::of(match &self.mode {
+                Mode::Sdk(sdk) => &sdk.args,
+                Mode::Command { .. } => &[],
+            }),
         }
     }
 
@@ -312,7 +413,7 @@ impl TaskRunner {
         sdk: &Sdk,
         chunk: Chunk<'_>,
         mut session: Option<&mut Session<'_, '_>>,
-    ) -> Result<Option<SuspendReason>, Failure> {
+    ) -> Result<(Stop, Option<Held>), Failure> {
         let mut instance = self.instantiate(store)?;
         let mut live = self.live(store, &instance, sdk)?;
         let resume = session.as_ref().and_then(|s| s.control().resume);
@@ -332,12 +433,14 @@ impl TaskRunner {
                 Err(error) => {
                     // A failed restore may have written part of the memory:
                     // start over in a fresh store.
+                    let nesting = store.data().nest.nesting();
                     *store = new_store(
                         self.runtime.engine(),
                         self.runtime.limits(),
                         None,
                         self.data.as_ref(),
                     );
+                    store.data_mut().nest = NestState::new(nesting);
                     let note = format!(
                         "wrun: not resuming from a snapshot ({error}); the chunk starts over\n"
                     );
@@ -354,7 +457,8 @@ impl TaskRunner {
                 Cursor::Records { next: 0 }
             }
         };
-        drive_sdk(store, &instance, &live, sdk, chunk, cursor, session)
+        let stop = drive_sdk(store, &instance, &live, sdk, chunk, cursor, session)?;
+        Ok((stop, Some(Held { instance, live })))
     }
 
     /// The memory and mutable globals a snapshot reads and a restore writes.
@@ -380,6 +484,139 @@ impl TaskRunner {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Live { memory, globals })
     }
+}
+
+/// How far a run got: the end of its chunk (or a suspension), or a wait
+/// for the children it spawned.
+pub enum Progress {
+    /// The run finished its chunk or was suspended.
+    Ended(Ended),
+    /// The task returned `WAIT`: run its children, then
+    /// [`TaskRunner::resume`] it with their results.
+    Waiting(Waiting),
+}
+
+/// A task that returned `WAIT`, parked with an empty wasm stack: its
+/// store and instance are kept (it holds no thread) until its children are
+/// done and [`TaskRunner::resume`] calls its `wrun_step` again.
+pub struct Waiting {
+    /// The children it spawned since its last wait, in spawn order (their
+    /// handles are their positions here).
+    pub children: Vec<Spawn>,
+    parked: Parked,
+}
+
+impl Waiting {
+    /// Where the waiting task sits in its job's tree: its children's
+    /// nesting is this one's [`Nesting::child`].
+    pub fn nesting(&self) -> Nesting {
+        self.parked.store.data().nest.nesting()
+    }
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiting")
+            .field("children", &self.children.len())
+            .field("steps", &self.parked.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Ended(ended) => f.debug_tuple("Ended").field(ended).finish(),
+            Progress::Waiting(waiting) => f.debug_tuple("Waiting").field(waiting).finish(),
+        }
+    }
+}
+
+/// A waiting task's store, instance and place.
+struct Parked {
+    store: Store<Sandbox>,
+    instance: Instance,
+    live: Live,
+    /// `wrun_step` calls made, the wait's included.
+    steps: u64,
+    /// Its chunk, for the identity of later snapshots.
+    chunk: Bytes,
+}
+
+/// Where a run stopped, short of failing.
+enum Stop {
+    /// `wrun_finish` returned (or the command exited 0).
+    Done,
+    /// The session stopped the task early.
+    Suspend(SuspendReason),
+    /// `wrun_step` returned `WAIT` after this many step calls.
+    Wait { steps: u64 },
+}
+
+/// An SDK run's instance, kept for a wait.
+struct Held {
+    instance: Instance,
+    live: Live,
+}
+
+/// Turn a run's end into its [`Progress`]: the session (and its write
+/// tracker) is dropped first, then the output and log are taken, or the
+/// store parked when the task waits.
+fn conclude(
+    mut store: Store<Sandbox>,
+    session: Option<Session<'_, '_>>,
+    result: Result<(Stop, Option<Held>), Failure>,
+    chunk: &Bytes,
+) -> Result<Progress, TaskFailure> {
+    let suspend_on_fuel = session
+        .as_ref()
+        .is_some_and(|s| s.control().suspend_on_fuel);
+    let last = session.and_then(|s| s.last);
+    let result = match result {
+        Ok((Stop::Wait { steps }, Some(Held { instance, live }))) => {
+            let children = store.data_mut().nest.take_spawned();
+            return Ok(Progress::Waiting(Waiting {
+                children,
+                parked: Parked {
+                    store,
+                    instance,
+                    live,
+                    steps,
+                    chunk: chunk.clone(),
+                },
+            }));
+        }
+        Ok((Stop::Wait { .. }, None)) => Err(abi("a WASI command cannot wait")),
+        Ok((stop, _)) => Ok(stop),
+        Err(failure) => Err(failure),
+    };
+    let fuel_used = store
+        .data()
+        .limits
+        .fuel
+        .and_then(|limit| Some(limit - store.get_fuel().ok()?));
+    let sandbox = store.data_mut();
+    let log = sandbox.log.take();
+    let ended = match result {
+        Ok(Stop::Done) => Ended::Finished(TaskOutput {
+            output: sandbox.output.take(),
+            log,
+            fuel_used,
+        }),
+        Ok(Stop::Suspend(reason)) => Ended::Suspended(Suspended {
+            reason,
+            resume_from: last,
+            log,
+        }),
+        Ok(Stop::Wait { .. }) => unreachable!("a wait returned above"),
+        Err(Failure::OutOfFuel { .. }) if suspend_on_fuel => Ended::Suspended(Suspended {
+            reason: SuspendReason::Fuel,
+            resume_from: last,
+            log,
+        }),
+        Err(reason) => return Err(TaskFailure { reason, log }),
+    };
+    Ok(Progress::Ended(ended))
 }
 
 fn run_command(store: &mut Store<Sandbox>, instance: &Instance) -> Result<(), Failure> {
@@ -437,16 +674,21 @@ fn drive_sdk(
     chunk: Chunk<'_>,
     cursor: Cursor,
     mut session: Option<&mut Session<'_, '_>>,
-) -> Result<Option<SuspendReason>, Failure> {
+) -> Result<Stop, Failure> {
     let record: TypedFunc<(u32, u32), i32> = typed(instance, store, &sdk.record, export::RECORD)?;
     let finish: TypedFunc<(), i32> = typed(instance, store, &sdk.finish, export::FINISH)?;
     let fuel_limit = store.data().limits.fuel;
-    // At each boundary: `Some` stops the task.
+    // At each boundary: `Some` stops the task. None is taken while
+    // children spawned since the last wait are pending: a snapshot holds
+    // the guest, not the host's list of them.
     let mut boundary =
         |store: &mut Store<Sandbox>, cursor: Cursor| -> Result<Option<SuspendReason>, Failure> {
             let Some(session) = session.as_deref_mut() else {
                 return Ok(None);
             };
+            if store.data().nest.has_spawned() {
+                return Ok(None);
+            }
             let fuel_used = fuel_limit.and_then(|limit| Some(limit - store.get_fuel().ok()?));
             Ok(match session.boundary(store, live, cursor, fuel_used)? {
                 Boundary::Continue => None,
@@ -481,7 +723,7 @@ fn drive_sdk(
         && steps == 0
         && let Some(stop) = boundary(store, cursor)?
     {
-        return Ok(Some(stop));
+        return Ok(Stop::Suspend(stop));
     }
     for index in first..records {
         call(store, &record, params(index), export::RECORD, Returns::Ok)?;
@@ -489,24 +731,44 @@ fn drive_sdk(
             next: index as u32 + 1,
         };
         if let Some(stop) = boundary(store, next)? {
-            return Ok(Some(stop));
+            return Ok(Stop::Suspend(stop));
         }
     }
     if let Some(step) = &sdk.step {
         let step: TypedFunc<(), i32> = typed(instance, store, step, export::STEP)?;
         loop {
-            // `Returns::Step` lets only OK and MORE through.
-            if call(store, &step, (), export::STEP, Returns::Step)? == status::OK {
+            // `Returns::Step` lets only OK, MORE and WAIT through; `spawn`
+            // is allowed only inside the call.
+            store.data_mut().nest.set_in_step(true);
+            let code = call(store, &step, (), export::STEP, Returns::Step);
+            store.data_mut().nest.set_in_step(false);
+            let code = code?;
+            if code == status::OK {
                 break;
             }
             steps += 1;
+            if code == status::WAIT {
+                if !store.data().nest.has_spawned() {
+                    return Err(abi(&format!(
+                        "`{}` returned WAIT without spawning a child since its last wait",
+                        export::STEP
+                    )));
+                }
+                return Ok(Stop::Wait { steps });
+            }
             if let Some(stop) = boundary(store, Cursor::Steps { done: steps })? {
-                return Ok(Some(stop));
+                return Ok(Stop::Suspend(stop));
             }
         }
     }
+    if store.data().nest.has_spawned() {
+        return Err(abi(&format!(
+            "`{}` returned OK with children spawned and not waited for",
+            export::STEP
+        )));
+    }
     call(store, &finish, (), export::FINISH, Returns::Ok)?;
-    Ok(None)
+    Ok(Stop::Done)
 }
 
 /// A typed function from a resolved export.

@@ -34,6 +34,14 @@ pub trait Executor: Send + Sync {
     fn batches(&self) -> Option<&dyn BatchExecutor> {
         None
     }
+
+    /// An executor that runs tasks in this process returns its runner
+    /// here: the workers then drive tasks themselves, and a task that
+    /// spawns children and waits ([`wrun_runtime::Progress::Waiting`]) has
+    /// them run by the same workers. Without one, a task that waits fails.
+    fn runner(&self) -> Option<&TaskRunner> {
+        None
+    }
 }
 
 /// How one task of a batch ended.
@@ -147,5 +155,9 @@ impl Executor for LocalExecutor {
             Some(checkpointing) => self.runner.run_checkpointed(chunk, checkpointing),
             None => self.runner.run(chunk).map(Ended::Finished),
         }
+    }
+
+    fn runner(&self) -> Option<&TaskRunner> {
+        Some(&self.runner)
     }
 }

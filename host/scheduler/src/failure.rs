@@ -15,6 +15,7 @@ pub fn failure_kind(failure: &Failure) -> FailureKind {
         Failure::Guest { .. } => FailureKind::Guest,
         Failure::Abi { .. } => FailureKind::Abi,
         Failure::Host { .. } => FailureKind::Host,
+        Failure::SpawnLimit { .. } => FailureKind::SpawnLimit,
     }
 }
 

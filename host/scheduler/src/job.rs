@@ -13,6 +13,7 @@ use crate::dispatch::Dispatcher;
 use crate::error::JobError;
 use crate::event::Event;
 use crate::executor::Executor;
+use crate::nest::{Nest, SpawnLimits};
 use crate::pace::{Adaptive, Pace};
 use crate::reader::{Batcher, Input, Sizing, read_input};
 use crate::record::{Prior, Recorder, Recording};
@@ -46,6 +47,9 @@ pub struct Job<'a> {
     pub recording: Option<Recording<'a>>,
     /// Size chunks from measured cost instead of `chunking.max_bytes`.
     pub adaptive: Option<Adaptive>,
+    /// Limits on tasks that spawn tasks (which run in this process only:
+    /// with an executor that has a [`Executor::runner`]).
+    pub spawn: SpawnLimits,
 }
 
 impl fmt::Debug for Job<'_> {
@@ -60,6 +64,7 @@ impl fmt::Debug for Job<'_> {
             .field("retries", &self.retries)
             .field("recording", &self.recording)
             .field("adaptive", &self.adaptive)
+            .field("spawn", &self.spawn)
             .finish_non_exhaustive()
     }
 }
@@ -90,8 +95,10 @@ impl Job<'_> {
             retries,
             recording,
             adaptive,
+            spawn,
             ..
         } = self;
+        let nest = executor.runner().map(|_| Nest::new(spawn, slots));
         let (recorder, prior, checkpoints) = match recording {
             Some(Recording {
                 journal,
@@ -120,6 +127,7 @@ impl Job<'_> {
                 .as_ref()
                 .zip(checkpoints.as_ref())
                 .map(|((_, _, store, _), checkpoints)| (&**store, checkpoints, prior)),
+            nest: nest.as_ref(),
         };
 
         thread::scope(|scope| {
@@ -138,6 +146,7 @@ impl Job<'_> {
                     open: true,
                     made: 0,
                     error: None,
+                    nest: worker.nest,
                 };
                 let sizing = Sizing {
                     adaptive,

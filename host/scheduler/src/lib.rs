@@ -35,6 +35,7 @@ mod event;
 mod executor;
 mod failure;
 mod job;
+mod nest;
 mod pace;
 mod pairs;
 mod reader;
@@ -51,6 +52,7 @@ pub use executor::{
 };
 pub use failure::{failure_kind, task_error};
 pub use job::Job;
+pub use nest::SpawnLimits;
 pub use pace::Adaptive;
 pub use pairs::{Interleaver, Line, PairError, PairedInput};
 pub use reader::Input;

@@ -10,6 +10,7 @@ use wrun_runtime::Splitter;
 use crate::chunker::{Chunker, Chunking, Task};
 use crate::error::JobError;
 use crate::event::{Event, TaskMeta};
+use crate::nest::Nest;
 use crate::pace::{Adaptive, Pace};
 use crate::record::{Prior, PriorOutcome};
 use crate::window::Window;
@@ -160,6 +161,9 @@ pub(crate) struct Batcher<'a> {
     pub(crate) made: u64,
     /// Why the batcher closed, if it was not told to.
     pub(crate) error: Option<JobError>,
+    /// Counts the roots queued, when tasks may spawn (before they are
+    /// queued, so no worker takes the queue for empty too soon).
+    pub(crate) nest: Option<&'a Nest>,
 }
 
 impl Batcher<'_> {
@@ -230,6 +234,9 @@ impl Batcher<'_> {
                 // any outcome of theirs.
                 let metas = self.batch.iter().map(TaskMeta::of).collect();
                 self.open = self.events.send(Event::Queued(metas)).is_ok();
+            }
+            if let (true, Some(nest)) = (self.open, self.nest) {
+                nest.roots_queued(self.batch.len());
             }
             self.open = self.open && self.tasks.send(std::mem::take(&mut self.batch)).is_ok();
         }

@@ -8,6 +8,8 @@ use crossbeam_channel::{Receiver, Sender};
 use wrun_journal::Millis;
 
 use wrun_runtime::{Checkpoint, Checkpointing, Failure, TaskFailure};
+
+mod tree;
 use wrun_store::{BlobStore, Digest};
 
 use crate::chunker::Task;
@@ -16,6 +18,7 @@ use crate::executor::{
     BatchCheckpoints, BatchExecutor, BatchOutcome, BatchReport, Executor, LostDispatch,
 };
 use crate::failure::failure_kind;
+use crate::nest::Nest;
 use crate::pace::Pace;
 use crate::record::{Checkpoints, Prior};
 
@@ -29,6 +32,8 @@ pub(crate) struct Worker<'a> {
     /// Snapshots of running tasks, when the job is recorded: where they
     /// go, the policy, and the snapshots earlier runs left.
     pub(crate) checkpoints: Option<(&'a BlobStore, &'a Checkpoints, &'a Prior)>,
+    /// Children and waiting parents, when tasks run in this process.
+    pub(crate) nest: Option<&'a Nest>,
 }
 
 impl Worker<'_> {
@@ -37,6 +42,9 @@ impl Worker<'_> {
 
     /// Run batches of tasks until the queue closes.
     pub(crate) fn work(&self, batches: &Receiver<Vec<Task>>, events: &Sender<Event>) {
+        if let (Some(nest), Some(runner)) = (self.nest, self.executor.runner()) {
+            return self.work_tree(nest, runner, batches, events);
+        }
         for batch in batches {
             if self.recording {
                 let indices = batch.iter().map(|t| t.index).collect();
@@ -85,13 +93,7 @@ impl Worker<'_> {
     ) -> bool {
         let skip_from = self.skip_from.load(Ordering::Acquire);
         let mut tasks: Vec<Task> = batch.into_iter().filter(|t| t.index < skip_from).collect();
-        let mut sending = Sending {
-            events,
-            retried: HashMap::new(),
-            done: Vec::new(),
-            reported: Instant::now(),
-            open: true,
-        };
+        let mut sending = Sending::new(events);
         while !tasks.is_empty() && sending.open {
             let mut report = Reporter {
                 worker: self,
@@ -123,16 +125,7 @@ impl Worker<'_> {
         let on_checkpoint = |checkpoint: Checkpoint| {
             let _ = events.send(Event::Checkpoint(index, checkpoint));
         };
-        let checkpointing = self
-            .checkpoints
-            .map(|(store, checkpoints, prior)| Checkpointing {
-                store,
-                resume: prior.snapshot(index).map(Digest::from_bytes),
-                every: checkpoints.every,
-                requests: &checkpoints.requests,
-                suspend_on_fuel: true,
-                on_checkpoint: &on_checkpoint,
-            });
+        let checkpointing = self.checkpointing(index, true, &on_checkpoint);
         let mut retried = Vec::new();
         loop {
             let started_at = wrun_journal::now();
@@ -142,19 +135,7 @@ impl Worker<'_> {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.executor.execute(task, checkpointing.as_ref())
             }))
-            .unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".to_owned());
-                Err(TaskFailure {
-                    reason: Failure::Host {
-                        message: format!("the host panicked running the task: {message}"),
-                    },
-                    log: Vec::new(),
-                })
-            });
+            .unwrap_or_else(|panic| Err(host_panic(panic)));
             let wall = clock.elapsed();
             self.pace.observe(wall, task.data.len() as u64, task.weight);
             match result {
@@ -184,6 +165,48 @@ impl Worker<'_> {
     }
 }
 
+impl<'a> Worker<'a> {
+    /// How chunk `index` is checkpointed, when the job keeps snapshots:
+    /// from the snapshot an earlier run left when `from_prior`.
+    fn checkpointing<'c>(
+        &self,
+        index: u64,
+        from_prior: bool,
+        on_checkpoint: &'c (dyn Fn(Checkpoint) + Sync),
+    ) -> Option<Checkpointing<'c>>
+    where
+        'a: 'c,
+    {
+        self.checkpoints
+            .map(|(store, checkpoints, prior)| Checkpointing {
+                store,
+                resume: prior
+                    .snapshot(index)
+                    .filter(|_| from_prior)
+                    .map(Digest::from_bytes),
+                every: checkpoints.every,
+                requests: &checkpoints.requests,
+                suspend_on_fuel: true,
+                on_checkpoint,
+            })
+    }
+}
+
+/// The failure of a task during which the host panicked (a bug).
+fn host_panic(panic: Box<dyn std::any::Any + Send>) -> TaskFailure {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    TaskFailure {
+        reason: Failure::Host {
+            message: format!("the host panicked running the task: {message}"),
+        },
+        log: Vec::new(),
+    }
+}
+
 /// Finished tasks of a worker's batches on their way to the dispatcher,
 /// sent on at least every [`Worker::REPORT_EVERY`].
 struct Sending<'e> {
@@ -196,7 +219,17 @@ struct Sending<'e> {
     open: bool,
 }
 
-impl Sending<'_> {
+impl<'e> Sending<'e> {
+    fn new(events: &'e Sender<Event>) -> Self {
+        Sending {
+            events,
+            retried: HashMap::new(),
+            done: Vec::new(),
+            reported: Instant::now(),
+            open: true,
+        }
+    }
+
     fn flush(&mut self) {
         if self.open && !self.done.is_empty() {
             self.open = self

@@ -351,6 +351,7 @@ fn spec() -> JobSpec {
             timeout_ms: None,
             memory: 1 << 30,
             output: 1 << 20,
+            spawn: None,
         },
         keep_going: false,
         retries: 1,

@@ -7,6 +7,7 @@
 use std::io::Write;
 
 use wrun_sdk::pairs::mate_name;
+use wrun_sdk::spawn::{Child, ChildError, spawn};
 use wrun_sdk::{Args, Error, Output, Result, Step, Task};
 
 /// What the probe does, from `args[0]`.
@@ -42,6 +43,13 @@ enum Mode {
     /// Emit, per record, the size and a checksum of the data file
     /// `args[1]`, read through `wrun_sdk::data::open` in that call.
     Data(String),
+    /// Spawn a child per record (an `ok:` one too), on the record, with
+    /// the arguments after `spawn` (a probe mode of its own); after the
+    /// wait, emit per child `child K: ` and its output, or `child K
+    /// failed: ` and its error.
+    Spawn(Vec<String>),
+    /// Return `Wait` from `step` without spawning (an ABI violation).
+    WaitAlone,
     /// Paired records: pair them up (`wrun_sdk::pairs::Mates`), fail on a
     /// pair whose names differ or a chunk that ends with a mate missing,
     /// emit each pair's name and, at finish, `pairs=N`.
@@ -57,6 +65,9 @@ pub struct Probe {
     steps_left: u64,
     mates: wrun_sdk::pairs::Mates,
     pairs: u64,
+    /// Records to spawn children on, then the children (mode `spawn`).
+    to_spawn: Vec<Vec<u8>>,
+    children: Vec<Child>,
 }
 
 impl Task for Probe {
@@ -76,6 +87,8 @@ impl Task for Probe {
             "fail-if" => Mode::FailIf(args.get(1).unwrap_or("X").to_owned()),
             "data" => Mode::Data(args.get(1).unwrap_or("ref").to_owned()),
             "mates" => Mode::Mates,
+            "spawn" => Mode::Spawn(args.iter().skip(1).map(str::to_owned).collect()),
+            "wait-alone" => Mode::WaitAlone,
             "work" => Mode::Work(
                 args.get(1)
                     .unwrap_or("1")
@@ -97,12 +110,20 @@ impl Task for Probe {
             steps_left,
             mates: Default::default(),
             pairs: 0,
+            to_spawn: Vec::new(),
+            children: Vec::new(),
         })
     }
 
     fn record(&mut self, record: &[u8], out: &mut Output) -> Result<()> {
         self.records += 1;
         self.bytes += record.len() as u64;
+        // A spawning probe hands every record to a child (which may echo
+        // an `ok:` one).
+        if let Mode::Spawn(_) = self.mode {
+            self.to_spawn.push(record.to_vec());
+            return Ok(());
+        }
         // Records marked `ok:` are echoed whatever the mode, so that a test
         // can fail one chunk of a job and not the others.
         if record.starts_with(b"ok:") {
@@ -179,12 +200,37 @@ impl Task for Probe {
                     out.write(b"\n");
                 }
             }
-            Mode::Count | Mode::Steps => {}
+            Mode::Count | Mode::Steps | Mode::WaitAlone | Mode::Spawn(_) => {}
         }
         Ok(())
     }
 
     fn step(&mut self, out: &mut Output) -> Result<Step> {
+        if self.mode == Mode::WaitAlone {
+            return Ok(Step::Wait);
+        }
+        if let Mode::Spawn(args) = &self.mode {
+            if !self.to_spawn.is_empty() {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                for record in std::mem::take(&mut self.to_spawn) {
+                    self.children.push(spawn(&record, &args)?);
+                }
+                return Ok(Step::Wait);
+            }
+            for (k, child) in std::mem::take(&mut self.children).iter().enumerate() {
+                match child.result() {
+                    Ok(output) => {
+                        write!(out, "child {k}: ")?;
+                        out.write(&output);
+                    }
+                    Err(ChildError::Failed(message)) => {
+                        writeln!(out, "child {k} failed: {message}")?
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            return Ok(Step::Done);
+        }
         if self.steps_left == 0 {
             return Ok(Step::Done);
         }

@@ -181,18 +181,27 @@ mod tests {
         count
     }
 
-    #[test]
-    fn agrees_with_the_per_byte_loop_at_every_length_and_across_blocks() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let alphabet = b"ACGTacgtNn\n\r- GGGGCCCC";
-        let bytes: Vec<u8> = (0..3 * BLOCK + 37)
+    /// `len` bytes drawn from `alphabet` by xorshift64 (Marsaglia 2003)
+    /// from `seed`: the same every run.
+    fn random_bytes(seed: u64, alphabet: &[u8], len: usize) -> Vec<u8> {
+        let mut state = seed;
+        (0..len)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 alphabet[(state % alphabet.len() as u64) as usize]
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn agrees_with_the_per_byte_loop_at_every_length_and_across_blocks() {
+        let bytes = random_bytes(
+            0x9e37_79b9_7f4a_7c15,
+            b"ACGTacgtNn\n\r- GGGGCCCC",
+            3 * BLOCK + 37,
+        );
         for len in (0..64).chain([BLOCK - 1, BLOCK, BLOCK + 1, bytes.len()]) {
             assert_eq!(count_gc(&bytes[..len]), reference(&bytes[..len]), "{len}");
         }
@@ -200,16 +209,7 @@ mod tests {
 
     #[test]
     fn line_endings_are_what_residues_leave_out() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let alphabet = b"ACGT\n\r>\0";
-        let bytes: Vec<u8> = (0..2 * BLOCK + 21)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                alphabet[(state % alphabet.len() as u64) as usize]
-            })
-            .collect();
+        let bytes = random_bytes(0x2545_f491_4f6c_dd1d, b"ACGT\n\r>\0", 2 * BLOCK + 21);
         for len in (0..40).chain([BLOCK, BLOCK + 1, bytes.len()]) {
             let bytes = &bytes[..len];
             let expected = bytes.iter().filter(|&&b| b == b'\n' || b == b'\r').count();

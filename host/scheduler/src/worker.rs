@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use wrun_journal::Millis;
 
-use wrun_runtime::{Checkpoint, Checkpointing, Failure, TaskFailure};
+use wrun_runtime::{Checkpoint, Checkpointing, Ended, Failure, TaskFailure};
 
 mod tree;
 use wrun_store::{BlobStore, Digest};
@@ -137,32 +137,59 @@ impl Worker<'_> {
             }))
             .unwrap_or_else(|panic| Err(host_panic(panic)));
             let wall = clock.elapsed();
-            self.pace.observe(wall, task.data.len() as u64, task.weight);
-            match result {
-                Err(failure)
-                    if failure_kind(&failure.reason).is_transient()
-                        && retried.len() < self.retries as usize =>
-                {
-                    retried.push(RetriedAttempt {
-                        started_at,
-                        ended_at: started_at + wall.as_millis() as Millis,
-                        failure,
-                        node: None,
-                    });
-                }
-                result => {
-                    return Done {
-                        meta: TaskMeta::of(task),
-                        result,
-                        started_at,
-                        wall,
-                        retried,
-                        node: None,
-                    };
-                }
+            match self.attempt_ended(task, (started_at, wall), result, retried) {
+                Attempt::Again(again) => retried = again,
+                Attempt::Done(done) => return done,
             }
         }
     }
+
+    /// An attempt at `task` that started at `started_at`, took `wall` and
+    /// ended with `result`, after the attempts in `retried`: observed by
+    /// the pace, then run again when it failed in a way that may not recur
+    /// and retries are left (the failure added to `retried`), else done.
+    fn attempt_ended(
+        &self,
+        task: &Task,
+        (started_at, wall): (Millis, Duration),
+        result: Result<Ended, TaskFailure>,
+        mut retried: Vec<RetriedAttempt>,
+    ) -> Attempt {
+        self.pace.observe(wall, task.data.len() as u64, task.weight);
+        match result {
+            Err(failure)
+                if failure_kind(&failure.reason).is_transient()
+                    && retried.len() < self.retries as usize =>
+            {
+                retried.push(RetriedAttempt {
+                    started_at,
+                    ended_at: started_at + wall.as_millis() as Millis,
+                    failure,
+                    node: None,
+                });
+                Attempt::Again(retried)
+            }
+            result => Attempt::Done(Done {
+                meta: TaskMeta::of(task),
+                result,
+                started_at,
+                wall,
+                retried,
+                node: None,
+            }),
+        }
+    }
+}
+
+/// What follows an attempt ([`Worker::attempt_ended`]).
+// Returned by value and matched at once, never stored: boxing `Done` would
+// cost an allocation per task.
+#[allow(clippy::large_enum_variant)]
+enum Attempt {
+    /// Run the task again, after these failed attempts.
+    Again(Vec<RetriedAttempt>),
+    /// The task is done.
+    Done(Done),
 }
 
 impl<'a> Worker<'a> {

@@ -11,10 +11,9 @@ use crossbeam_channel::{Receiver, Sender};
 use wrun_journal::Millis;
 use wrun_runtime::{Chunk, Ended, Failure, Progress, TaskFailure, TaskRunner, Waiting};
 
-use super::{Sending, Worker, host_panic};
+use super::{Attempt, Sending, Worker, host_panic};
 use crate::chunker::Task;
-use crate::event::{Done, Event, RetriedAttempt, TaskMeta};
-use crate::failure::failure_kind;
+use crate::event::{Event, RetriedAttempt};
 use crate::nest::{Nest, Owner, Ready, Root, Waiter, Work};
 
 /// How often an idle worker with no more roots to take looks again at
@@ -115,35 +114,25 @@ impl Worker<'_> {
         };
         let progress = guarded(|| runner.start(chunk, checkpointing.as_ref(), nest.limits.root()));
         let wall = clock.elapsed();
-        match progress {
+        let result = match progress {
             Ok(Progress::Waiting(waiting)) => {
                 let root = Root::new(task, started_at, wall, retried);
                 let owner = Owner::Root(Arc::clone(&root));
                 self.wait(nest, owner, root, runner.clone(), waiting, sending);
+                return;
             }
-            Ok(Progress::Ended(ended)) => {
-                self.root_done(
-                    nest,
-                    runner,
-                    task,
-                    (started_at, wall),
-                    retried,
-                    Ok(ended),
-                    sending,
-                );
-            }
-            Err(failure) => {
-                self.root_done(
-                    nest,
-                    runner,
-                    task,
-                    (started_at, wall),
-                    retried,
-                    Err(failure),
-                    sending,
-                );
-            }
-        }
+            Ok(Progress::Ended(ended)) => Ok(ended),
+            Err(failure) => Err(failure),
+        };
+        self.root_done(
+            nest,
+            runner,
+            task,
+            (started_at, wall),
+            retried,
+            result,
+            sending,
+        );
     }
 
     /// A root chunk ended: retry a failure that may not recur, else
@@ -155,33 +144,14 @@ impl Worker<'_> {
         runner: &TaskRunner,
         task: Task,
         (started_at, wall): (Millis, Duration),
-        mut retried: Vec<RetriedAttempt>,
+        retried: Vec<RetriedAttempt>,
         result: Result<Ended, TaskFailure>,
         sending: &mut Sending<'_>,
     ) {
-        self.pace.observe(wall, task.data.len() as u64, task.weight);
-        match result {
-            Err(failure)
-                if failure_kind(&failure.reason).is_transient()
-                    && retried.len() < self.retries as usize =>
-            {
-                retried.push(RetriedAttempt {
-                    started_at,
-                    ended_at: started_at + wall.as_millis() as Millis,
-                    failure,
-                    node: None,
-                });
-                self.start_root(nest, runner, task, retried, sending);
-            }
-            result => {
-                sending.done.push(Done {
-                    meta: TaskMeta::of(&task),
-                    result,
-                    started_at,
-                    wall,
-                    retried,
-                    node: None,
-                });
+        match self.attempt_ended(&task, (started_at, wall), result, retried) {
+            Attempt::Again(retried) => self.start_root(nest, runner, task, retried, sending),
+            Attempt::Done(done) => {
+                sending.done.push(done);
                 nest.root_ended();
             }
         }

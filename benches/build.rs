@@ -2,6 +2,7 @@
 
 const GUESTS: &[(&str, &str)] = &[
     ("noop-task", "WRUN_BENCH_NOOP_TASK"),
+    ("noop-spawn", "WRUN_BENCH_NOOP_SPAWN"),
     ("noop-command", "WRUN_BENCH_NOOP_COMMAND"),
     ("regex-grep", "WRUN_BENCH_REGEX_GREP"),
     ("gc-content", "WRUN_BENCH_GC_CONTENT"),

@@ -63,6 +63,7 @@ use wrun_runtime::{Chunk, Limits, Origin, Runtime};
 use wrun_store::BlobStore;
 
 const NOOP_TASK: &str = env!("WRUN_BENCH_NOOP_TASK");
+const NOOP_SPAWN: &str = env!("WRUN_BENCH_NOOP_SPAWN");
 const NOOP_COMMAND: &str = env!("WRUN_BENCH_NOOP_COMMAND");
 const REGEX_GREP: &str = env!("WRUN_BENCH_REGEX_GREP");
 
@@ -337,18 +338,6 @@ fn wrun_submit(
     workers: usize,
     flags: &[&str],
 ) -> (Duration, u64) {
-    wrun_submit_args(home, module, lines, workers, flags, &[])
-}
-
-/// [`wrun_submit`] with the task's arguments `args` (after `--`).
-fn wrun_submit_args(
-    home: &Path,
-    module: &str,
-    lines: &Path,
-    workers: usize,
-    flags: &[&str],
-    args: &[&str],
-) -> (Duration, u64) {
     let started = Instant::now();
     let status = Command::new(wrun_binary())
         .env("WRUN_HOME", home)
@@ -366,8 +355,6 @@ fn wrun_submit_args(
         .arg(workers.to_string())
         .arg("--input")
         .arg(lines)
-        .arg("--")
-        .args(args)
         .stdout(Stdio::null())
         .status()
         .expect("run wrun");

@@ -1,11 +1,13 @@
 //! Tasks that spawn tasks: the cost of spawn and wait per no-op child
-//! against a flat job of as many no-op chunks, in the same run.
+//! (`noop-spawn`) against a flat job of as many no-op chunks (`noop-task`,
+//! which cannot spawn, so it takes the plain worker path), in the same
+//! run.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::{
-    NOOP_TASK, REPEATS, Table, children_cpu, fmt_us, input_of_lines, wrun_submit, wrun_submit_args,
+    NOOP_SPAWN, NOOP_TASK, REPEATS, Table, children_cpu, fmt_us, input_of_lines, wrun_submit,
 };
 
 /// One chunk of `n` records whose task spawns a no-op child per record,
@@ -25,12 +27,14 @@ pub(crate) fn spawn_wait(table: &mut Table, home: &Path, dir: &Path, workers: us
         "--max-children-in-flight",
         all.as_str(),
     ];
-    wrun_submit(home, NOOP_TASK, &lines, workers, &[]); // fill the artifact cache
-    let measure = |flags: &[&str], args: &[&str]| {
+    // Fill the artifact cache.
+    wrun_submit(home, NOOP_TASK, &lines, workers, &[]);
+    wrun_submit(home, NOOP_SPAWN, &lines, workers, &spawning);
+    let measure = |module: &str, flags: &[&str]| {
         let (mut wall, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..REPEATS {
             let before = children_cpu();
-            wall.push(wrun_submit_args(home, NOOP_TASK, &lines, workers, flags, args).0);
+            wall.push(wrun_submit(home, module, &lines, workers, flags).0);
             cpu.push(children_cpu() - before);
         }
         let pick = |mut v: Vec<Duration>| {
@@ -39,8 +43,8 @@ pub(crate) fn spawn_wait(table: &mut Table, home: &Path, dir: &Path, workers: us
         };
         (pick(wall), pick(cpu))
     };
-    let (flat_wall, flat_cpu) = measure(&[], &[]);
-    let (spawn_wall, spawn_cpu) = measure(&spawning, &["spawn"]);
+    let (flat_wall, flat_cpu) = measure(NOOP_TASK, &[]);
+    let (spawn_wall, spawn_cpu) = measure(NOOP_SPAWN, &spawning);
     table.row(
         "spawn+wait, no-op child, wall per child",
         fmt_us(spawn_wall),

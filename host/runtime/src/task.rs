@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmtime::{Extern, Instance, Memory, ModuleExport, Store, TypedFunc};
-use wrun_abi::{Kind, Unit, export, status};
+use wrun_abi::{IMPORT_MODULE, Kind, Unit, export, import, status};
 use wrun_store::Digest;
 
 use crate::admission::{AdmissionError, Module};
@@ -374,6 +374,16 @@ impl TaskRunner {
         )
         .map(|stop| (stop, Some(Held { instance, live })));
         conclude(store, session, result, &chunk)
+    }
+
+    /// Whether the task imports [`import::SPAWN`]: only such a task can
+    /// wait for children ([`Progress::Waiting`]).
+    pub fn spawns(&self) -> bool {
+        self.module
+            .info()
+            .imports
+            .iter()
+            .any(|i| i.module == IMPORT_MODULE && i.name == import::SPAWN)
     }
 
     /// The runner of a child `spawn` asked for: this module with the

@@ -42,7 +42,10 @@ impl Worker<'_> {
 
     /// Run batches of tasks until the queue closes.
     pub(crate) fn work(&self, batches: &Receiver<Vec<Task>>, events: &Sender<Event>) {
-        if let (Some(nest), Some(runner)) = (self.nest, self.executor.runner()) {
+        // A task that cannot spawn never waits: it takes the plain path,
+        // without the tree's bookkeeping.
+        let spawning = self.executor.runner().filter(|runner| runner.spawns());
+        if let (Some(nest), Some(runner)) = (self.nest, spawning) {
             return self.work_tree(nest, runner, batches, events);
         }
         for batch in batches {

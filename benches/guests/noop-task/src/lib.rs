@@ -1,45 +1,19 @@
 //! Benchmark guest: an SDK task that does nothing, to measure per-task
-//! overhead. With the argument `spawn`, it spawns a no-op child per record
-//! of its chunk, waits for them all and does nothing with their results:
-//! the overhead of spawn and wait per child.
+//! overhead.
 
-use wrun_sdk::spawn::spawn;
-use wrun_sdk::{Args, Output, Result, Step, Task};
+use wrun_sdk::{Args, Output, Result, Task};
 
-/// Does nothing, or has children do nothing.
+/// Does nothing.
 #[derive(Debug)]
-pub struct Noop {
-    /// Records to spawn a child for (`spawn` mode).
-    spawning: Option<Vec<Vec<u8>>>,
-    waited: bool,
-}
+pub struct Noop;
 
 impl Task for Noop {
-    fn init(args: &Args) -> Result<Self> {
-        Ok(Noop {
-            spawning: (args.get(0) == Some("spawn")).then(Vec::new),
-            waited: false,
-        })
+    fn init(_args: &Args) -> Result<Self> {
+        Ok(Noop)
     }
 
-    fn record(&mut self, record: &[u8], _out: &mut Output) -> Result<()> {
-        if let Some(records) = &mut self.spawning {
-            records.push(record.to_vec());
-        }
+    fn record(&mut self, _record: &[u8], _out: &mut Output) -> Result<()> {
         Ok(())
-    }
-
-    fn step(&mut self, _out: &mut Output) -> Result<Step> {
-        match &self.spawning {
-            Some(records) if !records.is_empty() && !self.waited => {
-                for record in records {
-                    spawn(record, &[])?;
-                }
-                self.waited = true;
-                Ok(Step::Wait)
-            }
-            _ => Ok(Step::Done),
-        }
     }
 }
 

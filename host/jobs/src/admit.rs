@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wrun_journal::{JobSpec, LimitsSpec, ModuleRef};
+use wrun_runtime::admission::imports_spawn;
 use wrun_runtime::{Limits, Module, ModuleInfo, Nesting, Runtime, Splitter, TaskRunner, plugins};
 use wrun_store::{BlobStore, Digest};
 
@@ -222,13 +223,14 @@ pub fn admit(
 /// As [`admit`] and [`ModuleBytes::stored`]; [`ErrorKind::JobState`] for a
 /// job that has no input (its splitter is not recorded).
 pub fn admit_recorded(spec: &JobSpec, workers: usize, store: &Arc<BlobStore>) -> Result<Admitted> {
+    let task = ModuleBytes::stored(store, &spec.module)?;
     let runtime = runtime(
         &spec.limits,
         workers,
         spec.pairs.is_some(),
+        imports_spawn(&task.bytes),
         Some(store.clone()),
     )?;
-    let task = ModuleBytes::stored(store, &spec.module)?;
     let reduce = match &spec.reduce {
         Some(reduce) => Some(ModuleBytes::stored(store, reduce)?),
         None => None,
@@ -284,11 +286,11 @@ pub fn admit_one(runtime: &Runtime, module: &ModuleBytes) -> Result<Module> {
         .or_kind(ErrorKind::Module)
 }
 
-/// A runtime for `workers` tasks at once, each with room for a chain of
-/// parked ancestors as deep as the job's spawn depth (a task waiting for
-/// its children keeps its instance), plus the splitter instances (one,
-/// and one per file of a `paired` job), with the artifact cache in
-/// `cache` if given.
+/// A runtime for `workers` tasks at once, each with room, when the task
+/// `spawns` (imports `spawn`), for a chain of parked ancestors as deep as
+/// the job's spawn depth (a task waiting for its children keeps its
+/// instance), plus the splitter instances (one, and one per file of a
+/// `paired` job), with the artifact cache in `cache` if given.
 ///
 /// # Errors
 ///
@@ -297,13 +299,19 @@ pub fn runtime(
     limits: &LimitsSpec,
     workers: usize,
     paired: bool,
+    spawns: bool,
     cache: Option<Arc<BlobStore>>,
 ) -> Result<Runtime> {
     let splitters = if paired { 3 } else { 1 };
-    let depth = limits
-        .spawn
-        .map_or(Nesting::DEFAULT_MAX_DEPTH, |s| s.max_depth);
-    let slots = (workers as u32).saturating_mul(Nesting::instances_per_thread(depth)) + splitters;
+    let per_worker = match spawns {
+        true => Nesting::instances_per_thread(
+            limits
+                .spawn
+                .map_or(Nesting::DEFAULT_MAX_DEPTH, |s| s.max_depth),
+        ),
+        false => 1,
+    };
+    let slots = (workers as u32).saturating_mul(per_worker) + splitters;
     let limits = runtime_limits(limits);
     match cache {
         Some(store) => Runtime::with_store(limits, slots, store),

@@ -129,7 +129,7 @@ pub fn open_recorded_here(id: JobId, spec: &JobSpec) -> Result<Source> {
     let Some(format) = spec.format.as_ref().filter(|_| spec.pairs.is_some()) else {
         return crate::input::open_recorded(id, spec);
     };
-    let runtime = crate::admit::runtime(&spec.limits, 0, true, None)?;
+    let runtime = crate::admit::runtime(&spec.limits, 0, true, false, None)?;
     let plugin = ModuleBytes::recorded(format)?;
     let module = crate::admit::admit_one(&runtime, &plugin)?;
     open_recorded(id, spec, &|| {

@@ -147,7 +147,13 @@ pub fn prepare(
     };
     let cache = store.clone().filter(|_| keeping.cache);
     let paired = request.pairing.is_some();
-    let runtime = admit::runtime(&request.limits, placement.local_slots(), paired, cache)?;
+    let runtime = admit::runtime(
+        &request.limits,
+        placement.local_slots(),
+        paired,
+        wrun_runtime::admission::imports_spawn(&request.task.bytes),
+        cache,
+    )?;
     check_request_output(&request, home)?;
     let (data, view) = match &store {
         Some(store) => {

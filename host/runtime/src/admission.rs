@@ -666,6 +666,24 @@ fn describe_func<T: fmt::Display>(
     }
 }
 
+/// Whether a module imports [`import::SPAWN`] (so its tasks may wait for
+/// children), read without compiling it; false if it cannot be parsed.
+pub fn imports_spawn(bytes: &[u8]) -> bool {
+    Parser::new(0)
+        .parse_all(bytes)
+        .map_while(Result::ok)
+        .find_map(|payload| match payload {
+            Payload::ImportSection(imports) => Some(
+                imports
+                    .into_imports()
+                    .map_while(Result::ok)
+                    .any(|i| i.module == IMPORT_MODULE && i.name == import::SPAWN),
+            ),
+            _ => None,
+        })
+        .unwrap_or(false)
+}
+
 /// The formats a module's `wrun` section declares, read without compiling
 /// it; empty if it has none or it cannot be parsed.
 pub fn declared_formats(bytes: &[u8]) -> Vec<String> {
@@ -681,4 +699,25 @@ pub fn declared_formats(bytes: &[u8]) -> Vec<String> {
             _ => None,
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::imports_spawn;
+
+    #[test]
+    fn only_a_module_importing_spawn_is_one_that_spawns() {
+        let spawning = wat::parse_str(
+            r#"(module
+                 (import "wrun" "emit" (func (param i32 i32)))
+                 (import "wrun" "spawn" (func (param i32 i32 i32 i32 i32) (result i32))))"#,
+        )
+        .unwrap();
+        assert!(imports_spawn(&spawning));
+        // The same name from another module, or no imports at all, is not.
+        let other = wat::parse_str(r#"(module (import "env" "spawn" (func)))"#).unwrap();
+        assert!(!imports_spawn(&other));
+        assert!(!imports_spawn(&wat::parse_str("(module)").unwrap()));
+        assert!(!imports_spawn(b"not wasm"));
+    }
 }
